@@ -1,0 +1,387 @@
+"""Decisions -> ``email.message.EmailMessage``: replies to DSPs, the escalation ladder, CEG's summary.
+
+Pure: the caller passes ``now`` and the pre-generated Message-ID (it stores both with the outbox row). Bodies
+come from Jinja2 templates: ``<kind>.subject.txt``, ``<kind>.txt`` (always) and ``<kind>.html`` (when present,
+sent as the HTML alternative). A folder CEG edits (``templates_dir``) is searched first; any template it lacks
+falls back to the built-in one in ``mailbot/templates``. Template variables are the view dataclasses below
+(``*Line``, ``RateLine``), plus ``week``, ``week_start``, ``week_end``, ``deadline``, ``deadline_hi`` and
+``from_name`` in every email.
+
+Every message says it is automatic (RFC 3834 ``Auto-Submitted``; ``X-Auto-Response-Suppress`` for Exchange) so
+that other robots do not answer it, and carries Hindi and English in the same body.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, StrictUndefined, TemplateNotFound
+from jinja2.sandbox import SandboxedEnvironment
+
+from mailbot.compliance import Rate, WeeklyReport
+from mailbot.districts import by_code
+from mailbot.ladder import Notification, Outstanding
+from mailbot.summary import STATUS_COLOURS, STATUS_LABELS
+from mailbot.template import report_workbook
+from mailbot.weeks import Week
+
+if TYPE_CHECKING:
+    from mailbot.progress import Progress
+    from mailbot.workbook import Problem
+
+XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+_HI_WEEKDAYS = ("सोमवार", "मंगलवार", "बुधवार", "गुरुवार", "शुक्रवार", "शनिवार", "रविवार")
+ReplyKind = Literal["acknowledgement", "rejection", "partial"]
+
+
+@dataclass(frozen=True)
+class IngestReply:
+    """What ingestion decided about one DSP email; the service fills it from its transaction."""
+
+    to: tuple[str, ...]  # ParsedMessage.reply_to
+    dsp_name: str
+    original_subject: str
+    original_message_id: str  # '' when the original had none: no In-Reply-To then
+    week: Week | None  # None when the week could not be told
+    accepted: tuple[int, ...]  # LGD codes stored
+    problems: Sequence[Problem]  # errors and warnings, as parsed
+    template_lgd_codes: tuple[
+        int, ...
+    ] = ()  # attach a pre-filled template for these districts (e.g. a rejection)
+
+    @property
+    def kind(self) -> ReplyKind:
+        if not self.accepted:
+            return "rejection"
+        return "partial" if any(p.severity == "error" for p in self.problems) else "acknowledgement"
+
+
+# --- what templates see -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DistrictLine:
+    lgd_code: int
+    name_en: str
+    name_hi: str
+    division: str
+    dsp: str = ""
+    status: str = ""  # a compliance status key; "" when not about a status
+    status_en: str = ""
+    status_hi: str = ""
+    colour: str = ""  # background for the status, e.g. "#ffc7ce"
+    weeks: tuple[str, ...] = ()  # weeks still outstanding, oldest first
+    streak: int = 0
+
+
+@dataclass(frozen=True)
+class ProblemLine:
+    severity: str
+    where_en: str  # "file report.xlsx, sheet Sheet1, cell B7"
+    where_hi: str
+    message_en: str
+    message_hi: str
+
+
+@dataclass(frozen=True)
+class ProgressLine:
+    district: DistrictLine
+    opened: int
+    target: int
+    achievement: str  # "42.0%" or "-"
+    gap: int
+    increase: str  # "+12", "0" or "-"
+    b2c_uptake: str
+    stalled_weeks: int
+    below_threshold: bool
+    no_progress: bool
+
+
+@dataclass(frozen=True)
+class RateLine:
+    name: str
+    expected: int
+    reported: int
+    on_time: int
+    outstanding: int
+    reporting: str  # "93.3%"
+    on_time_rate: str
+    colour: str  # green when everything arrived, amber when some is late or pending, red when any is missing
+
+
+def district_line(lgd_code: int, **fields: Any) -> DistrictLine:
+    d = by_code(lgd_code)
+    return DistrictLine(lgd_code, d.name_en, d.name_hi, d.division, **fields)
+
+
+def _status_fields(status: str) -> dict[str, str]:
+    en, hi = STATUS_LABELS[status]
+    return {"status": status, "status_en": en, "status_hi": hi, "colour": STATUS_COLOURS[status]}
+
+
+def _outstanding_line(o: Outstanding) -> DistrictLine:
+    weeks = tuple(str(w) for w in o.missing_weeks)
+    return district_line(o.lgd_code, dsp=o.dsp, weeks=weeks, streak=o.streak, **_status_fields(o.status))
+
+
+def _problem_line(p: Problem) -> ProblemLine:
+    en = [
+        f"file {p.file}" if p.file else "",
+        f"sheet {p.sheet}" if p.sheet else "",
+        f"cell {p.cell}" if p.cell else "",
+    ]
+    hi = [
+        f"फ़ाइल {p.file}" if p.file else "",
+        f"शीट {p.sheet}" if p.sheet else "",
+        f"सेल {p.cell}" if p.cell else "",
+    ]
+    return ProblemLine(
+        p.severity, ", ".join(x for x in en if x), ", ".join(x for x in hi if x), p.message, p.message_hi
+    )
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def _progress_line(p: Progress) -> ProgressLine:
+    inc = "-" if p.increase is None else f"{p.increase:+d}" if p.increase else "0"
+    return ProgressLine(
+        district_line(p.lgd_code),
+        p.opened,
+        p.target,
+        pct(p.achievement),
+        p.gap,
+        inc,
+        pct(p.b2c_uptake),
+        p.stalled_weeks,
+        "below_threshold" in p.lag_reasons,
+        "no_progress" in p.lag_reasons,
+    )
+
+
+def _rate_line(name: str, r: Rate) -> RateLine:
+    outstanding = r.missing + r.invalid
+    colour = STATUS_COLOURS["on_time" if r.on_time == r.expected else "missing" if outstanding else "late"]
+    return RateLine(
+        name,
+        r.expected,
+        r.reported,
+        r.on_time,
+        outstanding,
+        pct(r.reporting_rate),
+        pct(r.on_time_rate),
+        colour,
+    )
+
+
+def _day(d: date) -> str:
+    return d.strftime("%d %b %Y").lstrip("0")
+
+
+def when_en(moment: datetime) -> str:
+    return f"{moment:%A} {moment.day} {moment:%B %Y, %H:%M %Z}"
+
+
+def when_hi(moment: datetime) -> str:
+    return f"{_HI_WEEKDAYS[moment.weekday()]}, {moment.strftime('%d.%m.%Y')}, {moment.strftime('%H:%M')} बजे"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-") or "DSP"
+
+
+# --- the composer -------------------------------------------------------------------------------------------
+
+
+class Composer:
+    def __init__(self, templates_dir: Path | None, from_address: str, from_name: str = "CEG mailbot") -> None:
+        loaders: list[Any] = [PackageLoader("mailbot", "templates")]
+        if templates_dir is not None:
+            loaders.insert(0, FileSystemLoader(str(templates_dir)))
+        # Sandboxed: the templates are files CEG staff edit, not code we review.
+        self.env = SandboxedEnvironment(
+            loader=ChoiceLoader(loaders),
+            autoescape=lambda name: bool(name and name.endswith(".html")),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.env.filters["pct"] = pct
+        self.from_address = from_address
+        self.from_name = from_name
+
+    def new_message_id(self) -> str:
+        """A fresh Message-ID on the sender's domain; the caller stores it with the outbox row."""
+        return make_msgid(domain=self.from_address.rpartition("@")[2] or None)
+
+    # --- replies to a DSP's report --------------------------------------------------------------------------
+
+    def ingest_reply(
+        self, reply: IngestReply, *, now: datetime, message_id: str | None = None
+    ) -> EmailMessage:
+        kind = reply.kind
+        lines = [_problem_line(p) for p in reply.problems]
+        context = {
+            "dsp": reply.dsp_name,
+            "original_subject": reply.original_subject,
+            "accepted": [
+                district_line(code) for code in sorted(reply.accepted, key=lambda c: by_code(c).name_en)
+            ],
+            "errors": [line for line in lines if line.severity == "error"],
+            "warnings": [line for line in lines if line.severity != "error"],
+            **self._week_vars(reply.week),
+        }
+        msg = self._message(
+            kind, context=context, to=reply.to, cc=(), now=now, message_id=message_id, auto="auto-replied"
+        )
+        if reply.original_message_id:
+            msg["In-Reply-To"] = reply.original_message_id
+            msg["References"] = reply.original_message_id
+        if reply.template_lgd_codes and reply.week is not None:
+            self._attach_template(msg, reply.dsp_name, reply.week, reply.template_lgd_codes)
+        return msg
+
+    # --- the escalation ladder ------------------------------------------------------------------------------
+
+    def notification(
+        self,
+        n: Notification,
+        *,
+        now: datetime,
+        message_id: str | None = None,
+        summary_xlsx: bytes | None = None,
+        quarantined: int = 0,
+    ) -> EmailMessage:
+        """The email for one ladder step. A summary needs ``summary_xlsx`` (summary.build_workbook) and the
+        number of quarantined messages of the week; a reminder gets its pre-filled template attached here."""
+        context: dict[str, Any] = {"dsp": n.dsp or "", **self._week_vars(n.week, n.context.get("deadline"))}
+        if n.kind in ("reminder", "overdue"):
+            context["districts"] = [_outstanding_line(o) for o in n.context["districts"]]
+        elif n.kind in ("escalation", "action_alert"):
+            context["district"] = district_line(n.context["lgd_code"])
+            context["dsps"] = [_outstanding_line(o) for o in n.context["dsps"]]
+            context["no_degs_address"] = n.context["no_degs_address"]
+            if n.kind == "action_alert":
+                context["threshold"] = n.context["threshold"]
+                context["progress"] = _progress_line(n.context["progress"])
+        elif n.kind == "summary":
+            if summary_xlsx is None:
+                raise ValueError("a summary email needs its workbook (summary_xlsx)")
+            context.update(self._summary_vars(n.context["report"], quarantined))
+        else:
+            raise ValueError(f"not a ladder notification: {n.kind}")
+        msg = self._message(
+            n.kind, context=context, to=n.to, cc=n.cc, now=now, message_id=message_id, auto="auto-generated"
+        )
+        if n.kind == "reminder" and n.dsp is not None:
+            self._attach_template(msg, n.dsp, n.week, n.lgd_codes)
+        if summary_xlsx is not None and n.kind == "summary":
+            msg.add_attachment(summary_xlsx, *XLSX, filename=f"JSK-weekly-summary-{n.week}.xlsx")
+        return msg
+
+    def auth_failure(
+        self, to: Sequence[str], text: str, *, now: datetime, message_id: str | None = None
+    ) -> EmailMessage:
+        """Tell the operator that mailbot cannot log in. ``text`` comes from the caller: no secrets in it."""
+        return self._message(
+            "auth_failure",
+            context={"text": text},
+            to=tuple(to),
+            cc=(),
+            now=now,
+            message_id=message_id,
+            auto="auto-generated",
+        )
+
+    # --- helpers --------------------------------------------------------------------------------------------
+
+    def _week_vars(self, week: Week | None, due: datetime | None = None) -> dict[str, Any]:
+        return {
+            "week": str(week) if week else "",
+            "week_start": _day(week.monday) if week else "",
+            "week_end": _day(week.sunday) if week else "",
+            "deadline": when_en(due) if due else "",
+            "deadline_hi": when_hi(due) if due else "",
+        }
+
+    def _summary_vars(self, report: WeeklyReport, quarantined: int) -> dict[str, Any]:
+        rates = report.week_rates
+        outstanding = [
+            district_line(
+                c.lgd_code,
+                dsp=c.dsp,
+                streak=report.missing_streaks.get((c.dsp, c.lgd_code), 0),
+                **_status_fields(c.status),
+            )
+            for c in report.cells
+            if c.status not in ("on_time", "late")
+        ]
+        outstanding.sort(key=lambda d: (d.name_en, d.dsp))
+        lagging = sorted(
+            (_progress_line(p) for p in report.progress if p.lagging), key=lambda p: p.district.name_en
+        )
+        return {
+            "as_of": when_en(report.as_of.astimezone(report.deadline.tzinfo)),
+            "statewide": _rate_line("Uttar Pradesh", rates.statewide),
+            "dsp_rates": [_rate_line(name, r) for name, r in rates.by_dsp.items()],
+            "division_rates": [_rate_line(name, r) for name, r in rates.by_division.items()],
+            "trend": [(str(w.week), pct(w.statewide.reporting_rate)) for w in report.rates],
+            "outstanding": outstanding,
+            "lagging": lagging,
+            "quarantined": quarantined,
+        }
+
+    def _render(self, name: str, context: Mapping[str, Any]) -> str | None:
+        try:
+            template = self.env.get_template(name)
+        except TemplateNotFound:
+            return None
+        return template.render(context)
+
+    def _message(
+        self,
+        kind: str,
+        *,
+        context: Mapping[str, Any],
+        to: tuple[str, ...],
+        cc: tuple[str, ...],
+        now: datetime,
+        message_id: str | None,
+        auto: str,
+    ) -> EmailMessage:
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        context = {"from_name": self.from_name, **context}
+        subject = self._render(f"{kind}.subject.txt", context)
+        text = self._render(f"{kind}.txt", context)
+        if subject is None or text is None:
+            raise TemplateNotFound(f"{kind}.subject.txt / {kind}.txt")
+        html = self._render(f"{kind}.html", context)
+        msg = EmailMessage()
+        msg["From"] = formataddr((self.from_name, self.from_address))
+        msg["To"] = ", ".join(to)
+        if cc:
+            msg["Cc"] = ", ".join(cc)
+        msg["Subject"] = " ".join(subject.split())  # one line, whatever the template's whitespace
+        msg["Date"] = format_datetime(now)
+        msg["Message-ID"] = message_id or self.new_message_id()
+        msg["Auto-Submitted"] = auto
+        msg["X-Auto-Response-Suppress"] = "All"
+        # base64: Hindi text survives any relay, with or without 8BITMIME.
+        msg.set_content(text, charset="utf-8", cte="base64")
+        if html is not None:
+            msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
+        return msg
+
+    def _attach_template(self, msg: EmailMessage, dsp: str, week: Week, lgd_codes: Sequence[int]) -> None:
+        content = report_workbook(dsp, week, sorted(lgd_codes, key=lambda c: by_code(c).name_en))
+        msg.add_attachment(content, *XLSX, filename=f"JSK-weekly-report-{week}-{_slug(dsp)}.xlsx")

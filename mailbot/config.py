@@ -1,0 +1,422 @@
+"""Configuration: one TOML file -> frozen, validated objects.
+
+Secrets are never in the file: it names an environment variable, a file, or (for XOAUTH2) a command that prints an
+access token. Secrets are read only when a connection is made (``Secret.reveal``), so a bad secret source fails at
+connect time with a message naming the key, and the value itself never appears in a repr, log or exception.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shlex
+import subprocess
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mailbot.weeks import WEEKDAYS
+
+Security = Literal["ssl", "starttls", "none"]
+
+
+class ConfigError(Exception):
+    """Raised when the configuration file or a value in it is unusable; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    """Where a secret comes from. ``repr`` shows the source, never the value."""
+
+    key: str  # the config key that named it, for error messages
+    env: str | None = None
+    file: Path | None = None
+    command: tuple[str, ...] | None = None
+
+    def reveal(self) -> str:
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if not value:
+                raise ConfigError(f"{self.key}: environment variable {self.env} is not set or empty")
+            return value
+        if self.file is not None:
+            try:
+                value = self.file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{self.key}: cannot read secret file {self.file}: {exc.strerror}") from None
+            if not value:
+                raise ConfigError(f"{self.key}: secret file {self.file} is empty")
+            return value
+        if self.command is not None:
+            try:
+                done = subprocess.run(self.command, capture_output=True, text=True, timeout=60, check=False)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise ConfigError(f"{self.key}: token command {self.command[0]!r} failed: {exc}") from None
+            if done.returncode != 0 or not done.stdout.strip():
+                # stderr may hold the token or a password prompt: report only the exit status.
+                raise ConfigError(f"{self.key}: token command {self.command[0]!r} exited {done.returncode}")
+            return done.stdout.strip()
+        raise ConfigError(f"{self.key}: no secret source")  # pragma: no cover - constructor prevents this
+
+    def __repr__(self) -> str:
+        source = f"env={self.env}" if self.env else f"file={self.file}" if self.file else "command"
+        return f"Secret({self.key}, {source})"
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    host: str
+    port: int
+    username: str
+    secret: Secret
+    security: Security = "ssl"
+    auth: Literal["password", "xoauth2"] = "password"
+    ca_file: Path | None = None
+    timeout: float = 60.0
+    folder: str = "INBOX"
+    processed_folder: str = "Processed"
+    rejected_folder: str = "Rejected"
+    batch_size: int = 50
+    max_message_bytes: int = 25 * 1024 * 1024
+
+    @property
+    def account(self) -> str:
+        """Identifies the mailbox in the ledger: the same UID in another account is another message."""
+        return f"{self.username}@{self.host}"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    from_address: str
+    secret: Secret | None  # None: no AUTH (a local relay)
+    username: str = ""
+    from_name: str = "CEG mailbot"
+    security: Security = "ssl"
+    ca_file: Path | None = None
+    timeout: float = 60.0
+    max_attempts: int = 8
+
+
+@dataclass(frozen=True)
+class CalendarSettings:
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Kolkata"))
+    deadline_weekday: int = 0  # Monday after the week ends
+    deadline_time: time = time(12, 0)
+    reminder_days_before: int = 1
+    overdue_notice: bool = True
+    escalate_days_after: int = 2
+    consecutive_missing_alert: int = 2
+    lag_threshold: float = 0.5  # achievement (opened / target) below this is lagging
+    no_progress_weeks: int = 3
+    summary_weekday: int = 1  # Tuesday: after escalations went out
+    summary_time: time = time(10, 0)
+    history_weeks: int = 12
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    poll_minutes: float = 5
+    send_minutes: float = 5
+    check_minutes: float = 60
+    misfire_grace_seconds: int = 6 * 3600
+    health_max_age_minutes: float = 30
+
+
+@dataclass(frozen=True)
+class Config:
+    database: Path
+    archive_dir: Path
+    roster: Path
+    imap: ImapSettings
+    smtp: SmtpSettings
+    ceg_addresses: tuple[str, ...]
+    operator_address: str
+    calendar: CalendarSettings = field(default_factory=CalendarSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    templates_dir: Path | None = None  # CEG's edited email templates; built-ins otherwise
+    log_level: str = "INFO"
+    max_attempts: int = 5  # a message failing transiently this often is quarantined
+    source: Path | None = None  # the file this came from
+
+
+# --- loading -------------------------------------------------------------------------------------------------
+
+
+class _Section:
+    """Reads one TOML table, remembering the dotted key for error messages and refusing unknown keys."""
+
+    def __init__(self, data: Mapping[str, Any], name: str) -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{name}: expected a table, e.g. [{name}]")
+        self.data = data
+        self.name = name
+        self.used: set[str] = set()
+
+    def key(self, key: str) -> str:
+        return f"{self.name}.{key}" if self.name else key
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., required: bool = False) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            if required or default is ...:
+                raise ConfigError(f"{self.key(key)}: missing (required)")
+            return default
+        value = self.data[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        # TOML integers are acceptable where a float is asked for; bools are not numbers here.
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, bool) and bool not in kinds:
+            raise ConfigError(f"{self.key(key)}: expected {_kind_name(kinds)}, got {value!r}")
+        if not isinstance(value, kinds):
+            raise ConfigError(f"{self.key(key)}: expected {_kind_name(kinds)}, got {value!r}")
+        return value
+
+    def positive(self, key: str, default: float) -> Any:
+        value = self.get(key, (int, float) if isinstance(default, float) else int, default)
+        if value <= 0:
+            raise ConfigError(f"{self.key(key)}: must be greater than 0, got {value!r}")
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value: str = self.get(key, str, default)
+        if value.lower() not in choices:
+            raise ConfigError(f"{self.key(key)}: must be one of {', '.join(choices)}; got {value!r}")
+        return value.lower()
+
+    def sub(self, key: str) -> _Section:
+        self.used.add(key)
+        return _Section(self.data.get(key, {}), self.key(key))
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise ConfigError(f"{self.key(unknown[0])}: unknown key (check the spelling against config.example.toml)")
+
+
+def _kind_name(kinds: tuple[type, ...]) -> str:
+    names = {str: "a string", int: "a whole number", float: "a number", bool: "true or false", list: "a list"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _path(section: _Section, key: str, base: Path, default: str | None = None) -> Path | None:
+    value = section.get(key, str, default)
+    if value is None or value == "":
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _secret(section: _Section, required: bool, allow_command: bool = False) -> Secret | None:
+    sources = {k: section.get(k, str, None) for k in ("password_env", "password_file")}
+    command = section.get("token_command", (str, list), None) if allow_command else None
+    given = [k for k, v in sources.items() if v] + (["token_command"] if command else [])
+    if len(given) > 1:
+        raise ConfigError(f"{section.key(given[1])}: give only one of password_env, password_file, token_command")
+    if "password" in section.data:
+        raise ConfigError(
+            f"{section.key('password')}: passwords are never kept in the config file; "
+            "use password_env (an environment variable) or password_file"
+        )
+    if not given:
+        if required:
+            raise ConfigError(f"{section.key('password_env')}: missing; name the environment variable or "
+                              "password_file that holds the password")
+        return None
+    if sources["password_env"]:
+        return Secret(section.key("password_env"), env=sources["password_env"])
+    if sources["password_file"]:
+        return Secret(section.key("password_file"), file=Path(sources["password_file"]).expanduser())
+    argv = tuple(shlex.split(command)) if isinstance(command, str) else tuple(str(a) for a in command or ())
+    if not argv:
+        raise ConfigError(f"{section.key('token_command')}: empty command")
+    return Secret(section.key("token_command"), command=argv)
+
+
+def _security(section: _Section, host: str) -> Security:
+    security = section.choice("security", ("ssl", "starttls", "none"), "ssl")
+    if security == "none" and not _is_loopback(host):
+        raise ConfigError(
+            f"{section.key('security')}: 'none' (no TLS) is allowed only for a server on this machine; "
+            f"{host!r} is not a loopback address"
+        )
+    return security  # type: ignore[return-value]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _time(section: _Section, key: str, default: time) -> time:
+    value = section.get(key, str, default.strftime("%H:%M"))
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{section.key(key)}: expected a time like 12:00, got {value!r}") from None
+
+
+def _weekday(section: _Section, key: str, default: int) -> int:
+    return WEEKDAYS.index(section.choice(key, WEEKDAYS, WEEKDAYS[default]))
+
+
+def _address(section: _Section, key: str, value: str) -> str:
+    if "@" not in value or value.strip() != value or " " in value:
+        raise ConfigError(f"{section.key(key)}: not an email address: {value!r}")
+    return value.lower()
+
+
+def parse_config(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Config:
+    """Build a Config from parsed TOML; relative paths are taken from ``base`` (the config file's folder)."""
+    top = _Section(data, "")
+    main = top.sub("mailbot")
+    database = _path(main, "database", base, "mailbot.db")
+    archive_dir = _path(main, "archive_dir", base, "archive")
+    templates_dir = _path(main, "templates_dir", base, "")
+    log_level = main.choice("log_level", ("debug", "info", "warning", "error"), "info").upper()
+    max_attempts = main.positive("max_attempts", 5)
+    main.finish()
+
+    roster_section = top.sub("roster")
+    roster = _path(roster_section, "path", base, None)
+    if roster is None:
+        raise ConfigError("roster.path: missing (required): the roster workbook or CSV folder CEG keeps")
+    roster_section.finish()
+
+    imap_section = top.sub("imap")
+    imap_host = imap_section.get("host", str, required=True)
+    imap_auth = imap_section.choice("auth", ("password", "xoauth2"), "password")
+    imap_security = _security(imap_section, imap_host)
+    imap = ImapSettings(
+        host=imap_host,
+        port=imap_section.get("port", int, 993 if imap_security == "ssl" else 143),
+        username=imap_section.get("username", str, required=True),
+        secret=_secret(imap_section, required=True, allow_command=True),  # type: ignore[arg-type]
+        security=imap_security,
+        auth=imap_auth,  # type: ignore[arg-type]
+        ca_file=_path(imap_section, "ca_file", base, ""),
+        timeout=imap_section.positive("timeout", 60.0),
+        folder=imap_section.get("folder", str, "INBOX"),
+        processed_folder=imap_section.get("processed_folder", str, "Processed"),
+        rejected_folder=imap_section.get("rejected_folder", str, "Rejected"),
+        batch_size=imap_section.positive("batch_size", 50),
+        max_message_bytes=imap_section.positive("max_message_bytes", 25 * 1024 * 1024),
+    )
+    imap_section.finish()
+
+    smtp_section = top.sub("smtp")
+    smtp_host = smtp_section.get("host", str, required=True)
+    smtp_security = _security(smtp_section, smtp_host)
+    smtp = SmtpSettings(
+        host=smtp_host,
+        port=smtp_section.get("port", int, {"ssl": 465, "starttls": 587, "none": 25}[smtp_security]),
+        username=smtp_section.get("username", str, ""),
+        secret=_secret(smtp_section, required=False),
+        from_address=_address(smtp_section, "from_address", smtp_section.get("from_address", str, required=True)),
+        from_name=smtp_section.get("from_name", str, "CEG mailbot"),
+        security=smtp_security,
+        ca_file=_path(smtp_section, "ca_file", base, ""),
+        timeout=smtp_section.positive("timeout", 60.0),
+        max_attempts=smtp_section.positive("max_attempts", 8),
+    )
+    if smtp.secret is not None and not smtp.username:
+        raise ConfigError("smtp.username: missing; a password source is given, so the login name is needed")
+    smtp_section.finish()
+
+    ceg = top.sub("ceg")
+    addresses = ceg.get("addresses", list, required=True)
+    if not addresses or not all(isinstance(a, str) for a in addresses):
+        raise ConfigError("ceg.addresses: expected a list of email addresses, e.g. [\"jsk@ceg.up.gov.in\"]")
+    ceg_addresses = tuple(_address(ceg, "addresses", a) for a in addresses)
+    operator = _address(ceg, "operator", ceg.get("operator", str, ceg_addresses[0]))
+    ceg.finish()
+
+    cal = top.sub("calendar")
+    tz_name = cal.get("timezone", str, "Asia/Kolkata")
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"calendar.timezone: unknown time zone {tz_name!r} (e.g. Asia/Kolkata)") from None
+    lag = cal.get("lag_threshold", float, 0.5)
+    if not 0 < lag <= 1:
+        raise ConfigError(f"calendar.lag_threshold: must be a fraction between 0 and 1, got {lag!r}")
+    calendar = CalendarSettings(
+        timezone=tz,
+        deadline_weekday=_weekday(cal, "deadline_weekday", 0),
+        deadline_time=_time(cal, "deadline_time", time(12, 0)),
+        reminder_days_before=_non_negative(cal, "reminder_days_before", 1),
+        overdue_notice=cal.get("overdue_notice", bool, True),
+        escalate_days_after=_non_negative(cal, "escalate_days_after", 2),
+        consecutive_missing_alert=cal.positive("consecutive_missing_alert", 2),
+        lag_threshold=lag,
+        no_progress_weeks=cal.positive("no_progress_weeks", 3),
+        summary_weekday=_weekday(cal, "summary_weekday", 1),
+        summary_time=_time(cal, "summary_time", time(10, 0)),
+        history_weeks=cal.positive("history_weeks", 12),
+    )
+    cal.finish()
+
+    sched = top.sub("schedule")
+    schedule = ScheduleSettings(
+        poll_minutes=sched.positive("poll_minutes", 5.0),
+        send_minutes=sched.positive("send_minutes", 5.0),
+        check_minutes=min(sched.positive("check_minutes", 60.0), 60.0),
+        misfire_grace_seconds=sched.positive("misfire_grace_seconds", 6 * 3600),
+        health_max_age_minutes=sched.positive("health_max_age_minutes", 30.0),
+    )
+    sched.finish()
+    top.finish()
+
+    assert database is not None and archive_dir is not None  # noqa: S101 - defaults above make these non-None
+    return Config(
+        database=database,
+        archive_dir=archive_dir,
+        roster=roster,
+        imap=imap,
+        smtp=smtp,
+        ceg_addresses=ceg_addresses,
+        operator_address=operator,
+        calendar=calendar,
+        schedule=schedule,
+        templates_dir=templates_dir,
+        log_level=log_level,
+        max_attempts=max_attempts,
+        source=source,
+    )
+
+
+def _non_negative(section: _Section, key: str, default: int) -> int:
+    value: int = section.get(key, int, default)
+    if value < 0:
+        raise ConfigError(f"{section.key(key)}: must be 0 or more, got {value!r}")
+    return value
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Load from ``path``, else ``$MAILBOT_CONFIG``; raises ConfigError naming the file or key."""
+    chosen = path or os.environ.get("MAILBOT_CONFIG")
+    if not chosen:
+        raise ConfigError("no configuration: pass --config FILE or set MAILBOT_CONFIG (see config.example.toml)")
+    file = Path(chosen).expanduser()
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: configuration file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    try:
+        return parse_config(data, file.resolve().parent, source=file)
+    except ConfigError as exc:
+        raise ConfigError(f"{file}: {exc}") from None

@@ -1,0 +1,264 @@
+"""What to do with one email: pure decisions, no I/O.
+
+``decide`` takes a parsed message, the roster and a lookup of earlier figures, and says which DSP sent it, which week
+each workbook reports, which district rows are accepted, every problem (with its file, sheet and cell) and whether
+to answer. The service stores the decision and queues the reply.
+
+The report's week, in order of preference:
+1. the workbook's "Week ending" date (the week that contains it);
+2. a week named in the subject: ``2026-W47``, or a date such as ``22/11/2026`` (day first) or ``2026-11-22``;
+3. the last week completed when the message arrived (in the reporting time zone).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from mailbot.districts import by_code
+from mailbot.message import Attachment, ParsedMessage
+from mailbot.roster import Dsp, Roster
+from mailbot.weeks import Week, last_completed_week
+from mailbot.workbook import Problem, ReportRow, parse_workbook
+
+Outcome = Literal["accepted", "rejected", "ignored"]
+WeekSource = Literal["sheet", "subject", "received"]
+
+# Earlier figures for (DSP, district) before a week: {figure: value}, or None when nothing earlier was stored.
+PreviousFigures = Callable[[str, int, Week], Mapping[str, int | None] | None]
+
+_ISO_WEEK = re.compile(r"\b(\d{4})\s*-?\s*W\s*(\d{1,2})\b", re.IGNORECASE)
+_DAY_FIRST = re.compile(r"\b(\d{1,2})[./-](\d{1,2})[./-](\d{4})\b")
+_YEAR_FIRST = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
+_CUMULATIVE = ("rural_opened", "urban_opened")
+
+
+@dataclass(frozen=True)
+class SheetDecision:
+    """One workbook attachment: the rows accepted for its week and what was wrong."""
+
+    attachment: Attachment
+    sheet: str
+    week: Week | None  # None when the attachment could not be read at all
+    week_source: WeekSource
+    rows: tuple[ReportRow, ...]
+    rejected_rows: int
+    problems: tuple[Problem, ...]
+
+    @property
+    def status(self) -> Literal["accepted", "partial", "rejected"]:
+        if not self.rows:
+            return "rejected"
+        return "partial" if self.rejected_rows else "accepted"
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    reason: str  # one line for the ledger and logs
+    dsp: Dsp | None
+    sheets: tuple[SheetDecision, ...] = ()
+    problems: tuple[Problem, ...] = ()  # about the message itself (no attachment, unreadable file...)
+    answer: bool = False  # send the DSP a receipt or rejection
+
+    @property
+    def all_problems(self) -> tuple[Problem, ...]:
+        return self.problems + tuple(p for s in self.sheets for p in s.problems)
+
+    @property
+    def accepted_rows(self) -> int:
+        return sum(len(s.rows) for s in self.sheets)
+
+
+def decide(
+    message: ParsedMessage,
+    roster: Roster,
+    received_at: datetime,
+    tz: ZoneInfo,
+    previous: PreviousFigures,
+) -> Decision:
+    if message.automated:
+        return Decision("ignored", f"automated message: {message.automated}", None)
+    if not message.sender:
+        return Decision("ignored", "no sender address", None)
+    dsp = roster.dsp_for_sender(message.sender)
+    if dsp is None:
+        return Decision("ignored", f"unknown sender {message.sender}", None)
+
+    if not message.attachments:
+        problem = _problem(
+            "no_attachment",
+            "No Excel workbook was attached. Attach the weekly report (.xlsx) and send it again.",
+            "कोई एक्सेल फ़ाइल संलग्न नहीं थी। साप्ताहिक रिपोर्ट (.xlsx) संलग्न करके दोबारा भेजें।",
+        )
+        defects = tuple(_defect_problem(d) for d in message.defects)
+        return Decision("rejected", "no spreadsheet attached", dsp, problems=(problem, *defects), answer=True)
+
+    sheets: list[SheetDecision] = []
+    taken: set[tuple[Week, int]] = set()  # (week, district) already accepted from an earlier attachment
+    for attachment in message.attachments:
+        sheets.append(_decide_attachment(attachment, message, dsp, roster, received_at, tz, previous, taken))
+    accepted = sum(len(s.rows) for s in sheets)
+    outcome: Outcome = "accepted" if accepted else "rejected"
+    weeks = sorted({str(s.week) for s in sheets if s.week and s.rows})
+    reason = (
+        f"{accepted} district row(s) accepted for {', '.join(weeks)}"
+        if accepted
+        else f"nothing accepted: {_first_error(sheets)}"
+    )
+    return Decision(outcome, reason, dsp, sheets=tuple(sheets), answer=True)
+
+
+def _decide_attachment(
+    attachment: Attachment,
+    message: ParsedMessage,
+    dsp: Dsp,
+    roster: Roster,
+    received_at: datetime,
+    tz: ZoneInfo,
+    previous: PreviousFigures,
+    taken: set[tuple[Week, int]],
+) -> SheetDecision:
+    name = attachment.filename
+    unreadable = _unreadable(attachment)
+    if unreadable is not None:
+        return SheetDecision(attachment, "", None, "received", (), 0, (unreadable,))
+
+    parsed = parse_workbook(attachment.content, name)
+    week, source = report_week(parsed.week_ending, message.subject, received_at, tz)
+    problems = list(parsed.problems)
+    rejected = {p.cell for p in parsed.errors if p.cell}  # rows the parser already refused, by cell
+    accepted: list[ReportRow] = []
+    assigned = set(roster.districts_of(dsp.name, week))
+    for row in parsed.rows:
+        district = by_code(row.lgd_code)
+        cell = _row_cell(row)
+        if row.lgd_code not in assigned:
+            problems.append(_problem(
+                "district_not_assigned",
+                f"Row {row.row}: {district.name_en} is not assigned to {dsp.name} for week {week}; "
+                "the row was not stored. If the assignment changed, ask CEG to update the roster.",
+                f"पंक्ति {row.row}: जनपद {district.name_hi} सप्ताह {week} के लिए {dsp.name} को आवंटित नहीं है; "
+                "यह पंक्ति दर्ज नहीं की गई।",
+                name, row.sheet, cell,
+            ))
+            rejected.add(cell)
+            continue
+        if (week, row.lgd_code) in taken:
+            problems.append(_problem(
+                "duplicate_district",
+                f"Row {row.row}: {district.name_en} was already reported for week {week} in another "
+                "attachment of this email; this row was not stored.",
+                f"पंक्ति {row.row}: जनपद {district.name_hi} इसी ईमेल की दूसरी फ़ाइल में पहले ही है; यह पंक्ति दर्ज नहीं की गई।",
+                name, row.sheet, cell,
+            ))
+            rejected.add(cell)
+            continue
+        taken.add((week, row.lgd_code))
+        accepted.append(row)
+        problems.extend(_fell_since(row, previous(dsp.name, row.lgd_code, week), name, district.name_en,
+                                    district.name_hi))
+    return SheetDecision(
+        attachment, parsed.sheet, week, source, tuple(accepted), _count_rejected_rows(parsed.problems, rejected),
+        tuple(problems),
+    )
+
+
+def report_week(week_ending: date | None, subject: str, received_at: datetime, tz: ZoneInfo
+                ) -> tuple[Week, WeekSource]:
+    """The week a report is for; see the module docstring for the rule."""
+    if week_ending is not None:
+        return Week.containing(week_ending), "sheet"
+    from_subject = week_in_subject(subject)
+    if from_subject is not None:
+        return from_subject, "subject"
+    return last_completed_week(received_at, tz), "received"
+
+
+def week_in_subject(subject: str) -> Week | None:
+    match = _ISO_WEEK.search(subject)
+    if match:
+        try:
+            return Week(int(match.group(1)), int(match.group(2)))
+        except ValueError:
+            pass
+    for pattern, order in ((_DAY_FIRST, (3, 2, 1)), (_YEAR_FIRST, (1, 2, 3))):
+        for found in pattern.finditer(subject):
+            year, month, day = (int(found.group(i)) for i in order)
+            try:
+                return Week.containing(date(year, month, day))
+            except ValueError:
+                continue
+    return None
+
+
+def _unreadable(attachment: Attachment) -> Problem | None:
+    name = attachment.filename
+    if attachment.kind == "encrypted":
+        return _problem(
+            "password_protected",
+            f"{name} is password-protected, so it cannot be read. Remove the password "
+            "(File > Info > Protect Workbook) and send it again.",
+            f"{name} पासवर्ड से सुरक्षित है, इसलिए पढ़ी नहीं जा सकी। पासवर्ड हटाकर दोबारा भेजें।",
+            name,
+        )
+    if attachment.kind == "not_spreadsheet":
+        return _problem(
+            "not_a_workbook",
+            f"{name} is named like a spreadsheet but is not an Excel workbook (perhaps CSV, ODS or a damaged "
+            "file). Save it from Excel as .xlsx and send it again.",
+            f"{name} एक्सेल वर्कबुक नहीं है। इसे एक्सेल में .xlsx के रूप में सेव करके दोबारा भेजें।",
+            name,
+        )
+    return None
+
+
+def _fell_since(row: ReportRow, earlier: Mapping[str, int | None] | None, file: str, name_en: str,
+                name_hi: str) -> list[Problem]:
+    if not earlier:
+        return []
+    found = []
+    labels = {"rural_opened": ("rural JSKs opened", "स्थापित ग्रामीण केन्द्र"),
+              "urban_opened": ("urban JSKs opened", "स्थापित शहरी केन्द्र")}
+    for key in _CUMULATIVE:
+        before, now = earlier.get(key), getattr(row, key)
+        if before is not None and now < before:
+            en, hi = labels[key]
+            found.append(Problem(
+                "warning", "cumulative_decreased",
+                f"Row {row.row} ({name_en}): {en} fell from {before} to {now}; it is a cumulative count and "
+                "should not go down. Please check.",
+                f"पंक्ति {row.row} ({name_hi}): {hi} {before} से घटकर {now} हो गए; यह संचयी संख्या है, घटनी नहीं चाहिए।",
+                file, row.sheet, _row_cell(row),
+            ))
+    return found
+
+
+def _row_cell(row: ReportRow) -> str:
+    return getattr(row, "district_cell", "") or f"A{row.row}"
+
+
+def _count_rejected_rows(problems: tuple[Problem, ...], extra: set[str]) -> int:
+    rows = {re.sub(r"^[A-Z]+", "", p.cell) for p in problems if p.severity == "error" and p.cell}
+    rows |= {re.sub(r"^[A-Z]+", "", c) for c in extra}
+    return len(rows)
+
+
+def _first_error(sheets: list[SheetDecision]) -> str:
+    for sheet in sheets:
+        for problem in sheet.problems:
+            if problem.severity == "error":
+                return problem.message
+    return "no district rows found"
+
+
+def _problem(code: str, message: str, message_hi: str, file: str = "", sheet: str = "", cell: str = "") -> Problem:
+    return Problem("error", code, message, message_hi, file, sheet, cell)
+
+
+def _defect_problem(defect: str) -> Problem:
+    return Problem("warning", "mime_defect", defect, defect)

@@ -1,0 +1,268 @@
+"""The escalation ladder: which emails are due at ``now``.
+
+Each step for week W, with d(W) its deadline (all offsets from ``CalendarSettings``), is due from a moment and
+stays *relevant* until a later step or the next week's same step supersedes it. ``ladder_due`` returns every
+step whose window contains ``now`` — that is the catch-up: a reminder the daemon slept through still goes out
+at the next check if the deadline has not passed. The service queues each result under ``Notification.key``
+and never sends a key twice, so returning the same notification at every check is expected.
+
+| kind         | to (cc)         | relevant from        | until (exclusive)      | lists                   |
+|--------------|-----------------|----------------------|------------------------|-------------------------|
+| reminder     | DSP contacts    | d(W) - reminder_days | d(W)                   | its pending districts   |
+| overdue      | DSP contacts    | d(W)                 | d(W+1)                 | its outstanding ones    |
+| escalation   | DEGS (cc CEG)   | d(W) + escalate_days | d(W+1) + escalate_days | DSPs outstanding in W   |
+| action_alert | DEGS (cc CEG)   | d(W) + escalate_days | d(W+1) + escalate_days | K weeks out, or lagging |
+| summary      | CEG             | s(W)                 | s(W+1)                 | the whole week          |
+
+s(W) is the first ``summary_weekday`` after W at ``summary_time``. ``reminder_days_before = 0`` means no
+reminder (its window is empty); ``overdue_notice = false`` drops the overdue step. Each step lists only what
+is still outstanding at ``now``; with nothing left it is not returned (moot). The overdue notice and the
+escalation name every week outstanding for the pair since ``Evaluation.first_week``, so a superseded step
+loses nothing.
+
+One notification per envelope recipient, keyed ``kind/week/DSP-or-LGD/recipient``: the ``to``/``cc`` tuples
+are the visible headers (everyone who gets a copy), ``recipient`` is the one address this copy is delivered
+to. A recipient added to the roster later gets their copy once; nobody already served gets a second. A
+district without a DEGS address is escalated to CEG alone (``context["no_degs_address"]``), so it is never
+silently dropped; a DSP without contact addresses is written to at its sender addresses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from mailbot.weeks import Week, deadline, week_range
+
+if TYPE_CHECKING:
+    from mailbot.compliance import Evaluation, WeeklyReport
+
+Kind = Literal["reminder", "overdue", "escalation", "action_alert", "summary", "auth_failure"]
+_KIND_ORDER: tuple[Kind, ...] = (
+    "reminder",
+    "overdue",
+    "escalation",
+    "action_alert",
+    "summary",
+    "auth_failure",
+)
+
+
+@dataclass(frozen=True)
+class Outstanding:
+    """One (DSP, district) the notification is about."""
+
+    dsp: str
+    lgd_code: int
+    status: str  # its status in the notification's week: pending, missing or invalid
+    missing_weeks: tuple[Week, ...]  # every week outstanding for the pair since first_week, oldest first
+    streak: int  # consecutive outstanding weeks ending with the notification's week
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One email to one recipient. ``context`` keys, by kind:
+
+    - reminder / overdue: ``deadline`` (datetime), ``districts`` (tuple[Outstanding], by LGD code);
+    - escalation: ``deadline``, ``lgd_code``, ``dsps`` (tuple[Outstanding]), ``no_degs_address`` (bool);
+    - action_alert: as escalation, ``dsps`` only those out for ``threshold`` (int) weeks or more, plus
+      ``progress``
+      (progress.Progress) whose ``lag_reasons`` say whether progress lags;
+    - summary: ``deadline``, ``report`` (compliance.WeeklyReport).
+    """
+
+    kind: Kind
+    key: str
+    week: Week
+    recipient: str  # the envelope recipient; the key names it
+    to: tuple[str, ...]  # visible To header
+    cc: tuple[str, ...]  # visible Cc header
+    dsp: str | None
+    lgd_codes: tuple[int, ...]
+    due_at: datetime
+    context: Mapping[str, Any]
+
+
+def ladder_due(
+    ev: Evaluation, ceg_addresses: Sequence[str], report: Callable[[Evaluation, Week], WeeklyReport]
+) -> list[Notification]:
+    """``report`` builds the summary's WeeklyReport (compliance.weekly_report; passed in to avoid an import
+    cycle)."""
+    ceg = _addresses(ceg_addresses)
+    found: list[Notification] = []
+    for week in week_range(ev.first_week, ev.current_week):
+        found.extend(_dsp_steps(ev, week))
+        found.extend(_district_steps(ev, week, ceg))
+        found.extend(_summary(ev, week, ceg, report))
+    found.sort(key=lambda n: (n.due_at, _KIND_ORDER.index(n.kind), n.key))
+    return found
+
+
+def _within(ev: Evaluation, start: datetime, end: datetime) -> bool:
+    return start <= ev.now < end
+
+
+def _addresses(addresses: Sequence[str]) -> tuple[str, ...]:
+    """Case-folded, de-duplicated, order kept: the key and the envelope must not differ by case."""
+    seen: dict[str, None] = {}
+    for address in addresses:
+        if address.strip():
+            seen.setdefault(address.strip().lower(), None)
+    return tuple(seen)
+
+
+def _fan_out(
+    *,
+    kind: Kind,
+    week: Week,
+    about: str,
+    to: tuple[str, ...],
+    cc: tuple[str, ...],
+    dsp: str | None,
+    lgd_codes: tuple[int, ...],
+    due_at: datetime,
+    context: Mapping[str, Any],
+) -> Iterator[Notification]:
+    cc = tuple(a for a in cc if a not in to)
+    for recipient in to + cc:
+        yield Notification(
+            kind,
+            f"{kind}/{week}/{about}/{recipient}",
+            week,
+            recipient,
+            to,
+            cc,
+            dsp,
+            lgd_codes,
+            due_at,
+            context,
+        )
+
+
+def _outstanding(ev: Evaluation, week: Week, dsp: str, lgd: int) -> Outstanding:
+    return Outstanding(
+        dsp,
+        lgd,
+        ev.status(week, dsp, lgd).status,
+        ev.missing_weeks(dsp, lgd),
+        ev.missing_streak(dsp, lgd, week),
+    )
+
+
+def _dsp_steps(ev: Evaluation, week: Week) -> Iterator[Notification]:
+    cal = ev.calendar
+    due = ev.deadline(week)
+    steps: list[tuple[Kind, datetime, set[str]]] = []
+    reminder_at = due - timedelta(days=cal.reminder_days_before)
+    if _within(ev, reminder_at, due):
+        steps.append(("reminder", reminder_at, {"pending"}))
+    if cal.overdue_notice and _within(ev, due, ev.deadline(week + 1)):
+        steps.append(("overdue", due, {"missing", "invalid"}))
+    if not steps:
+        return
+    by_dsp: dict[str, list[int]] = {}
+    for cell in ev.cells(week):
+        by_dsp.setdefault(cell.dsp, [])
+        by_dsp[cell.dsp].append(cell.lgd_code)
+    for name, lgds in by_dsp.items():
+        dsp = ev.roster.dsp(name)
+        to = _addresses(dsp.contact_addresses or tuple(sorted(dsp.sender_addresses)))
+        for kind, due_at, wanted in steps:
+            districts = tuple(
+                _outstanding(ev, week, name, lgd)
+                for lgd in lgds
+                if ev.status(week, name, lgd).status in wanted
+            )
+            if districts:
+                context = {"deadline": due, "districts": districts}
+                codes = tuple(d.lgd_code for d in districts)
+                yield from _fan_out(
+                    kind=kind,
+                    week=week,
+                    about=name,
+                    to=to,
+                    cc=(),
+                    dsp=name,
+                    lgd_codes=codes,
+                    due_at=due_at,
+                    context=context,
+                )
+
+
+def _district_steps(ev: Evaluation, week: Week, ceg: tuple[str, ...]) -> Iterator[Notification]:
+    cal = ev.calendar
+    due = ev.deadline(week)
+    after = timedelta(days=cal.escalate_days_after)
+    escalate_at = due + after
+    if not _within(ev, escalate_at, ev.deadline(week + 1) + after):
+        return
+    lgds = sorted({lgd for _, lgd in ev.expected(week)})
+    progress = {p.lgd_code: p for p in ev.progress(week)}
+    for lgd in lgds:
+        out = tuple(
+            _outstanding(ev, week, dsp, lgd)
+            for dsp in ev.dsps_of(lgd, week)
+            if ev.status(week, dsp, lgd).status in ("missing", "invalid")
+        )
+        degs = _addresses(ev.roster.degs.get(lgd, ()))
+        to, cc = (degs, ceg) if degs else (ceg, ())
+        base = {"deadline": due, "lgd_code": lgd, "no_degs_address": not degs}
+        if out:
+            context = {**base, "dsps": out}
+            yield from _fan_out(
+                kind="escalation",
+                week=week,
+                about=str(lgd),
+                to=to,
+                cc=cc,
+                dsp=None,
+                lgd_codes=(lgd,),
+                due_at=escalate_at,
+                context=context,
+            )
+        long_out = tuple(o for o in out if o.streak >= cal.consecutive_missing_alert)
+        if long_out or progress[lgd].lagging:
+            context = {
+                **base,
+                "dsps": long_out,
+                "threshold": cal.consecutive_missing_alert,
+                "progress": progress[lgd],
+            }
+            yield from _fan_out(
+                kind="action_alert",
+                week=week,
+                about=str(lgd),
+                to=to,
+                cc=cc,
+                dsp=None,
+                lgd_codes=(lgd,),
+                due_at=escalate_at,
+                context=context,
+            )
+
+
+def summary_due(ev: Evaluation, week: Week) -> datetime:
+    cal = ev.calendar
+    return deadline(week, cal.summary_weekday, cal.summary_time, cal.timezone)
+
+
+def _summary(
+    ev: Evaluation, week: Week, ceg: tuple[str, ...], report: Callable[[Evaluation, Week], WeeklyReport]
+) -> Iterator[Notification]:
+    at = summary_due(ev, week)
+    if not ev.expected(week) or not _within(ev, at, summary_due(ev, week + 1)):
+        return
+    context = {"deadline": ev.deadline(week), "report": report(ev, week)}
+    yield from _fan_out(
+        kind="summary",
+        week=week,
+        about="statewide",
+        to=ceg,
+        cc=(),
+        dsp=None,
+        lgd_codes=(),
+        due_at=at,
+        context=context,
+    )

@@ -1,0 +1,200 @@
+"""The outbox: mail is queued in the same transaction as the decision that caused it, then delivered.
+
+Queueing is idempotent on ``key``. Delivery marks a row sent only after the server's 250, and records each
+recipient's answer; recipients deferred with 4xx are retried alone, with backoff, up to ``max_attempts``. A crash
+between the server's 250 and our commit can resend one message: it carries the same Message-ID, so mail clients
+show it once. That is the one duplicate SMTP cannot rule out.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import getaddresses
+from typing import Protocol
+
+from sqlmodel import Session, select
+
+from mailbot.smtp import SendResult, SmtpError, SmtpPermanent, SmtpTransient
+from mailbot.store import Outbox, OutboxRecipient, Store
+
+log = logging.getLogger(__name__)
+
+RETRY_BASE = timedelta(minutes=2)
+RETRY_CAP = timedelta(hours=6)
+
+
+class Transport(Protocol):
+    def send(self, message: EmailMessage) -> SendResult: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+
+
+def envelope_recipients(message: EmailMessage) -> list[str]:
+    found = getaddresses([str(v) for h in ("To", "Cc", "Bcc") for v in message.get_all(h, [])])
+    seen: dict[str, None] = {}
+    for _, address in found:
+        if address:
+            seen.setdefault(address.lower(), None)
+    return list(seen)
+
+
+def queue(
+    session: Session,
+    *,
+    key: str,
+    kind: str,
+    message: EmailMessage,
+    now: datetime,
+    week: str = "",
+    dsp: str = "",
+    lgd_code: int | None = None,
+    ledger_id: int | None = None,
+) -> bool:
+    """Add ``message`` to the outbox unless ``key`` is already there; True when added."""
+    if session.exec(select(Outbox.id).where(Outbox.key == key)).first() is not None:
+        return False
+    session.add(Outbox(
+        key=key,
+        kind=kind,
+        message_id=str(message["Message-ID"]),
+        week=week,
+        dsp=dsp,
+        lgd_code=lgd_code,
+        ledger_id=ledger_id,
+        recipients=";".join(envelope_recipients(message)),
+        subject=str(message["Subject"] or ""),
+        raw=message.as_bytes(policy=email.policy.SMTP),
+        created_at=now,
+        next_attempt_at=now,
+    ))
+    return True
+
+
+def is_queued(session: Session, key: str) -> bool:
+    return session.exec(select(Outbox.id).where(Outbox.key == key)).first() is not None
+
+
+def deliver(store: Store, transport: Transport, now: datetime, max_attempts: int,
+            should_stop: Callable[[], bool] = lambda: False) -> SendReport:
+    """Send every due row. Raises SmtpTransient when the server is unreachable (the pass stops there)."""
+    report = SendReport()
+    with store.session() as session:
+        due = session.exec(
+            select(Outbox.id)
+            .where(Outbox.status == "pending", Outbox.next_attempt_at <= now)  # type: ignore[operator]
+            .order_by(Outbox.id)  # type: ignore[arg-type]
+        ).all()
+    for outbox_id in due:
+        if should_stop():
+            break
+        assert outbox_id is not None  # noqa: S101 - primary keys are set
+        _deliver_one(store, transport, outbox_id, now, max_attempts, report)
+    return report
+
+
+def _deliver_one(store: Store, transport: Transport, outbox_id: int, now: datetime, max_attempts: int,
+                 report: SendReport) -> None:
+    with store.session() as session:
+        row = session.get(Outbox, outbox_id)
+        if row is None or row.status != "pending":
+            return
+        done = {r.address for r in session.exec(
+            select(OutboxRecipient).where(OutboxRecipient.outbox_id == outbox_id,
+                                          OutboxRecipient.status != "deferred")
+        )}
+        message = _message_for(row.raw, done)
+        if message is None:  # every recipient already answered: settle the row
+            _settle(session, row, now)
+            return
+        row.attempts += 1
+        try:
+            result = transport.send(message)
+        except SmtpTransient as exc:
+            _retry_later(row, now, max_attempts, str(exc))
+            session.add(row)
+            report.deferred += 1
+            session.commit()
+            raise
+        except SmtpError as exc:  # permanent for this message (5xx to all, 552, no recipients)
+            log.warning("outbox %s (%s): refused for good: %s", row.key, row.message_id, exc)
+            for address, (code, text) in exc.refused.items():
+                _record(session, outbox_id, address, "refused", code, text)
+            row.status, row.last_error = "failed", str(exc)
+            session.add(row)
+            report.failed += 1
+            return
+        for address in result.accepted:
+            _record(session, outbox_id, address, "sent", 250, "")
+        for address, (code, text) in result.refused.items():
+            _record(session, outbox_id, address, "deferred" if 400 <= code < 500 else "refused", code, text)
+        if result.retry:
+            _retry_later(row, now, max_attempts, f"deferred: {', '.join(result.retry)}")
+            report.deferred += 1
+        else:
+            _settle(session, row, now)
+            report.sent += 1 if row.status in ("sent", "partial") else 0
+            report.failed += 1 if row.status == "failed" else 0
+        session.add(row)
+        log.info("outbox %s: %s to %s (refused: %s)", row.key, row.status, ",".join(result.accepted),
+                 ",".join(result.refused) or "none")
+
+
+def _message_for(raw: bytes, done: set[str]) -> EmailMessage | None:
+    """The stored message, addressed only to the recipients still waiting (a retry after a 4xx)."""
+    message = email.message_from_bytes(raw, policy=email.policy.SMTP)
+    assert isinstance(message, EmailMessage)  # noqa: S101 - the SMTP policy builds EmailMessage
+    waiting = [a for a in envelope_recipients(message) if a not in done]
+    if not waiting:
+        return None
+    if done:
+        # Keep the visible headers; deliver to the waiting ones only through Bcc-less envelope rewriting.
+        for header in ("To", "Cc", "Bcc"):
+            del message[header]
+        message["To"] = ", ".join(waiting)
+    return message
+
+
+def _settle(session: Session, row: Outbox, now: datetime) -> None:
+    answers = session.exec(select(OutboxRecipient).where(OutboxRecipient.outbox_id == row.id)).all()
+    sent = [a for a in answers if a.status == "sent"]
+    row.status = "sent" if len(sent) == len(answers) else "partial" if sent else "failed"
+    row.sent_at = now if sent else None
+    row.next_attempt_at = None
+    session.add(row)
+
+
+def _retry_later(row: Outbox, now: datetime, max_attempts: int, error: str) -> None:
+    row.last_error = error
+    if row.attempts >= max_attempts:
+        row.status = "failed"
+        row.next_attempt_at = None
+        log.error("outbox %s (%s): gave up after %d attempts: %s", row.key, row.message_id, row.attempts, error)
+        return
+    delay = min(RETRY_BASE * (2 ** (row.attempts - 1)), RETRY_CAP)
+    row.next_attempt_at = now + delay
+    log.warning("outbox %s: attempt %d failed (%s); next try at %s", row.key, row.attempts, error,
+                row.next_attempt_at.isoformat())
+
+
+def _record(session: Session, outbox_id: int, address: str, status: str, code: int | None, detail: str) -> None:
+    existing = session.exec(select(OutboxRecipient).where(
+        OutboxRecipient.outbox_id == outbox_id, OutboxRecipient.address == address)).first()
+    if existing is None:
+        existing = OutboxRecipient(outbox_id=outbox_id, address=address, status=status)
+    existing.status, existing.code, existing.detail = status, code, detail[:500]
+    session.add(existing)
+
+
+__all__ = ["SendReport", "SmtpPermanent", "Transport", "deliver", "envelope_recipients", "is_queued", "queue"]

@@ -1,0 +1,174 @@
+"""Progress per district: centres opened against target, the week's increase, B2C uptake, the lag flag.
+
+A district's figures for week W are the sum, over the DSPs assigned to it in W, of each DSP's latest valid
+report for W or an earlier week (a DSP that skipped a week carries its last figures forward, so its increase
+is 0). DSPs that have never reported are listed in ``unreported`` and add nothing.
+
+Lagging (CEG's instruction: the DEGS acts against the DSP and informs CEG) when achievement (opened / target)
+is below ``calendar.lag_threshold``, or when the total opened has not increased for
+``calendar.no_progress_weeks`` consecutive weeks while still short of the target. A district with no figures
+at all is not judged here: missing reports are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from mailbot.weeks import Week
+
+if TYPE_CHECKING:
+    from mailbot.compliance import Evaluation
+
+LagReason = Literal["below_threshold", "no_progress"]
+
+
+@dataclass(frozen=True)
+class Progress:
+    week: Week
+    lgd_code: int
+    dsps: tuple[str, ...]  # DSPs assigned to the district this week
+    unreported: tuple[str, ...]  # of those, DSPs with no valid report up to this week
+    rural_target: int
+    rural_opened: int
+    urban_target: int
+    urban_opened: int
+    functional: int | None  # None: no DSP gave the (optional) figure
+    b2c_enabled: int | None
+    increase: int | None  # opened minus last week's opened; None when either week has no figures
+    stalled_weeks: int  # consecutive weeks (up to no_progress_weeks) without an increase
+    lag_reasons: tuple[LagReason, ...]
+
+    @property
+    def target(self) -> int:
+        return self.rural_target + self.urban_target
+
+    @property
+    def opened(self) -> int:
+        return self.rural_opened + self.urban_opened
+
+    @property
+    def has_figures(self) -> bool:
+        return len(self.unreported) < len(self.dsps)
+
+    @property
+    def achievement(self) -> float | None:
+        return self.opened / self.target if self.target else None
+
+    @property
+    def rural_achievement(self) -> float | None:
+        return self.rural_opened / self.rural_target if self.rural_target else None
+
+    @property
+    def urban_achievement(self) -> float | None:
+        return self.urban_opened / self.urban_target if self.urban_target else None
+
+    @property
+    def gap(self) -> int:
+        return max(self.target - self.opened, 0)
+
+    @property
+    def b2c_uptake(self) -> float | None:
+        """Share of functional centres offering B2C services."""
+        if self.functional and self.b2c_enabled is not None:
+            return self.b2c_enabled / self.functional
+        return None
+
+    @property
+    def lagging(self) -> bool:
+        return bool(self.lag_reasons)
+
+
+@dataclass(frozen=True)
+class _Totals:
+    rural_target: int = 0
+    rural_opened: int = 0
+    urban_target: int = 0
+    urban_opened: int = 0
+    functional: int | None = None
+    b2c_enabled: int | None = None
+
+    @property
+    def opened(self) -> int:
+        return self.rural_opened + self.urban_opened
+
+
+def _add(a: int | None, b: int | None) -> int | None:
+    return a if b is None else b if a is None else a + b
+
+
+def _totals(ev: Evaluation, lgd_code: int, week: Week) -> tuple[_Totals | None, tuple[str, ...]]:
+    """The district's summed figures for ``week`` (None when no DSP has any) and the DSPs without figures."""
+    key = ("progress.totals", lgd_code, week)
+    if key not in ev.memo:
+        ev.memo[key] = _sum(ev, lgd_code, week)
+    result: tuple[_Totals | None, tuple[str, ...]] = ev.memo[key]
+    return result
+
+
+def _sum(ev: Evaluation, lgd_code: int, week: Week) -> tuple[_Totals | None, tuple[str, ...]]:
+    total: _Totals | None = None
+    unreported: list[str] = []
+    for dsp in ev.dsps_of(lgd_code, week):
+        figures = ev.latest_figures(dsp, lgd_code, week)
+        if figures is None:
+            unreported.append(dsp)
+            continue
+        t = total or _Totals()
+        total = _Totals(
+            t.rural_target + _int(figures, "rural_target"),
+            t.rural_opened + _int(figures, "rural_opened"),
+            t.urban_target + _int(figures, "urban_target"),
+            t.urban_opened + _int(figures, "urban_opened"),
+            _add(t.functional, figures.get("functional")),
+            _add(t.b2c_enabled, figures.get("b2c_enabled")),
+        )
+    return total, tuple(unreported)
+
+
+def _int(figures: Mapping[str, int | None], key: str) -> int:
+    return figures.get(key) or 0
+
+
+def _increase(ev: Evaluation, lgd_code: int, week: Week) -> int | None:
+    now, _ = _totals(ev, lgd_code, week)
+    before, _ = _totals(ev, lgd_code, week - 1)
+    return None if now is None or before is None else now.opened - before.opened
+
+
+def district_progress(ev: Evaluation, lgd_code: int, week: Week) -> Progress:
+    cal = ev.calendar
+    totals, unreported = _totals(ev, lgd_code, week)
+    t = totals or _Totals()
+    increase = _increase(ev, lgd_code, week)
+    stalled = 0
+    check = week
+    while stalled < cal.no_progress_weeks:
+        inc = increase if check == week else _increase(ev, lgd_code, check)
+        if inc is None or inc > 0:
+            break
+        stalled += 1
+        check = check - 1
+    target = t.rural_target + t.urban_target
+    reasons: list[LagReason] = []
+    if totals is not None and target:
+        if t.opened / target < cal.lag_threshold:
+            reasons.append("below_threshold")
+        if stalled >= cal.no_progress_weeks and t.opened < target:
+            reasons.append("no_progress")
+    return Progress(
+        week=week,
+        lgd_code=lgd_code,
+        dsps=ev.dsps_of(lgd_code, week),
+        unreported=unreported,
+        rural_target=t.rural_target,
+        rural_opened=t.rural_opened,
+        urban_target=t.urban_target,
+        urban_opened=t.urban_opened,
+        functional=t.functional,
+        b2c_enabled=t.b2c_enabled,
+        increase=increase,
+        stalled_weeks=stalled,
+        lag_reasons=tuple(reasons),
+    )

@@ -1,0 +1,157 @@
+"""One message into the database: the ledger row, submissions, report rows, problems and the reply, all in the
+caller's transaction. Everything here is keyed, so repeating it after a lost acknowledgement changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from mailbot import outbox
+from mailbot.compose import Composer, IngestReply
+from mailbot.config import Config
+from mailbot.ingest import Decision, SheetDecision, decide
+from mailbot.message import MessageError, parse_message
+from mailbot.roster import Roster
+from mailbot.store import Dsp, Ledger, Problem, ReportRow, Submission
+from mailbot.weeks import Week
+from mailbot.workbook import FIGURES
+from mailbot.workbook import Problem as Found
+
+# Outcomes after which a message is filed and never looked at again.
+FINAL = frozenset({"accepted", "rejected", "ignored", "duplicate", "quarantined"})
+
+
+def record_message(
+    session: Session,
+    *,
+    key: tuple[str, str, int, int],
+    raw: bytes,
+    digest: str,
+    received_at: datetime,
+    now: datetime,
+    roster: Roster,
+    config: Config,
+    composer: Composer,
+) -> Ledger:
+    account, folder, uidvalidity, uid = key
+    ledger = session.exec(select(Ledger).where(
+        Ledger.account == account, Ledger.folder == folder, Ledger.uidvalidity == uidvalidity, Ledger.uid == uid
+    )).first() or Ledger(account=account, folder=folder, uidvalidity=uidvalidity, uid=uid, outcome="failed",
+                         first_seen=now)
+    ledger.sha256, ledger.size, ledger.received_at, ledger.updated = digest, len(raw), received_at, now
+    ledger.attempts += 1
+    ledger.next_attempt_at = None
+
+    # The same bytes seen before (a UIDVALIDITY reset, a copy into the inbox): file it like the first one.
+    original = session.exec(select(Ledger).where(
+        Ledger.account == account, Ledger.sha256 == digest, col(Ledger.outcome).in_(FINAL - {"duplicate"}),
+        col(Ledger.id) != ledger.id if ledger.id is not None else True,
+    )).first()
+    if original is not None:
+        ledger.outcome, ledger.duplicate_of = "duplicate", original.id
+        ledger.filed_to = original.filed_to
+        ledger.sender, ledger.subject, ledger.message_id = original.sender, original.subject, original.message_id
+        ledger.dsp_id = original.dsp_id
+        ledger.reason = f"same content as message #{original.id} (UID {original.uid}); already handled"
+        session.add(ledger)
+        session.flush()
+        return ledger
+
+    try:
+        message = parse_message(raw)
+    except MessageError as exc:
+        ledger.outcome, ledger.reason = "ignored", f"not an email: {exc}"
+        session.add(ledger)
+        session.flush()
+        return ledger
+    ledger.sender, ledger.subject, ledger.message_id = message.sender, message.subject[:500], message.message_id
+
+    dsp_ids = {d.name: d.id for d in session.exec(select(Dsp))}
+
+    def previous(dsp: str, lgd_code: int, week: Week) -> Mapping[str, int | None] | None:
+        row = session.exec(select(ReportRow).where(
+            ReportRow.dsp_id == dsp_ids[dsp], ReportRow.lgd_code == lgd_code, col(ReportRow.current),
+            ReportRow.week < str(week)).order_by(col(ReportRow.week).desc())).first()
+        return None if row is None else {k: getattr(row, k) for k in FIGURES}
+
+    decision = decide(message, roster, received_at, config.calendar.timezone, previous)
+    ledger.outcome, ledger.reason = decision.outcome, decision.reason[:1000]
+    ledger.dsp_id = dsp_ids.get(decision.dsp.name) if decision.dsp else None
+    session.add(ledger)
+    session.flush()
+    assert ledger.id is not None  # noqa: S101 - flushed
+
+    for problem in decision.problems:
+        session.add(_problem_row(ledger.id, None, "", None, problem))
+    accepted: list[int] = []
+    for sheet in decision.sheets:
+        accepted.extend(_record_sheet(session, ledger, sheet, received_at))
+
+    if decision.answer and decision.dsp is not None:
+        _queue_reply(session, ledger, decision, message.reply_to or message.sender, message.subject,
+                     message.message_id, tuple(accepted), now, composer)
+    return ledger
+
+
+def _record_sheet(session: Session, ledger: Ledger, sheet: SheetDecision, received_at: datetime) -> list[int]:
+    """Store one workbook's rows; returns the LGD codes accepted (also when already stored earlier)."""
+    assert ledger.id is not None and ledger.dsp_id is not None  # noqa: S101 - a DSP's message, flushed
+    week = str(sheet.week) if sheet.week else ""
+    submission = None
+    if sheet.week is not None:
+        existing = session.exec(select(Submission).where(
+            Submission.dsp_id == ledger.dsp_id, Submission.week == week,
+            Submission.attachment_sha256 == sheet.attachment.sha256)).first()
+        if existing is not None:
+            # The same file again for the same week: one submission, whatever UID it came under.
+            return [r.lgd_code for r in sheet.rows]
+        submission = Submission(
+            ledger_id=ledger.id, dsp_id=ledger.dsp_id, week=week, week_source=sheet.week_source,
+            attachment_sha256=sheet.attachment.sha256, filename=sheet.attachment.filename[:300], sheet=sheet.sheet,
+            received_at=received_at, status=sheet.status, rows_accepted=len(sheet.rows),
+            rows_rejected=sheet.rejected_rows)
+        session.add(submission)
+        session.flush()
+    submission_id = submission.id if submission else None
+    for problem in sheet.problems:
+        session.add(_problem_row(ledger.id, submission_id, week, _lgd_of(problem), problem))
+    if submission is None or submission_id is None:
+        return []
+    for row in sheet.rows:
+        # A corrected report supersedes the earlier one for the districts it covers; the old rows stay as history.
+        for older in session.exec(select(ReportRow).where(
+                ReportRow.dsp_id == ledger.dsp_id, ReportRow.week == week, ReportRow.lgd_code == row.lgd_code,
+                col(ReportRow.current))):
+            older.current, older.superseded_by = False, submission_id
+            session.add(older)
+        session.add(ReportRow(
+            submission_id=submission_id, dsp_id=ledger.dsp_id, week=week, lgd_code=row.lgd_code,
+            received_at=received_at, current=True, sheet=row.sheet, row=row.row,
+            remarks=row.remarks[:1000], **{k: getattr(row, k) for k in FIGURES}))
+    return [r.lgd_code for r in sheet.rows]
+
+
+def _queue_reply(session: Session, ledger: Ledger, decision: Decision, to: str, subject: str, message_id: str,
+                 accepted: tuple[int, ...], now: datetime, composer: Composer) -> None:
+    weeks = [s.week for s in decision.sheets if s.week is not None]
+    reply = IngestReply(
+        to=(to,), dsp_name=decision.dsp.name if decision.dsp else "", original_subject=subject,
+        original_message_id=message_id, week=weeks[0] if weeks else None, accepted=accepted,
+        problems=decision.all_problems)
+    message = composer.ingest_reply(reply, now=now, message_id=composer.new_message_id())
+    # Keyed on the content: the same email under another UID is answered once.
+    outbox.queue(session, key=f"reply/{ledger.sha256}", kind=reply.kind, message=message, now=now,
+                 week=str(reply.week or ""), dsp=reply.dsp_name, ledger_id=ledger.id)
+
+
+def _lgd_of(problem: Found) -> int | None:
+    value = getattr(problem, "lgd_code", None)  # row problems name their district when the parser knew it
+    return value if isinstance(value, int) else None
+
+
+def _problem_row(ledger_id: int, submission_id: int | None, week: str, lgd_code: int | None, p: Found) -> Problem:
+    return Problem(
+        ledger_id=ledger_id, submission_id=submission_id, week=week, lgd_code=lgd_code, severity=p.severity,
+        code=p.code, message=p.message, message_hi=p.message_hi, file=p.file, sheet=p.sheet, cell=p.cell)

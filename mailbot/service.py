@@ -1,0 +1,452 @@
+"""The use cases: poll, import, send, check, alert. Adapters come in through factories, so tests and the demo
+swap servers and clocks without touching this code.
+
+Per message (exactly once, see docs/architecture.md): fetch -> archive (fsync) -> one transaction (ledger,
+submissions, rows, problems, reply in the outbox) -> commit -> move to Processed/Rejected -> note the move.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlmodel import Session, col, select
+
+from mailbot import outbox
+from mailbot.archive import Archive, sha256_hex
+from mailbot.compliance import ReportFact, WeeklyReport, due_notifications, evaluate
+from mailbot.compose import Composer
+from mailbot.config import Config, ImapSettings, SmtpSettings
+from mailbot.districts import all_districts
+from mailbot.mailbox import FetchedMessage, Mailbox, MailboxAuthError
+from mailbot.records import FINAL, record_message
+from mailbot.roster import Roster, load_roster
+from mailbot.smtp import SmtpTransport
+from mailbot.status import week_status
+from mailbot.store import Assignment, District, Dsp, Ledger, Outbox, Problem, ReportRow, Store
+from mailbot.summary import QuarantineItem, build_workbook
+from mailbot.weeks import Week
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT = "last_successful_poll"
+IMPORT_ACCOUNT = "import"
+RETRY_BASE = timedelta(minutes=5)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _open_mailbox(settings: ImapSettings) -> Mailbox:
+    box = Mailbox(settings)
+    box.open()
+    return box
+
+
+class MailboxLike(Protocol):
+    """What a pass needs from ``mailbot.mailbox.Mailbox`` (already open: the factory connects)."""
+
+    def ensure_folders(self, *folders: str) -> list[str]: ...
+    def select(self, folder: str) -> int: ...
+    def uids(self) -> list[int]: ...
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]: ...
+    def fetch(self, uids: Sequence[int], sizes: Mapping[int, int] | None = None) -> Iterator[FetchedMessage]: ...
+    def move(self, uid: int, folder: str) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class PollReport:
+    seen: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    ignored: int = 0
+    duplicate: int = 0
+    failed: int = 0
+    quarantined: int = 0
+    moved: int = 0
+
+    def count(self, outcome: str) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+
+@dataclass
+class CheckReport:
+    queued: int = 0
+    kinds: dict[str, int] | None = None
+
+
+class Mailbot:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        mailbox_factory: Callable[[ImapSettings], MailboxLike] = _open_mailbox,
+        transport_factory: Callable[[SmtpSettings], outbox.Transport] = SmtpTransport,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.mailbox_factory = mailbox_factory
+        self.transport_factory = transport_factory
+        self.stop = threading.Event()
+        self.store = Store(config.database)
+        self.archive = Archive(config.archive_dir)
+        self.composer = Composer(config.templates_dir, config.smtp.from_address, config.smtp.from_name)
+        self._roster: Roster | None = None
+        self._roster_stamp: float = -1.0
+
+    # --- roster --------------------------------------------------------------------------------------------
+
+    def roster(self) -> Roster:
+        """The roster, reloaded when CEG saves a new version of the file (RosterError if it is now broken)."""
+        stamp = _mtime(self.config.roster)
+        if self._roster is None or stamp != self._roster_stamp:
+            roster = load_roster(self.config.roster)
+            self._sync_roster(roster)
+            self._roster, self._roster_stamp = roster, stamp
+            log.info("roster loaded from %s: %d DSPs, %d assignments", self.config.roster, len(roster.dsps),
+                     len(roster.assignments))
+        return self._roster
+
+    def _sync_roster(self, roster: Roster) -> None:
+        with self.store.session() as session:
+            if session.exec(select(District)).first() is None:
+                for d in all_districts():
+                    session.add(District(lgd_code=d.lgd_code, name_en=d.name_en, name_hi=d.name_hi,
+                                         division=d.division))
+            ids: dict[str, int] = {}
+            for dsp in roster.dsps:
+                row = session.exec(select(Dsp).where(Dsp.name == dsp.name)).first() or Dsp(name=dsp.name)
+                row.sender_addresses = ";".join(sorted(dsp.sender_addresses))
+                row.contact_addresses = ";".join(dsp.contact_addresses)
+                session.add(row)
+                session.flush()
+                assert row.id is not None  # noqa: S101 - flushed
+                ids[dsp.name] = row.id
+            for old in session.exec(select(Assignment)).all():
+                session.delete(old)
+            for a in roster.assignments:
+                session.add(Assignment(dsp_id=ids[a.dsp], lgd_code=a.lgd_code, start=a.start, end=a.end))
+
+    # --- poll ----------------------------------------------------------------------------------------------
+
+    def poll(self, progress: Callable[[int, int], None] | None = None) -> PollReport:
+        """One pass over the mailbox. Raises MailboxAuthError (after alerting the operator) or MailboxUnavailable."""
+        settings = self.config.imap
+        roster = self.roster()
+        report = PollReport()
+        try:
+            box = self.mailbox_factory(settings)
+            try:
+                box.ensure_folders(settings.processed_folder, settings.rejected_folder)
+                uidvalidity = box.select(settings.folder)
+                self._poll_folder(box, uidvalidity, roster, report, progress)
+            finally:
+                box.close()
+        except MailboxAuthError as exc:
+            log.error("IMAP login refused for %s: %s", settings.account, exc)
+            self.alert_operator("imap-auth", f"The IMAP server refused mailbot's login: {exc}")
+            raise
+        self.store.set_value(HEARTBEAT, self.clock().isoformat())
+        log.info("poll done: %s", report)
+        return report
+
+    def _poll_folder(self, box: MailboxLike, uidvalidity: int, roster: Roster, report: PollReport,
+                     progress: Callable[[int, int], None] | None) -> None:
+        settings, now = self.config.imap, self.clock()
+        uids = box.uids()
+        with self.store.session() as session:
+            known = {row.uid: row for row in session.exec(select(Ledger).where(
+                Ledger.account == settings.account, Ledger.folder == settings.folder,
+                Ledger.uidvalidity == uidvalidity, col(Ledger.uid).in_(uids)))}
+        # Decided before but not moved (a crash between commit and move): file them now.
+        for uid in uids:
+            row = known.get(uid)
+            if row is not None and row.outcome in FINAL and not self.stop.is_set():
+                self._file(box, row.id, uid, _folder_for(row.outcome, row.filed_to, self.config), report)
+        todo = [uid for uid in uids if uid not in known or _due_retry(known[uid], now)]
+        report.seen = len(todo)
+        if not todo:
+            return
+        sizes = box.sizes(todo)
+        fetchable = []
+        for uid in todo:
+            if sizes.get(uid, 0) > settings.max_message_bytes:
+                ledger_id = self._too_large(uidvalidity, uid, sizes[uid])
+                report.count("quarantined")
+                self._file(box, ledger_id, uid, settings.rejected_folder, report)
+            else:
+                fetchable.append(uid)
+        for done, fetched in enumerate(box.fetch(fetchable, sizes), start=1):
+            if self.stop.is_set():
+                log.info("stop requested: leaving %d message(s) for the next pass", len(fetchable) - done + 1)
+                break
+            outcome, ledger_id, folder = self._ingest(uidvalidity, fetched, roster)
+            report.count(outcome)
+            if folder:
+                self._file(box, ledger_id, fetched.uid, folder, report)
+            if progress:
+                progress(done, len(fetchable))
+
+    def _ingest(self, uidvalidity: int, fetched: FetchedMessage, roster: Roster) -> tuple[str, int, str]:
+        settings = self.config.imap
+        key = (settings.account, settings.folder, uidvalidity, fetched.uid)
+        return self._ingest_raw(key, fetched.raw, fetched.internaldate, roster)
+
+    def _ingest_raw(self, key: tuple[str, str, int, int], raw: bytes, received_at: datetime, roster: Roster
+                    ) -> tuple[str, int, str]:
+        """Archive, decide and record one message; returns (outcome, ledger id, folder to file it in or '')."""
+        now = self.clock()
+        digest = sha256_hex(raw)
+        try:
+            self.archive.store(raw)
+            with self.store.session() as session:
+                ledger = record_message(
+                    session, key=key, raw=raw, digest=digest, received_at=received_at, now=now, roster=roster,
+                    config=self.config, composer=self.composer)
+            log.info("UID %s from %s (%s): %s: %s", key[3], ledger.sender or "-", _dsp_label(ledger),
+                     ledger.outcome, ledger.reason)
+            assert ledger.id is not None  # noqa: S101 - committed rows have ids
+            return ledger.outcome, ledger.id, _folder_for(ledger.outcome, "", self.config)
+        except Exception as exc:  # one bad message must not stop the others
+            log.exception("UID %s (sha256 %s): processing failed", key[3], digest[:12])
+            return self._failed(key, digest, len(raw), received_at, exc)
+
+    def _failed(self, key: tuple[str, str, int, int], digest: str, size: int, received_at: datetime,
+                exc: Exception) -> tuple[str, int, str]:
+        now = self.clock()
+        with self.store.session() as session:
+            row = _ledger_for(session, key) or Ledger(
+                account=key[0], folder=key[1], uidvalidity=key[2], uid=key[3], outcome="failed", first_seen=now)
+            row.sha256, row.size, row.received_at, row.updated = digest, size, received_at, now
+            row.attempts += 1
+            row.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+            if row.attempts >= self.config.max_attempts:
+                row.outcome, row.reason, row.next_attempt_at = "quarantined", "failed repeatedly; see last_error", None
+                log.error("UID %s quarantined after %d attempts: %s", key[3], row.attempts, row.last_error)
+            else:
+                row.outcome = "failed"
+                row.next_attempt_at = now + RETRY_BASE * (2 ** (row.attempts - 1))
+            session.add(row)
+            session.flush()
+            assert row.id is not None  # noqa: S101 - flushed rows have ids
+            folder = self.config.imap.rejected_folder if row.outcome == "quarantined" else ""
+            return row.outcome, row.id, folder
+
+    def _too_large(self, uidvalidity: int, uid: int, size: int) -> int:
+        settings, now = self.config.imap, self.clock()
+        with self.store.session() as session:
+            row = Ledger(account=settings.account, folder=settings.folder, uidvalidity=uidvalidity, uid=uid,
+                         size=size, outcome="quarantined", first_seen=now, updated=now,
+                         reason=f"too large: {size} bytes (limit {settings.max_message_bytes}); left unread")
+            session.add(row)
+            session.flush()
+            log.warning("UID %s: %s", uid, row.reason)
+            assert row.id is not None  # noqa: S101
+            return row.id
+
+    def _file(self, box: MailboxLike, ledger_id: int | None, uid: int, folder: str, report: PollReport) -> None:
+        box.move(uid, folder)
+        report.moved += 1
+        with self.store.session() as session:
+            row = session.get(Ledger, ledger_id)
+            if row is not None:
+                row.filed_to = folder
+                session.add(row)
+
+    # --- import --------------------------------------------------------------------------------------------
+
+    def import_file(self, path: Path) -> Ledger:
+        """The poll pipeline on one .eml file (mail forwarded by hand). Importing the same file twice is a no-op."""
+        raw = path.read_bytes()
+        digest = sha256_hex(raw)
+        key = (IMPORT_ACCOUNT, "file", 0, int(digest[:15], 16))
+        with self.store.session() as session:
+            existing = _ledger_for(session, key)
+        if existing is not None and existing.outcome in FINAL:
+            return existing
+        from mailbot.message import MessageError, parse_message  # noqa: PLC0415 - only for the date
+
+        try:
+            sent = parse_message(raw).date
+        except MessageError:
+            sent = None
+        self._ingest_raw(key, raw, sent or self.clock(), self.roster())
+        with self.store.session() as session:
+            row = _ledger_for(session, key)
+            assert row is not None  # noqa: S101 - _ingest_raw always writes one
+            return row
+
+    # --- send ----------------------------------------------------------------------------------------------
+
+    def pending_mail(self, folder: Path) -> int:
+        """``send --dry-run``: write every pending outbox message into ``folder``; nothing is marked sent."""
+        with self.store.session() as session:
+            rows = session.exec(select(Outbox).where(Outbox.status == "pending")).all()
+        for row in rows:
+            write_eml(folder, row.key, row.raw)
+        return len(rows)
+
+    def send(self) -> outbox.SendReport:
+        """Deliver every due outbox row. Raises SmtpError when the server is unreachable or refuses the login."""
+        transport = self.transport_factory(self.config.smtp)
+        try:
+            return outbox.deliver(self.store, transport, self.clock(), self.config.smtp.max_attempts,
+                                  should_stop=self.stop.is_set)
+        finally:
+            transport.close()
+
+    # --- check ---------------------------------------------------------------------------------------------
+
+    def facts(self) -> list[ReportFact]:
+        """Stored reports as the compliance core sees them: current valid rows, and districts that only ever
+        arrived as rejected rows."""
+        with self.store.session() as session:
+            names = {d.id: d.name for d in session.exec(select(Dsp))}
+            facts = [
+                ReportFact(names[r.dsp_id], r.lgd_code, Week.parse(r.week), _aware(r.received_at), True,
+                           {k: getattr(r, k) for k in _FIGURES})
+                for r in session.exec(select(ReportRow).where(col(ReportRow.current)))
+            ]
+            rejected = session.exec(
+                select(Problem, Ledger).join(Ledger, col(Problem.ledger_id) == col(Ledger.id))
+                .where(Problem.severity == "error", col(Problem.lgd_code).is_not(None), Problem.week != "",
+                       col(Ledger.dsp_id).is_not(None))
+            ).all()
+            for problem, ledger in rejected:
+                assert problem.lgd_code is not None and ledger.dsp_id is not None  # noqa: S101 - filtered above
+                facts.append(ReportFact(names[ledger.dsp_id], problem.lgd_code, Week.parse(problem.week),
+                                        _aware(ledger.received_at), False, {}))
+        return facts
+
+    def report(self, week: Week | None = None, now: datetime | None = None) -> WeeklyReport:
+        """The compliance picture of ``week`` (default: the newest week past its deadline) as of ``now``."""
+        return evaluate(self.roster(), self.facts(), self.config.calendar, now or self.clock(), week)
+
+    def status(self, week: Week | None = None, now: datetime | None = None) -> dict[str, Any]:
+        report = self.report(week, now)
+        with self.store.session() as session:
+            return week_status(session, report)
+
+    def summary_workbook(self, week: Week | None = None, now: datetime | None = None) -> tuple[Week, bytes]:
+        report = self.report(week, now)
+        return report.week, build_workbook(report, self.quarantine_items(report.week))
+
+    def check(self, now: datetime | None = None, dry_run: Path | None = None) -> CheckReport:
+        """Queue every notification due up to ``now`` that was never queued before. With ``dry_run``, write
+        each as an .eml file into that folder instead and queue nothing."""
+        now = now or self.clock()
+        roster = self.roster()
+        due = due_notifications(roster, self.facts(), self.config.calendar, now, self.config.ceg_addresses)
+        report = CheckReport(kinds={})
+        with self.store.session() as session:
+            for n in due:
+                if outbox.is_queued(session, n.key):
+                    continue
+                message_id = self.composer.new_message_id()
+                if n.kind == "summary":
+                    items = self.quarantine_items(n.week)
+                    message = self.composer.notification(
+                        n, now=now, message_id=message_id, summary_xlsx=build_workbook(n.context["report"], items),
+                        quarantined=len(items))
+                else:
+                    message = self.composer.notification(n, now=now, message_id=message_id)
+                if dry_run is not None:
+                    write_eml(dry_run, n.key, message.as_bytes(policy=email.policy.SMTP))
+                else:
+                    outbox.queue(session, key=n.key, kind=n.kind, message=message, now=now, week=str(n.week),
+                                 dsp=n.dsp or "", lgd_code=n.lgd_codes[0] if len(n.lgd_codes) == 1 else None)
+                report.queued += 1
+                assert report.kinds is not None  # noqa: S101
+                report.kinds[n.kind] = report.kinds.get(n.kind, 0) + 1
+                log.info("queued %s for week %s to %s (%s)", n.kind, n.week, n.recipient, n.key)
+        return report
+
+    def quarantine_items(self, week: Week) -> list[QuarantineItem]:
+        """Messages nobody answered that arrived during ``week`` or the reporting days after it."""
+        tz = self.config.calendar.timezone
+        start = datetime.combine(week.monday, datetime.min.time(), tzinfo=tz)
+        end = start + timedelta(days=14)
+        with self.store.session() as session:
+            rows = session.exec(select(Ledger).where(
+                col(Ledger.outcome).in_(("ignored", "quarantined")),
+                col(Ledger.first_seen) >= start, col(Ledger.first_seen) < end)).all()
+        return [QuarantineItem(r.sender, r.subject, r.received_at, r.reason) for r in rows]
+
+    # --- operator ------------------------------------------------------------------------------------------
+
+    def alert_operator(self, problem: str, detail: str) -> bool:
+        """Mail the operator about ``problem`` at most once per calendar day (reporting time zone)."""
+        now = self.clock()
+        day = now.astimezone(self.config.calendar.timezone).date().isoformat()
+        key = f"operator/{problem}/{day}"
+        with self.store.session() as session:
+            if outbox.is_queued(session, key):
+                return False
+            message = self.composer.auth_failure((self.config.operator_address,), detail, now=now,
+                                                 message_id=self.composer.new_message_id())
+            outbox.queue(session, key=key, kind="operator_alert", message=message, now=now)
+        log.error("operator alerted (%s): %s", problem, detail)
+        return True
+
+    def last_successful_poll(self) -> datetime | None:
+        value = self.store.get_value(HEARTBEAT)
+        return datetime.fromisoformat(value) if value else None
+
+    def close(self) -> None:
+        self.store.close()
+
+
+_FIGURES = ("rural_target", "rural_opened", "urban_target", "urban_opened", "opened_this_week", "functional",
+            "transacting", "b2c_enabled")
+
+
+def _folder_for(outcome: str, filed_to: str, config: Config) -> str:
+    if filed_to:
+        return filed_to
+    return config.imap.processed_folder if outcome == "accepted" else config.imap.rejected_folder
+
+
+def _due_retry(row: Ledger, now: datetime) -> bool:
+    return row.outcome == "failed" and (row.next_attempt_at is None or row.next_attempt_at <= now)
+
+
+def _ledger_for(session: Session, key: tuple[str, str, int, int]) -> Ledger | None:
+    account, folder, uidvalidity, uid = key
+    return session.exec(select(Ledger).where(
+        Ledger.account == account, Ledger.folder == folder, Ledger.uidvalidity == uidvalidity, Ledger.uid == uid
+    )).first()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        if path.is_dir():
+            return max((p.stat().st_mtime for p in path.iterdir()), default=0.0)
+        return path.stat().st_mtime
+    except OSError:
+        return -1.0
+
+
+def _aware(value: datetime | None) -> datetime:
+    return value if value is not None else datetime.min.replace(tzinfo=UTC)
+
+
+def _dsp_label(ledger: Ledger) -> str:
+    return f"DSP #{ledger.dsp_id}" if ledger.dsp_id else "no DSP"
+
+
+def write_eml(folder: Path, key: str, raw: bytes) -> Path:
+    """One message as a file named after its outbox key (for --dry-run)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (re.sub(r"[^A-Za-z0-9@._-]+", "_", key) + ".eml")
+    path.write_bytes(raw)
+    return path

@@ -1,0 +1,258 @@
+"""SQLite storage (SQLModel): the only module that opens sessions.
+
+WAL with ``synchronous=FULL`` keeps every acknowledged commit across a crash. A commit can land without the caller
+hearing of it, so every write is keyed (ledger, submission and outbox keys are unique) and safe to repeat.
+Times are stored as UTC and always come back timezone-aware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Column, DateTime, LargeBinary, UniqueConstraint, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+SCHEMA_VERSION = 1
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; SQLite itself has no time zones."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass an aware one")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _utc(nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UtcDateTime(), nullable=nullable, index=index))
+
+
+class District(SQLModel, table=True):
+    lgd_code: int = Field(primary_key=True)
+    name_en: str
+    name_hi: str
+    division: str
+
+
+class Dsp(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    sender_addresses: str = ""  # ';'-joined, for status output
+    contact_addresses: str = ""
+
+
+class Assignment(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    dsp_id: int = Field(foreign_key="dsp.id", index=True)
+    lgd_code: int = Field(foreign_key="district.lgd_code")
+    start: date
+    end: date | None = None
+
+
+class Ledger(SQLModel, table=True):
+    """Every message looked at, once per (account, folder, UIDVALIDITY, UID)."""
+
+    __table_args__ = (UniqueConstraint("account", "folder", "uidvalidity", "uid"),)
+    id: int | None = Field(default=None, primary_key=True)
+    account: str
+    folder: str
+    uidvalidity: int
+    uid: int
+    message_id: str = Field(default="", index=True)
+    sha256: str = Field(default="", index=True)
+    size: int = 0
+    sender: str = ""
+    subject: str = ""
+    dsp_id: int | None = Field(default=None, foreign_key="dsp.id")
+    # accepted | rejected | ignored | duplicate | failed (will retry) | quarantined (gave up / poison)
+    outcome: str = Field(index=True)
+    reason: str = ""
+    attempts: int = 0
+    last_error: str = ""
+    next_attempt_at: datetime | None = _utc(nullable=True)
+    received_at: datetime | None = _utc(nullable=True)
+    first_seen: datetime | None = _utc()
+    updated: datetime | None = _utc()
+    filed_to: str = ""  # the folder it was moved to; '' while still in the inbox
+    duplicate_of: int | None = Field(default=None, foreign_key="ledger.id")
+
+
+class Submission(SQLModel, table=True):
+    """One attachment from one DSP for one week: the business-level key."""
+
+    __table_args__ = (UniqueConstraint("dsp_id", "week", "attachment_sha256"),)
+    id: int | None = Field(default=None, primary_key=True)
+    ledger_id: int = Field(foreign_key="ledger.id", index=True)
+    dsp_id: int = Field(foreign_key="dsp.id")
+    week: str = Field(index=True)
+    week_source: str = ""  # sheet | subject | received
+    attachment_sha256: str
+    filename: str = ""
+    sheet: str = ""
+    received_at: datetime | None = _utc()
+    status: str = ""  # accepted | partial | rejected
+    rows_accepted: int = 0
+    rows_rejected: int = 0
+
+
+class ReportRow(SQLModel, table=True):
+    """One district's figures from one submission. ``current`` marks the row in force for (DSP, week, district);
+    a corrected report clears it on the older row and keeps the older row as history."""
+
+    __tablename__ = "report_row"
+    id: int | None = Field(default=None, primary_key=True)
+    submission_id: int = Field(foreign_key="submission.id", index=True)
+    dsp_id: int = Field(foreign_key="dsp.id")
+    week: str = Field(index=True)
+    lgd_code: int = Field(foreign_key="district.lgd_code")
+    received_at: datetime | None = _utc()
+    current: bool = Field(default=True, index=True)
+    superseded_by: int | None = Field(default=None, foreign_key="submission.id")
+    sheet: str = ""
+    row: int = 0
+    rural_target: int = 0
+    rural_opened: int = 0
+    urban_target: int = 0
+    urban_opened: int = 0
+    opened_this_week: int | None = None
+    functional: int | None = None
+    transacting: int | None = None
+    b2c_enabled: int | None = None
+    remarks: str = ""
+
+
+class Problem(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    ledger_id: int = Field(foreign_key="ledger.id", index=True)
+    submission_id: int | None = Field(default=None, foreign_key="submission.id", index=True)
+    week: str = ""
+    lgd_code: int | None = None  # the district a row problem is about, when known
+    severity: str  # error | warning
+    code: str
+    message: str
+    message_hi: str = ""
+    file: str = ""
+    sheet: str = ""
+    cell: str = ""
+
+
+class Outbox(SQLModel, table=True):
+    """Mail to send. ``key`` makes queueing idempotent; the Message-ID is fixed when queued, so a resend after a
+    lost acknowledgement carries the same ID and receivers can recognise it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    kind: str = Field(index=True)
+    message_id: str
+    week: str = ""
+    dsp: str = ""
+    lgd_code: int | None = None
+    ledger_id: int | None = Field(default=None, foreign_key="ledger.id")
+    recipients: str  # ';'-joined envelope recipients
+    subject: str = ""
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    status: str = Field(default="pending", index=True)  # pending | sent | partial | failed
+    attempts: int = 0
+    last_error: str = ""
+    created_at: datetime | None = _utc()
+    next_attempt_at: datetime | None = _utc(nullable=True)
+    sent_at: datetime | None = _utc(nullable=True)
+
+
+class OutboxRecipient(SQLModel, table=True):
+    __tablename__ = "outbox_recipient"
+    __table_args__ = (UniqueConstraint("outbox_id", "address"),)
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_id: int = Field(foreign_key="outbox.id", index=True)
+    address: str
+    status: str  # sent | refused | deferred
+    code: int | None = None
+    detail: str = ""
+
+
+class KeyValue(SQLModel, table=True):
+    """Small facts the daemon keeps: heartbeat, last operator alerts, schema version."""
+
+    __tablename__ = "kv"
+    key: str = Field(primary_key=True)
+    value: str
+
+
+def _set_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(f"sqlite:///{path}")
+        event.listen(self.engine, "connect", _set_pragmas)
+        SQLModel.metadata.create_all(self.engine)
+        with self.session() as session:
+            if session.get(KeyValue, "schema_version") is None:
+                session.add(KeyValue(key="schema_version", value=str(SCHEMA_VERSION)))
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed when the block ends normally, rolled back on any exception."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def get_value(self, key: str) -> str | None:
+        with self.session() as session:
+            row = session.get(KeyValue, key)
+            return None if row is None else row.value
+
+    def set_value(self, key: str, value: str) -> None:
+        with self.session() as session:
+            row = session.get(KeyValue, key)
+            if row is None:
+                session.add(KeyValue(key=key, value=value))
+            else:
+                row.value = value
+                session.add(row)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+__all__ = [
+    "Assignment",
+    "District",
+    "Dsp",
+    "KeyValue",
+    "Ledger",
+    "Outbox",
+    "OutboxRecipient",
+    "Problem",
+    "ReportRow",
+    "Store",
+    "Submission",
+    "select",
+]

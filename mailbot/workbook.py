@@ -1,0 +1,199 @@
+"""A DSP's report workbook (bytes) -> the district rows it holds and every problem found, with cell addresses.
+
+Pure, and never raises for bad input: each problem is a :class:`Problem` with a stable code and plain English and
+Hindi messages. The steps:
+
+1. ``workbook_io`` reads the bytes (xlsx, legacy xls; refuses encrypted, non-spreadsheet, damaged, bomb files).
+2. On every visible sheet the header row is the row among the first 30 naming the most known columns
+   (``headers.match_header``); the sheet with the best header is the report.
+3. "Week ending" and the DSP's name are read from label cells above the header.
+4. Each row below: blank rows, total rows (योग / Total) and notes (text in the district column, no figures) are
+   skipped; the district is matched by name or LGD code; figures are checked. Valid rows are returned even when
+   other rows have errors; a missing required column gives no rows at all.
+
+Checks that need the roster or last week's report (district assigned to this DSP, cumulative figures falling) are
+the service's, not this module's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from mailbot.headers import (
+    COLUMN_BY_KEY,
+    DSP_LABELS,
+    REQUIRED,
+    SERIAL,
+    WEEK_ENDING_LABELS,
+    is_label,
+    label_and_value,
+    match_header,
+    plain,
+)
+from mailbot.workbook_cells import address, is_empty, parse_date
+from mailbot.workbook_io import MAX_ROWS, Book, Refused, Sheet, load
+from mailbot.workbook_model import FIGURES, Header, ParsedWorkbook, Problem, ReportRow, Severity
+from mailbot.workbook_rows import read_rows
+
+HEADER_SCAN_ROWS = 30
+MIN_HEADER_COLUMNS = 3  # fewer recognised headers than this is some other table
+MAX_PROBLEMS = 200
+
+__all__ = ["FIGURES", "ParsedWorkbook", "Problem", "ReportRow", "Severity", "find_header", "parse_workbook"]
+
+
+def parse_workbook(content: bytes, filename: str) -> ParsedWorkbook:
+    """Read a report workbook; problems are returned, never raised."""
+    try:
+        book = load(content)
+    except Refused as refused:
+        problem = Problem("error", refused.code, refused.message, refused.message_hi, filename)
+        return ParsedWorkbook(filename, "", "", None, (), (problem,))
+    return _Parser(content, filename, book).parse()
+
+
+def find_header(sheet: Sheet) -> Header | None:
+    """The row among the first HEADER_SCAN_ROWS naming the most known columns (the first of equals)."""
+    best: Header | None = None
+    for index, values in enumerate(sheet.rows[:HEADER_SCAN_ROWS]):
+        columns: dict[str, int] = {}
+        for column, value in enumerate(values, start=1):
+            if isinstance(value, str) and value.strip():
+                key = match_header(value)
+                if key and key != SERIAL and key not in columns:
+                    columns[key] = column
+        if len(columns) >= MIN_HEADER_COLUMNS and (best is None or len(columns) > len(best.columns)):
+            best = Header(index + 1, columns)
+    return best
+
+
+@dataclass
+class _Parser:
+    content: bytes
+    filename: str
+    book: Book
+    sheet_name: str = ""  # the report sheet, once chosen
+    problems: list[Problem] = field(default_factory=list)
+    dropped: int = 0
+
+    def add(self, severity: Severity, code: str, message: str, message_hi: str, cell: str = "") -> None:
+        if len(self.problems) >= MAX_PROBLEMS:
+            self.dropped += 1
+            return
+        self.problems.append(Problem(severity, code, message, message_hi, self.filename, self.sheet_name, cell))
+
+    def result(self, rows: tuple[ReportRow, ...] = (), dsp: str = "", week: date | None = None) -> ParsedWorkbook:
+        if self.dropped:
+            self.problems.append(Problem(
+                "warning", "too_many_problems",
+                f"{self.dropped} more problems were found but are not listed; please correct the ones above first.",
+                f"{self.dropped} और समस्याएं मिलीं जो यहां नहीं दिखाई गईं; पहले ऊपर दी गई समस्याएं ठीक करें।",
+                self.filename, self.sheet_name,
+            ))
+        return ParsedWorkbook(self.filename, self.sheet_name, dsp, week, rows, tuple(self.problems))
+
+    def parse(self) -> ParsedWorkbook:
+        found = [(sheet, header) for sheet in self.book.sheets if sheet.visible
+                 for header in [find_header(sheet)] if header is not None]
+        if not found:
+            hidden = [s.name for s in self.book.sheets if not s.visible and find_header(s) is not None]
+            self._no_table(hidden)
+            return self.result()
+        sheet, header = max(found, key=lambda pair: len(pair[1].columns))  # max keeps the first of equals
+        self.sheet_name = sheet.name
+        others = [s.name for s, h in found if s is not sheet and _looks_complete(h)]
+        if others:
+            self.add("warning", "several_report_sheets",
+                     f"Several sheets look like reports; sheet '{sheet.name}' was read and "
+                     f"{_quoted(others)} ignored. Please send one report sheet per file.",
+                     f"कई शीट रिपोर्ट जैसी हैं; शीट '{sheet.name}' पढ़ी गई और {_quoted(others)} छोड़ दी गई। "
+                     "कृपया एक फाइल में एक ही रिपोर्ट शीट भेजें।")
+        dsp = self._dsp_name(sheet, header)
+        week = self._week_ending(sheet, header)
+        if sheet.truncated:
+            self.add("error", "too_many_rows",
+                     f"Sheet '{sheet.name}' has more than {MAX_ROWS:,} rows; only the first {MAX_ROWS:,} were read. "
+                     "A report has one row per district: please delete the extra rows.",
+                     f"शीट '{sheet.name}' में {MAX_ROWS} से अधिक पंक्तियां हैं; केवल पहली {MAX_ROWS} पढ़ी गईं। "
+                     "रिपोर्ट में प्रत्येक जनपद की एक पंक्ति होती है: कृपया अतिरिक्त पंक्तियां हटाएं।")
+        missing = [key for key in REQUIRED if key not in header.columns]
+        for key in missing:
+            column = COLUMN_BY_KEY[key]
+            self.add("error", "missing_column",
+                     f"Required column '{column.en}' ('{column.hi}') not found in the header row {header.row}; "
+                     "no rows were read.",
+                     f"शीर्ष पंक्ति {header.row} में अनिवार्य कॉलम '{column.hi}' ('{column.en}') नहीं मिला; "
+                     "कोई पंक्ति नहीं पढ़ी गई।",
+                     address(header.row, min(header.columns.values())))
+        if missing:
+            return self.result(dsp=dsp, week=week)
+        rows = read_rows(self.content, self.book.kind, sheet, header, self.add)
+        if not rows and not any(p.severity == "error" for p in self.problems):
+            self.add("error", "no_rows",
+                     f"The report table (header in row {header.row}) has no district rows.",
+                     f"रिपोर्ट तालिका (शीर्ष पंक्ति {header.row}) में किसी जनपद की पंक्ति नहीं है।")
+        return self.result(rows, dsp, week)
+
+    def _no_table(self, hidden: list[str]) -> None:
+        en = ("No sheet has the report's header row (District, Rural JSK target, Rural JSKs opened, "
+              "Urban JSK target, Urban JSKs opened).")
+        hi = "किसी भी शीट में रिपोर्ट की शीर्ष पंक्ति (जनपद, ग्रामीण लक्ष्य, स्थापित ग्रामीण, शहरी लक्ष्य, स्थापित शहरी) नहीं मिली।"
+        if hidden:
+            en += f" The hidden sheet {_quoted(hidden)} has one: please unhide it or copy it to a visible sheet."
+            hi += f" छिपी हुई शीट {_quoted(hidden)} में है: कृपया उसे दिखाई देने योग्य बनाएं।"
+        else:
+            en += " Please use the report template."
+            hi += " कृपया रिपोर्ट के निर्धारित प्रारूप का प्रयोग करें।"
+        self.add("error", "no_report_table", en, hi)
+
+    @staticmethod
+    def _labelled(sheet: Sheet, header: Header, labels: frozenset[str]) -> tuple[Any, str] | None:
+        """The value beside a label cell above the header: after ':' in the cell, or the next cell to the right."""
+        for row_index, values in enumerate(sheet.rows[: header.row - 1], start=1):
+            for column, value in enumerate(values, start=1):
+                if not isinstance(value, str):
+                    continue
+                label, after = label_and_value(value)
+                if not is_label(label, labels):
+                    if ":" not in value and any(plain(value).startswith(f"{text} ") for text in labels):
+                        return value, address(row_index, column)  # "Week ending 07/12/2026"
+                    continue
+                if after:
+                    return after, address(row_index, column)
+                for right in range(column, len(values)):
+                    if not is_empty(values[right]):
+                        return values[right], address(row_index, right + 1)
+                return None, address(row_index, column)
+        return None
+
+    def _dsp_name(self, sheet: Sheet, header: Header) -> str:
+        found = self._labelled(sheet, header, DSP_LABELS)
+        return "" if found is None or found[0] is None else " ".join(str(found[0]).split())
+
+    def _week_ending(self, sheet: Sheet, header: Header) -> date | None:
+        found = self._labelled(sheet, header, WEEK_ENDING_LABELS)
+        if found is None:
+            self.add("warning", "week_ending_missing",
+                     "No 'Week ending' date found above the table.",
+                     "तालिका के ऊपर 'सप्ताह समाप्ति तिथि' नहीं मिली।")
+            return None
+        value, cell = found
+        day = parse_date(value)
+        if day is None:
+            shown = "" if value is None else str(value)
+            self.add("warning", "week_ending_unreadable",
+                     f"The 'Week ending' date '{shown}' could not be read; write it as DD/MM/YYYY.",
+                     f"'सप्ताह समाप्ति तिथि' '{shown}' पढ़ी नहीं जा सकी; इसे DD/MM/YYYY के रूप में लिखें।", cell)
+        return day
+
+
+def _looks_complete(header: Header) -> bool:
+    return all(key in header.columns for key in REQUIRED)
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join(f"'{name}'" for name in names)
+
+

@@ -1,0 +1,75 @@
+"""The values ``parse_workbook`` returns (re-exported by ``mailbot.workbook``, where other modules import them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+from mailbot.headers import FIGURE_KEYS
+
+Severity = Literal["error", "warning"]
+
+FIGURES = ("rural_target", "rural_opened", "urban_target", "urban_opened",
+           "opened_this_week", "functional", "transacting", "b2c_enabled")
+if FIGURES != FIGURE_KEYS:  # pragma: no cover - the contract's names and the column table must agree
+    raise ImportError("mailbot.headers columns disagree with workbook FIGURES")
+
+
+@dataclass(frozen=True)
+class Problem:
+    severity: Severity
+    code: str  # stable key, e.g. "missing_column", "unknown_district"
+    message: str
+    message_hi: str
+    file: str = ""
+    sheet: str = ""
+    cell: str = ""  # A1 address, e.g. "B7"
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    lgd_code: int
+    sheet: str
+    row: int  # sheet row number (1-based) for messages
+    rural_target: int
+    rural_opened: int
+    urban_target: int
+    urban_opened: int
+    opened_this_week: int | None
+    functional: int | None
+    transacting: int | None
+    b2c_enabled: int | None
+    remarks: str
+
+    def figures(self) -> dict[str, int | None]:
+        return {key: getattr(self, key) for key in FIGURES}
+
+
+@dataclass(frozen=True)
+class ParsedWorkbook:
+    filename: str
+    sheet: str
+    dsp_name: str
+    week_ending: date | None
+    rows: tuple[ReportRow, ...]
+    problems: tuple[Problem, ...]
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "warning")
+
+
+@dataclass(frozen=True)
+class Header:
+    row: int  # 1-based sheet row
+    columns: dict[str, int]  # column key -> 1-based column
+
+
+# add(severity, code, message, message_hi, cell)
+AddProblem = Callable[[Severity, str, str, str, str], None]

@@ -1,0 +1,58 @@
+"""Email bytes for tests: the builder, the committed quirk fixtures, and the shapes too big to commit.
+
+    from emails import FilePart, build_email, fixture_email, make_emails
+
+    raw = build_email(sender="reports@cms.example", attachments=[("report.xlsx", xlsx_bytes)])
+    raw = fixture_email("rfc2231_hindi_filename")        # fixtures/emails/rfc2231_hindi_filename.eml
+    raw = make_emails.many_parts(100_000)                  # built on demand
+
+``build_email`` is :func:`mailbot.mailbuilder.build_email` (see its docstring for every option).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from mailbot.mailbuilder import DEFAULT_DATE, FilePart, attachment_entity, build_email, multipart
+
+ROOT = Path(__file__).resolve().parent.parent
+EMAILS = ROOT / "fixtures" / "emails"
+
+__all__ = [
+    "DEFAULT_DATE",
+    "EMAILS",
+    "FilePart",
+    "attachment_entity",
+    "build_email",
+    "fixture_email",
+    "fixture_names",
+    "make_emails",
+    "multipart",
+]
+
+
+def _load_generator() -> ModuleType:
+    # fixtures/ is a folder of scripts, not a package: load the generator by path.
+    spec = importlib.util.spec_from_file_location("make_emails", ROOT / "fixtures" / "make_emails.py")
+    if spec is None or spec.loader is None:
+        raise ImportError("fixtures/make_emails.py not found")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("make_emails", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_emails = _load_generator()
+
+
+def fixture_email(name: str) -> bytes:
+    """The committed fixture ``fixtures/emails/<name>.eml`` (name without the extension)."""
+    return (EMAILS / f"{name}.eml").read_bytes()
+
+
+def fixture_names() -> list[str]:
+    """Every committed fixture, sorted."""
+    return sorted(p.stem for p in EMAILS.glob("*.eml"))

@@ -1,0 +1,135 @@
+"""``mailbot demo`` end to end: its own servers, a simulated week, and totals that agree with its database.
+
+The database is read with plain sqlite3 and the rules written out here (deadline, on time, late), not with
+mailbot's code, so a demo that printed one thing and stored another would fail.
+"""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from mailbot import demo_data
+from mailbot.demo import DemoResult, run_demo
+from mailbot.districts import all_districts
+
+pytestmark = pytest.mark.slow
+
+DEADLINE_UTC = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)  # Monday 23 November 2026 12:00 IST
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoResult, list[str]]:
+    lines: list[str] = []
+    result = run_demo(tmp_path_factory.mktemp("demo"), lines.append)
+    return result, lines
+
+
+def rows(database: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
+    with sqlite3.connect(database) as db:
+        return db.execute(sql, params).fetchall()
+
+
+def _utc(text: object) -> datetime:
+    return datetime.fromisoformat(str(text)).replace(tzinfo=UTC)
+
+
+def test_runs_well_under_a_minute_and_says_where_things_are(demo: tuple[DemoResult, list[str]]) -> None:
+    result, lines = demo
+    assert result.seconds < 45
+    text = "\n".join(lines)
+    assert str(result.database) in text and str(result.summary) in text
+    assert result.config.exists() and result.database.exists()
+
+
+def test_every_message_was_read_once_and_filed_as_the_ledger_says(demo: tuple[DemoResult, list[str]]) -> None:
+    result, lines = demo
+    ledger = dict(rows(result.database, "select outcome, count(*) from ledger group by outcome"))
+    assert sum(ledger.values()) == result.delivered == result.poll["seen"] == len(demo_data.week_of_mail())
+    for outcome, count in ledger.items():
+        assert result.poll.get(outcome, 0) == count, outcome
+    assert result.poll["moved"] == result.delivered
+    assert ledger["accepted"] >= 4 and ledger["rejected"] >= 1 and ledger["ignored"] >= 2
+    printed = next(line for line in lines if line.startswith("Messages:"))
+    for outcome in ("accepted", "rejected", "ignored"):
+        assert f"{ledger[outcome]} {outcome}" in printed
+
+
+def test_emails_sent_match_the_outbox(demo: tuple[DemoResult, list[str]]) -> None:
+    result, lines = demo
+    sent = dict(rows(result.database, "select kind, count(*) from outbox where status = 'sent' group by kind"))
+    assert rows(result.database, "select count(*) from outbox where status != 'sent'") == [(0,)]
+    assert result.emails == result.sent == sum(sent.values())
+    assert result.emails_by_kind == sent
+    for kind in ("acknowledgement", "partial", "rejection", "reminder", "overdue", "escalation", "summary"):
+        assert sent.get(kind, 0) >= 1, kind
+    assert sent["summary"] == 1
+    assert f"Emails sent: {result.emails} " in "\n".join(lines)
+    saved = sorted((result.workdir / "sent").glob("*.eml"))
+    assert len(saved) == result.emails
+
+
+def test_nobody_answers_the_stranger_or_the_auto_reply(demo: tuple[DemoResult, list[str]]) -> None:
+    result, _ = demo
+    answered = {str(r[0]).lower() for r in rows(result.database, "select recipients from outbox")}
+    everyone = ";".join(answered)
+    assert "district.coordinator@gmail.example" not in everyone
+    srmes_replies = rows(result.database, "select kind from outbox where dsp = 'SRMES' or recipients like "
+                         "'%srmes.upjsk@gmail.example%'")
+    assert ("acknowledgement",) in srmes_replies
+    auto = rows(result.database, "select outcome from ledger where subject like 'Automatic reply%'")
+    assert auto == [("ignored",)]
+
+
+def test_compliance_table_matches_the_stored_reports(demo: tuple[DemoResult, list[str]]) -> None:
+    result, lines = demo
+    week = str(demo_data.WEEK)
+    first_receipt: dict[tuple[str, int], datetime] = {}
+    for dsp, lgd, received in rows(result.database, """
+            select dsp.name, report_row.lgd_code, report_row.received_at from report_row
+            join dsp on dsp.id = report_row.dsp_id where report_row.week = ?""", week):
+        key = (str(dsp), int(str(lgd)))
+        moment = _utc(received)
+        first_receipt[key] = min(moment, first_receipt.get(key, moment))
+    expected = {(str(d), int(str(c))) for d, c in rows(
+        result.database, "select dsp.name, assignment.lgd_code from assignment join dsp on dsp.id = assignment.dsp_id")}
+    assert len(expected) == len(all_districts()) == result.expected == 75
+
+    counted: Counter[tuple[str, str]] = Counter()
+    for pair in expected:
+        received = first_receipt.get(pair)
+        status = "missing" if received is None else "on_time" if received <= DEADLINE_UTC else "late"
+        counted[(pair[0], status)] += 1
+    for dsp, per in result.by_dsp.items():
+        assert per["on_time"] == counted[(dsp, "on_time")], dsp
+        assert per["late"] == counted[(dsp, "late")], dsp
+        assert per["missing"] + per["invalid"] == counted[(dsp, "missing")], dsp
+    statewide = next(line for line in lines if line.strip().startswith("Statewide"))
+    assert statewide.split()[1:] == [str(result.expected), *(str(result.statuses[s]) for s in
+                                                             ("on_time", "late", "missing", "invalid"))]
+    # The story demo_data tells.
+    assert result.by_dsp["SRMES"]["late"] == len(demo_data.assignments()["SRMES"])
+    assert result.by_dsp["UPDESCO"]["missing"] == 2
+    assert result.by_dsp["Srei Sahaj"]["on_time"] == len(demo_data.assignments()["Srei Sahaj"])
+
+
+def test_summary_workbook_was_written_and_opens(demo: tuple[DemoResult, list[str]]) -> None:
+    result, _ = demo
+    assert result.summary is not None and result.summary.exists()
+    book = openpyxl.load_workbook(io.BytesIO(result.summary.read_bytes()))
+    assert len(book.sheetnames) >= 2
+
+
+def test_a_second_run_starts_afresh_in_the_same_folder(
+    demo: tuple[DemoResult, list[str]], tmp_path: Path
+) -> None:
+    result, _ = demo
+    again = run_demo(result.workdir, lambda _line: None)
+    assert (again.poll, again.emails_by_kind, again.statuses) == (result.poll, result.emails_by_kind,
+                                                                  result.statuses)

@@ -1,0 +1,118 @@
+"""CEG's weekly workbook, read back with openpyxl."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import openpyxl
+import pytest
+from compliance_quarter import AGRA, CALENDAR, FARRUKHABAD, SHREE, SREI, facts, ist, roster
+from openpyxl.chart import LineChart
+
+from mailbot.compliance import WeeklyReport, evaluate
+from mailbot.summary import QuarantineItem, build_workbook
+from mailbot.weeks import Week
+
+W47 = Week(2026, 47)
+AS_OF = ist(W47.monday + timedelta(days=8), 10)  # Tuesday after W47, summary time
+
+QUARANTINE = [
+    QuarantineItem("=cmd|' /C calc'!A0", "=HYPERLINK(\"http://evil.example\",\"click\")", AS_OF, "unknown sender"),
+    QuarantineItem("stranger@example.com", "+91 weekly report", None, "unknown sender"),
+    QuarantineItem("mailer-daemon@nic.in", "@SUM(1+1)\x07 bell", AS_OF, "automated: bounce"),
+]
+
+
+@pytest.fixture(scope="module")
+def report() -> WeeklyReport:
+    return evaluate(roster(), facts(), CALENDAR, AS_OF, W47)
+
+
+@pytest.fixture(scope="module")
+def book(report: WeeklyReport) -> openpyxl.Workbook:
+    return openpyxl.load_workbook(io.BytesIO(build_workbook(report, QUARANTINE)))
+
+
+def test_sheets(book: openpyxl.Workbook) -> None:
+    assert book.sheetnames == ["Status", "Progress", "History", "Rates", "Quarantine"]
+    for ws in book.worksheets:
+        assert ws.freeze_panes is not None
+        assert ws.cell(row=2, column=1).font.bold
+
+
+def test_status_sheet_agrees_with_the_report(book: openpyxl.Workbook, report: WeeklyReport) -> None:
+    ws = book["Status"]
+    assert [c.value for c in ws[2]][:7] == ["District", "जनपद", "Division", "LGD code", "DSP", "Status", "स्थिति"]
+    rows = {(r[3], r[4]): r for r in ws.iter_rows(min_row=3, values_only=True)}
+    assert len(rows) == len(report.cells) == 76
+    agra_shree = rows[(AGRA, SHREE)]
+    assert agra_shree[:7] == ("Agra", "आगरा", "Agra", AGRA, SHREE, "Missing", "अप्राप्त")
+    assert agra_shree[9] == 4  # W44..W47 in a row
+    farrukhabad = rows[(FARRUKHABAD, SREI)]
+    assert farrukhabad[5] == "Missing"
+    on_time = rows[(142, SREI)]  # Fatehpur, Saturday 10:00
+    assert on_time[5] == "On time"
+    assert on_time[7] == ist(W47.monday + timedelta(days=5), 10).replace(tzinfo=None)
+    colours = {ws.cell(row=r, column=6).value: ws.cell(row=r, column=6).fill.fgColor.rgb for r in range(3, 79)}
+    assert colours["Missing"].endswith("FFC7CE")
+    assert colours["On time"].endswith("C6EFCE")
+
+
+def test_progress_sheet(book: openpyxl.Workbook, report: WeeklyReport) -> None:
+    ws = book["Progress"]
+    header = [c.value for c in ws[2]]
+    rows = {r[3]: dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=3, values_only=True)}
+    assert len(rows) == 75
+    agra = rows[AGRA]
+    # W47 is week 7 of the quarter: 77 rural + 10 urban of 120; B2C 10 of 50 functional.
+    assert (agra["Opened"], agra["Target"], agra["Gap"], agra["Increase this week"]) == (87, 120, 33, 1)
+    assert agra["Achievement"] == pytest.approx(87 / 120)
+    assert agra["B2C uptake"] == pytest.approx(0.2)
+    assert agra["Lagging"] == "no"
+    assert agra["Not reported by"] == SHREE
+    assert rows[119]["Lagging"] == "no progress"  # Aligarh
+    assert rows[121]["Lagging"] == "below threshold"  # Ambedkar Nagar
+    assert ws.cell(row=3, column=14).number_format == "0.0%"
+
+
+def test_history_sheet_has_conditional_formatting(book: openpyxl.Workbook, report: WeeklyReport) -> None:
+    ws = book["History"]
+    assert [c.value for c in ws[2]][3:] == [str(w) for w in report.weeks]
+    # history_weeks is 12, but nothing was owed before the first assignments (W40).
+    assert report.weeks == tuple(Week(2026, n) for n in range(40, 48))
+    rules = [rule for cf in ws.conditional_formatting for rule in cf.rules]
+    assert {rule.formula[0] for rule in rules} == {'"On time"', '"Late"', '"Missing"', '"Invalid"', '"Pending"'}
+    rows = {(r[0], r[1]): r[3:] for r in ws.iter_rows(min_row=3, values_only=True)}
+    # Shreetron owes Agra from W44: 4 blank weeks, then 4 missing.
+    assert rows[(SHREE, "Agra")] == (None,) * 4 + ("Missing",) * 4
+    assert rows[(SREI, "Farrukhabad")] == ("Missing",) * 8
+    assert rows[("CMS Computers", "Agra")][2] == "Late"  # W42
+
+
+def test_rates_sheet_and_chart(book: openpyxl.Workbook, report: WeeklyReport) -> None:
+    ws = book["Rates"]
+    weekly = list(ws.iter_rows(min_row=3, max_row=2 + len(report.weeks), values_only=True))
+    last = weekly[-1]
+    assert last[:7] == ("2026-W47", 76, 74, 0, 2, 0, 0)
+    assert last[7] == pytest.approx(74 / 76)
+    charts = ws._charts
+    assert len(charts) == 1
+    assert isinstance(charts[0], LineChart)
+    values = [c.value for c in ws["A"]]
+    assert "Per DSP, week 2026-W47" in values
+    assert "Per division, week 2026-W47" in values
+
+
+def test_outside_text_never_becomes_a_formula(book: openpyxl.Workbook) -> None:
+    ws = book["Quarantine"]
+    rows = list(ws.iter_rows(min_row=3))
+    assert rows[0][0].value == "=cmd|' /C calc'!A0"
+    assert rows[0][0].data_type == "s"
+    assert rows[0][1].value == '=HYPERLINK("http://evil.example","click")'
+    assert rows[0][1].data_type == "s"
+    assert rows[0][1].quotePrefix
+    assert rows[1][1].value == "+91 weekly report"
+    assert rows[2][1].value == "@SUM(1+1) bell"  # the control character is dropped: .xlsx cannot hold it
+    assert rows[2][1].data_type == "s"
+    assert rows[1][2].value is None

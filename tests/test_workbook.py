@@ -1,0 +1,416 @@
+"""parse_workbook on the quirk fixtures (fixtures/workbooks/) and on shapes too big to commit."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import time
+import zipfile
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import openpyxl
+import pytest
+
+from mailbot import workbook_io
+from mailbot.headers import COLUMNS, match_header
+from mailbot.template import report_workbook, save_workbook
+from mailbot.weeks import Week
+from mailbot.workbook import FIGURES, ParsedWorkbook, parse_workbook
+from mailbot.workbook_cells import parse_count, parse_date
+
+ROOT = Path(__file__).resolve().parent.parent
+FOLDER = ROOT / "fixtures" / "workbooks"
+
+
+def _load_generator() -> ModuleType:
+    # fixtures/ is a folder of scripts, not a package: load the generator by path.
+    spec = importlib.util.spec_from_file_location("make_workbooks", ROOT / "fixtures" / "make_workbooks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+mw = _load_generator()
+SUNDAY = date(2026, 12, 6)
+CANONICAL_ROWS = [(code, 6 + i) for i, code in enumerate(mw.CODES)]
+
+
+def parse(name: str) -> ParsedWorkbook:
+    return parse_workbook((FOLDER / name).read_bytes(), name)
+
+
+def problems(result: ParsedWorkbook) -> set[tuple[str, str, str]]:
+    return {(p.severity, p.code, p.cell) for p in result.problems}
+
+
+def figures(result: ParsedWorkbook) -> dict[int, dict[str, int | None]]:
+    return {row.lgd_code: row.figures() for row in result.rows}
+
+
+def expected(codes: tuple[int, ...] | list[int], **changes: Mapping[str, int | None]) -> dict[int, dict[str, Any]]:
+    """The generator's figures for ``codes``, with per-code changes keyed by the code as a string."""
+    table: dict[int, dict[str, Any]] = {code: dict(mw.figures_for(code)) for code in codes}
+    for code, change in changes.items():
+        table[int(code.lstrip("_"))].update(change)
+    return table
+
+
+# --- files that parse cleanly --------------------------------------------------------------------------------
+
+CLEAN = [
+    "canonical_english.xlsx",
+    "canonical_hindi_headers.xlsx",
+    "bilingual_headers.xlsx",
+    "shuffled_columns_extra_columns.xlsx",
+    "serial_number_and_total_row.xlsx",
+    "hindi_district_names.xlsx",
+    "old_district_names.xlsx",
+    "misspelled_districts.xlsx",
+    "lgd_codes_only.xlsx",
+    "district_codes_in_name_column.xlsx",
+    "week_ending_as_text.xlsx",
+    "week_ending_excel_serial.xlsx",
+    "xlsx_named_xls.xls",
+]
+
+
+@pytest.mark.parametrize("name", CLEAN)
+def test_clean_fixture_gives_every_district_and_no_problem(name: str) -> None:
+    result = parse(name)
+    assert result.problems == ()
+    assert [(r.lgd_code, r.row) for r in result.rows] == CANONICAL_ROWS
+    assert figures(result) == expected(mw.CODES)
+    assert result.dsp_name == "CMS Computers Ltd"
+    assert result.week_ending == SUNDAY
+    assert result.sheet == "JSK weekly report"
+
+
+def test_merged_title_cells_above_the_header() -> None:
+    result = parse("merged_title_cells.xlsx")
+    assert result.problems == ()
+    assert [(r.lgd_code, r.row) for r in result.rows] == [(c, r + 3) for c, r in CANONICAL_ROWS]
+    assert figures(result) == expected(mw.CODES)
+    assert (result.dsp_name, result.week_ending) == ("CMS Computers Ltd", SUNDAY)
+
+
+def test_numbers_typed_as_text() -> None:
+    result = parse("numbers_as_text_indian_grouping.xlsx")
+    assert result.problems == ()
+    agra = {"rural_target": 123456, "rural_opened": 1234, "urban_target": 12, "urban_opened": 11,
+            "functional": 1200, "opened_this_week": None, "transacting": None}
+    assert figures(result) == expected(mw.CODES, _118=agra)
+
+
+def test_devanagari_digits() -> None:
+    result = parse("devanagari_digits.xlsx")
+    assert problems(result) == {("error", "not_a_number", "D6")}
+    assert figures(result) == expected(mw.CODES[1:], _119={"rural_target": 123456})
+
+
+def test_legacy_xls_with_serial_date_hindi_and_old_names() -> None:
+    result = parse("legacy.xls")
+    assert result.problems == ()
+    assert (result.sheet, result.dsp_name, result.week_ending) == ("Sheet1", "UPDESCO", SUNDAY)
+    assert [(r.lgd_code, r.row) for r in result.rows] == CANONICAL_ROWS[:3]
+    optional_absent = {"opened_this_week": None, "transacting": None, "b2c_enabled": None}
+    assert figures(result) == expected(mw.CODES[:3], _118=optional_absent, _119=optional_absent,
+                                       _120=optional_absent)
+    assert {r.remarks for r in result.rows} == {"old office PC"}
+
+
+def test_hidden_sheet_ignored_and_second_report_sheet_warned() -> None:
+    result = parse("hidden_sheet_and_several_sheets.xlsx")
+    assert result.sheet == "Report"
+    assert problems(result) == {("warning", "several_report_sheets", "")}
+    assert "'Summary'" in result.problems[0].message
+    assert figures(result) == expected(mw.CODES)  # not the hidden "Last week" sheet's figures
+
+
+# --- files with row problems: the valid rows still come back -------------------------------------------------
+
+ROW_PROBLEMS = {
+    "ambiguous_akbarpur.xlsx": ({("error", "ambiguous_district", "A8")}, [118, 119, 162, 140]),
+    "unknown_district.xlsx": ({("error", "unknown_district", "A9")}, [118, 119, 120, 140]),
+    "duplicate_district.xlsx": ({("error", "duplicate_district", "A10")}, [118, 119, 120, 162]),
+    "negative_and_non_numeric.xlsx": ({
+        ("error", "negative_value", "D6"), ("error", "not_a_number", "E7"),
+        ("error", "fractional_value", "H8"), ("error", "missing_value", "F9"),
+    }, [140]),
+    "formula_without_cached_value.xlsx": ({
+        ("error", "formula_without_value", "D6"), ("error", "formula_without_value", "H8"),
+    }, [119, 162, 140]),
+    "warnings_opened_exceeds_target.xlsx": ({
+        ("warning", "opened_exceeds_target", "D6"), ("warning", "opened_exceeds_target", "F7"),
+        ("warning", "functional_exceeds_opened", "H8"), ("warning", "transacting_exceeds_functional", "I9"),
+        ("warning", "b2c_exceeds_functional", "J10"),
+    }, list(mw.CODES)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ROW_PROBLEMS))
+def test_row_problems_name_the_cell_and_keep_valid_rows(name: str) -> None:
+    result = parse(name)
+    want_problems, want_codes = ROW_PROBLEMS[name]
+    assert problems(result) == want_problems
+    assert [r.lgd_code for r in result.rows] == want_codes
+    for problem in result.problems:
+        assert (problem.file, problem.sheet) == (name, "JSK weekly report")
+        assert problem.message and problem.message_hi
+
+
+def test_messages_say_what_is_wrong_in_both_languages() -> None:
+    ambiguous = parse("ambiguous_akbarpur.xlsx").problems[0]
+    assert "Akbarpur" in ambiguous.message and "Ambedkar Nagar" in ambiguous.message
+    assert "Kanpur Dehat" in ambiguous.message and "कानपुर देहात" in ambiguous.message_hi
+    unknown = parse("unknown_district.xlsx").problems[0]
+    assert unknown.message_hi == "पंक्ति 9: जनपद 'Mumbai' पहचाना नहीं गया।"
+    formula = parse("formula_without_cached_value.xlsx").problems[0]
+    assert "open and save the file in Excel" in formula.message
+    negative = parse("negative_and_non_numeric.xlsx").problems[0]
+    assert negative.message.startswith("Row 6 (Agra), Rural JSKs opened (cumulative): -5")
+
+
+def test_missing_required_column_names_it_and_reads_no_rows() -> None:
+    result = parse("missing_required_column.xlsx")
+    assert problems(result) == {("error", "missing_column", "A5")}
+    assert result.rows == ()
+    problem = result.problems[0]
+    assert "Urban JSK target" in problem.message and "row 5" in problem.message
+    assert "शहरी जन सेवा केन्द्र लक्ष्य" in problem.message_hi
+
+
+# --- files that are not readable reports ---------------------------------------------------------------------
+
+REFUSED = {
+    "password_protected.xlsx": "password_protected",
+    "csv_named_xlsx.xlsx": "not_a_spreadsheet",
+    "ods_named_xlsx.xlsx": "not_a_spreadsheet",
+    "pdf_named_xlsx.xlsx": "not_a_spreadsheet",
+    "empty.xlsx": "empty_file",
+    "truncated.xlsx": "unreadable",
+    "zip_bomb.xlsx": "too_large",
+    "billion_laughs.xlsx": "unreadable",
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_unreadable_file_gives_one_error_and_no_rows(name: str) -> None:
+    result = parse(name)
+    assert [(p.severity, p.code, p.file) for p in result.problems] == [("error", REFUSED[name], name)]
+    assert result.rows == ()
+    assert result.problems[0].message_hi
+
+
+def test_password_message_asks_for_an_unprotected_file() -> None:
+    assert "please send an unprotected file" in parse("password_protected.xlsx").problems[0].message
+
+
+def test_entity_expansion_is_refused_by_defusedxml() -> None:
+    from openpyxl import DEFUSEDXML
+
+    assert DEFUSEDXML, "defusedxml must be installed (and OPENPYXL_DEFUSEDXML not False)"
+    started = time.perf_counter()
+    parse("billion_laughs.xlsx")
+    assert time.perf_counter() - started < 2
+
+
+def test_declared_size_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workbook_io, "MAX_UNCOMPRESSED", 10_000)
+    result = parse("canonical_english.xlsx")
+    assert [p.code for p in result.problems] == ["too_large"]
+
+
+def test_cfb_that_is_not_a_workbook_is_unreadable() -> None:
+    word = mw.compound_file(b"\x00" * 600, name="WordDocument")
+    garbage_xls = mw.compound_file(b"\x09\x08\x10\x00" + b"\xff" * 700)
+    for content in (word, garbage_xls):
+        assert [p.code for p in parse_workbook(content, "x.xls").problems] == ["unreadable"]
+
+
+# --- shapes built in the test --------------------------------------------------------------------------------
+
+
+def _with_sheet_rows(content: bytes, extra_rows: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(content)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"</sheetData>", extra_rows + b"</sheetData>")
+            target.writestr(info, data)
+    return out.getvalue()
+
+
+def test_200000_row_sheet_is_capped_quickly() -> None:
+    rows = b"".join(b'<row r="%d"><c r="Z%d"><v>1</v></c></row>' % (r, r) for r in range(11, 200_011))
+    content = _with_sheet_rows(mw.canonical(), rows)
+    started = time.perf_counter()
+    result = parse_workbook(content, "huge.xlsx")
+    assert time.perf_counter() - started < 5
+    assert problems(result) == {("error", "too_many_rows", "")}
+    assert [r.lgd_code for r in result.rows] == list(mw.CODES)
+
+
+def test_problem_list_is_capped() -> None:
+    book = openpyxl.load_workbook(io.BytesIO(mw.canonical()))
+    ws = book.active
+    for _ in range(300):
+        ws.append(["Mumbai", None, 1, 1, 1, 1])
+    result = parse_workbook(save_workbook(book, mw.SAVED_AT), "r.xlsx")
+    codes = [p.code for p in result.problems]
+    assert codes.count("unknown_district") == 200
+    assert codes[-1] == "too_many_problems" and "100 more problems" in result.problems[-1].message
+
+
+def _mutated(change: Any) -> ParsedWorkbook:
+    return parse_workbook(mw.mutate(change), "r.xlsx")
+
+
+def test_district_name_and_lgd_code_that_disagree() -> None:
+    def change(ws: Any) -> None:
+        ws["B6"] = 119  # Aligarh's code on Agra's row
+
+    result = _mutated(change)
+    assert ("error", "district_mismatch", "A6") in problems(result)
+    assert 118 not in figures(result)
+
+
+def test_lgd_code_rescues_an_unrecognised_name() -> None:
+    def change(ws: Any) -> None:
+        ws["A6"] = "Agr@ District HQ xyz"
+
+    result = _mutated(change)
+    assert result.problems == ()
+    assert 118 in figures(result)
+
+
+def test_notes_below_the_table_and_blank_rows_are_skipped() -> None:
+    def change(ws: Any) -> None:
+        ws.insert_rows(8)  # a blank row inside the table
+        ws["A14"] = "Note: figures are provisional"
+        ws["A16"] = "Signature / हस्ताक्षर"
+
+    result = _mutated(change)
+    assert result.problems == ()
+    assert [r.row for r in result.rows] == [6, 7, 9, 10, 11]
+
+
+def test_prefilled_row_left_empty_is_one_error_per_row() -> None:
+    content = report_workbook("CMS", mw.WEEK, [118, 119], {118: mw.figures_for(118)})
+    result = parse_workbook(content, "r.xlsx")
+    assert problems(result) == {("error", "row_not_filled", "C7")}
+    assert [r.lgd_code for r in result.rows] == [118]
+
+
+def test_missing_week_ending_and_no_table() -> None:
+    def change(ws: Any) -> None:
+        ws["A3"] = None
+        ws["B3"] = None
+
+    assert ("warning", "week_ending_missing", "") in problems(_mutated(change))
+    book = openpyxl.Workbook()
+    book.active["A1"] = "hello"
+    result = parse_workbook(save_workbook(book, mw.SAVED_AT), "r.xlsx")
+    assert [p.code for p in result.problems] == ["no_report_table"]
+
+
+def test_unreadable_week_ending_is_a_warning_with_its_cell() -> None:
+    def change(ws: Any) -> None:
+        ws["B3"] = "last Sunday"
+
+    result = _mutated(change)
+    assert problems(result) == {("warning", "week_ending_unreadable", "B3")}
+    assert result.week_ending is None and len(result.rows) == 5
+
+
+def test_report_only_on_a_hidden_sheet_says_so() -> None:
+    book = openpyxl.load_workbook(io.BytesIO(mw.canonical()))
+    book.active.sheet_state = "hidden"
+    book.create_sheet("Blank").sheet_state = "visible"
+    book.active = 1
+    result = parse_workbook(save_workbook(book, mw.SAVED_AT), "r.xlsx")
+    assert [p.code for p in result.problems] == ["no_report_table"]
+    assert "hidden" in result.problems[0].message
+
+
+# --- the pieces ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("header", "key"), [
+    ("Name of District", "district"), ("जिले का नाम", "district"), ("District / जनपद", "district"),
+    ("District\nजनपद", "district"), ("Rural Target", "rural_target"), ("Target (Rural)", "rural_target"),
+    ("No. of Rural JSK opened", "rural_opened"), ("Total Rural CSC established", "rural_opened"),
+    ("Rural JSKs opend (cumulative)", "rural_opened"), ("स्थापित ग्रामीण जन सेवा केंद्र (संचयी)", "rural_opened"),
+    ("Urban CSC target", "urban_target"), ("नगरीय लक्ष्य", "urban_target"), ("Urban opened", "urban_opened"),
+    ("JSKs opened this week", "opened_this_week"), ("Functinal JSKs", "functional"),
+    ("Transacting CSCs (last 7 days)", "transacting"), ("विगत ७ दिवस में लेन-देन करने वाले केन्द्र", "transacting"),
+    ("B2C enabled", "b2c_enabled"), ("बी२सी सेवाएं देने वाले केन्द्र", "b2c_enabled"), ("Remark", "remarks"),
+    ("अभ्युक्ति", "remarks"), ("LGD Code", "lgd_code"), ("S.No.", "serial"), ("क्रमांक", "serial"),
+    ("Sr. No.", "serial"), ("Rural", None), ("Target", None), ("Block", None), ("Contact person", None),
+])
+def test_header_wordings(header: str, key: str | None) -> None:
+    assert match_header(header) == key
+
+
+def test_every_template_header_matches_its_own_column() -> None:
+    for column in COLUMNS:
+        for text in (column.en, column.hi, column.both, *column.synonyms):
+            assert match_header(text) == column.key, text
+
+
+@pytest.mark.parametrize(("value", "want"), [
+    (12, 12), (12.0, 12), (" 42 ", 42), ("1,23,456", 123456), ("1,234,567", 1234567), ("१२३", 123),
+    ("१,२३,४५६", 123456), ("12.0", 12), ("-", None), ("", None), (None, None), ("NA", None),
+    (-3, "negative_value"), ("-5", "negative_value"), (12.5, "fractional_value"), ("7.5", "fractional_value"),
+    ("abc", "not_a_number"), ("1,2,3", "not_a_number"), ("#DIV/0!", "not_a_number"), (True, "not_a_number"),
+    (date(2026, 1, 1), "not_a_number"),
+])
+def test_parse_count(value: Any, want: int | str | None) -> None:
+    assert parse_count(value) == want
+
+
+@pytest.mark.parametrize(("value", "want"), [
+    ("05/12/2026", date(2026, 12, 5)), ("05-12-2026", date(2026, 12, 5)), ("05.12.2026", date(2026, 12, 5)),
+    ("5 Dec 2026", date(2026, 12, 5)), ("5th December, 2026", date(2026, 12, 5)), ("05-Dec-26", date(2026, 12, 5)),
+    ("2026-12-05", date(2026, 12, 5)), (46361, date(2026, 12, 5)), ("46361", date(2026, 12, 5)),
+    ("०६/१२/२०२६", date(2026, 12, 6)), ("६ दिसंबर २०२६", date(2026, 12, 6)), ("31/02/2026", None),
+    ("last Sunday", None), (7, None),
+])
+def test_parse_date_day_first(value: Any, want: date | None) -> None:
+    assert parse_date(value) == want
+
+
+def test_figures_order_is_the_contract() -> None:
+    assert FIGURES == ("rural_target", "rural_opened", "urban_target", "urban_opened",
+                       "opened_this_week", "functional", "transacting", "b2c_enabled")
+
+
+# --- the committed fixtures are what the generator makes ------------------------------------------------------
+
+
+def test_committed_fixtures_match_the_generator() -> None:
+    assert sorted(p.name for p in FOLDER.iterdir()) == sorted(mw.FIXTURES)
+    stale = []
+    for name in mw.FIXTURES:
+        made, committed = mw.build(name), (FOLDER / name).read_bytes()
+        if name in mw.NOT_BYTE_STABLE:
+            if parse_workbook(made, name) != parse_workbook(committed, name):
+                stale.append(name)
+        elif made != committed:
+            stale.append(name)
+    assert not stale, f"run `.venv/bin/python fixtures/make_workbooks.py` to regenerate: {stale}"
+
+
+def test_generator_writes_every_fixture(tmp_path: Path) -> None:
+    written = mw.write_all(tmp_path)
+    assert sorted(p.name for p in written) == sorted(mw.FIXTURES)
+    assert len(written) >= 20
+
+
+def test_weeks_agree() -> None:
+    assert Week(2026, 49) == mw.WEEK and mw.WEEK.sunday == SUNDAY
