@@ -116,9 +116,7 @@ def first_week(roster: Roster, calendar: CalendarSettings, now: datetime) -> Wee
 class Evaluation:
     """Facts indexed once, statuses memoised; everything as of ``now``."""
 
-    def __init__(
-        self, roster: Roster, facts: Iterable[ReportFact], calendar: CalendarSettings, now: datetime
-    ) -> None:
+    def __init__(self, roster: Roster, facts: Iterable[ReportFact], calendar: CalendarSettings, now: datetime) -> None:
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         self.roster = roster
@@ -210,8 +208,7 @@ class Evaluation:
         return tuple(
             week
             for week in week_range(self.first_week, last)
-            if (dsp, lgd_code) in self.expected(week)
-            and self.status(week, dsp, lgd_code).status in OUTSTANDING
+            if (dsp, lgd_code) in self.expected(week) and self.status(week, dsp, lgd_code).status in OUTSTANDING
         )
 
     def missing_streak(self, dsp: str, lgd_code: int, upto: Week) -> int:
@@ -271,9 +268,7 @@ class WeeklyReport:
     cells: tuple[StatusCell, ...]  # the week's expected pairs, by (DSP, LGD code)
     progress: tuple[Progress, ...]  # per district, by LGD code
     weeks: tuple[Week, ...]  # the history, oldest first, ending with ``week``
-    history: Mapping[
-        tuple[str, int], tuple[Status | None, ...]
-    ]  # (DSP, LGD) -> status per week; None: not expected
+    history: Mapping[tuple[str, int], tuple[Status | None, ...]]  # (DSP, LGD) -> status per week; None: not expected
     rates: tuple[WeekRates, ...]  # aligned with ``weeks``
     missing_streaks: Mapping[tuple[str, int], int]  # consecutive outstanding weeks ending at ``week``
 
@@ -303,8 +298,7 @@ def weekly_report(ev: Evaluation, week: Week) -> WeeklyReport:
     weeks = tuple(week_range(oldest, week))
     pairs = sorted({pair for w in weeks for pair in ev.expected(w)})
     history = {
-        pair: tuple(ev.status(w, *pair).status if pair in ev.expected(w) else None for w in weeks)
-        for pair in pairs
+        pair: tuple(ev.status(w, *pair).status if pair in ev.expected(w) else None for w in weeks) for pair in pairs
     }
     cells = ev.cells(week)
     return WeeklyReport(

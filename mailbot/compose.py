@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
@@ -52,9 +53,7 @@ class IngestReply:
     week: Week | None  # None when the week could not be told
     accepted: tuple[int, ...]  # LGD codes stored
     problems: Sequence[Problem]  # errors and warnings, as parsed
-    template_lgd_codes: tuple[
-        int, ...
-    ] = ()  # attach a pre-filled template for these districts (e.g. a rejection)
+    template_lgd_codes: tuple[int, ...] = ()  # attach a pre-filled template for these districts (e.g. a rejection)
 
     @property
     def kind(self) -> ReplyKind:
@@ -194,6 +193,15 @@ def when_hi(moment: datetime) -> str:
     return f"{_HI_WEEKDAYS[moment.weekday()]}, {moment.strftime('%d.%m.%Y')}, {moment.strftime('%H:%M')} बजे"
 
 
+def _set_subject(msg: EmailMessage, subject: str) -> None:
+    """Python's header folder (3.11) puts each Hindi word in its own encoded-word, and readers drop the spaces
+    between encoded-words (RFC 2047 6.2): "जन सेवा" arrives as "जनसेवा". ``Header`` keeps the spaces inside."""
+    if subject.isascii():
+        msg["Subject"] = subject
+    else:
+        msg.set_raw("Subject", Header(subject, "utf-8", header_name="Subject").encode())
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-") or "DSP"
 
@@ -225,17 +233,13 @@ class Composer:
 
     # --- replies to a DSP's report --------------------------------------------------------------------------
 
-    def ingest_reply(
-        self, reply: IngestReply, *, now: datetime, message_id: str | None = None
-    ) -> EmailMessage:
+    def ingest_reply(self, reply: IngestReply, *, now: datetime, message_id: str | None = None) -> EmailMessage:
         kind = reply.kind
         lines = [_problem_line(p) for p in reply.problems]
         context = {
             "dsp": reply.dsp_name,
             "original_subject": reply.original_subject,
-            "accepted": [
-                district_line(code) for code in sorted(reply.accepted, key=lambda c: by_code(c).name_en)
-            ],
+            "accepted": [district_line(code) for code in sorted(reply.accepted, key=lambda c: by_code(c).name_en)],
             "errors": [line for line in lines if line.severity == "error"],
             "warnings": [line for line in lines if line.severity != "error"],
             **self._week_vars(reply.week),
@@ -326,9 +330,7 @@ class Composer:
             if c.status not in ("on_time", "late")
         ]
         outstanding.sort(key=lambda d: (d.name_en, d.dsp))
-        lagging = sorted(
-            (_progress_line(p) for p in report.progress if p.lagging), key=lambda p: p.district.name_en
-        )
+        lagging = sorted((_progress_line(p) for p in report.progress if p.lagging), key=lambda p: p.district.name_en)
         return {
             "as_of": when_en(report.as_of.astimezone(report.deadline.tzinfo)),
             "statewide": _rate_line("Uttar Pradesh", rates.statewide),
@@ -371,7 +373,7 @@ class Composer:
         msg["To"] = ", ".join(to)
         if cc:
             msg["Cc"] = ", ".join(cc)
-        msg["Subject"] = " ".join(subject.split())  # one line, whatever the template's whitespace
+        _set_subject(msg, " ".join(subject.split()))  # one line, whatever the template's whitespace
         msg["Date"] = format_datetime(now)
         msg["Message-ID"] = message_id or self.new_message_id()
         msg["Auto-Submitted"] = auto

@@ -90,13 +90,22 @@ def decide(
         return Decision("ignored", f"unknown sender {message.sender}", None)
 
     if not message.attachments:
+        if message.defects:
+            # Something was attached but could not be taken apart: say what, not "nothing attached".
+            problem = _problem(
+                "unreadable_message",
+                f"No readable Excel workbook was found: {'; '.join(message.defects)}. "
+                "Attach the weekly report (.xlsx) to a new email and send it again.",
+                f"कोई पढ़ने योग्य एक्सेल फ़ाइल नहीं मिली ({'; '.join(message.defects)})। "
+                "साप्ताहिक रिपोर्ट (.xlsx) नई ईमेल में संलग्न करके दोबारा भेजें।",
+            )
+            return Decision("rejected", "no readable spreadsheet", dsp, problems=(problem,), answer=True)
         problem = _problem(
             "no_attachment",
             "No Excel workbook was attached. Attach the weekly report (.xlsx) and send it again.",
             "कोई एक्सेल फ़ाइल संलग्न नहीं थी। साप्ताहिक रिपोर्ट (.xlsx) संलग्न करके दोबारा भेजें।",
         )
-        defects = tuple(_defect_problem(d) for d in message.defects)
-        return Decision("rejected", "no spreadsheet attached", dsp, problems=(problem, *defects), answer=True)
+        return Decision("rejected", "no spreadsheet attached", dsp, problems=(problem,), answer=True)
 
     sheets: list[SheetDecision] = []
     taken: set[tuple[Week, int]] = set()  # (week, district) already accepted from an earlier attachment
@@ -239,7 +248,7 @@ def _fell_since(row: ReportRow, earlier: Mapping[str, int | None] | None, file: 
 
 
 def _row_cell(row: ReportRow) -> str:
-    return getattr(row, "district_cell", "") or f"A{row.row}"
+    return row.district_cell or f"A{row.row}"
 
 
 def _count_rejected_rows(problems: tuple[Problem, ...], extra: set[str]) -> int:
@@ -258,7 +267,3 @@ def _first_error(sheets: list[SheetDecision]) -> str:
 
 def _problem(code: str, message: str, message_hi: str, file: str = "", sheet: str = "", cell: str = "") -> Problem:
     return Problem("error", code, message, message_hi, file, sheet, cell)
-
-
-def _defect_problem(defect: str) -> Problem:
-    return Problem("warning", "mime_defect", defect, defect)

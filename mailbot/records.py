@@ -147,8 +147,7 @@ def _queue_reply(session: Session, ledger: Ledger, decision: Decision, to: str, 
 
 
 def _lgd_of(problem: Found) -> int | None:
-    value = getattr(problem, "lgd_code", None)  # row problems name their district when the parser knew it
-    return value if isinstance(value, int) else None
+    return problem.lgd_code  # row problems name their district when the parser knew it
 
 
 def _problem_row(ledger_id: int, submission_id: int | None, week: str, lgd_code: int | None, p: Found) -> Problem:

@@ -153,7 +153,8 @@ class Daemon:
             # A refused login or an unreadable secret: retrying sooner would not fix it and may lock the
             # account, so keep the interval and tell the operator (the service sends it at most once a day).
             account = self.config.imap.account
-            log.error("cannot log in to the mailbox %s: %s", account, exc)
+            if not isinstance(exc, MailboxAuthError):  # Mailbot.poll logs a refused login itself
+                log.error("cannot log in to the mailbox %s: %s", account, exc)
             self._alert("imap-auth", f"mailbot cannot log in to the mailbox {account}: {exc}. "
                         "Reports are not being read until the password or app password is fixed.")
         except MailboxUnavailable as exc:

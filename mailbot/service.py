@@ -25,12 +25,13 @@ from mailbot.compliance import ReportFact, WeeklyReport, due_notifications, eval
 from mailbot.compose import Composer
 from mailbot.config import Config, ImapSettings, SmtpSettings
 from mailbot.districts import all_districts
+from mailbot.ingest import report_week
 from mailbot.mailbox import FetchedMessage, Mailbox, MailboxAuthError
 from mailbot.records import FINAL, record_message
 from mailbot.roster import Roster, load_roster
 from mailbot.smtp import SmtpTransport
 from mailbot.status import week_status
-from mailbot.store import Assignment, District, Dsp, Ledger, Outbox, Problem, ReportRow, Store
+from mailbot.store import Assignment, District, Dsp, Ledger, Outbox, Problem, ReportRow, Store, Submission
 from mailbot.summary import QuarantineItem, build_workbook
 from mailbot.weeks import Week
 
@@ -308,24 +309,37 @@ class Mailbot:
     # --- check ---------------------------------------------------------------------------------------------
 
     def facts(self) -> list[ReportFact]:
-        """Stored reports as the compliance core sees them: current valid rows, and districts that only ever
-        arrived as rejected rows."""
+        """Stored reports as the compliance core sees them. Valid: every stored row, superseded ones too (the
+        first valid receipt decides timeliness; the latest gives the figures). Invalid: districts named by a
+        rejected row, and every district the DSP owed that week when a whole report was rejected."""
+        roster, tz = self.roster(), self.config.calendar.timezone
         with self.store.session() as session:
             names = {d.id: d.name for d in session.exec(select(Dsp))}
             facts = [
                 ReportFact(names[r.dsp_id], r.lgd_code, Week.parse(r.week), _aware(r.received_at), True,
                            {k: getattr(r, k) for k in _FIGURES})
-                for r in session.exec(select(ReportRow).where(col(ReportRow.current)))
+                for r in session.exec(select(ReportRow).order_by(col(ReportRow.id)))
             ]
-            rejected = session.exec(
+            row_problems = session.exec(
                 select(Problem, Ledger).join(Ledger, col(Problem.ledger_id) == col(Ledger.id))
                 .where(Problem.severity == "error", col(Problem.lgd_code).is_not(None), Problem.week != "",
                        col(Ledger.dsp_id).is_not(None))
             ).all()
-            for problem, ledger in rejected:
+            for problem, ledger in row_problems:
                 assert problem.lgd_code is not None and ledger.dsp_id is not None  # noqa: S101 - filtered above
                 facts.append(ReportFact(names[ledger.dsp_id], problem.lgd_code, Week.parse(problem.week),
                                         _aware(ledger.received_at), False, {}))
+            for ledger in session.exec(select(Ledger).where(Ledger.outcome == "rejected",
+                                                            col(Ledger.dsp_id).is_not(None))):
+                assert ledger.dsp_id is not None  # noqa: S101 - filtered above
+                weeks = {Week.parse(w) for w in session.exec(
+                    select(Submission.week).where(Submission.ledger_id == ledger.id))}
+                if not weeks:
+                    weeks = {report_week(None, ledger.subject, _aware(ledger.received_at), tz)[0]}
+                dsp = names[ledger.dsp_id]
+                for week in weeks:
+                    facts.extend(ReportFact(dsp, lgd, week, _aware(ledger.received_at), False, {})
+                                 for lgd in roster.districts_of(dsp, week))
         return facts
 
     def report(self, week: Week | None = None, now: datetime | None = None) -> WeeklyReport:

@@ -78,11 +78,13 @@ class _Parser:
     problems: list[Problem] = field(default_factory=list)
     dropped: int = 0
 
-    def add(self, severity: Severity, code: str, message: str, message_hi: str, cell: str = "") -> None:
+    def add(self, severity: Severity, code: str, message: str, message_hi: str, cell: str = "",
+            lgd_code: int | None = None) -> None:
         if len(self.problems) >= MAX_PROBLEMS:
             self.dropped += 1
             return
-        self.problems.append(Problem(severity, code, message, message_hi, self.filename, self.sheet_name, cell))
+        self.problems.append(Problem(severity, code, message, message_hi, self.filename, self.sheet_name, cell,
+                                         lgd_code))
 
     def result(self, rows: tuple[ReportRow, ...] = (), dsp: str = "", week: date | None = None) -> ParsedWorkbook:
         if self.dropped:

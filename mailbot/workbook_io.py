@@ -126,7 +126,8 @@ def _check_zip(content: bytes) -> None:
             if "mimetype" in names:
                 with archive.open("mimetype") as member:
                     mimetype = member.read(100)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError):
+    except Exception as exc:  # BadZipFile, NotImplementedError (odd versions), struct.error, OSError...
+        log.info("unreadable zip: %s: %s", type(exc).__name__, exc)
         raise _unreadable("damaged or incomplete") from None
     if b"opendocument" in mimetype:
         raise Refused(

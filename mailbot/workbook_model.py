@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
+from typing import Literal, Protocol
 
 from mailbot.headers import FIGURE_KEYS
 
@@ -26,6 +25,7 @@ class Problem:
     file: str = ""
     sheet: str = ""
     cell: str = ""  # A1 address, e.g. "B7"
+    lgd_code: int | None = None  # the district a row problem is about, when the row named one
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class ReportRow:
     transacting: int | None
     b2c_enabled: int | None
     remarks: str
+    district_cell: str = ""  # A1 address of the district cell, for problems found later (e.g. not assigned)
 
     def figures(self) -> dict[str, int | None]:
         return {key: getattr(self, key) for key in FIGURES}
@@ -71,5 +72,6 @@ class Header:
     columns: dict[str, int]  # column key -> 1-based column
 
 
-# add(severity, code, message, message_hi, cell)
-AddProblem = Callable[[Severity, str, str, str, str], None]
+class AddProblem(Protocol):
+    def __call__(self, severity: Severity, code: str, message: str, message_hi: str, cell: str = "",
+                 lgd_code: int | None = None) -> None: ...

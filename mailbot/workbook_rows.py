@@ -12,7 +12,7 @@ from mailbot.districts import AmbiguousDistrict, District, DistrictMatchError, b
 from mailbot.headers import COLUMN_BY_KEY, REQUIRED, is_total
 from mailbot.workbook_cells import address, is_empty, parse_count
 from mailbot.workbook_io import Kind, Sheet, formula_cells
-from mailbot.workbook_model import FIGURES, AddProblem, Header, ReportRow
+from mailbot.workbook_model import FIGURES, AddProblem, Header, ReportRow, Severity
 
 _CELL_ERRORS = {
     "not_a_number": ("'{v}' is not a number", "'{v}' संख्या नहीं है"),
@@ -49,9 +49,14 @@ def read_rows(content: bytes, kind: Kind, sheet: Sheet, header: Header, add: Add
 
 class _Rows:
     def __init__(self, content: bytes, kind: Kind, sheet: Sheet, header: Header, add: AddProblem) -> None:
-        self.content, self.kind, self.sheet, self.header, self.add = content, kind, sheet, header, add
+        self.content, self.kind, self.sheet, self.header, self._add = content, kind, sheet, header, add
+        self.current: int | None = None  # the LGD code of the row being read, once known
         self.seen: dict[int, int] = {}  # lgd -> first row
         self.formulas: frozenset[tuple[int, int]] = frozenset()
+
+    def add(self, severity: Severity, code: str, message: str, message_hi: str, cell: str = "") -> None:
+        # Row problems carry their district, so compliance can tell "sent but invalid" from "missing".
+        self._add(severity, code, message, message_hi, cell, lgd_code=self.current)
 
     def value(self, row: int, key: str) -> Any:
         column = self.header.columns.get(key)
@@ -77,19 +82,19 @@ class _Rows:
         return tuple(rows)
 
     def row(self, row: int) -> ReportRow | None:
+        self.current = None
         formula_keys = {k for k, c in self.header.columns.items() if (row, c) in self.formulas
                         and self.value(row, k) is None}
         name, code = self.value(row, "district"), self.value(row, "lgd_code")
         figures_given = any(not is_empty(self.value(row, k)) or k in formula_keys for k in FIGURES)
         if is_empty(name) and is_empty(code) and not figures_given and not formula_keys:
             return None
-        if any(isinstance(v, str) and is_total(v) for v in (name, *self._left_of_district(row))) and (
-            is_empty(name) or is_total(str(name))
-        ):
+        if self._is_total(row, name):
             return None
         if not figures_given and not formula_keys and is_empty(code) and _names_no_district(name):
             return None  # a note under the table
         district = self.district(row, name, code, formula_keys)
+        self.current = district.lgd_code if district else None
         label = (f"Row {row} ({district.name_en})", f"पंक्ति {row} ({district.name_hi})") if district else (
             f"Row {row}", f"पंक्ति {row}")
         ok = district is not None
@@ -129,11 +134,15 @@ class _Rows:
             opened_this_week=figures["opened_this_week"], functional=figures["functional"],
             transacting=figures["transacting"], b2c_enabled=figures["b2c_enabled"],
             remarks="" if is_empty(remarks) else " ".join(str(remarks).split()),
+            district_cell=self.cell(row, "district"),
         )
 
-    def _left_of_district(self, row: int) -> tuple[Any, ...]:
-        # A total row often has its label in the serial-number column, left of the district.
-        return self.sheet.rows[row - 1][: self.header.columns["district"] - 1]
+    def _is_total(self, row: int, name: Any) -> bool:
+        if not is_empty(name):
+            return is_total(str(name))
+        # With the district cell empty, the label often sits in the serial-number column.
+        left = self.sheet.rows[row - 1][: self.header.columns["district"] - 1]
+        return any(isinstance(value, str) and is_total(value) for value in left)
 
     def cell_error(self, row: int, key: str, code: str, label: tuple[str, str], raw: Any = None) -> None:
         column = COLUMN_BY_KEY[key]

@@ -86,7 +86,8 @@ default_login_user = {login_user}
 first_valid_uid = 1
 disable_plaintext_auth = no
 auth_mechanisms = plain login xoauth2
-# Default is 2 s per failed login; the wrong-password tests would crawl.
+# Default is 2 s per failed login, and anvil's auth penalty delays the next logins from the IP (2-15 s):
+# the tests after a wrong-password test would crawl. The penalty is off when its socket has mode 0.
 auth_failure_delay = 0
 ssl = yes
 ssl_cert = <{root}/tls/cert.pem
@@ -121,6 +122,9 @@ service imap-login {{
   {chroot_line}
 }}
 service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
   {chroot_line}
 }}
 """
@@ -311,8 +315,12 @@ class DovecotServer:
 
     def client(self, user: str) -> IMAPClient:
         """A logged-in plain-text IMAP client for test set-up and inspection (loopback only)."""
-        client = IMAPClient("127.0.0.1", port=self.imap_port, ssl=False, timeout=10)
-        client.login(user, self._users[user])
+        client = IMAPClient(HOST, port=self.imap_port, ssl=False, timeout=10)
+        try:
+            client.login(user, self._users[user])
+        except BaseException:
+            client.shutdown()
+            raise
         return client
 
     def seed(self, user: str, raw: bytes, folder: str = "INBOX", flags: Sequence[bytes | str] = ()) -> int:
@@ -498,6 +506,7 @@ class _FaultySMTP(SMTP):
         super().connection_lost(error)
 
     async def _handle_client(self) -> None:
+        self._sink.connections += 1
         reply = self._sink._take("greeting")
         if reply is not None:
             await self.push(reply)
@@ -520,7 +529,8 @@ class SmtpSink:
     """An aiosmtpd server on 127.0.0.1 that keeps every message and can be told to misbehave.
 
     ``security``: "starttls" (STARTTLS required before AUTH/MAIL), "ssl" (implicit TLS, SMTPS) or "none".
-    With ``username``/``password`` set, AUTH is required and only that pair is accepted.
+    With ``username``/``password`` set, only that pair is accepted; AUTH is required with STARTTLS (offered,
+    not required, over SMTPS and plain text: aiosmtpd's limitation).
     """
 
     def __init__(
@@ -542,6 +552,7 @@ class SmtpSink:
         self._cond = threading.Condition()
         self._controller: _SinkController | None = None
         self._sessions: set[SMTP] = set()  # open connections, touched only on the server's event loop
+        self.connections = 0  # sessions greeted (or refused) since start()
         self.start_seconds = 0.0
         self.stop_seconds = 0.0
 
@@ -559,10 +570,13 @@ class SmtpSink:
         elif self.security == "ssl":
             kwargs.update(ssl_context=context)
         if self.username:
-            kwargs.update(authenticator=self._authenticate, auth_required=True,
-                          auth_require_tls=self.security != "none")
+            # aiosmtpd counts only STARTTLS as TLS for AUTH, and warns (an error here) when AUTH is required
+            # without it: over SMTPS or plain text AUTH is offered and checked, but not required.
+            starttls = self.security == "starttls"
+            kwargs.update(authenticator=self._authenticate, auth_required=starttls, auth_require_tls=starttls)
         self._controller = _SinkController(self, _Handler(self), **kwargs)
         self._controller.start()
+        self.connections = 0  # start() itself connects once, to check the server answers
         self.start_seconds = time.monotonic() - started
 
     def stop(self) -> None:

@@ -238,8 +238,8 @@ def test_revoked_password_alerts_the_operator_once_while_it_lasts(
 
     imap_account.server.set_password(imap_account.username, "revoked-" + secrets.token_hex(4))
     wait_until(lambda: to_operator(smtp_sink), "the operator alert", daemon=daemon)
-    refused = daemon.log().count("cannot log in")
-    wait_until(lambda: daemon.log().count("cannot log in") >= refused + 5, "five more refused logins",
+    refused = daemon.log().count("login refused")
+    wait_until(lambda: daemon.log().count("login refused") >= refused + 5, "five more refused logins",
                daemon=daemon)
     alerts = to_operator(smtp_sink)
     assert len(alerts) == 1, [m.message["Subject"] for m in alerts]

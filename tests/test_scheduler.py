@@ -208,27 +208,27 @@ def test_unavailable_mailbox_schedules_an_earlier_retry_then_clears_it(daemon: s
     assert service.alerts == []
 
 
-def test_refused_login_alerts_the_operator_and_does_not_hammer(
+def test_refused_login_alerts_the_operator_and_does_not_hammer(daemon: scheduler.Daemon) -> None:
+    service = daemon.mailbot
+    assert isinstance(service, FakeService)
+    service.on_poll = raising(MailboxAuthError("AUTHENTICATIONFAILED"))
+    daemon.poll_job()
+    assert [p for p, _ in service.alerts] == ["imap-auth"]
+    assert "ceg@127.0.0.1" in service.alerts[0][1]
+    assert daemon.scheduler.get_job("poll-retry") is None
+    assert service.calls == ["poll", "send"], "the alert goes out at once"
+
+
+def test_unreadable_secret_is_treated_like_a_refused_login(
     daemon: scheduler.Daemon, caplog: pytest.LogCaptureFixture
 ) -> None:
     service = daemon.mailbot
     assert isinstance(service, FakeService)
-    service.on_poll = raising(MailboxAuthError("AUTHENTICATIONFAILED"))
+    service.on_poll = raising(ConfigError("imap.password_env: environment variable X is not set or empty"))
     with caplog.at_level(logging.ERROR, logger="mailbot.scheduler"):
         daemon.poll_job()
     assert [p for p, _ in service.alerts] == ["imap-auth"]
-    assert "ceg@127.0.0.1" in service.alerts[0][1]
-    assert daemon.scheduler.get_job("poll-retry") is None
     assert any(r.levelno == logging.ERROR and "cannot log in" in r.getMessage() for r in caplog.records)
-    assert service.calls == ["poll", "send"], "the alert goes out at once"
-
-
-def test_unreadable_secret_is_treated_like_a_refused_login(daemon: scheduler.Daemon) -> None:
-    service = daemon.mailbot
-    assert isinstance(service, FakeService)
-    service.on_poll = raising(ConfigError("imap.password_env: environment variable X is not set or empty"))
-    daemon.poll_job()
-    assert [p for p, _ in service.alerts] == ["imap-auth"]
 
 
 def test_mailbox_down_longer_than_the_health_limit_alerts_the_operator(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ W47 = Week(2026, 47)
 AS_OF = ist(W47.monday + timedelta(days=8), 10)  # Tuesday after W47, summary time
 
 QUARANTINE = [
-    QuarantineItem("=cmd|' /C calc'!A0", "=HYPERLINK(\"http://evil.example\",\"click\")", AS_OF, "unknown sender"),
+    QuarantineItem("=cmd|' /C calc'!A0", '=HYPERLINK("http://evil.example","click")', AS_OF, "unknown sender"),
     QuarantineItem("stranger@example.com", "+91 weekly report", None, "unknown sender"),
     QuarantineItem("mailer-daemon@nic.in", "@SUM(1+1)\x07 bell", AS_OF, "automated: bounce"),
 ]

@@ -1,0 +1,41 @@
+# make test   set up (.venv, Dovecot) and run the whole suite, then the linters -- what CI runs
+# make lint   ruff + mypy only
+# make demo   set up and run `mailbot demo`
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# pip runs again only when pyproject.toml changes.
+INSTALLED := $(VENV)/.installed
+
+.PHONY: help setup servers test lint demo
+
+help:
+	@sed -n 's/^# \(make .*\)/\1/p' Makefile
+
+setup: $(INSTALLED)
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 (or make PYTHON=...)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+# Dovecot for the IMAP tests (apt, as root); a no-op when installed.
+servers:
+	@bash scripts/install-test-deps.sh
+
+# pytest exits 5 when it collects no tests: make treats that as the failure it is.
+test: setup servers
+	$(BIN)/pytest -p no:cacheprovider
+	@$(MAKE) --no-print-directory lint
+
+lint: setup
+	$(BIN)/ruff check --quiet .
+	$(BIN)/mypy
+	$(BIN)/mypy --strict tests/servers.py tests/conftest.py tests/test_mailbox.py tests/test_smtp.py
+
+demo: setup
+	$(BIN)/mailbot demo

@@ -1,0 +1,310 @@
+"""Ingestion end to end, as a user would run it: seed a real Dovecot, run `mailbot poll` and `mailbot send`,
+then look at the database, the IMAP folders and the replies that reached the SMTP server."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from servers import DovecotServer, ImapAccount, SmtpSink
+
+from mailbot.config import Config
+from mailbot.mailbox import Mailbox, MailboxUnavailable
+from mailbot.mailbuilder import build_email
+from mailbot.roster import load_roster
+from mailbot.service import Mailbot
+from mailbot.template import report_workbook
+from mailbot.weeks import Week
+
+ROOT = Path(__file__).resolve().parent.parent
+ROSTER = ROOT / "fixtures" / "roster" / "roster.xlsx"
+EMAILS = ROOT / "fixtures" / "emails"
+WEEK = Week(2026, 47)
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+pytestmark = pytest.mark.servers
+
+
+def districts(dsp: str) -> tuple[int, ...]:
+    return load_roster(ROSTER).districts_of(dsp, WEEK)
+
+
+def figures(lgd_codes: tuple[int, ...], opened: int = 10) -> dict[int, dict[str, int | str]]:
+    return {code: {"rural_target": 100, "rural_opened": opened, "urban_target": 20, "urban_opened": 5,
+                   "functional": 12, "b2c_enabled": 3} for code in lgd_codes}
+
+
+def report_email(dsp: str, sender: str, lgd_codes: tuple[int, ...], opened: int = 10, subject: str = "",
+                 message_id: str | None = None) -> bytes:
+    workbook = report_workbook(dsp, WEEK, lgd_codes, figures(lgd_codes, opened))
+    return build_email(sender=f"{dsp} <{sender}>", subject=subject or f"Weekly JSK report {WEEK}",
+                       attachments=[(f"JSK-{WEEK}.xlsx", workbook)], message_id=message_id)
+
+
+def mailbot_cli(config: Config, *args: str) -> subprocess.CompletedProcess[str]:
+    assert config.source is not None
+    done = subprocess.run(
+        [sys.executable, "-m", "mailbot", "--config", str(config.source), *args],
+        capture_output=True, text=True, timeout=120, env=os.environ.copy(), check=False,
+    )
+    assert done.returncode == 0, f"mailbot {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def query(config: Config, sql: str, *params: object) -> list[tuple[object, ...]]:
+    with sqlite3.connect(config.database) as db:
+        return db.execute(sql, params).fetchall()
+
+
+def mixed_mailbox(dovecot: DovecotServer, account: ImapAccount) -> dict[str, bytes]:
+    cms = districts("CMS Computers")
+    mails = {
+        "cms": report_email("CMS Computers", "reports@cms.example", cms),
+        "srmes_unassigned": report_email("SRMES", "mis@srmes.example", (cms[0],)),
+        "unknown_sender": report_email("Nobody", "someone@unknown.example", cms),
+        "auto_reply": (EMAILS / "auto_reply_out_of_office.eml").read_bytes(),
+        "no_attachment": (EMAILS / "no_attachment.eml").read_bytes(),
+        "password_protected": (EMAILS / "password_protected_xlsx.eml").read_bytes(),
+        "updesco": report_email("UPDESCO", "jsk@updesco.example", districts("UPDESCO")),
+    }
+    for raw in mails.values():
+        dovecot.seed(account.username, raw)
+    return mails
+
+
+def test_poll_and_send_file_every_message_and_answer_each_dsp_once(
+    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(ROSTER)
+    mails = mixed_mailbox(dovecot, imap_account)
+    cms = districts("CMS Computers")
+
+    out = mailbot_cli(config, "poll").stdout
+    assert "seen 7" in out
+    mailbot_cli(config, "send")
+
+    # Nothing stays in the inbox, nothing is deleted.
+    user = imap_account.username
+    assert dovecot.messages(user, "INBOX") == []
+    processed, rejected = dovecot.messages(user, "Processed"), dovecot.messages(user, "Rejected")
+    assert len(processed) + len(rejected) == len(mails)
+    assert mails["cms"] in processed and mails["unknown_sender"] in rejected and mails["auto_reply"] in rejected
+
+    # Every valid district row once, and only CMS's own districts.
+    stored = query(config, "select d.name, r.lgd_code, r.rural_opened from report_row r join dsp d "
+                           "on d.id = r.dsp_id where r.current order by r.lgd_code")
+    cms_rows = [row for row in stored if row[0] == "CMS Computers"]
+    assert sorted(r[1] for r in cms_rows) == sorted(cms) and all(r[2] == 10 for r in cms_rows)
+    assert not [row for row in stored if row[0] == "SRMES"]  # not its district: never stored
+
+    # Replies: one to each known DSP, none to the unknown sender or the auto-reply.
+    assert smtp_sink.wait_for(5)
+    received = [(m.rcpt_tos, m.message) for m in smtp_sink.messages]
+    assert len(received) == 5  # cms, srmes, updesco, no attachment, password-protected: one each
+    recipients = sorted(r for rcpts, _ in received for r in rcpts)
+    assert "someone@unknown.example" not in recipients
+    assert set(recipients) == {"reports@cms.example", "mis@srmes.example", "jsk@updesco.example"}
+    by_subject = {m["Subject"]: m for _, m in received}
+    acks = [m for m in by_subject.values() if m["To"] == "reports@cms.example" and str(WEEK) in m["Subject"]]
+    assert acks and all(m["Auto-Submitted"] == "auto-replied" and m["In-Reply-To"] for m in acks)
+    srmes = next(m for rcpts, m in received if "mis@srmes.example" in rcpts).get_body(("plain",)).get_content()
+    assert "not assigned" in srmes, srmes
+    bodies = [m.get_body(("plain",)).get_content() for _, m in received]
+    assert any("password" in b for b in bodies), "the sender of a protected workbook is told to remove it"
+    assert any("No Excel workbook was attached" in b for b in bodies)
+
+    # The ledger has every message, with its outcome.
+    outcomes = dict(query(config, "select outcome, count(*) from ledger group by outcome"))
+    assert outcomes["ignored"] == 2 and outcomes["accepted"] >= 2 and outcomes["rejected"] >= 2
+
+    # Running again changes nothing: no new rows, no new mail.
+    before = query(config, "select count(*) from report_row"), query(config, "select count(*) from outbox")
+    count = len(smtp_sink.messages)
+    assert "seen 0" in mailbot_cli(config, "poll").stdout
+    mailbot_cli(config, "send")
+    assert (query(config, "select count(*) from report_row"), query(config, "select count(*) from outbox")) == before
+    assert len(smtp_sink.messages) == count
+
+
+def test_status_json_reports_who_sent_what(
+    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(ROSTER)
+    cms = districts("CMS Computers")
+    dovecot.seed(imap_account.username, report_email("CMS Computers", "reports@cms.example", cms, opened=42))
+    mailbot_cli(config, "poll")
+    import json
+
+    # Dovecot stamps the message with today's date, long after the week's deadline: it counts as late.
+    status = json.loads(mailbot_cli(config, "status", "--week", str(WEEK), "--json").stdout)
+    assert status["format"] == 1 and status["week"] == str(WEEK)
+    mine = [d for d in status["districts"] if d["dsp"] == "CMS Computers"]
+    assert {d["lgd_code"] for d in mine} == set(cms)
+    assert all(d["figures"]["rural_opened"] == 42 and d["message"]["sender"] == "reports@cms.example" for d in mine)
+    assert {d["status"] for d in mine} == {"late"}
+    assert {d["status"] for d in status["districts"] if d["dsp"] != "CMS Computers"} == {"missing"}
+    assert status["by_dsp"]["CMS Computers"]["reporting_rate"] == 1.0
+
+
+def test_same_report_twice_forwarded_and_resent_is_one_submission(
+    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(ROSTER)
+    cms = districts("CMS Computers")
+    first = report_email("CMS Computers", "reports@cms.example", cms, message_id="<a@cms.example>")
+    again = report_email("CMS Computers", "reports@cms.example", cms, subject="Fwd: report",
+                         message_id="<b@cms.example>")  # other bytes, same attachment
+    for raw in (first, again, first):  # the identical bytes twice too
+        dovecot.seed(imap_account.username, raw)
+    mailbot_cli(config, "poll")
+    assert query(config, "select count(*) from submission") == [(1,)]
+    assert query(config, "select count(*) from report_row") == [(len(cms),)]
+    assert dict(query(config, "select outcome, count(*) from ledger group by outcome")) == {
+        "accepted": 2, "duplicate": 1}
+
+
+def test_corrected_report_supersedes_and_keeps_history(
+    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(ROSTER)
+    cms = districts("CMS Computers")
+    dovecot.seed(imap_account.username, report_email("CMS Computers", "reports@cms.example", cms, opened=10))
+    mailbot_cli(config, "poll")
+    dovecot.seed(imap_account.username, report_email("CMS Computers", "reports@cms.example", cms[:1], opened=11))
+    mailbot_cli(config, "poll")
+    rows = query(config, "select rural_opened, current from report_row where lgd_code = ? order by id", cms[0])
+    assert rows == [(10, 0), (11, 1)]
+    assert query(config, "select count(*) from report_row where current") == [(len(cms),)]
+
+
+class FlakyMove:
+    """A real Mailbox whose first ``failures`` MOVEs die like a dropped connection: the crash between the
+    database commit and the move."""
+
+    def __init__(self, settings: object, failures: int) -> None:
+        self.box = Mailbox(settings)  # type: ignore[arg-type]
+        self.box.open()
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.box, name)
+
+    def move(self, uid: int, folder: str) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise MailboxUnavailable("connection dropped (injected)")
+        self.box.move(uid, folder)
+
+
+def test_crash_between_commit_and_move_is_finished_by_the_next_pass(
+    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(ROSTER)
+    cms = districts("CMS Computers")
+    dovecot.seed(imap_account.username, report_email("CMS Computers", "reports@cms.example", cms))
+    sessions: list[FlakyMove] = []
+
+    def connect(settings: object) -> FlakyMove:
+        sessions.append(FlakyMove(settings, failures=1 if not sessions else 0))
+        return sessions[-1]
+
+    bot = Mailbot(config, clock=lambda: NOW, mailbox_factory=connect)  # type: ignore[arg-type]
+    with pytest.raises(MailboxUnavailable):
+        bot.poll()
+    assert len(dovecot.messages(imap_account.username, "INBOX")) == 1  # committed, not moved
+    assert query(config, "select count(*) from submission") == [(1,)]
+    bot.poll()
+    assert dovecot.messages(imap_account.username, "INBOX") == []
+    assert len(dovecot.messages(imap_account.username, "Processed")) == 1
+    assert query(config, "select count(*) from submission") == [(1,)]
+    assert query(config, "select count(*) from outbox") == [(1,)]
+    bot.close()
+
+
+def test_crash_between_archive_and_commit_leaves_the_message_for_the_next_pass(
+    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = make_config(ROSTER)
+    cms = districts("CMS Computers")
+    raw = report_email("CMS Computers", "reports@cms.example", cms)
+    dovecot.seed(imap_account.username, raw)
+    from mailbot import service
+
+    real = service.record_message
+
+    def crash(*args: object, **kwargs: object) -> object:
+        raise OSError("disk vanished (injected)")
+
+    monkeypatch.setattr(service, "record_message", crash)
+    bot = Mailbot(config, clock=lambda: NOW)
+    report = bot.poll()
+    assert report.failed == 1
+    assert len(dovecot.messages(imap_account.username, "INBOX")) == 1
+    assert query(config, "select count(*) from submission") == [(0,)]
+    assert list(config.archive_dir.rglob("*.eml.gz")), "archived before the commit"
+
+    monkeypatch.setattr(service, "record_message", real)
+    later = Mailbot(config, clock=lambda: datetime(2026, 11, 23, 10, 0, tzinfo=UTC))  # past the retry backoff
+    assert later.poll().accepted == 1
+    assert query(config, "select count(*) from submission") == [(1,)]
+    assert query(config, "select attempts, outcome from ledger") == [(2, "accepted")]
+    bot.close()
+    later.close()
+
+
+def test_uidvalidity_reset_rescans_without_doubling(
+    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(ROSTER)
+    cms = districts("CMS Computers")
+    raw = report_email("CMS Computers", "reports@cms.example", cms)
+    dovecot.seed(imap_account.username, raw)
+    mailbot_cli(config, "poll")
+    # The server loses its UID state (a restore, a migration): the same message is back in the inbox.
+    dovecot.seed(imap_account.username, raw)
+    dovecot.set_uidvalidity(imap_account.username, 777, "INBOX")
+    mailbot_cli(config, "poll")
+    assert query(config, "select count(*) from submission") == [(1,)]
+    assert query(config, "select outcome, uidvalidity from ledger order by id")[-1] == ("duplicate", 777)
+    assert query(config, "select count(*) from outbox") == [(1,)]
+    assert dovecot.messages(imap_account.username, "INBOX") == []
+
+
+def test_recipient_refused_is_recorded_and_others_still_get_mail(
+    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(ROSTER)
+    bot = Mailbot(config, clock=lambda: NOW)
+    assert bot.alert_operator("test", "first")
+    assert not bot.alert_operator("test", "second the same day")
+    smtp_sink.refuse_recipient("operator@ceg.example", "550 5.1.1 No such user")
+    report = bot.send()
+    assert report.failed == 1 and report.sent == 0
+    assert query(config, "select address, status, code from outbox_recipient") == [
+        ("operator@ceg.example", "refused", 550)]
+    assert query(config, "select status from outbox") == [("failed",)]
+    bot.close()
+
+
+def test_import_file_runs_the_same_pipeline_once(
+    smtp_sink: SmtpSink, make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    config = make_config(ROSTER)
+    path = tmp_path / "forwarded.eml"
+    path.write_bytes(report_email("CMS Computers", "reports@cms.example", districts("CMS Computers")))
+    first = mailbot_cli(config, "import", str(path)).stdout
+    second = mailbot_cli(config, "import", str(path)).stdout
+    assert "accepted" in first and "accepted" in second
+    assert query(config, "select count(*) from ledger") == [(1,)]
+    assert query(config, "select count(*) from outbox") == [(1,)]
+    parsed = email.message_from_bytes(query(config, "select raw from outbox")[0][0], policy=email.policy.default)  # type: ignore[arg-type]
+    assert parsed["To"] == "reports@cms.example"

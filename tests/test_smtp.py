@@ -1,0 +1,243 @@
+"""The SMTP transport against a real aiosmtpd server over sockets (STARTTLS, SMTPS, AUTH, faults)."""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+import email.policy
+import logging
+import socket
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from servers import HOST, SmtpSink, TlsFiles, free_port
+
+from mailbot.config import Security, SmtpSettings
+from mailbot.smtp import SendResult, SmtpAuthError, SmtpPermanent, SmtpTransient, SmtpTransport
+
+pytestmark = pytest.mark.servers
+
+LONG_REFERENCES = " ".join(f"<earlier-report-{n}-0123456789abcdef@dsp.example.net>" for n in range(4))
+
+
+def stored_reply(to: str = "dsp@example.net", cc: str = "") -> bytes:
+    """An outbox row's bytes, as compose + store keep them (pre-generated Message-ID, CRLF)."""
+    message = EmailMessage()
+    message["From"] = "CEG mailbot <mailbot@ceg.example>"
+    message["To"] = to
+    if cc:
+        message["Cc"] = cc
+    message["Subject"] = "साप्ताहिक रिपोर्ट प्राप्त / Weekly report received"
+    message["Message-ID"] = "<outbox-42.20240805@ceg.example>"
+    message["References"] = LONG_REFERENCES
+    message.set_content("धन्यवाद. Thank you for the report.\n")
+    message.add_attachment(b"PK\x03\x04 not really a workbook", maintype="application",
+                           subtype="octet-stream", filename="summary.xlsx")
+    return message.as_bytes(policy=email.policy.SMTP)
+
+
+def reparse(raw: bytes) -> EmailMessage:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def test_send_over_starttls_with_auth_is_byte_faithful(smtp_sink: SmtpSink, smtp_settings: SmtpSettings) -> None:
+    raw = stored_reply(cc="degs@example.net")
+    with SmtpTransport(smtp_settings) as transport:
+        result = transport.send(reparse(raw))
+
+    assert result == SendResult(accepted=("dsp@example.net", "degs@example.net"), refused={})
+    [got] = smtp_sink.wait_for(1)
+    assert got.raw == raw
+    assert got.message["Message-ID"] == "<outbox-42.20240805@ceg.example>"
+    assert got.mail_from == "mailbot@ceg.example"
+    assert got.rcpt_tos == ("dsp@example.net", "degs@example.net")
+
+
+def test_long_unfolded_header_and_bare_lf_are_sent_as_stored(
+    smtp_sink: SmtpSink, smtp_settings: SmtpSettings
+) -> None:
+    # The default policy would refold this 150-character line; the stored bytes must go out unchanged.
+    long_subject = "Reminder: " + " ".join(["report"] * 23)
+    raw = (
+        b"From: mailbot@ceg.example\nTo: dsp@example.net\nMessage-ID: <lf-1@ceg.example>\n"
+        b"Subject: " + long_subject.encode() + b"\n\nline one\n.line starting with a dot\n"
+    )
+    assert len(long_subject) > 100
+    with SmtpTransport(smtp_settings) as transport:
+        transport.send(reparse(raw))
+    [got] = smtp_sink.wait_for(1)
+    assert got.raw == raw.replace(b"\n", b"\r\n")
+
+
+def test_bcc_is_delivered_but_not_shown(smtp_sink: SmtpSink, smtp_settings: SmtpSettings) -> None:
+    message = reparse(stored_reply())
+    message["Bcc"] = "audit@ceg.example"
+    with SmtpTransport(smtp_settings) as transport:
+        result = transport.send(message)
+    assert result.accepted == ("dsp@example.net", "audit@ceg.example")
+    [got] = smtp_sink.wait_for(1)
+    assert got.rcpt_tos == ("dsp@example.net", "audit@ceg.example")
+    assert b"audit@ceg.example" not in got.raw
+    assert message["Bcc"] == "audit@ceg.example"  # the caller's message is untouched
+
+
+def test_connection_is_reused_within_a_pass(smtp_sink: SmtpSink, smtp_settings: SmtpSettings) -> None:
+    with SmtpTransport(smtp_settings) as transport:
+        for n in range(5):
+            transport.send(reparse(stored_reply(to=f"dsp{n}@example.net")))
+    assert len(smtp_sink.wait_for(5)) == 5
+    assert smtp_sink.connections == 1
+
+
+def test_connection_closed_while_idle_is_replaced(smtp_sink: SmtpSink, smtp_settings: SmtpSettings) -> None:
+    with SmtpTransport(smtp_settings, idle_check_after=0) as transport:
+        transport.send(reparse(stored_reply()))
+        smtp_sink.restart()  # the server forgets every session, as after its idle timeout
+        transport.send(reparse(stored_reply()))
+    assert len(smtp_sink.wait_for(2)) == 2
+
+
+def test_smtps_implicit_tls(tls_files: TlsFiles, smtp_settings: SmtpSettings) -> None:
+    with SmtpSink(tls_files, security="ssl", password="s3cret-smtps") as sink:
+        settings = dataclasses.replace(smtp_settings, port=sink.port, security="ssl")
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("MAILBOT_TEST_SMTP_PASSWORD", "s3cret-smtps")
+            with SmtpTransport(settings) as transport:
+                transport.send(reparse(stored_reply()))
+        assert len(sink.wait_for(1)) == 1
+
+
+# --- refusals -------------------------------------------------------------------------------------------------
+
+
+def test_one_recipient_refused_others_delivered(smtp_sink: SmtpSink, smtp_settings: SmtpSettings) -> None:
+    smtp_sink.refuse_recipient("gone@example.net")
+    smtp_sink.refuse_recipient("busy@example.net", "450 4.2.1 Mailbox busy")
+    message = reparse(stored_reply(to="dsp@example.net, gone@example.net", cc="busy@example.net"))
+    with SmtpTransport(smtp_settings) as transport:
+        result = transport.send(message)
+    assert result.accepted == ("dsp@example.net",)
+    assert result.refused == {
+        "gone@example.net": (550, "5.1.1 No such user"),
+        "busy@example.net": (450, "4.2.1 Mailbox busy"),
+    }
+    assert result.failed == ("gone@example.net",)
+    assert result.retry == ("busy@example.net",)
+    [got] = smtp_sink.wait_for(1)
+    assert got.rcpt_tos == ("dsp@example.net",)
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [("450 4.2.1 Mailbox busy", SmtpTransient), ("550 5.1.1 No such user", SmtpPermanent)],
+)
+def test_every_recipient_refused(
+    smtp_sink: SmtpSink, smtp_settings: SmtpSettings, reply: str, kind: type[Exception]
+) -> None:
+    smtp_sink.refuse_recipient("dsp@example.net", reply)
+    with SmtpTransport(smtp_settings) as transport, pytest.raises(kind) as caught:
+        transport.send(reparse(stored_reply()))
+    assert caught.value.refused == {"dsp@example.net": (int(reply[:3]), reply[4:])}  # type: ignore[attr-defined]
+    assert smtp_sink.messages == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [("451 4.3.0 Try again later", SmtpTransient), ("552 5.3.4 Message too big", SmtpPermanent)],
+)
+def test_refusal_at_data(smtp_sink: SmtpSink, smtp_settings: SmtpSettings, reply: str, kind: type[Exception]) -> None:
+    smtp_sink.fail_data(reply)
+    with SmtpTransport(smtp_settings) as transport:
+        with pytest.raises(kind, match=f"{HOST}:{smtp_sink.port}.*{reply[:3]}"):
+            transport.send(reparse(stored_reply()))
+        transport.send(reparse(stored_reply()))  # the next one goes through
+    assert len(smtp_sink.wait_for(1)) == 1
+
+
+def test_greeting_421_is_transient(smtp_sink: SmtpSink, smtp_settings: SmtpSettings) -> None:
+    smtp_sink.fail_greeting()
+    transport = SmtpTransport(smtp_settings)
+    with pytest.raises(SmtpTransient, match="421"):
+        transport.send(reparse(stored_reply()))
+    transport.send(reparse(stored_reply()))
+    transport.close()
+    assert len(smtp_sink.wait_for(1)) == 1
+
+
+def test_dropped_connection_during_data_is_transient(smtp_sink: SmtpSink, smtp_settings: SmtpSettings) -> None:
+    smtp_sink.fail_data(None)
+    with SmtpTransport(smtp_settings) as transport:
+        with pytest.raises(SmtpTransient):
+            transport.send(reparse(stored_reply()))
+        transport.send(reparse(stored_reply()))  # reconnects
+    assert len(smtp_sink.wait_for(1)) == 1
+
+
+def test_message_without_recipients_is_permanent(smtp_settings: SmtpSettings) -> None:
+    message = reparse(stored_reply())
+    del message["To"]
+    with pytest.raises(SmtpPermanent, match="no recipients"):
+        SmtpTransport(smtp_settings).send(message)
+
+
+# --- connecting -----------------------------------------------------------------------------------------------
+
+
+def test_untrusted_certificate_is_refused(smtp_sink: SmtpSink, smtp_settings: SmtpSettings) -> None:
+    settings = dataclasses.replace(smtp_settings, ca_file=None)
+    with pytest.raises(SmtpTransient, match=rf"{HOST}:{smtp_sink.port}.*certificate not trusted"):
+        SmtpTransport(settings).send(reparse(stored_reply()))
+    assert smtp_sink.messages == []
+
+
+def test_wrong_password_is_an_auth_error_without_the_password(
+    smtp_sink: SmtpSink,
+    smtp_settings: SmtpSettings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = "wrong-" + str(smtp_sink.password)
+    monkeypatch.setenv("MAILBOT_TEST_SMTP_PASSWORD", wrong)
+    with pytest.raises(SmtpAuthError, match="535") as caught:
+        SmtpTransport(smtp_settings).send(reparse(stored_reply()))
+    error = caught.value
+    assert wrong not in str(error) + repr(error) + repr(error.__cause__) + repr(error.__context__)
+    assert wrong not in caplog.text
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    with socket.socket() as listener:
+        listener.bind((HOST, 0))
+        listener.listen(8)
+        yield int(listener.getsockname()[1])
+
+
+@pytest.mark.parametrize("security", ["ssl", "starttls"])
+def test_hung_server_times_out(smtp_settings: SmtpSettings, silent_server: int, security: Security) -> None:
+    settings = dataclasses.replace(smtp_settings, port=silent_server, timeout=1.0, security=security)
+    started = time.monotonic()
+    with pytest.raises(SmtpTransient, match="timed out"):
+        SmtpTransport(settings).send(reparse(stored_reply()))
+    assert time.monotonic() - started < 5
+
+
+def test_nothing_listening_is_transient(smtp_settings: SmtpSettings) -> None:
+    settings = dataclasses.replace(smtp_settings, port=free_port())
+    with pytest.raises(SmtpTransient, match="refused"):
+        SmtpTransport(settings).send(reparse(stored_reply()))
+
+
+def test_plain_relay_on_loopback_without_auth(tmp_path: Path) -> None:
+    with SmtpSink(security="none", username=None) as sink:
+        settings = SmtpSettings(host=HOST, port=sink.port, from_address="mailbot@ceg.example", secret=None,
+                                security="none", timeout=5.0)
+        with SmtpTransport(settings) as transport:
+            transport.send(reparse(stored_reply()))
+        assert len(sink.wait_for(1)) == 1
