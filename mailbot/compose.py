@@ -378,6 +378,7 @@ class Composer:
         msg["Message-ID"] = message_id or self.new_message_id()
         msg["Auto-Submitted"] = auto
         msg["X-Auto-Response-Suppress"] = "All"
+        msg["X-Mailbot-Kind"] = kind  # lets CEG's mail rules sort receipts, reminders and summaries
         # base64: Hindi text survives any relay, with or without 8BITMIME.
         msg.set_content(text, charset="utf-8", cte="base64")
         if html is not None:

@@ -40,6 +40,7 @@ _KIND_LABELS = {
     "operator_alert": "operator alert",
 }
 _STATUSES = ("on_time", "late", "missing", "invalid", "pending")
+_OUTCOMES = ("accepted", "rejected", "ignored", "duplicate", "quarantined", "failed")
 # Files a previous demo run left; removed so each run starts from an empty database and mailbox.
 _OURS = ("mailbot.db", "mailbot.db-wal", "mailbot.db-shm", "mailbot.db.lock", "mailbot.toml", "imap-password",
          "archive", "roster", "sent")
@@ -266,8 +267,7 @@ def _counts(report: Any) -> dict[str, int]:
 
 
 def _describe_poll(counts: Mapping[str, int]) -> str:
-    parts = [f"{counts[k]} {k}" for k in ("accepted", "rejected", "ignored", "quarantined", "failed")
-             if counts.get(k)]
+    parts = [f"{counts[k]} {k}" for k in _OUTCOMES if counts.get(k)]
     return ", ".join(parts)
 
 
@@ -339,7 +339,7 @@ def _print_summary(result: DemoResult, sent_dir: Path, emails: list[Received], k
     poll = result.poll
     echo("")
     echo(f"Messages: {result.delivered} delivered to the inbox, {poll.get('seen', 0)} read: "
-         + ", ".join(f"{poll.get(k, 0)} {k}" for k in ("accepted", "rejected", "ignored", "quarantined", "failed")))
+         + ", ".join(f"{poll.get(k, 0)} {k}" for k in _OUTCOMES))
     echo(f"Emails sent: {result.emails}  ("
          + ", ".join(f"{n} {_KIND_LABELS.get(k, k)}" for k, n in sorted(result.emails_by_kind.items())) + ")")
     for kind in ("acknowledgement", "partial", "rejection", "reminder", "overdue", "escalation", "summary"):

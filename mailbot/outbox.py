@@ -11,7 +11,7 @@ from __future__ import annotations
 import email
 import email.policy
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -30,7 +30,7 @@ RETRY_CAP = timedelta(hours=6)
 
 
 class Transport(Protocol):
-    def send(self, message: EmailMessage) -> SendResult: ...
+    def send(self, message: EmailMessage, recipients: Sequence[str] | None = None) -> SendResult: ...
     def close(self) -> None: ...
 
 
@@ -61,8 +61,10 @@ def queue(
     dsp: str = "",
     lgd_code: int | None = None,
     ledger_id: int | None = None,
+    recipients: Sequence[str] | None = None,
 ) -> bool:
-    """Add ``message`` to the outbox unless ``key`` is already there; True when added."""
+    """Add ``message`` to the outbox unless ``key`` is already there; True when added. ``recipients`` is the
+    envelope (default: To, Cc and Bcc): a ladder copy goes to its one recipient while its headers name all."""
     if session.exec(select(Outbox.id).where(Outbox.key == key)).first() is not None:
         return False
     session.add(Outbox(
@@ -73,7 +75,7 @@ def queue(
         dsp=dsp,
         lgd_code=lgd_code,
         ledger_id=ledger_id,
-        recipients=";".join(envelope_recipients(message)),
+        recipients=";".join(a.lower() for a in recipients) if recipients else ";".join(envelope_recipients(message)),
         subject=str(message["Subject"] or ""),
         raw=message.as_bytes(policy=email.policy.SMTP),
         created_at=now,
@@ -114,13 +116,15 @@ def _deliver_one(store: Store, transport: Transport, outbox_id: int, now: dateti
             select(OutboxRecipient).where(OutboxRecipient.outbox_id == outbox_id,
                                           OutboxRecipient.status != "deferred")
         )}
-        message = _message_for(row.raw, done)
-        if message is None:  # every recipient already answered: settle the row
+        waiting = [a for a in row.recipients.split(";") if a and a not in done]
+        if not waiting:  # every recipient already answered: settle the row
             _settle(session, row, now)
             return
+        message = email.message_from_bytes(row.raw, policy=email.policy.SMTP)
+        assert isinstance(message, EmailMessage)  # noqa: S101 - the SMTP policy builds EmailMessage
         row.attempts += 1
         try:
-            result = transport.send(message)
+            result = transport.send(message, waiting)
         except SmtpTransient as exc:
             _retry_later(row, now, max_attempts, str(exc))
             session.add(row)
@@ -149,21 +153,6 @@ def _deliver_one(store: Store, transport: Transport, outbox_id: int, now: dateti
         session.add(row)
         log.info("outbox %s: %s to %s (refused: %s)", row.key, row.status, ",".join(result.accepted),
                  ",".join(result.refused) or "none")
-
-
-def _message_for(raw: bytes, done: set[str]) -> EmailMessage | None:
-    """The stored message, addressed only to the recipients still waiting (a retry after a 4xx)."""
-    message = email.message_from_bytes(raw, policy=email.policy.SMTP)
-    assert isinstance(message, EmailMessage)  # noqa: S101 - the SMTP policy builds EmailMessage
-    waiting = [a for a in envelope_recipients(message) if a not in done]
-    if not waiting:
-        return None
-    if done:
-        # Keep the visible headers; deliver to the waiting ones only through Bcc-less envelope rewriting.
-        for header in ("To", "Cc", "Bcc"):
-            del message[header]
-        message["To"] = ", ".join(waiting)
-    return message
 
 
 def _settle(session: Session, row: Outbox, now: datetime) -> None:

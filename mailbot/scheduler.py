@@ -31,7 +31,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from mailbot.config import Config, ConfigError, ScheduleSettings
 from mailbot.lock import AlreadyRunning, DatabaseLock
 from mailbot.mailbox import MailboxAuthError, MailboxUnavailable
-from mailbot.smtp import SmtpError
+from mailbot.smtp import SmtpAuthError, SmtpError
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +180,10 @@ class Daemon:
         interval = _seconds(self.config.schedule.send_minutes)
         try:
             report = self.mailbot.send()
+        except SmtpAuthError as exc:
+            # Fast retries would not fix a password and may lock the account; mail waits in the outbox.
+            log.error("SMTP server %s:%d refused the login: %s; outgoing mail waits in the outbox",
+                      self.config.smtp.host, self.config.smtp.port, exc)
         except SmtpError as exc:
             failures = self._send_retry.failed(self.monotonic())
             delay = self._delay(failures, interval)

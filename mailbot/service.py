@@ -378,7 +378,8 @@ class Mailbot:
                     write_eml(dry_run, n.key, message.as_bytes(policy=email.policy.SMTP))
                 else:
                     outbox.queue(session, key=n.key, kind=n.kind, message=message, now=now, week=str(n.week),
-                                 dsp=n.dsp or "", lgd_code=n.lgd_codes[0] if len(n.lgd_codes) == 1 else None)
+                                 dsp=n.dsp or "", lgd_code=n.lgd_codes[0] if len(n.lgd_codes) == 1 else None,
+                                 recipients=(n.recipient,))
                 report.queued += 1
                 assert report.kinds is not None  # noqa: S101
                 report.kinds[n.kind] = report.kinds.get(n.kind, 0) + 1

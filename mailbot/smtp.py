@@ -22,6 +22,7 @@ import smtplib
 import socket
 import ssl
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from types import TracebackType
@@ -172,26 +173,27 @@ class SmtpTransport:
 
     # -- sending -------------------------------------------------------------------------------------------
 
-    def send(self, message: EmailMessage) -> SendResult:
+    def send(self, message: EmailMessage, recipients: Sequence[str] | None = None) -> SendResult:
         """Send ``message`` to its To/Cc/Bcc recipients with the envelope sender ``from_address``.
 
         The bytes sent are the message's own, re-generated without refolding headers and with CRLF line
         ends: a message parsed from stored bytes goes out as stored (same Message-ID, same signature-safe
         headers). Bcc is not transmitted.
         """
-        if not _recipients(message):
+        envelope = list(recipients) if recipients is not None else _recipients(message)
+        if not envelope:
             raise SmtpPermanent(f"{self.where}: message {message['Message-ID']} has no recipients")
         smtp = self._connection()
         wire = _faithful(message)
         try:
-            refused = smtp.send_message(wire, from_addr=self.settings.from_address)
+            refused = smtp.send_message(wire, from_addr=self.settings.from_address, to_addrs=envelope)
         except (smtplib.SMTPException, OSError) as exc:
             # The session state is unknown after a failure: start the next send on a fresh connection.
             self.close()
             raise self._translate(exc, "send") from exc
         self._last_used = time.monotonic()
         refusals = {rcpt: (code, _text(text)) for rcpt, (code, text) in refused.items()}
-        accepted = tuple(r for r in _recipients(message) if r not in refusals)
+        accepted = tuple(r for r in envelope if r not in refusals)
         if refusals:
             log.info("%s: %s accepted, refused %s", self.where, accepted, refusals)
         return SendResult(accepted=accepted, refused=refusals)

@@ -24,7 +24,9 @@ Fixtures
     A fresh STARTTLS + AUTH server: ``.messages`` (list of ``Received(mail_from, rcpt_tos, raw, message)``),
     ``.wait_for(n, timeout=10)``, ``.clear()``; faults: ``.fail_greeting(times=1)`` (421),
     ``.fail_data(reply, times=1)`` ("451 ..."/"552 ..."; None drops the connection),
-    ``.refuse_recipient(address, reply="550 5.1.1 No such user")``, ``.clear_faults()``, ``.restart()``.
+    ``.refuse_recipient(address, reply="550 5.1.1 No such user")``, ``.clear_faults()``, ``.restart()``
+    (drops every session), ``.connections`` (sessions opened since start), ``.port``, ``.username``,
+    ``.password``. For SMTPS or a plain relay start your own: ``SmtpSink(tls_files, security="ssl")``.
 ``smtp_settings -> SmtpSettings`` (function)
     Settings for ``smtp_sink`` (STARTTLS, CA verified, AUTH with a password from an env var).
 ``make_config -> (roster_path, **overrides) -> Config`` (function)
@@ -32,6 +34,10 @@ Fixtures
     through env vars, never in the file) and loads it with ``mailbot.config.load_config``. ``overrides`` are
     TOML sections merged over the defaults: ``make_config(roster, imap={"batch_size": 2},
     calendar={"timezone": "UTC"})``. Database and archive live in ``tmp_path``.
+
+Measured here: certificate 0.2 s once per session; Dovecot start ~0.04 s, stop ~5 ms (up to ~1 s right after
+sessions ended); sink start/stop ~5 ms. A failed Dovecot login costs ~0.5 s; a changed password is seen
+within ~1 s (``set_password`` waits for it).
 
 Helpers for your own servers and accounts:
 ``from servers import DovecotServer, SmtpSink, Received, ImapAccount``.

@@ -12,6 +12,7 @@ import dataclasses
 import email
 import email.policy
 import os
+import pwd
 import secrets
 import shutil
 import signal
@@ -179,7 +180,7 @@ class DovecotServer:
             internal, login, mail_user, mail_group, chroot = "dovecot", "dovenull", "mail", "mail", ""
             shutil.chown(mail_dir, "mail", "mail")
         else:  # untested here (CI runs as root): everything runs as the caller, no chroot.
-            me = os.getlogin() if hasattr(os, "getlogin") else str(os.getuid())
+            me = pwd.getpwuid(os.getuid()).pw_name
             internal = login = mail_user = me
             mail_group = str(os.getgid())
             chroot = "chroot ="

@@ -29,7 +29,7 @@ from mailbot import scheduler
 from mailbot.config import Config, ConfigError, parse_config
 from mailbot.lock import AlreadyRunning, DatabaseLock, lock_path_for
 from mailbot.mailbox import MailboxAuthError, MailboxUnavailable
-from mailbot.smtp import SmtpError
+from mailbot.smtp import SmtpAuthError, SmtpError
 
 
 def make_test_config(tmp_path: Path, **schedule: Any) -> Config:
@@ -277,6 +277,18 @@ def test_unreachable_smtp_server_retries_with_backoff(daemon: scheduler.Daemon) 
     service.on_send = lambda: "sent"
     daemon.send_job()
     assert daemon.scheduler.get_job("send-retry") is None
+
+
+def test_refused_smtp_login_is_logged_without_fast_retries(
+    daemon: scheduler.Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = daemon.mailbot
+    assert isinstance(service, FakeService)
+    service.on_send = raising(SmtpAuthError("535 authentication failed"))
+    with caplog.at_level(logging.ERROR, logger="mailbot.scheduler"):
+        daemon.send_job()
+    assert daemon.scheduler.get_job("send-retry") is None
+    assert any("refused the login" in r.getMessage() for r in caplog.records)
 
 
 def test_nothing_runs_once_stopping(daemon: scheduler.Daemon) -> None:
