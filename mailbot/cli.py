@@ -25,6 +25,7 @@ log = logging.getLogger("mailbot")
 
 EXIT_UNAVAILABLE = 1
 EXIT_CONFIG = 2
+EXIT_RUNNING = 3
 EXIT_STALE = 4
 
 
@@ -54,6 +55,8 @@ def configure_logging(level: str, fmt: str) -> None:
     root.setLevel(level.upper())
     # imapclient logs protocol lines at DEBUG; keep them out even at our DEBUG (they can carry addresses).
     logging.getLogger("imapclient").setLevel(logging.WARNING)
+    # APScheduler says "Running job ..." at INFO every few minutes: noise in a log read for months.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 class Context:
@@ -77,17 +80,30 @@ def fail(message: str, code: int) -> None:
 
 
 @contextmanager
-def mailbot_for(ctx: Context) -> Iterator[Any]:
-    """Open the service, turning the errors an operator can fix into one clear line and an exit status."""
-    from mailbot.mailbox import MailboxAuthError, MailboxError  # noqa: PLC0415 - keep --help fast
+def mailbot_for(ctx: Context, exclusive: bool = False) -> Iterator[Any]:
+    """Open the service, turning the errors an operator can fix into one clear line and an exit status.
+
+    ``exclusive``: the command changes the mailbox or the outbox, so it must not run beside `mailbot run`
+    (two pollers would race for the same messages); it takes the daemon's lock or refuses."""
+    from mailbot.lock import AlreadyRunning, DatabaseLock  # noqa: PLC0415 - keep --help fast
+    from mailbot.mailbox import MailboxAuthError, MailboxError  # noqa: PLC0415
     from mailbot.roster import RosterError  # noqa: PLC0415
     from mailbot.service import Mailbot  # noqa: PLC0415
     from mailbot.smtp import SmtpAuthError, SmtpError  # noqa: PLC0415
 
+    lock = None
     try:
         config = ctx.config
+        if exclusive:
+            lock = DatabaseLock(config.database)
+            lock.acquire()
         bot = Mailbot(config)
+    except AlreadyRunning as exc:
+        fail(f"{exc}. The daemon already polls, sends and checks; `mailbot status` shows what it did.",
+             EXIT_RUNNING)
     except (ConfigError, RosterError) as exc:
+        if lock is not None:
+            lock.release()
         fail(str(exc), EXIT_CONFIG)
     try:
         yield bot
@@ -99,6 +115,8 @@ def mailbot_for(ctx: Context) -> Iterator[Any]:
         fail(f"server unavailable: {exc}", EXIT_UNAVAILABLE)
     finally:
         bot.close()
+        if lock is not None:
+            lock.release()
 
 
 def _week(value: str | None) -> Week | None:
@@ -143,7 +161,7 @@ pass_ctx = click.make_pass_decorator(Context)
 @pass_ctx
 def poll(ctx: Context) -> None:
     """One pass over the mailbox: ingest new reports, queue replies, file the messages."""
-    with mailbot_for(ctx) as bot:
+    with mailbot_for(ctx, exclusive=True) as bot:
         report = _with_progress(bot.poll)
         click.echo(f"seen {report.seen}: accepted {report.accepted}, rejected {report.rejected}, ignored "
                    f"{report.ignored}, duplicate {report.duplicate}, failed {report.failed}, quarantined "
@@ -177,7 +195,7 @@ def _with_progress(poll_fn: Callable[..., Any]) -> Any:
 @pass_ctx
 def send(ctx: Context, dry_run: Path | None) -> None:
     """Deliver the outbox over SMTP."""
-    with mailbot_for(ctx) as bot:
+    with mailbot_for(ctx, exclusive=dry_run is None) as bot:
         if dry_run is not None:
             click.echo(f"wrote {bot.pending_mail(dry_run)} message(s) to {dry_run}")
             return
@@ -190,7 +208,7 @@ def send(ctx: Context, dry_run: Path | None) -> None:
 @pass_ctx
 def import_(ctx: Context, files: tuple[Path, ...]) -> None:
     """Run the ingestion pipeline on .eml files (mail forwarded by hand). Importing a file twice is harmless."""
-    with mailbot_for(ctx) as bot:
+    with mailbot_for(ctx, exclusive=True) as bot:
         for path in files:
             row = bot.import_file(path)
             click.echo(f"{path}: {row.outcome}: {row.reason}")
@@ -217,7 +235,7 @@ def status(ctx: Context, week: str | None, now_text: str | None, as_json: bool) 
 @pass_ctx
 def check(ctx: Context, now_text: str | None, dry_run: Path | None) -> None:
     """Queue every reminder, escalation and summary due up to now (catching up on any missed)."""
-    with mailbot_for(ctx) as bot:
+    with mailbot_for(ctx, exclusive=dry_run is None) as bot:
         report = bot.check(_moment(now_text), dry_run=dry_run)
         kinds = ", ".join(f"{k} {v}" for k, v in sorted((report.kinds or {}).items())) or "nothing due"
         verb = f"wrote to {dry_run}" if dry_run else "queued"

@@ -86,8 +86,17 @@ def record_message(
     for problem in decision.problems:
         session.add(_problem_row(ledger.id, None, "", None, problem))
     accepted: list[int] = []
+    earlier: list[int] = []  # ledger ids of messages that already brought the same attachment
     for sheet in decision.sheets:
-        accepted.extend(_record_sheet(session, ledger, sheet, received_at))
+        codes, first_seen_in = _record_sheet(session, ledger, sheet, received_at)
+        accepted.extend(codes)
+        if first_seen_in is not None:
+            earlier.append(first_seen_in)
+    if decision.outcome == "accepted" and earlier and len(earlier) == sum(1 for s in decision.sheets if s.rows):
+        # Nothing new: the same report re-sent (or forwarded). Counted once; the DSP still gets a receipt.
+        ledger.outcome = "duplicate"
+        ledger.reason = f"same report as message #{earlier[0]}; already stored"
+        session.add(ledger)
 
     if decision.answer and decision.dsp is not None:
         _queue_reply(session, ledger, decision, message.reply_to or message.sender, message.subject,
@@ -95,8 +104,10 @@ def record_message(
     return ledger
 
 
-def _record_sheet(session: Session, ledger: Ledger, sheet: SheetDecision, received_at: datetime) -> list[int]:
-    """Store one workbook's rows; returns the LGD codes accepted (also when already stored earlier)."""
+def _record_sheet(session: Session, ledger: Ledger, sheet: SheetDecision, received_at: datetime
+                  ) -> tuple[list[int], int | None]:
+    """Store one workbook's rows. Returns the LGD codes accepted, and the ledger id of the message that
+    brought the same attachment for the same week earlier (None when this one is new)."""
     assert ledger.id is not None and ledger.dsp_id is not None  # noqa: S101 - a DSP's message, flushed
     week = str(sheet.week) if sheet.week else ""
     submission = None
@@ -106,7 +117,7 @@ def _record_sheet(session: Session, ledger: Ledger, sheet: SheetDecision, receiv
             Submission.attachment_sha256 == sheet.attachment.sha256)).first()
         if existing is not None:
             # The same file again for the same week: one submission, whatever UID it came under.
-            return [r.lgd_code for r in sheet.rows]
+            return [r.lgd_code for r in sheet.rows], existing.ledger_id
         submission = Submission(
             ledger_id=ledger.id, dsp_id=ledger.dsp_id, week=week, week_source=sheet.week_source,
             attachment_sha256=sheet.attachment.sha256, filename=sheet.attachment.filename[:300], sheet=sheet.sheet,
@@ -118,7 +129,7 @@ def _record_sheet(session: Session, ledger: Ledger, sheet: SheetDecision, receiv
     for problem in sheet.problems:
         session.add(_problem_row(ledger.id, submission_id, week, _lgd_of(problem), problem))
     if submission is None or submission_id is None:
-        return []
+        return [], None
     for row in sheet.rows:
         # A corrected report supersedes the earlier one for the districts it covers; the old rows stay as history.
         for older in session.exec(select(ReportRow).where(
@@ -130,7 +141,7 @@ def _record_sheet(session: Session, ledger: Ledger, sheet: SheetDecision, receiv
             submission_id=submission_id, dsp_id=ledger.dsp_id, week=week, lgd_code=row.lgd_code,
             received_at=received_at, current=True, sheet=row.sheet, row=row.row,
             remarks=row.remarks[:1000], **{k: getattr(row, k) for k in FIGURES}))
-    return [r.lgd_code for r in sheet.rows]
+    return [r.lgd_code for r in sheet.rows], None
 
 
 def _queue_reply(session: Session, ledger: Ledger, decision: Decision, to: str, subject: str, message_id: str,

@@ -170,7 +170,7 @@ class Daemon:
             if self._poll_retry.succeeded():
                 log.info("mailbox %s reachable again", self.config.imap.account)
                 self._cancel_retry("poll-retry")
-            log.info("poll done: %s", report)
+            log.debug("poll done: %s", report)  # Mailbot.poll logs it at INFO
         # The operator alert above, and the replies to what was just ingested, go out now.
         self.send_job()
 

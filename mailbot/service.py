@@ -165,10 +165,12 @@ class Mailbot:
                      progress: Callable[[int, int], None] | None) -> None:
         settings, now = self.config.imap, self.clock()
         uids = box.uids()
+        known: dict[int, Ledger] = {}
         with self.store.session() as session:
-            known = {row.uid: row for row in session.exec(select(Ledger).where(
-                Ledger.account == settings.account, Ledger.folder == settings.folder,
-                Ledger.uidvalidity == uidvalidity, col(Ledger.uid).in_(uids)))}
+            for start in range(0, len(uids), 500):  # SQLite caps the variables in one statement
+                known.update((row.uid, row) for row in session.exec(select(Ledger).where(
+                    Ledger.account == settings.account, Ledger.folder == settings.folder,
+                    Ledger.uidvalidity == uidvalidity, col(Ledger.uid).in_(uids[start:start + 500]))))
         # Decided before but not moved (a crash between commit and move): file them now.
         for uid in uids:
             row = known.get(uid)
@@ -217,7 +219,7 @@ class Mailbot:
             log.info("UID %s from %s (%s): %s: %s", key[3], ledger.sender or "-", _dsp_label(ledger),
                      ledger.outcome, ledger.reason)
             assert ledger.id is not None  # noqa: S101 - committed rows have ids
-            return ledger.outcome, ledger.id, _folder_for(ledger.outcome, "", self.config)
+            return ledger.outcome, ledger.id, _folder_for(ledger.outcome, ledger.filed_to, self.config)
         except Exception as exc:  # one bad message must not stop the others
             log.exception("UID %s (sha256 %s): processing failed", key[3], digest[:12])
             return self._failed(key, digest, len(raw), received_at, exc)
@@ -228,6 +230,9 @@ class Mailbot:
         with self.store.session() as session:
             row = _ledger_for(session, key) or Ledger(
                 account=key[0], folder=key[1], uidvalidity=key[2], uid=key[3], outcome="failed", first_seen=now)
+            if row.outcome in FINAL:  # committed after all (the failure came later): keep what was decided
+                assert row.id is not None  # noqa: S101
+                return row.outcome, row.id, _folder_for(row.outcome, row.filed_to, self.config)
             row.sha256, row.size, row.received_at, row.updated = digest, size, received_at, now
             row.attempts += 1
             row.last_error = f"{type(exc).__name__}: {exc}"[:1000]
@@ -428,7 +433,8 @@ _FIGURES = ("rural_target", "rural_opened", "urban_target", "urban_opened", "ope
 def _folder_for(outcome: str, filed_to: str, config: Config) -> str:
     if filed_to:
         return filed_to
-    return config.imap.processed_folder if outcome == "accepted" else config.imap.rejected_folder
+    good = outcome in ("accepted", "duplicate")  # a re-sent report is a good report
+    return config.imap.processed_folder if good else config.imap.rejected_folder
 
 
 def _due_retry(row: Ledger, now: datetime) -> bool:

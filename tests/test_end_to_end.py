@@ -168,7 +168,10 @@ def test_same_report_twice_forwarded_and_resent_is_one_submission(
     assert query(config, "select count(*) from submission") == [(1,)]
     assert query(config, "select count(*) from report_row") == [(len(cms),)]
     assert dict(query(config, "select outcome, count(*) from ledger group by outcome")) == {
-        "accepted": 2, "duplicate": 1}
+        "accepted": 1, "duplicate": 2}
+    assert len(dovecot.messages(imap_account.username, "Processed")) == 3  # a re-sent report is a good report
+    mailbot_cli(config, "send")
+    assert len(smtp_sink.messages) == 2  # a receipt for each email the DSP wrote; none for the raw copy
 
 
 def test_corrected_report_supersedes_and_keeps_history(
