@@ -7,6 +7,7 @@ connect time with a message naming the key, and the value itself never appears i
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import shlex
@@ -165,7 +166,9 @@ class _Section:
         self.used.add(key)
         if key not in self.data:
             if required or default is ...:
-                raise ConfigError(f"{self.key(key)}: missing (required)")
+                near = difflib.get_close_matches(key, [k for k in self.data if isinstance(k, str)], n=1)
+                hint = f"; is {self.key(near[0])} a misspelling of it?" if near else ""
+                raise ConfigError(f"{self.key(key)}: missing (required){hint}")
             return default
         value = self.data[key]
         kinds = kind if isinstance(kind, tuple) else (kind,)

@@ -1,0 +1,113 @@
+"""The commands an operator types, run as a subprocess against the real test servers."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import openpyxl
+import pytest
+from servers import DovecotServer, ImapAccount, SmtpSink
+from test_end_to_end import ROSTER, WEEK, districts, report_email
+
+from mailbot.config import Config
+from mailbot.lock import DatabaseLock
+
+pytestmark = pytest.mark.servers
+
+
+def cli(config: Config, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mailbot", "--config", str(config.source), *args],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_init_checks_config_roster_and_both_servers(
+    imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(ROSTER)
+    done = cli(config, "init")
+    assert done.returncode == 0, done.stderr
+    assert "roster:" in done.stdout and "5 DSPs" in done.stdout
+    assert "logged in as" in done.stdout and "Processed: missing (will be created)" in done.stdout
+    assert "all checks passed" in done.stdout
+    assert config.database.exists()
+
+
+def test_init_names_the_server_that_refuses(
+    imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = make_config(ROSTER)
+    monkeypatch.setenv(imap_account.env_var, "wrong-password")
+    done = cli(config, "init")
+    assert done.returncode == 1
+    assert "IMAP: FAILED" in done.stdout and "wrong-password" not in done.stdout + done.stderr
+
+
+def test_a_bad_roster_stops_with_the_row_named(
+    imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(ROSTER.parent / "bad_roster.xlsx")
+    done = cli(config, "poll")
+    assert done.returncode == 2
+    assert "bad_roster.xlsx" in done.stderr and "row" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_one_shot_commands_refuse_to_run_beside_the_daemon(
+    imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(ROSTER)
+    with DatabaseLock(config.database):
+        done = cli(config, "poll")
+        assert done.returncode == 3 and "already running" in done.stderr
+        assert cli(config, "status").returncode == 0  # reading is fine
+
+
+def test_template_summary_and_dry_runs_write_files(
+    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config],
+    tmp_path: Path,
+) -> None:
+    config = make_config(ROSTER)
+    out = tmp_path / "cms.xlsx"
+    done = cli(config, "template", "--dsp", "cms computers", "--week", str(WEEK), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    rows = list(openpyxl.load_workbook(out, read_only=True).active.iter_rows(values_only=True))
+    assert {r[1] for r in rows if isinstance(r[1], int)} == set(districts("CMS Computers"))
+    assert cli(config, "template", "--dsp", "Nobody Ltd").returncode == 2
+
+    dovecot.seed(imap_account.username, report_email("CMS Computers", "reports@cms.example",
+                                                     districts("CMS Computers")))
+    assert cli(config, "poll").returncode == 0
+    preview = tmp_path / "preview"
+    done = cli(config, "send", "--dry-run", str(preview))
+    assert done.returncode == 0 and "wrote 1" in done.stdout
+    assert smtp_sink.messages == []  # nothing sent
+    receipt = email.message_from_bytes(next(preview.glob("*.eml")).read_bytes(), policy=email.policy.default)
+    assert receipt["To"] == "reports@cms.example"
+    assert "sent 1" in cli(config, "send").stdout  # still pending after the dry run
+
+    ladder = tmp_path / "ladder"
+    done = cli(config, "check", "--now", "2026-11-25T13:00+05:30", "--dry-run", str(ladder))
+    assert done.returncode == 0 and "escalation" in done.stdout, done.stdout
+    assert list(ladder.glob("escalation*.eml"))
+    again = cli(config, "check", "--now", "2026-11-25T13:00+05:30", "--dry-run", str(tmp_path / "again"))
+    assert again.stdout.split(":")[0].split()[-1] == done.stdout.split(":")[0].split()[-1]  # nothing was queued...
+    assert "sent 0" in cli(config, "send").stdout  # ...so there is nothing to send
+
+    book = tmp_path / "summary.xlsx"
+    done = cli(config, "summary", "--week", str(WEEK), "--out", str(book))
+    assert done.returncode == 0, done.stderr
+    assert {"Status", "Progress", "History", "Rates"} <= set(openpyxl.load_workbook(book).sheetnames)
+
+
+def test_bad_arguments_are_named(imap_account: ImapAccount, smtp_sink: SmtpSink,
+                                 make_config: Callable[..., Config]) -> None:
+    config = make_config(ROSTER)
+    done = cli(config, "status", "--week", "2026-47")
+    assert done.returncode == 2 and "not a week" in done.stderr
+    done = cli(config, "check", "--now", "2026-11-25T13:00")
+    assert done.returncode == 2 and "time zone" in done.stderr

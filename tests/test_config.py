@@ -1,0 +1,127 @@
+"""The configuration file: what an operator gets wrong, and the message that tells them which key."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from mailbot.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+MINIMAL = """
+[roster]
+path = "roster.xlsx"
+[imap]
+host = "imap.example.org"
+username = "jsk@ceg.example"
+password_env = "TEST_IMAP_PW"
+[smtp]
+host = "smtp.example.org"
+from_address = "jsk@ceg.example"
+[ceg]
+addresses = ["ceg@ceg.example"]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_for(tmp_path: Path, text: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    return str(caught.value)
+
+
+def test_the_documented_example_loads_with_its_defaults() -> None:
+    config = load_config(ROOT / "config.example.toml")
+    assert config.imap.host == "imap.mgovcloud.in" and config.imap.port == 993 and config.imap.security == "ssl"
+    assert config.smtp.port == 465 and config.calendar.deadline_weekday == 0
+    assert config.database == ROOT / "mailbot.db"  # relative to the file, not the working directory
+    assert "MAILBOT_IMAP_PASSWORD" in repr(config.imap.secret)
+
+
+def test_minimal_config_fills_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    assert config.operator_address == "ceg@ceg.example"
+    assert config.imap.processed_folder == "Processed" and config.imap.timeout == 60
+    assert config.roster == tmp_path / "roster.xlsx"
+
+
+@pytest.mark.parametrize(
+    ("change", "names"),
+    [
+        (("[imap]\nhost", "[imap]\nhots"), "imap.host: missing (required); is imap.hots a misspelling"),
+        (("[ceg]", '[calendar]\ntimezon = "UTC"\n[ceg]'), "calendar.timezon: unknown key"),
+        (('username = "jsk@ceg.example"\n', ""), "imap.username: missing"),
+        (('[smtp]\nhost = "smtp.example.org"', '[smtp]\nhost = "smtp.example.org"\nport = "465"'),
+         "smtp.port: expected a whole number"),
+        (('password_env = "TEST_IMAP_PW"', 'password = "hunter2"'), "imap.password: passwords are never kept"),
+        (('host = "imap.example.org"', 'host = "imap.example.org"\nsecurity = "none"'), "imap.security: 'none'"),
+        (('addresses = ["ceg@ceg.example"]', 'addresses = ["not an address"]'), "ceg.addresses: not an email"),
+        (("[ceg]", '[calendar]\ntimezone = "India/Lucknow"\n[ceg]'), "calendar.timezone: unknown time zone"),
+        (("[ceg]", '[calendar]\ndeadline_time = "noon"\n[ceg]'), "calendar.deadline_time: expected a time"),
+        (("[ceg]", "[calendar]\nlag_threshold = 50\n[ceg]"), "calendar.lag_threshold: must be a fraction"),
+        (("[ceg]", "[schedule]\npoll_minutes = 0\n[ceg]"), "schedule.poll_minutes: must be greater than 0"),
+        (('[roster]\npath = "roster.xlsx"', "[roster]"), "roster.path: missing"),
+    ],
+)
+def test_a_bad_value_is_named_by_its_key(tmp_path: Path, change: tuple[str, str], names: str) -> None:
+    assert change[0] in MINIMAL
+    message = error_for(tmp_path, MINIMAL.replace(change[0], change[1], 1))
+    assert names in message
+    assert str(tmp_path / "config.toml") in message  # and the file
+
+
+def test_a_password_never_appears_in_errors_or_reprs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret_file = tmp_path / "imap.pw"
+    secret_file.write_text("s3cret-app-password\n", encoding="utf-8")
+    config = load_config(write(tmp_path, MINIMAL.replace('password_env = "TEST_IMAP_PW"',
+                                                         f'password_file = "{secret_file}"')))
+    assert config.imap.secret.reveal() == "s3cret-app-password"
+    assert "s3cret" not in repr(config) and "s3cret" not in repr(config.imap)
+
+
+def test_secret_sources_fail_with_the_key_at_connect_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TEST_IMAP_PW", raising=False)
+    config = load_config(write(tmp_path, MINIMAL))  # loading does not need the secret yet
+    with pytest.raises(ConfigError, match=r"imap.password_env: environment variable TEST_IMAP_PW is not set"):
+        config.imap.secret.reveal()
+    monkeypatch.setenv("TEST_IMAP_PW", "pw")
+    assert config.imap.secret.reveal() == "pw"
+
+
+def test_an_oauth_token_comes_from_the_configured_command(tmp_path: Path) -> None:
+    command = f'token_command = ["{sys.executable}", "-c", "print(\\"tok-123\\")"]'
+    text = MINIMAL.replace('password_env = "TEST_IMAP_PW"', f'auth = "xoauth2"\n{command}')
+    config = load_config(write(tmp_path, text))
+    assert config.imap.auth == "xoauth2" and config.imap.secret.reveal() == "tok-123"
+    failing = text.replace('print(\\"tok-123\\")', "import sys; sys.stderr.write('tok-secret'); sys.exit(3)")
+    broken = load_config(write(tmp_path, failing))
+    with pytest.raises(ConfigError) as caught:
+        broken.imap.secret.reveal()
+    assert "exited 3" in str(caught.value) and "tok-secret" not in str(caught.value)
+
+
+def test_config_path_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILBOT_CONFIG", str(write(tmp_path, MINIMAL)))
+    assert load_config().imap.host == "imap.example.org"
+    monkeypatch.delenv("MAILBOT_CONFIG")
+    with pytest.raises(ConfigError, match="MAILBOT_CONFIG"):
+        load_config()
+
+
+def test_unreadable_toml_names_the_file(tmp_path: Path) -> None:
+    assert "not valid TOML" in error_for(tmp_path, "[imap\nhost=")
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_loopback_may_go_without_tls(tmp_path: Path) -> None:
+    text = MINIMAL.replace('host = "imap.example.org"', 'host = "127.0.0.1"\nsecurity = "none"')
+    assert load_config(write(tmp_path, text)).imap.port == 143
