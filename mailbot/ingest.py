@@ -35,6 +35,7 @@ _ISO_WEEK = re.compile(r"\b(\d{4})\s*-?\s*W\s*(\d{1,2})\b", re.IGNORECASE)
 _DAY_FIRST = re.compile(r"\b(\d{1,2})[./-](\d{1,2})[./-](\d{4})\b")
 _YEAR_FIRST = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
 _CUMULATIVE = ("rural_opened", "urban_opened")
+STALE_WEEKS = 8  # a report older than this is stored, with a warning: probably a typo in the year
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,28 @@ def _decide_attachment(
     parsed = parse_workbook(attachment.content, name)
     week, source = report_week(parsed.week_ending, message.subject, received_at, tz)
     problems = list(parsed.problems)
+    arrived = Week.containing(received_at.astimezone(tz).date())
+    if week > arrived:
+        # A report may be sent in the last days of its own week (offices close on Sunday), never for a later one:
+        # that is a typo in the date (or the wrong year).
+        when = f"week ending {parsed.week_ending:%d/%m/%Y}" if parsed.week_ending else f"week {week}"
+        problems.append(_problem(
+            "week_in_future",
+            f"The report is for {when}, a week that has not started yet. Check the 'Week ending' date (the Sunday "
+            "of the week reported) and send the file again.",
+            f"रिपोर्ट {when} की है, जो सप्ताह अभी शुरू नहीं हुआ है। 'सप्ताह समाप्ति तिथि' (रिपोर्ट वाले सप्ताह का रविवार) "
+            "जाँचकर फ़ाइल दोबारा भेजें।",
+            name, parsed.sheet,
+        ))
+        return SheetDecision(attachment, parsed.sheet, week, source, (), len(parsed.rows), tuple(problems))
+    if arrived.weeks_until(week) < -STALE_WEEKS:
+        problems.append(Problem(
+            "warning", "old_week",
+            f"The report is for week {week}, more than {STALE_WEEKS} weeks ago; it was stored for that week. "
+            "If the 'Week ending' date is wrong, correct it and send the file again.",
+            f"रिपोर्ट सप्ताह {week} की है, जो {STALE_WEEKS} सप्ताह से अधिक पुराना है; इसे उसी सप्ताह के लिए दर्ज किया गया।",
+            name, parsed.sheet,
+        ))
     rejected = {p.cell for p in parsed.errors if p.cell}  # rows the parser already refused, by cell
     accepted: list[ReportRow] = []
     assigned = set(roster.districts_of(dsp.name, week))

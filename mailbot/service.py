@@ -8,6 +8,7 @@ submissions, rows, problems, reply in the outbox) -> commit -> move to Processed
 from __future__ import annotations
 
 import email.policy
+import gzip
 import logging
 import re
 import threading
@@ -272,8 +273,11 @@ class Mailbot:
     # --- import --------------------------------------------------------------------------------------------
 
     def import_file(self, path: Path) -> Ledger:
-        """The poll pipeline on one .eml file (mail forwarded by hand). Importing the same file twice is a no-op."""
+        """The poll pipeline on one .eml file (mail forwarded by hand, or an archived .eml.gz). Importing the same
+        message twice is a no-op. The received time is the message's Date header (now when it has none)."""
         raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":  # an archived message (.eml.gz) re-imported
+            raw = gzip.decompress(raw)
         digest = sha256_hex(raw)
         key = (IMPORT_ACCOUNT, "file", 0, int(digest[:15], 16))
         with self.store.session() as session:
