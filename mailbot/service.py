@@ -35,6 +35,7 @@ from mailbot.status import week_status
 from mailbot.store import Assignment, District, Dsp, Ledger, Outbox, Problem, ReportRow, Store, Submission
 from mailbot.summary import QuarantineItem, build_workbook
 from mailbot.weeks import Week
+from mailbot.workbook import FIGURES
 
 log = logging.getLogger(__name__)
 
@@ -326,7 +327,7 @@ class Mailbot:
             names = {d.id: d.name for d in session.exec(select(Dsp))}
             facts = [
                 ReportFact(names[r.dsp_id], r.lgd_code, Week.parse(r.week), _aware(r.received_at), True,
-                           {k: getattr(r, k) for k in _FIGURES})
+                           {k: getattr(r, k) for k in FIGURES})
                 for r in session.exec(select(ReportRow).order_by(col(ReportRow.id)))
             ]
             row_problems = session.exec(
@@ -428,10 +429,6 @@ class Mailbot:
 
     def close(self) -> None:
         self.store.close()
-
-
-_FIGURES = ("rural_target", "rural_opened", "urban_target", "urban_opened", "opened_this_week", "functional",
-            "transacting", "b2c_enabled")
 
 
 def _folder_for(outcome: str, filed_to: str, config: Config) -> str:

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import email
 import email.policy
+import logging
 import os
 import pwd
 import secrets
@@ -525,6 +526,14 @@ class _SinkController(Controller):
     def factory(self) -> SMTP:
         return _FaultySMTP(self._sink, self.handler, **self.SMTP_kwargs)
 
+
+
+def _quiet_aiosmtpd_deprecation(record: logging.LogRecord) -> bool:
+    # aiosmtpd 1.4 itself sets the deprecated Session.login_data on every AUTH and warns about it.
+    return "login_data is deprecated" not in record.getMessage()
+
+
+logging.getLogger("mail.log").addFilter(_quiet_aiosmtpd_deprecation)
 
 class SmtpSink:
     """An aiosmtpd server on 127.0.0.1 that keeps every message and can be told to misbehave.

@@ -135,3 +135,16 @@ def test_a_second_run_starts_afresh_in_the_same_folder(demo: tuple[DemoResult, l
     again = run_demo(result.workdir, lambda _line: None)
     assert (again.poll, again.emails_by_kind, again.statuses) == (result.poll, result.emails_by_kind,
                                                                   result.statuses)
+
+
+def test_the_command_a_new_user_types_works(tmp_path: Path) -> None:
+    """`make demo` runs `mailbot demo`: the installed command, no config, no servers, exit 0."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "mailbot", "demo", "--workdir", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=180, check=False, env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert "Compliance 2026-W47" in done.stdout and "Summary workbook:" in done.stdout
+    assert (tmp_path / "out" / "mailbot.db").exists()
+    assert "Traceback" not in done.stderr
