@@ -306,6 +306,20 @@ class Composer:
             auto="auto-generated",
         )
 
+    def operator_alert(
+        self, to: Sequence[str], title: str, text: str, *, now: datetime, message_id: str | None = None
+    ) -> EmailMessage:
+        """Anything else the operator must fix (a broken roster, a server down for hours). No secrets in ``text``."""
+        return self._message(
+            "operator_alert",
+            context={"title": title, "text": text},
+            to=tuple(to),
+            cc=(),
+            now=now,
+            message_id=message_id,
+            auto="auto-generated",
+        )
+
     # --- helpers --------------------------------------------------------------------------------------------
 
     def _week_vars(self, week: Week | None, due: datetime | None = None) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from mailbot.districts import all_districts
 from mailbot.ingest import report_week
 from mailbot.mailbox import FetchedMessage, Mailbox, MailboxAuthError
 from mailbot.records import FINAL, record_message
-from mailbot.roster import Roster, load_roster
+from mailbot.roster import Roster, RosterError, load_roster
 from mailbot.smtp import SmtpTransport
 from mailbot.status import week_status
 from mailbot.store import Assignment, District, Dsp, Ledger, Outbox, Problem, ReportRow, Store, Submission
@@ -113,7 +113,17 @@ class Mailbot:
         """The roster, reloaded when CEG saves a new version of the file (RosterError if it is now broken)."""
         stamp = _mtime(self.config.roster)
         if self._roster is None or stamp != self._roster_stamp:
-            roster = load_roster(self.config.roster)
+            try:
+                roster = load_roster(self.config.roster)
+            except RosterError as exc:
+                if self._roster is None:
+                    raise  # nothing to fall back on: stop loudly
+                # A half-edited save must not stop the daemon: keep the last good roster and say so.
+                log.error("roster %s not reloaded, still using the previous version: %s", self.config.roster, exc)
+                self.alert_operator("roster", f"The roster file could not be read; mailbot keeps using the "
+                                              f"previous version until it is fixed.\n\n{exc}")
+                self._roster_stamp = stamp
+                return self._roster
             self._sync_roster(roster)
             self._roster, self._roster_stamp = roster, stamp
             log.info("roster loaded from %s: %d DSPs, %d assignments", self.config.roster, len(roster.dsps),
@@ -417,8 +427,12 @@ class Mailbot:
         with self.store.session() as session:
             if outbox.is_queued(session, key):
                 return False
-            message = self.composer.auth_failure((self.config.operator_address,), detail, now=now,
-                                                 message_id=self.composer.new_message_id())
+            to, message_id = (self.config.operator_address,), self.composer.new_message_id()
+            if problem == "imap-auth":
+                message = self.composer.auth_failure(to, detail, now=now, message_id=message_id)
+            else:
+                message = self.composer.operator_alert(to, _ALERT_TITLES.get(problem, problem), detail, now=now,
+                                                       message_id=message_id)
             outbox.queue(session, key=key, kind="operator_alert", message=message, now=now)
         log.error("operator alerted (%s): %s", problem, detail)
         return True
@@ -429,6 +443,12 @@ class Mailbot:
 
     def close(self) -> None:
         self.store.close()
+
+
+_ALERT_TITLES = {
+    "roster": "the roster file cannot be read",
+    "imap-unavailable": "the mailbox has been unreachable for a long time",
+}
 
 
 def _folder_for(outcome: str, filed_to: str, config: Config) -> str:

@@ -311,3 +311,31 @@ def test_import_file_runs_the_same_pipeline_once(
     assert query(config, "select count(*) from outbox") == [(1,)]
     parsed = email.message_from_bytes(query(config, "select raw from outbox")[0][0], policy=email.policy.default)  # type: ignore[arg-type]
     assert parsed["To"] == "reports@cms.example"
+
+
+def test_a_broken_roster_save_keeps_the_last_good_roster_and_tells_the_operator_once(
+    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config],
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    roster = tmp_path / "roster"
+    shutil.copytree(ROOT / "fixtures" / "roster" / "roster_csv", roster)
+    config = make_config(roster)
+    bot = Mailbot(config, clock=lambda: NOW)
+    bot.poll()
+    assignments = roster / "assignments.csv"
+    assignments.write_text(assignments.read_text(encoding="utf-8") + "CMS Computers,Gotham,01/01/2026,\n",
+                           encoding="utf-8")
+    os.utime(assignments, (1e10, 1e10))  # unmistakably newer than what was loaded
+    dovecot.seed(imap_account.username, report_email("CMS Computers", "reports@cms.example",
+                                                     districts("CMS Computers")))
+    assert bot.poll().accepted == 1  # the reports still flow
+    bot.poll()
+    alerts = query(config, "select subject from outbox where kind = 'operator_alert'")
+    assert len(alerts) == 1 and "roster" in str(alerts[0][0])
+    bot.send()
+    [alert] = [m.message for m in smtp_sink.messages if m.message["X-Mailbot-Kind"] == "operator_alert"]
+    body = alert.get_body(("plain",)).get_content()
+    assert "Gotham" in body and "assignments.csv" in body
+    bot.close()
