@@ -15,7 +15,7 @@ from mailbot.ingest import Decision, SheetDecision, decide
 from mailbot.message import MessageError, parse_message
 from mailbot.roster import Roster
 from mailbot.store import Dsp, Ledger, Problem, ReportRow, Submission
-from mailbot.weeks import Week
+from mailbot.weeks import Week, last_completed_week
 from mailbot.workbook import FIGURES
 from mailbot.workbook import Problem as Found
 
@@ -100,7 +100,7 @@ def record_message(
 
     if decision.answer and decision.dsp is not None:
         _queue_reply(session, ledger, decision, message.reply_to or message.sender, message.subject,
-                     message.message_id, tuple(accepted), now, composer)
+                     message.message_id, tuple(accepted), now, composer, roster, config)
     return ledger
 
 
@@ -145,12 +145,19 @@ def _record_sheet(session: Session, ledger: Ledger, sheet: SheetDecision, receiv
 
 
 def _queue_reply(session: Session, ledger: Ledger, decision: Decision, to: str, subject: str, message_id: str,
-                 accepted: tuple[int, ...], now: datetime, composer: Composer) -> None:
+                 accepted: tuple[int, ...], now: datetime, composer: Composer, roster: Roster, config: Config
+                 ) -> None:
+    assert decision.dsp is not None  # noqa: S101 - only DSPs are answered
     weeks = [s.week for s in decision.sheets if s.week is not None]
+    week = weeks[0] if weeks else None
+    template: tuple[int, ...] = ()
+    if not accepted:
+        # Nothing usable arrived: hand them the template, pre-filled with their districts, to start again.
+        week = week or last_completed_week(now, config.calendar.timezone)
+        template = roster.districts_of(decision.dsp.name, week)
     reply = IngestReply(
-        to=(to,), dsp_name=decision.dsp.name if decision.dsp else "", original_subject=subject,
-        original_message_id=message_id, week=weeks[0] if weeks else None, accepted=accepted,
-        problems=decision.all_problems)
+        to=(to,), dsp_name=decision.dsp.name, original_subject=subject, original_message_id=message_id,
+        week=week, accepted=accepted, problems=decision.all_problems, template_lgd_codes=template)
     message = composer.ingest_reply(reply, now=now, message_id=composer.new_message_id())
     # Keyed on the content: the same email under another UID is answered once.
     outbox.queue(session, key=f"reply/{ledger.sha256}", kind=reply.kind, message=message, now=now,

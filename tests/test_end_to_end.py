@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import io
 import os
 import sqlite3
 import subprocess
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import openpyxl
 import pytest
 from servers import DovecotServer, ImapAccount, SmtpSink
 
@@ -117,6 +119,11 @@ def test_poll_and_send_file_every_message_and_answer_each_dsp_once(
     assert acks and all(m["Auto-Submitted"] == "auto-replied" and m["In-Reply-To"] for m in acks)
     srmes = next(m for rcpts, m in received if "mis@srmes.example" in rcpts).get_body(("plain",)).get_content()
     assert "not assigned" in srmes, srmes
+    rejection = next(m for rcpts, m in received if m["X-Mailbot-Kind"] == "rejection" and "mis@srmes.example" in rcpts)
+    [template] = [p for p in rejection.iter_attachments() if p.get_filename().endswith(".xlsx")]
+    assert str(WEEK) in template.get_filename()  # a fresh template with SRMES's own districts, to start again
+    sheet = openpyxl.load_workbook(io.BytesIO(template.get_content()), read_only=True).active
+    assert {r[1] for r in sheet.iter_rows(values_only=True) if isinstance(r[1], int)} == set(districts("SRMES"))
     bodies = [m.get_body(("plain",)).get_content() for _, m in received]
     assert any("password" in b for b in bodies), "the sender of a protected workbook is told to remove it"
     assert any("No Excel workbook was attached" in b for b in bodies)
