@@ -1,6 +1,7 @@
 # make test   set up (.venv, Dovecot) and run the whole suite, then the linters -- what CI runs
 # make lint   ruff + mypy only
 # make demo   set up and run `mailbot demo`
+# make bench  speed and memory targets (benchmarks/bench.py)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -8,7 +9,7 @@ BIN := $(VENV)/bin
 # pip runs again only when pyproject.toml changes.
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help setup servers test lint demo
+.PHONY: help setup servers test lint demo bench
 
 help:
 	@sed -n 's/^# \(make .*\)/\1/p' Makefile
@@ -39,3 +40,6 @@ lint: setup
 
 demo: setup
 	$(BIN)/mailbot demo
+
+bench: setup
+	$(BIN)/python benchmarks/bench.py

@@ -44,9 +44,8 @@ def _utc(text: object) -> datetime:
     return datetime.fromisoformat(str(text)).replace(tzinfo=UTC)
 
 
-def test_runs_well_under_a_minute_and_says_where_things_are(demo: tuple[DemoResult, list[str]]) -> None:
-    result, lines = demo
-    assert result.seconds < 45
+def test_says_where_things_are(demo: tuple[DemoResult, list[str]]) -> None:
+    result, lines = demo  # how long the demo takes: benchmarks/bench.py
     text = "\n".join(lines)
     assert str(result.database) in text and str(result.summary) in text
     assert result.config.exists() and result.database.exists()

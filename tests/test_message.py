@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -143,11 +142,9 @@ def test_two_workbooks_keep_their_own_bytes() -> None:
     assert first.content == make_emails.report_xlsx(lgd_codes=[118])
 
 
-def test_100000_parts_finish_quickly_and_keep_the_first_workbook() -> None:
-    raw = make_emails.many_parts(100_000)
-    started = time.perf_counter()
-    parsed = parse_message(raw)
-    assert time.perf_counter() - started < 2
+def test_100000_parts_keep_the_first_workbook() -> None:
+    # How long this takes is measured in benchmarks/bench.py, not asserted here.
+    parsed = parse_message(make_emails.many_parts(100_000))
     assert [(a.filename, a.kind) for a in parsed.attachments] == [(REPORT, "xlsx")]
     assert parsed.defects == (f"the message has more than {MAX_PARTS} parts; the rest were not read",)
 
@@ -158,10 +155,8 @@ def test_600_parts_stop_the_walk_at_the_limit() -> None:
     assert any(f"more than {MAX_PARTS} parts" in d for d in parsed.defects)
 
 
-def test_2000_deep_nesting_finishes_quickly_with_headers_intact() -> None:
-    started = time.perf_counter()
+def test_2000_deep_nesting_keeps_its_headers() -> None:
     parsed = parse_message(fixture_email("deep_nesting_2000"))
-    assert time.perf_counter() - started < 2
     assert parsed.subject == "2000 levels deep"
     assert parsed.date == SENT
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import io
 import random
-import time
 import zipfile
 from collections.abc import Mapping
 from datetime import date
@@ -215,9 +214,8 @@ def test_entity_expansion_is_refused_by_defusedxml() -> None:
     from openpyxl import DEFUSEDXML
 
     assert DEFUSEDXML, "defusedxml must be installed (and OPENPYXL_DEFUSEDXML not False)"
-    started = time.perf_counter()
-    parse("billion_laughs.xlsx")
-    assert time.perf_counter() - started < 2
+    result = parse("billion_laughs.xlsx")
+    assert result.rows == () and [p.severity for p in result.problems] == ["error"]
 
 
 def test_declared_size_cap(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -247,12 +245,10 @@ def _with_sheet_rows(content: bytes, extra_rows: bytes) -> bytes:
     return out.getvalue()
 
 
-def test_200000_row_sheet_is_capped_quickly() -> None:
+def test_200000_row_sheet_is_capped() -> None:
     rows = b"".join(b'<row r="%d"><c r="Z%d"><v>1</v></c></row>' % (r, r) for r in range(11, 200_011))
     content = _with_sheet_rows(mw.canonical(), rows)
-    started = time.perf_counter()
-    result = parse_workbook(content, "huge.xlsx")
-    assert time.perf_counter() - started < 5
+    result = parse_workbook(content, "huge.xlsx")  # its time: benchmarks/bench.py
     assert problems(result) == {("error", "too_many_rows", "")}
     assert [r.lgd_code for r in result.rows] == list(mw.CODES)
 
