@@ -220,6 +220,17 @@ class Mailbox:
                     continue
                 yield FetchedMessage(uid, raw, _aware(item.get(b"INTERNALDATE")))
 
+    def header(self, uid: int) -> FetchedMessage | None:
+        """Only the header of one message (BODY.PEEK[HEADER], capped at 64 KB): enough to tell who sent a
+        message too large to fetch, and to answer them."""
+        with self._errors("UID FETCH BODY.PEEK[HEADER]"):
+            data = self.client.fetch([uid], ["BODY.PEEK[HEADER]<0.65536>", "INTERNALDATE"])
+        item = data.get(uid)
+        if not item:
+            return None
+        raw = next((v for k, v in item.items() if k.startswith(b"BODY[HEADER]") and isinstance(v, bytes)), None)
+        return None if raw is None else FetchedMessage(uid, raw, _aware(item.get(b"INTERNALDATE")))
+
     # -- folders -----------------------------------------------------------------------------------
 
     def namespace(self) -> tuple[str, str]:

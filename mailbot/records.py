@@ -3,6 +3,8 @@ caller's transaction. Everything here is keyed, so repeating it after a lost ack
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -12,12 +14,14 @@ from mailbot import outbox
 from mailbot.compose import Composer, IngestReply
 from mailbot.config import Config
 from mailbot.ingest import Decision, SheetDecision, decide
-from mailbot.message import MessageError, parse_message
+from mailbot.message import MessageError, ParsedMessage, parse_message
 from mailbot.roster import Roster
 from mailbot.store import Dsp, Ledger, Problem, ReportRow, Submission
 from mailbot.weeks import Week, last_completed_week
 from mailbot.workbook import FIGURES
 from mailbot.workbook import Problem as Found
+
+log = logging.getLogger(__name__)
 
 # Outcomes after which a message is filed and never looked at again.
 FINAL = frozenset({"accepted", "rejected", "ignored", "duplicate", "quarantined"})
@@ -172,3 +176,61 @@ def _problem_row(ledger_id: int, submission_id: int | None, week: str, lgd_code:
     return Problem(
         ledger_id=ledger_id, submission_id=submission_id, week=week, lgd_code=lgd_code, severity=p.severity,
         code=p.code, message=p.message, message_hi=p.message_hi, file=p.file, sheet=p.sheet, cell=p.cell)
+
+
+def record_too_large(
+    session: Session,
+    *,
+    key: tuple[str, str, int, int],
+    size: int,
+    header: bytes | None,
+    received_at: datetime | None,
+    now: datetime,
+    roster: Roster,
+    config: Config,
+    composer: Composer,
+) -> int:
+    """A message too large to read: only its header was fetched. A DSP is told to send the workbook alone."""
+    account, folder, uidvalidity, uid = key
+    limit = _size(config.imap.max_message_bytes)
+    row = Ledger(account=account, folder=folder, uidvalidity=uidvalidity, uid=uid, size=size, outcome="quarantined",
+                 first_seen=now, updated=now, received_at=received_at,
+                 reason=f"too large: {_size(size)} (limit {limit}); left unread")
+    message = _parse_header(header)
+    dsp = roster.dsp_for_sender(message.sender) if message and message.sender else None
+    if message is not None and header is not None:
+        row.sender, row.subject, row.message_id = message.sender, message.subject[:500], message.message_id
+        row.sha256 = "header:" + hashlib.sha256(header).hexdigest()
+    session.add(row)
+    session.flush()
+    assert row.id is not None  # noqa: S101 - flushed
+    log.warning("UID %s from %s: %s", uid, row.sender or "-", row.reason)
+    if message is None or dsp is None or message.automated:
+        return row.id
+    problem = Found(
+        "error", "message_too_large",
+        f"The email was {_size(size)}, more than the {limit} mailbot reads, so it was not opened. "
+        "Send the weekly report workbook alone (a report is usually under 1 MB).",
+        f"ई-मेल {_size(size)} का था, जो {limit} की सीमा से अधिक है, इसलिए खोला नहीं गया। "
+        "केवल साप्ताहिक रिपोर्ट की वर्कबुक संलग्न करके दोबारा भेजें।")
+    week = last_completed_week(now, config.calendar.timezone)
+    reply = IngestReply(to=(message.reply_to or message.sender,), dsp_name=dsp.name, original_subject=message.subject,
+                        original_message_id=message.message_id, week=week, accepted=(), problems=(problem,),
+                        template_lgd_codes=roster.districts_of(dsp.name, week))
+    email_message = composer.ingest_reply(reply, now=now, message_id=composer.new_message_id())
+    outbox.queue(session, key=f"reply/{row.sha256}/{uid}", kind=reply.kind, message=email_message, now=now,
+                 dsp=dsp.name, ledger_id=row.id)
+    return row.id
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{max(1, round(n / 1e3))} KB"
+
+
+def _parse_header(header: bytes | None) -> ParsedMessage | None:
+    if header is None:
+        return None
+    try:
+        return parse_message(header)
+    except MessageError:
+        return None

@@ -26,16 +26,16 @@ from mailbot.compliance import ReportFact, WeeklyReport, due_notifications, eval
 from mailbot.compose import Composer
 from mailbot.config import Config, ImapSettings, SmtpSettings
 from mailbot.districts import all_districts
-from mailbot.ingest import report_week
 from mailbot.mailbox import FetchedMessage, Mailbox, MailboxAuthError
-from mailbot.records import FINAL, record_message
+from mailbot.message import MessageError, parse_message
+from mailbot.queries import quarantined_in, report_facts
+from mailbot.records import FINAL, record_message, record_too_large
 from mailbot.roster import Roster, RosterError, load_roster
 from mailbot.smtp import SmtpTransport
 from mailbot.status import week_status
-from mailbot.store import Assignment, District, Dsp, Ledger, Outbox, Problem, ReportRow, Store, Submission
+from mailbot.store import Assignment, District, Dsp, Ledger, Outbox, Store
 from mailbot.summary import QuarantineItem, build_workbook
 from mailbot.weeks import Week
-from mailbot.workbook import FIGURES
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ class MailboxLike(Protocol):
     def uids(self) -> list[int]: ...
     def sizes(self, uids: Sequence[int]) -> dict[int, int]: ...
     def fetch(self, uids: Sequence[int], sizes: Mapping[int, int] | None = None) -> Iterator[FetchedMessage]: ...
+    def header(self, uid: int) -> FetchedMessage | None: ...
     def move(self, uid: int, folder: str) -> None: ...
     def close(self) -> None: ...
 
@@ -196,7 +197,7 @@ class Mailbot:
         fetchable = []
         for uid in todo:
             if sizes.get(uid, 0) > settings.max_message_bytes:
-                ledger_id = self._too_large(uidvalidity, uid, sizes[uid])
+                ledger_id = self._too_large(uidvalidity, uid, sizes[uid], box.header(uid), roster)
                 report.count("quarantined")
                 self._file(box, ledger_id, uid, settings.rejected_folder, report)
             else:
@@ -260,17 +261,14 @@ class Mailbot:
             folder = self.config.imap.rejected_folder if row.outcome == "quarantined" else ""
             return row.outcome, row.id, folder
 
-    def _too_large(self, uidvalidity: int, uid: int, size: int) -> int:
-        settings, now = self.config.imap, self.clock()
+    def _too_large(self, uidvalidity: int, uid: int, size: int, header: FetchedMessage | None, roster: Roster
+                   ) -> int:
+        settings = self.config.imap
         with self.store.session() as session:
-            row = Ledger(account=settings.account, folder=settings.folder, uidvalidity=uidvalidity, uid=uid,
-                         size=size, outcome="quarantined", first_seen=now, updated=now,
-                         reason=f"too large: {size} bytes (limit {settings.max_message_bytes}); left unread")
-            session.add(row)
-            session.flush()
-            log.warning("UID %s: %s", uid, row.reason)
-            assert row.id is not None  # noqa: S101
-            return row.id
+            return record_too_large(
+                session, key=(settings.account, settings.folder, uidvalidity, uid), size=size,
+                header=header.raw if header else None, received_at=header.internaldate if header else None,
+                now=self.clock(), roster=roster, config=self.config, composer=self.composer)
 
     def _file(self, box: MailboxLike, ledger_id: int | None, uid: int, folder: str, report: PollReport) -> None:
         box.move(uid, folder)
@@ -295,8 +293,6 @@ class Mailbot:
             existing = _ledger_for(session, key)
         if existing is not None and existing.outcome in FINAL:
             return existing
-        from mailbot.message import MessageError, parse_message  # noqa: PLC0415 - only for the date
-
         try:
             sent = parse_message(raw).date
         except MessageError:
@@ -329,38 +325,10 @@ class Mailbot:
     # --- check ---------------------------------------------------------------------------------------------
 
     def facts(self) -> list[ReportFact]:
-        """Stored reports as the compliance core sees them. Valid: every stored row, superseded ones too (the
-        first valid receipt decides timeliness; the latest gives the figures). Invalid: districts named by a
-        rejected row, and every district the DSP owed that week when a whole report was rejected."""
-        roster, tz = self.roster(), self.config.calendar.timezone
+        """Stored reports as the compliance core sees them (see ``queries.report_facts``)."""
+        roster = self.roster()
         with self.store.session() as session:
-            names = {d.id: d.name for d in session.exec(select(Dsp))}
-            facts = [
-                ReportFact(names[r.dsp_id], r.lgd_code, Week.parse(r.week), _aware(r.received_at), True,
-                           {k: getattr(r, k) for k in FIGURES})
-                for r in session.exec(select(ReportRow).order_by(col(ReportRow.id)))
-            ]
-            row_problems = session.exec(
-                select(Problem, Ledger).join(Ledger, col(Problem.ledger_id) == col(Ledger.id))
-                .where(Problem.severity == "error", col(Problem.lgd_code).is_not(None), Problem.week != "",
-                       col(Ledger.dsp_id).is_not(None))
-            ).all()
-            for problem, ledger in row_problems:
-                assert problem.lgd_code is not None and ledger.dsp_id is not None  # noqa: S101 - filtered above
-                facts.append(ReportFact(names[ledger.dsp_id], problem.lgd_code, Week.parse(problem.week),
-                                        _aware(ledger.received_at), False, {}))
-            for ledger in session.exec(select(Ledger).where(Ledger.outcome == "rejected",
-                                                            col(Ledger.dsp_id).is_not(None))):
-                assert ledger.dsp_id is not None  # noqa: S101 - filtered above
-                weeks = {Week.parse(w) for w in session.exec(
-                    select(Submission.week).where(Submission.ledger_id == ledger.id))}
-                if not weeks:
-                    weeks = {report_week(None, ledger.subject, _aware(ledger.received_at), tz)[0]}
-                dsp = names[ledger.dsp_id]
-                for week in weeks:
-                    facts.extend(ReportFact(dsp, lgd, week, _aware(ledger.received_at), False, {})
-                                 for lgd in roster.districts_of(dsp, week))
-        return facts
+            return report_facts(session, roster, self.config.calendar.timezone)
 
     def report(self, week: Week | None = None, now: datetime | None = None) -> WeeklyReport:
         """The compliance picture of ``week`` (default: the newest week past its deadline) as of ``now``."""
@@ -407,15 +375,8 @@ class Mailbot:
         return report
 
     def quarantine_items(self, week: Week) -> list[QuarantineItem]:
-        """Messages nobody answered that arrived during ``week`` or the reporting days after it."""
-        tz = self.config.calendar.timezone
-        start = datetime.combine(week.monday, datetime.min.time(), tzinfo=tz)
-        end = start + timedelta(days=14)
         with self.store.session() as session:
-            rows = session.exec(select(Ledger).where(
-                col(Ledger.outcome).in_(("ignored", "quarantined")),
-                col(Ledger.first_seen) >= start, col(Ledger.first_seen) < end)).all()
-        return [QuarantineItem(r.sender, r.subject, r.received_at, r.reason) for r in rows]
+            return quarantined_in(session, week, self.config.calendar.timezone)
 
     # --- operator ------------------------------------------------------------------------------------------
 
@@ -476,10 +437,6 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return -1.0
-
-
-def _aware(value: datetime | None) -> datetime:
-    return value if value is not None else datetime.min.replace(tzinfo=UTC)
 
 
 def _dsp_label(ledger: Ledger) -> str:

@@ -346,3 +346,23 @@ def test_a_broken_roster_save_keeps_the_last_good_roster_and_tells_the_operator_
     body = alert.get_body(("plain",)).get_content()
     assert "Gotham" in body and "assignments.csv" in body
     bot.close()
+
+
+def test_a_message_too_large_to_read_is_filed_and_its_dsp_told(
+    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(ROSTER, imap={"max_message_bytes": 4000})
+    raw = report_email("CMS Computers", "reports@cms.example", districts("CMS Computers"))
+    assert len(raw) > 4000
+    dovecot.seed(imap_account.username, raw)
+    dovecot.seed(imap_account.username, report_email("Nobody", "someone@unknown.example", (118,)))
+    out = mailbot_cli(config, "poll").stdout
+    assert "quarantined 2" in out
+    assert len(dovecot.messages(imap_account.username, "Rejected")) == 2  # filed, never deleted
+    assert query(config, "select count(*) from submission") == [(0,)]
+    mailbot_cli(config, "send")
+    [reply] = smtp_sink.messages  # only the DSP hears back
+    assert list(reply.rcpt_tos) == ["reports@cms.example"]
+    body = reply.message.get_body(("plain",)).get_content()
+    assert f"The email was {round(len(raw) / 1e3)} KB, more than the 4 KB mailbot reads" in body
+    assert "alone" in body

@@ -1,0 +1,61 @@
+"""Reads the store for the compliance core and CEG's summary. Read-only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from mailbot.compliance import ReportFact
+from mailbot.ingest import report_week
+from mailbot.roster import Roster
+from mailbot.store import Dsp, Ledger, Problem, ReportRow, Submission
+from mailbot.summary import QuarantineItem
+from mailbot.weeks import Week
+from mailbot.workbook import FIGURES
+
+
+def report_facts(session: Session, roster: Roster, tz: ZoneInfo) -> list[ReportFact]:
+    """Stored reports as the compliance core sees them. Valid: every stored row, superseded ones too (the
+    first valid receipt decides timeliness; the latest gives the figures). Invalid: districts named by a
+    rejected row, and every district the DSP owed that week when a whole report was rejected."""
+    names = {d.id: d.name for d in session.exec(select(Dsp))}
+    facts = [
+        ReportFact(names[r.dsp_id], r.lgd_code, Week.parse(r.week), _aware(r.received_at), True,
+                   {k: getattr(r, k) for k in FIGURES})
+        for r in session.exec(select(ReportRow).order_by(col(ReportRow.id)))
+    ]
+    row_problems = session.exec(
+        select(Problem, Ledger).join(Ledger, col(Problem.ledger_id) == col(Ledger.id))
+        .where(Problem.severity == "error", col(Problem.lgd_code).is_not(None), Problem.week != "",
+               col(Ledger.dsp_id).is_not(None))
+    ).all()
+    for problem, ledger in row_problems:
+        assert problem.lgd_code is not None and ledger.dsp_id is not None  # noqa: S101 - filtered above
+        facts.append(ReportFact(names[ledger.dsp_id], problem.lgd_code, Week.parse(problem.week),
+                                _aware(ledger.received_at), False, {}))
+    for ledger in session.exec(select(Ledger).where(Ledger.outcome == "rejected", col(Ledger.dsp_id).is_not(None))):
+        assert ledger.dsp_id is not None  # noqa: S101 - filtered above
+        weeks = {Week.parse(w) for w in session.exec(select(Submission.week).where(Submission.ledger_id == ledger.id))}
+        if not weeks:
+            weeks = {report_week(None, ledger.subject, _aware(ledger.received_at), tz)[0]}
+        dsp = names[ledger.dsp_id]
+        for week in weeks:
+            facts.extend(ReportFact(dsp, lgd, week, _aware(ledger.received_at), False, {})
+                         for lgd in roster.districts_of(dsp, week))
+    return facts
+
+
+def quarantined_in(session: Session, week: Week, tz: ZoneInfo) -> list[QuarantineItem]:
+    """Messages nobody answered that arrived during ``week`` or the reporting week after it."""
+    start = datetime.combine(week.monday, datetime.min.time(), tzinfo=tz)
+    end = start + timedelta(days=14)
+    rows = session.exec(select(Ledger).where(
+        col(Ledger.outcome).in_(("ignored", "quarantined")),
+        col(Ledger.first_seen) >= start, col(Ledger.first_seen) < end)).all()
+    return [QuarantineItem(r.sender, r.subject, r.received_at, r.reason) for r in rows]
+
+
+def _aware(value: datetime | None) -> datetime:
+    return value if value is not None else datetime.min.replace(tzinfo=UTC)
