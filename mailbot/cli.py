@@ -288,11 +288,12 @@ def _slug(text: str) -> str:
 @pass_ctx
 def run(ctx: Context) -> None:
     """The daemon: poll, send, check and summarise on schedule until SIGTERM."""
-    from mailbot.roster import RosterError  # noqa: PLC0415
+    from mailbot.roster import RosterError, load_roster  # noqa: PLC0415
     from mailbot.scheduler import run_daemon  # noqa: PLC0415
 
     try:
         config = ctx.config
+        load_roster(config.roster)  # a broken roster stops the start loudly, not every poll quietly
         sys.exit(run_daemon(config))
     except (ConfigError, RosterError) as exc:
         fail(str(exc), EXIT_CONFIG)

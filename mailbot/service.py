@@ -229,8 +229,10 @@ class Mailbot:
                 ledger = record_message(
                     session, key=key, raw=raw, digest=digest, received_at=received_at, now=now, roster=roster,
                     config=self.config, composer=self.composer)
-            log.info("UID %s from %s (%s): %s: %s", key[3], ledger.sender or "-", _dsp_label(ledger),
-                     ledger.outcome, ledger.reason)
+                dsp = session.get(Dsp, ledger.dsp_id) if ledger.dsp_id else None
+            # The reason names the districts' count and the week(s): one line tells the whole story.
+            log.info("UID %s message %s from %s (DSP %s): %s: %s", key[3], ledger.message_id or "-",
+                     ledger.sender or "-", dsp.name if dsp else "-", ledger.outcome, ledger.reason)
             assert ledger.id is not None  # noqa: S101 - committed rows have ids
             return ledger.outcome, ledger.id, _folder_for(ledger.outcome, ledger.filed_to, self.config)
         except Exception as exc:  # one bad message must not stop the others
@@ -437,10 +439,6 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return -1.0
-
-
-def _dsp_label(ledger: Ledger) -> str:
-    return f"DSP #{ledger.dsp_id}" if ledger.dsp_id else "no DSP"
 
 
 def write_eml(folder: Path, key: str, raw: bytes) -> Path:
