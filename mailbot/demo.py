@@ -11,6 +11,7 @@ from __future__ import annotations
 import email
 import email.policy
 import shutil
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -363,7 +364,7 @@ def _print_summary(result: DemoResult, sent_dir: Path, emails: list[Received], k
     echo(f"Summary workbook: {result.summary or '(no summary was sent)'}")
     echo(f"Every email sent: {sent_dir}/")
     echo(f"Database:         {result.database}")
-    echo(f"  try: mailbot --config {result.config} status --week {result.week}")
+    echo(f"  try: {_command()} --config {result.config} status --week {result.week}")
     echo(f"Simulated {demo_data.simulation_start():%a %d %b %H:%M} to {demo_data.simulation_end():%a %d %b %H:%M}"
          f" IST in {result.seconds:.1f} s")
 
@@ -377,3 +378,14 @@ def _english(subject: str) -> str:
 
 def _when(moment: datetime, tz: Any) -> str:
     return moment.astimezone(tz).strftime("%a %d %b %H:%M")
+
+
+def _command() -> str:
+    """How to call mailbot from here: the bare name when it is on PATH, else the venv's script (``make demo``)."""
+    script = Path(sys.executable).parent / "mailbot"
+    if shutil.which("mailbot") == str(script) or not script.exists():
+        return "mailbot"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
