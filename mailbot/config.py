@@ -127,6 +127,7 @@ class ScheduleSettings:
     check_minutes: float = 60
     misfire_grace_seconds: int = 6 * 3600
     health_max_age_minutes: float = 30
+    outbox_max_age_minutes: float = 180
 
 
 @dataclass(frozen=True)
@@ -376,6 +377,7 @@ def parse_config(data: Mapping[str, Any], base: Path, source: Path | None = None
         check_minutes=min(sched.positive("check_minutes", 60.0), 60.0),
         misfire_grace_seconds=sched.positive("misfire_grace_seconds", 6 * 3600),
         health_max_age_minutes=sched.positive("health_max_age_minutes", 30.0),
+        outbox_max_age_minutes=sched.positive("outbox_max_age_minutes", 180.0),
     )
     sched.finish()
     top.finish()

@@ -1,6 +1,8 @@
 """``mailbot health``: is the daemon doing its job? For monitoring and the systemd timer in contrib/.
 
-Healthy means the heartbeat (the last poll that completed) is younger than schedule.health_max_age_minutes.
+Healthy means the heartbeat (the last poll that completed) is younger than schedule.health_max_age_minutes, and
+no email has waited in the outbox longer than schedule.outbox_max_age_minutes (replies and reminders that cannot be
+delivered are as much a failure as mail that is not read).
 It reads the database only and logs in nowhere, so it is cheap to run every few minutes.
 """
 
@@ -15,6 +17,7 @@ from mailbot.config import Config
 
 class _Heartbeat(Protocol):
     def last_successful_poll(self) -> datetime | None: ...
+    def oldest_unsent(self) -> tuple[int, datetime | None]: ...
     def close(self) -> None: ...
 
 
@@ -31,9 +34,15 @@ def health(
     mailbot = mailbot_factory(config)
     try:
         last = mailbot.last_successful_poll()
+        waiting, since = mailbot.oldest_unsent()
     finally:
         mailbot.close()
-    return judge(last, now, timedelta(minutes=config.schedule.health_max_age_minutes))
+    ok, message = judge(last, now, timedelta(minutes=config.schedule.health_max_age_minutes))
+    limit = timedelta(minutes=config.schedule.outbox_max_age_minutes)
+    if ok and since is not None and now - since > limit:
+        return False, (f"unhealthy: {waiting} email(s) waiting in the outbox, the oldest for {_minutes(now - since)} "
+                       f"(allowed {_minutes(limit)}): is the SMTP server reachable? See `mailbot send`")
+    return ok, message
 
 
 def judge(last: datetime | None, now: datetime, max_age: timedelta) -> tuple[bool, str]:

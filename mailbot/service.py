@@ -400,6 +400,12 @@ class Mailbot:
         log.error("operator alerted (%s): %s", problem, detail)
         return True
 
+    def oldest_unsent(self) -> tuple[int, datetime | None]:
+        """How many emails wait in the outbox, and since when the oldest has."""
+        with self.store.session() as session:
+            rows = session.exec(select(Outbox.created_at).where(Outbox.status == "pending")).all()
+        return len(rows), min((r for r in rows if r is not None), default=None)
+
     def last_successful_poll(self) -> datetime | None:
         value = self.store.get_value(HEARTBEAT)
         return datetime.fromisoformat(value) if value else None

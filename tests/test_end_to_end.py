@@ -366,3 +366,21 @@ def test_a_message_too_large_to_read_is_filed_and_its_dsp_told(
     body = reply.message.get_body(("plain",)).get_content()
     assert f"The email was {round(len(raw) / 1e3)} KB, more than the 4 KB mailbot reads" in body
     assert "alone" in body
+
+
+def test_health_fails_while_mail_waits_undelivered(
+    imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(ROSTER, schedule={"health_max_age_minutes": 600, "outbox_max_age_minutes": 60})
+    bot = Mailbot(config, clock=lambda: NOW)
+    bot.poll()  # the heartbeat, at NOW
+    bot.alert_operator("test", "something to deliver")
+    later = "2026-11-23T11:00:00+00:00"  # two hours on
+    done = subprocess.run([sys.executable, "-m", "mailbot", "--config", str(config.source), "health", "--now", later],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 4 and "1 email(s) waiting in the outbox" in done.stdout
+    bot.send()
+    done = subprocess.run([sys.executable, "-m", "mailbot", "--config", str(config.source), "health", "--now", later],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout
+    bot.close()

@@ -78,6 +78,9 @@ class FakeService:
         self.alerts.append((problem, detail))
         return True
 
+    def oldest_unsent(self) -> tuple[int, datetime | None]:
+        return 0, None
+
     def last_successful_poll(self) -> datetime | None:
         return None
 
@@ -429,3 +432,18 @@ def test_health_asks_the_service_for_the_heartbeat(tmp_path: Path) -> None:
     assert not ok and "11 min" in message and beat.closed
     ok, _ = health_module.health(config, NOW + timedelta(minutes=-2), mailbot_factory=lambda _c: Beat())
     assert ok
+
+
+def test_health_fails_when_mail_cannot_be_delivered_for_hours(tmp_path: Path) -> None:
+    config = make_test_config(tmp_path, health_max_age_minutes=10)
+    config.database.touch()
+
+    class Stuck(FakeService):
+        def last_successful_poll(self) -> datetime | None:
+            return NOW - timedelta(minutes=1)
+
+        def oldest_unsent(self) -> tuple[int, datetime | None]:
+            return 7, NOW - timedelta(hours=4)
+
+    ok, message = health_module.health(config, NOW, mailbot_factory=lambda _c: Stuck())
+    assert not ok and "7 email(s) waiting in the outbox" in message and "SMTP" in message
