@@ -75,7 +75,9 @@ def test_template_summary_and_dry_runs_write_files(
     out = tmp_path / "cms.xlsx"
     done = cli(config, "template", "--dsp", "cms computers", "--week", str(WEEK), "--out", str(out))
     assert done.returncode == 0, done.stderr
-    rows = list(openpyxl.load_workbook(out, read_only=True).active.iter_rows(values_only=True))
+    book = openpyxl.load_workbook(out, read_only=True)
+    rows = list(book.active.iter_rows(values_only=True))
+    book.close()  # read-only mode keeps the file open until closed
     assert {r[1] for r in rows if isinstance(r[1], int)} == set(districts("CMS Computers"))
     assert cli(config, "template", "--dsp", "Nobody Ltd").returncode == 2
 
@@ -98,10 +100,10 @@ def test_template_summary_and_dry_runs_write_files(
     assert again.stdout.split(":")[0].split()[-1] == done.stdout.split(":")[0].split()[-1]  # nothing was queued...
     assert "sent 0" in cli(config, "send").stdout  # ...so there is nothing to send
 
-    book = tmp_path / "summary.xlsx"
-    done = cli(config, "summary", "--week", str(WEEK), "--out", str(book))
+    path = tmp_path / "summary.xlsx"
+    done = cli(config, "summary", "--week", str(WEEK), "--out", str(path))
     assert done.returncode == 0, done.stderr
-    assert {"Status", "Progress", "History", "Rates"} <= set(openpyxl.load_workbook(book).sheetnames)
+    assert {"Status", "Progress", "History", "Rates"} <= set(openpyxl.load_workbook(path).sheetnames)
 
 
 def test_bad_arguments_are_named(imap_account: ImapAccount, smtp_sink: SmtpSink,
