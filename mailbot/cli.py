@@ -237,7 +237,7 @@ def check(ctx: Context, now_text: str | None, dry_run: Path | None) -> None:
     """Queue every reminder, escalation and summary due up to now (catching up on any missed)."""
     with mailbot_for(ctx, exclusive=dry_run is None) as bot:
         report = bot.check(_moment(now_text), dry_run=dry_run)
-        kinds = ", ".join(f"{k} {v}" for k, v in sorted((report.kinds or {}).items())) or "nothing due"
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(report.kinds.items())) or "nothing due"
         verb = f"wrote to {dry_run}" if dry_run else "queued"
         click.echo(f"{verb} {report.queued}: {kinds}")
 

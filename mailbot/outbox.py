@@ -20,7 +20,7 @@ from typing import Protocol
 
 from sqlmodel import Session, select
 
-from mailbot.smtp import SendResult, SmtpError, SmtpPermanent, SmtpTransient
+from mailbot.smtp import SendResult, SmtpError, SmtpTransient
 from mailbot.store import Outbox, OutboxRecipient, Store
 
 log = logging.getLogger(__name__)
@@ -186,4 +186,4 @@ def _record(session: Session, outbox_id: int, address: str, status: str, code: i
     session.add(existing)
 
 
-__all__ = ["SendReport", "SmtpPermanent", "Transport", "deliver", "envelope_recipients", "is_queued", "queue"]
+__all__ = ["SendReport", "Transport", "deliver", "envelope_recipients", "is_queued", "queue"]

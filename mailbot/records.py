@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlmodel import Session, col, select
@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from mailbot import outbox
 from mailbot.compose import Composer, IngestReply
 from mailbot.config import Config
-from mailbot.ingest import Decision, SheetDecision, decide
+from mailbot.ingest import SheetDecision, decide
 from mailbot.message import MessageError, ParsedMessage, parse_message
 from mailbot.roster import Roster
 from mailbot.store import Dsp, Ledger, Problem, ReportRow, Submission
@@ -88,7 +88,7 @@ def record_message(
     assert ledger.id is not None  # noqa: S101 - flushed
 
     for problem in decision.problems:
-        session.add(_problem_row(ledger.id, None, "", None, problem))
+        session.add(_problem_row(ledger.id, None, "", problem))
     accepted: list[int] = []
     earlier: list[int] = []  # ledger ids of messages that already brought the same attachment
     for sheet in decision.sheets:
@@ -103,8 +103,10 @@ def record_message(
         session.add(ledger)
 
     if decision.answer and decision.dsp is not None:
-        _queue_reply(session, ledger, decision, message.reply_to or message.sender, message.subject,
-                     message.message_id, tuple(accepted), now, composer, roster, config)
+        weeks = [s.week for s in decision.sheets if s.week is not None]
+        _queue_reply(session, ledger, key=f"reply/{ledger.sha256}", dsp=decision.dsp.name, message=message,
+                     week=weeks[0] if weeks else None, accepted=tuple(accepted), problems=decision.all_problems,
+                     now=now, composer=composer, roster=roster, config=config)
     return ledger
 
 
@@ -131,7 +133,7 @@ def _record_sheet(session: Session, ledger: Ledger, sheet: SheetDecision, receiv
         session.flush()
     submission_id = submission.id if submission else None
     for problem in sheet.problems:
-        session.add(_problem_row(ledger.id, submission_id, week, _lgd_of(problem), problem))
+        session.add(_problem_row(ledger.id, submission_id, week, problem))
     if submission is None or submission_id is None:
         return [], None
     for row in sheet.rows:
@@ -148,33 +150,28 @@ def _record_sheet(session: Session, ledger: Ledger, sheet: SheetDecision, receiv
     return [r.lgd_code for r in sheet.rows], None
 
 
-def _queue_reply(session: Session, ledger: Ledger, decision: Decision, to: str, subject: str, message_id: str,
-                 accepted: tuple[int, ...], now: datetime, composer: Composer, roster: Roster, config: Config
-                 ) -> None:
-    assert decision.dsp is not None  # noqa: S101 - only DSPs are answered
-    weeks = [s.week for s in decision.sheets if s.week is not None]
-    week = weeks[0] if weeks else None
+def _queue_reply(session: Session, ledger: Ledger, *, key: str, dsp: str, message: ParsedMessage, week: Week | None,
+                 accepted: tuple[int, ...], problems: Sequence[Found], now: datetime, composer: Composer,
+                 roster: Roster, config: Config) -> None:
+    """Answer a DSP's email: a receipt, a partial acceptance or a rejection. ``key`` makes it once only."""
     template: tuple[int, ...] = ()
     if not accepted:
         # Nothing usable arrived: hand them the template, pre-filled with their districts, to start again.
         week = week or last_completed_week(now, config.calendar.timezone)
-        template = roster.districts_of(decision.dsp.name, week)
+        template = roster.districts_of(dsp, week)
     reply = IngestReply(
-        to=(to,), dsp_name=decision.dsp.name, original_subject=subject, original_message_id=message_id,
-        week=week, accepted=accepted, problems=decision.all_problems, template_lgd_codes=template)
-    message = composer.ingest_reply(reply, now=now, message_id=composer.new_message_id())
-    # Keyed on the content: the same email under another UID is answered once.
-    outbox.queue(session, key=f"reply/{ledger.sha256}", kind=reply.kind, message=message, now=now,
-                 week=str(reply.week or ""), dsp=reply.dsp_name, ledger_id=ledger.id)
+        to=(message.reply_to or message.sender,), dsp_name=dsp, original_subject=message.subject,
+        original_message_id=message.message_id, week=week, accepted=accepted, problems=problems,
+        template_lgd_codes=template)
+    email_message = composer.ingest_reply(reply, now=now, message_id=composer.new_message_id())
+    outbox.queue(session, key=key, kind=reply.kind, message=email_message, now=now, week=str(reply.week or ""),
+                 dsp=dsp, ledger_id=ledger.id)
 
 
-def _lgd_of(problem: Found) -> int | None:
-    return problem.lgd_code  # row problems name their district when the parser knew it
-
-
-def _problem_row(ledger_id: int, submission_id: int | None, week: str, lgd_code: int | None, p: Found) -> Problem:
+def _problem_row(ledger_id: int, submission_id: int | None, week: str, p: Found) -> Problem:
+    # Row problems name their district when the parser knew it: compliance counts those districts as invalid.
     return Problem(
-        ledger_id=ledger_id, submission_id=submission_id, week=week, lgd_code=lgd_code, severity=p.severity,
+        ledger_id=ledger_id, submission_id=submission_id, week=week, lgd_code=p.lgd_code, severity=p.severity,
         code=p.code, message=p.message, message_hi=p.message_hi, file=p.file, sheet=p.sheet, cell=p.cell)
 
 
@@ -213,13 +210,8 @@ def record_too_large(
         "Send the weekly report workbook alone (a report is usually under 1 MB).",
         f"ई-मेल {_size(size)} का था, जो {limit} की सीमा से अधिक है, इसलिए खोला नहीं गया। "
         "केवल साप्ताहिक रिपोर्ट की वर्कबुक संलग्न करके दोबारा भेजें।")
-    week = last_completed_week(now, config.calendar.timezone)
-    reply = IngestReply(to=(message.reply_to or message.sender,), dsp_name=dsp.name, original_subject=message.subject,
-                        original_message_id=message.message_id, week=week, accepted=(), problems=(problem,),
-                        template_lgd_codes=roster.districts_of(dsp.name, week))
-    email_message = composer.ingest_reply(reply, now=now, message_id=composer.new_message_id())
-    outbox.queue(session, key=f"reply/{row.sha256}/{uid}", kind=reply.kind, message=email_message, now=now,
-                 dsp=dsp.name, ledger_id=row.id)
+    _queue_reply(session, row, key=f"reply/{row.sha256}/{uid}", dsp=dsp.name, message=message, week=None,
+                 accepted=(), problems=(problem,), now=now, composer=composer, roster=roster, config=config)
     return row.id
 
 

@@ -13,7 +13,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -85,7 +85,7 @@ class PollReport:
 @dataclass
 class CheckReport:
     queued: int = 0
-    kinds: dict[str, int] | None = None
+    kinds: dict[str, int] = field(default_factory=dict)
 
 
 class Mailbot:
@@ -351,7 +351,7 @@ class Mailbot:
         now = now or self.clock()
         roster = self.roster()
         due = due_notifications(roster, self.facts(), self.config.calendar, now, self.config.ceg_addresses)
-        report = CheckReport(kinds={})
+        report = CheckReport()
         with self.store.session() as session:
             for n in due:
                 if outbox.is_queued(session, n.key):
@@ -371,7 +371,6 @@ class Mailbot:
                                  dsp=n.dsp or "", lgd_code=n.lgd_codes[0] if len(n.lgd_codes) == 1 else None,
                                  recipients=(n.recipient,))
                 report.queued += 1
-                assert report.kinds is not None  # noqa: S101
                 report.kinds[n.kind] = report.kinds.get(n.kind, 0) + 1
                 log.info("queued %s for week %s to %s (%s)", n.kind, n.week, n.recipient, n.key)
         return report

@@ -13,8 +13,7 @@ from sqlmodel import Session, col, select
 
 from mailbot.compliance import Rate, WeeklyReport
 from mailbot.districts import by_code
-from mailbot.store import Dsp, Ledger, Problem, ReportRow
-from mailbot.weeks import Week
+from mailbot.store import Dsp, Ledger, Problem, ReportRow, Submission
 from mailbot.workbook import FIGURES
 
 FORMAT = 1
@@ -69,8 +68,6 @@ def week_status(session: Session, report: WeeklyReport) -> dict[str, Any]:
 
 
 def _messages_for(session: Session, rows: dict[tuple[str, int], ReportRow]) -> dict[int, dict[str, Any]]:
-    from mailbot.store import Submission  # noqa: PLC0415 - keeps the import list above about what status shows
-
     found: dict[int, dict[str, Any]] = {}
     ids = {r.submission_id for r in rows.values()}
     if not ids:
@@ -148,7 +145,3 @@ def table(status: dict[str, Any]) -> str:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
-
-
-def parse_week(text: str | None) -> Week | None:
-    return Week.parse(text) if text else None

@@ -29,6 +29,8 @@ Fixtures
     ``.password``. For SMTPS or a plain relay start your own: ``SmtpSink(tls_files, security="ssl")``.
 ``smtp_settings -> SmtpSettings`` (function)
     Settings for ``smtp_sink`` (STARTTLS, CA verified, AUTH with a password from an env var).
+``silent_server -> int`` (function)
+    A port on 127.0.0.1 that accepts connections and never says a word: a hung server, for timeouts.
 ``make_config -> (roster_path, **overrides) -> Config`` (function)
     Writes a real TOML file under ``tmp_path`` pointing at ``imap_account`` and ``smtp_sink`` (passwords only
     through env vars, never in the file) and loads it with ``mailbot.config.load_config``. ``overrides`` are
@@ -46,6 +48,7 @@ Helpers for your own servers and accounts:
 from __future__ import annotations
 
 import secrets
+import socket
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -180,3 +183,12 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {value!r} as TOML")
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """Accepts TCP connections (the kernel does, from the backlog) and never says a word."""
+    with socket.socket() as listener:
+        listener.bind((HOST, 0))
+        listener.listen(8)
+        yield int(listener.getsockname()[1])

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import sqlite3
+import subprocess
+import sys
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -138,9 +140,6 @@ def test_a_second_run_starts_afresh_in_the_same_folder(demo: tuple[DemoResult, l
 
 def test_the_command_a_new_user_types_works(tmp_path: Path) -> None:
     """`make demo` runs `mailbot demo`: the installed command, no config, no servers, exit 0."""
-    import subprocess
-    import sys
-
     done = subprocess.run([sys.executable, "-m", "mailbot", "demo", "--workdir", str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=180, check=False, env={"PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr

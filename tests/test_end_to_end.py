@@ -6,7 +6,9 @@ from __future__ import annotations
 import email
 import email.policy
 import io
+import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -148,8 +150,6 @@ def test_status_json_reports_who_sent_what(
     cms = districts("CMS Computers")
     dovecot.seed(imap_account.username, report_email("CMS Computers", "reports@cms.example", cms, opened=42))
     mailbot_cli(config, "poll")
-    import json
-
     # Dovecot stamps the message with today's date, long after the week's deadline: it counts as late.
     status = json.loads(mailbot_cli(config, "status", "--week", str(WEEK), "--json").stdout)
     assert status["format"] == 1 and status["week"] == str(WEEK)
@@ -324,8 +324,6 @@ def test_a_broken_roster_save_keeps_the_last_good_roster_and_tells_the_operator_
     dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config],
     tmp_path: Path,
 ) -> None:
-    import shutil
-
     roster = tmp_path / "roster"
     shutil.copytree(ROOT / "fixtures" / "roster" / "roster_csv", roster)
     config = make_config(roster)

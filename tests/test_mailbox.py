@@ -327,15 +327,6 @@ def test_session_killed_by_the_server(imap_account: ImapAccount) -> None:
             box.uids()
 
 
-@pytest.fixture
-def silent_server() -> Iterator[int]:
-    """Accepts TCP connections (the kernel does, from the backlog) and never says a word."""
-    with socket.socket() as listener:
-        listener.bind((HOST, 0))
-        listener.listen(8)
-        yield int(listener.getsockname()[1])
-
-
 @pytest.mark.parametrize("security", ["ssl", "starttls"])
 def test_hung_server_times_out(imap_account: ImapAccount, silent_server: int, security: str) -> None:
     settings = imap_account.settings_for(security, port=silent_server, timeout=1.0)

@@ -6,9 +6,7 @@ import dataclasses
 import email
 import email.policy
 import logging
-import socket
 import time
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -209,14 +207,6 @@ def test_wrong_password_is_an_auth_error_without_the_password(
     error = caught.value
     assert wrong not in str(error) + repr(error) + repr(error.__cause__) + repr(error.__context__)
     assert wrong not in caplog.text
-
-
-@pytest.fixture
-def silent_server() -> Iterator[int]:
-    with socket.socket() as listener:
-        listener.bind((HOST, 0))
-        listener.listen(8)
-        yield int(listener.getsockname()[1])
 
 
 @pytest.mark.parametrize("security", ["ssl", "starttls"])
