@@ -40,10 +40,8 @@ def record_message(
     composer: Composer,
 ) -> Ledger:
     account, folder, uidvalidity, uid = key
-    ledger = session.exec(select(Ledger).where(
-        Ledger.account == account, Ledger.folder == folder, Ledger.uidvalidity == uidvalidity, Ledger.uid == uid
-    )).first() or Ledger(account=account, folder=folder, uidvalidity=uidvalidity, uid=uid, outcome="failed",
-                         first_seen=now)
+    ledger = ledger_for(session, key) or Ledger(account=account, folder=folder, uidvalidity=uidvalidity, uid=uid,
+                                             outcome="failed", first_seen=now)
     ledger.sha256, ledger.size, ledger.received_at, ledger.updated = digest, len(raw), received_at, now
     ledger.attempts += 1
     ledger.next_attempt_at = None
@@ -190,9 +188,11 @@ def record_too_large(
     """A message too large to read: only its header was fetched. A DSP is told to send the workbook alone."""
     account, folder, uidvalidity, uid = key
     limit = _size(config.imap.max_message_bytes)
-    row = Ledger(account=account, folder=folder, uidvalidity=uidvalidity, uid=uid, size=size, outcome="quarantined",
-                 first_seen=now, updated=now, received_at=received_at,
-                 reason=f"too large: {_size(size)} (limit {limit}); left unread")
+    # A row may exist already: a message that failed before the size limit was lowered.
+    row = ledger_for(session, key) or Ledger(account=account, folder=folder, uidvalidity=uidvalidity, uid=uid,
+                                          outcome="quarantined", first_seen=now)
+    row.size, row.outcome, row.updated, row.received_at = size, "quarantined", now, received_at
+    row.reason = f"too large: {_size(size)} (limit {limit}); left unread"
     message = _parse_header(header)
     dsp = roster.dsp_for_sender(message.sender) if message and message.sender else None
     if message is not None and header is not None:
@@ -213,6 +213,14 @@ def record_too_large(
     _queue_reply(session, row, key=f"reply/{row.sha256}/{uid}", dsp=dsp.name, message=message, week=None,
                  accepted=(), problems=(problem,), now=now, composer=composer, roster=roster, config=config)
     return row.id
+
+
+def ledger_for(session: Session, key: tuple[str, str, int, int]) -> Ledger | None:
+    """The ledger row for (account, folder, UIDVALIDITY, UID), if the message was seen before."""
+    account, folder, uidvalidity, uid = key
+    return session.exec(select(Ledger).where(
+        Ledger.account == account, Ledger.folder == folder, Ledger.uidvalidity == uidvalidity, Ledger.uid == uid
+    )).first()
 
 
 def _size(n: int) -> str:

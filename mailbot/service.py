@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from mailbot import outbox
 from mailbot.archive import Archive, sha256_hex
@@ -29,7 +29,7 @@ from mailbot.districts import all_districts
 from mailbot.mailbox import FetchedMessage, Mailbox, MailboxAuthError
 from mailbot.message import MessageError, parse_message
 from mailbot.queries import quarantined_in, report_facts
-from mailbot.records import FINAL, record_message, record_too_large
+from mailbot.records import FINAL, ledger_for, record_message, record_too_large
 from mailbot.roster import Roster, RosterError, load_roster
 from mailbot.smtp import SmtpTransport
 from mailbot.status import week_status
@@ -206,17 +206,13 @@ class Mailbot:
             if self.stop.is_set():
                 log.info("stop requested: leaving %d message(s) for the next pass", len(fetchable) - done + 1)
                 break
-            outcome, ledger_id, folder = self._ingest(uidvalidity, fetched, roster)
+            key = (settings.account, settings.folder, uidvalidity, fetched.uid)
+            outcome, ledger_id, folder = self._ingest_raw(key, fetched.raw, fetched.internaldate, roster)
             report.count(outcome)
             if folder:
                 self._file(box, ledger_id, fetched.uid, folder, report)
             if progress:
                 progress(done, len(fetchable))
-
-    def _ingest(self, uidvalidity: int, fetched: FetchedMessage, roster: Roster) -> tuple[str, int, str]:
-        settings = self.config.imap
-        key = (settings.account, settings.folder, uidvalidity, fetched.uid)
-        return self._ingest_raw(key, fetched.raw, fetched.internaldate, roster)
 
     def _ingest_raw(self, key: tuple[str, str, int, int], raw: bytes, received_at: datetime, roster: Roster
                     ) -> tuple[str, int, str]:
@@ -243,7 +239,7 @@ class Mailbot:
                 exc: Exception) -> tuple[str, int, str]:
         now = self.clock()
         with self.store.session() as session:
-            row = _ledger_for(session, key) or Ledger(
+            row = ledger_for(session, key) or Ledger(
                 account=key[0], folder=key[1], uidvalidity=key[2], uid=key[3], outcome="failed", first_seen=now)
             if row.outcome in FINAL:  # committed after all (the failure came later): keep what was decided
                 assert row.id is not None  # noqa: S101
@@ -292,7 +288,7 @@ class Mailbot:
         digest = sha256_hex(raw)
         key = (IMPORT_ACCOUNT, "file", 0, int(digest[:15], 16))
         with self.store.session() as session:
-            existing = _ledger_for(session, key)
+            existing = ledger_for(session, key)
         if existing is not None and existing.outcome in FINAL:
             return existing
         try:
@@ -301,7 +297,7 @@ class Mailbot:
             sent = None
         self._ingest_raw(key, raw, sent or self.clock(), self.roster())
         with self.store.session() as session:
-            row = _ledger_for(session, key)
+            row = ledger_for(session, key)
             assert row is not None  # noqa: S101 - _ingest_raw always writes one
             return row
 
@@ -428,13 +424,6 @@ def _folder_for(outcome: str, filed_to: str, config: Config) -> str:
 
 def _due_retry(row: Ledger, now: datetime) -> bool:
     return row.outcome == "failed" and (row.next_attempt_at is None or row.next_attempt_at <= now)
-
-
-def _ledger_for(session: Session, key: tuple[str, str, int, int]) -> Ledger | None:
-    account, folder, uidvalidity, uid = key
-    return session.exec(select(Ledger).where(
-        Ledger.account == account, Ledger.folder == folder, Ledger.uidvalidity == uidvalidity, Ledger.uid == uid
-    )).first()
 
 
 def _mtime(path: Path) -> float:
