@@ -83,6 +83,7 @@ class ImapSettings:
     rejected_folder: str = "Rejected"
     batch_size: int = 50
     max_message_bytes: int = 25 * 1024 * 1024
+    authserv_id: str = ""  # when set: trust a From address only if this server's Authentication-Results vouch for it
 
     @property
     def account(self) -> str:
@@ -315,6 +316,7 @@ def parse_config(data: Mapping[str, Any], base: Path, source: Path | None = None
         rejected_folder=imap_section.get("rejected_folder", str, "Rejected"),
         batch_size=imap_section.positive("batch_size", 50),
         max_message_bytes=imap_section.positive("max_message_bytes", 25 * 1024 * 1024),
+        authserv_id=imap_section.get("authserv_id", str, "").strip(),
     )
     imap_section.finish()
 

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from mailbot.districts import by_code
 from mailbot.message import Attachment, ParsedMessage
 from mailbot.roster import Dsp, Roster
+from mailbot.sender_auth import check_sender
 from mailbot.weeks import Week, last_completed_week
 from mailbot.workbook import Problem, ReportRow, parse_workbook
 
@@ -81,7 +82,10 @@ def decide(
     received_at: datetime,
     tz: ZoneInfo,
     previous: PreviousFigures,
+    authserv_id: str = "",
 ) -> Decision:
+    """What to do with one message. ``authserv_id``: when set, the From address must be vouched for by
+    that server's Authentication-Results header (see sender_auth)."""
     if message.automated:
         return Decision("ignored", f"automated message: {message.automated}", None)
     if not message.sender:
@@ -89,24 +93,12 @@ def decide(
     dsp = roster.dsp_for_sender(message.sender)
     if dsp is None:
         return Decision("ignored", f"unknown sender {message.sender}", None)
+    refused = _unauthenticated(message, dsp, authserv_id) if authserv_id else None
+    if refused:
+        return refused
 
     if not message.attachments:
-        if message.defects:
-            # Something was attached but could not be taken apart: say what, not "nothing attached".
-            problem = _problem(
-                "unreadable_message",
-                f"No readable Excel workbook was found: {'; '.join(message.defects)}. "
-                "Attach the weekly report (.xlsx) to a new email and send it again.",
-                f"कोई पढ़ने योग्य एक्सेल फ़ाइल नहीं मिली ({'; '.join(message.defects)})। "
-                "साप्ताहिक रिपोर्ट (.xlsx) नई ईमेल में संलग्न करके दोबारा भेजें।",
-            )
-            return Decision("rejected", "no readable spreadsheet", dsp, problems=(problem,), answer=True)
-        problem = _problem(
-            "no_attachment",
-            "No Excel workbook was attached. Attach the weekly report (.xlsx) and send it again.",
-            "कोई एक्सेल फ़ाइल संलग्न नहीं थी। साप्ताहिक रिपोर्ट (.xlsx) संलग्न करके दोबारा भेजें।",
-        )
-        return Decision("rejected", "no spreadsheet attached", dsp, problems=(problem,), answer=True)
+        return _nothing_attached(message, dsp)
 
     sheets: list[SheetDecision] = []
     taken: set[tuple[Week, int]] = set()  # (week, district) already accepted from an earlier attachment
@@ -121,6 +113,46 @@ def decide(
         else f"nothing accepted: {_first_error(sheets)}"
     )
     return Decision(outcome, reason, dsp, sheets=tuple(sheets), answer=True)
+
+
+def _nothing_attached(message: ParsedMessage, dsp: Dsp) -> Decision:
+    if message.defects:
+        # Something was attached but could not be taken apart: say what, not "nothing attached".
+        problem = _problem(
+            "unreadable_message",
+            f"No readable Excel workbook was found: {'; '.join(message.defects)}. "
+            "Attach the weekly report (.xlsx) to a new email and send it again.",
+            f"कोई पढ़ने योग्य एक्सेल फ़ाइल नहीं मिली ({'; '.join(message.defects)})। "
+            "साप्ताहिक रिपोर्ट (.xlsx) नई ईमेल में संलग्न करके दोबारा भेजें।",
+        )
+        return Decision("rejected", "no readable spreadsheet", dsp, problems=(problem,), answer=True)
+    problem = _problem(
+        "no_attachment",
+        "No Excel workbook was attached. Attach the weekly report (.xlsx) and send it again.",
+        "कोई एक्सेल फ़ाइल संलग्न नहीं थी। साप्ताहिक रिपोर्ट (.xlsx) संलग्न करके दोबारा भेजें।",
+    )
+    return Decision("rejected", "no spreadsheet attached", dsp, problems=(problem,), answer=True)
+
+
+def _unauthenticated(message: ParsedMessage, dsp: Dsp, authserv_id: str) -> Decision | None:
+    """A rejection when our mail server does not vouch for the From address (see sender_auth), else None."""
+    check = check_sender(message.authentication_results, authserv_id, message.sender)
+    if check.passed:
+        return None
+    # Answered, because the address is one on the roster: a forger never reads the reply, and a DSP whose
+    # own mail setup fails the check learns why its report did not count.
+    problem = _problem(
+        "sender_not_authenticated",
+        f"CEG's mail server could not confirm that this email came from {message.sender} "
+        f"({check.detail}), so the report was not counted. If you sent it, send it again from "
+        "your registered address directly (not through a forwarding service), or ask your email "
+        "administrator to set up SPF and DKIM for your domain. Contact CEG if this continues.",
+        f"CEG का मेल सर्वर यह पुष्टि नहीं कर सका कि यह ईमेल {message.sender} से आई है "
+        f"({check.detail}), इसलिए रिपोर्ट नहीं गिनी गई। यदि आपने इसे भेजा है, तो अपने पंजीकृत पते से "
+        "सीधे दोबारा भेजें (किसी फ़ॉरवर्डिंग सेवा से नहीं), या अपने ईमेल व्यवस्थापक से अपने डोमेन के लिए "
+        "SPF और DKIM सेट करने को कहें। समस्या बनी रहे तो CEG से संपर्क करें।",
+    )
+    return Decision("rejected", f"sender not authenticated: {check.detail}", dsp, problems=(problem,), answer=True)
 
 
 def _decide_attachment(

@@ -98,6 +98,7 @@ class ParsedMessage:
     attachments: tuple[Attachment, ...]
     automated: str | None
     defects: tuple[str, ...]
+    authentication_results: tuple[str, ...] = ()  # raw header values, topmost (added last) first
 
 
 def spreadsheet_kind(data: bytes) -> SpreadsheetKind | None:
@@ -167,6 +168,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         attachments=attachments,
         automated=_automated(msg, sender),
         defects=tuple(dict.fromkeys(defects)),
+        authentication_results=tuple(_all(msg, "Authentication-Results")),
     )
 
 

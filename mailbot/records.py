@@ -78,7 +78,7 @@ def record_message(
             ReportRow.week < str(week)).order_by(col(ReportRow.week).desc())).first()
         return None if row is None else {k: getattr(row, k) for k in FIGURES}
 
-    decision = decide(message, roster, received_at, config.calendar.timezone, previous)
+    decision = decide(message, roster, received_at, config.calendar.timezone, previous, config.imap.authserv_id)
     ledger.outcome, ledger.reason = decision.outcome, decision.reason[:1000]
     ledger.dsp_id = dsp_ids.get(decision.dsp.name) if decision.dsp else None
     session.add(ledger)

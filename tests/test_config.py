@@ -69,6 +69,8 @@ def test_minimal_config_fills_defaults(tmp_path: Path) -> None:
         (("[ceg]", "[calendar]\nlag_threshold = 50\n[ceg]"), "calendar.lag_threshold: must be a fraction"),
         (("[ceg]", "[schedule]\npoll_minutes = 0\n[ceg]"), "schedule.poll_minutes: must be greater than 0"),
         (('[roster]\npath = "roster.xlsx"', "[roster]"), "roster.path: missing"),
+        (('host = "imap.example.org"', 'host = "imap.example.org"\nauthserv_id = ["mx"]'),
+         "imap.authserv_id: expected"),
     ],
 )
 def test_a_bad_value_is_named_by_its_key(tmp_path: Path, change: tuple[str, str], names: str) -> None:

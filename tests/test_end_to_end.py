@@ -382,3 +382,32 @@ def test_health_fails_while_mail_waits_undelivered(
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stdout
     bot.close()
+
+
+def test_with_authserv_id_set_a_forged_from_is_not_counted_and_the_real_dsp_is_told(
+    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(ROSTER, imap={"authserv_id": "mx.ceg.example"})
+    forged, genuine = (EMAILS / "forged_authentication_results.eml"), (EMAILS / "authenticated_report.eml")
+    dovecot.seed(imap_account.username, forged.read_bytes())
+    dovecot.seed(imap_account.username, genuine.read_bytes())
+    # No verdict from our server at all: the message cannot be vouched for either.
+    unvouched = report_email("CMS Computers", "reports@cms.example", districts("CMS Computers"))
+    dovecot.seed(imap_account.username, unvouched)
+    mailbot_cli(config, "poll")
+    mailbot_cli(config, "send")
+
+    ledger = query(config, "select outcome, reason from ledger order by uid")
+    assert [outcome for outcome, _ in ledger] == ["rejected", "accepted", "rejected"]
+    assert "sender not authenticated: spf=fail, dkim=none, dmarc=fail" in str(ledger[0][1])
+    assert "no Authentication-Results header from mx.ceg.example" in str(ledger[2][1])
+    assert query(config, "select count(*) from submission") == [(1,)]  # only the vouched-for report counts
+    assert len(dovecot.messages(imap_account.username, "Rejected")) == 2  # filed, never deleted
+
+    assert smtp_sink.wait_for(3)
+    kinds = sorted(m.message["X-Mailbot-Kind"] for m in smtp_sink.messages)
+    assert kinds[1:] == ["rejection", "rejection"] and kinds[0] in {"receipt", "partial"}  # the genuine one: a receipt
+    assert {r for m in smtp_sink.messages for r in m.rcpt_tos} == {"reports@cms.example"}  # the roster address
+    bodies = [m.message.get_body(("plain",)).get_content() for m in smtp_sink.messages
+              if m.message["X-Mailbot-Kind"] == "rejection"]
+    assert all("could not confirm that this email came from reports@cms.example" in b for b in bodies)

@@ -142,3 +142,17 @@ def test_week_falls_back_to_the_last_completed_week_at_receipt() -> None:
     received = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 07:30 IST
     assert report_week(None, "weekly report", received, IST) == (W47, "received")
     assert report_week(date(2026, 11, 15), "2026-W47", received, IST) == (Week(2026, 46), "sheet")
+
+
+def test_with_authserv_id_set_only_a_from_our_server_vouches_for_counts(roster: Roster) -> None:
+    emails = Path(__file__).resolve().parent.parent / "fixtures" / "emails"
+    forged = parse_message((emails / "forged_authentication_results.eml").read_bytes())
+    genuine = parse_message((emails / "authenticated_report.eml").read_bytes())
+
+    refused = decide(forged, roster, RECEIVED, IST, nothing_before, "mx.ceg.example")
+    assert refused.outcome == "rejected" and refused.answer and not refused.sheets
+    [problem] = refused.problems
+    assert problem.code == "sender_not_authenticated" and "dmarc=fail" in problem.message
+    assert decide(genuine, roster, RECEIVED, IST, nothing_before, "mx.ceg.example").outcome == "accepted"
+    # Unset (the default): the From address is trusted as written, as before.
+    assert decide(forged, roster, RECEIVED, IST, nothing_before).outcome == "accepted"

@@ -45,6 +45,7 @@ EXPECTED: dict[str, tuple[str, list[tuple[str, str]], str | None, str | None]] =
     "two_from_headers": ("reports@cms.example", [(REPORT, "xlsx")], None, "more than one From header"),
     "display_name_spoofing": ("x@evil.example", [(REPORT, "xlsx")], None, None),
     "forged_authentication_results": ("reports@cms.example", [(REPORT, "xlsx")], None, None),
+    "authenticated_report": ("reports@cms.example", [(REPORT, "xlsx")], None, None),
     "reply_to_other_domain": ("reports@cms.example", [(REPORT, "xlsx")], None, None),
     "reply_to_same_domain": ("reports@cms.example", [(REPORT, "xlsx")], None, None),
     "malformed_date": ("reports@cms.example", [(REPORT, "xlsx")], None, None),
