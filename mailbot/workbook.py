@@ -17,6 +17,8 @@ the service's, not this module's.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -55,18 +57,62 @@ def parse_workbook(content: bytes, filename: str) -> ParsedWorkbook:
 
 
 def find_header(sheet: Sheet) -> Header | None:
-    """The row among the first HEADER_SCAN_ROWS naming the most known columns (the first of equals)."""
+    """The row among the first HEADER_SCAN_ROWS naming the most known columns (the first of equals).
+
+    A row is also read together with the row above it, for the two-row headers offices draw by hand:
+    "Rural JSKs" merged over "Target | Opened", with "District" merged down both rows.
+    """
     best: Header | None = None
+    above: tuple[Any, ...] = ()
     for index, values in enumerate(sheet.rows[:HEADER_SCAN_ROWS]):
-        columns: dict[str, int] = {}
-        for column, value in enumerate(values, start=1):
-            if isinstance(value, str) and value.strip():
-                key = match_header(value)
-                if key and key != SERIAL and key not in columns:
-                    columns[key] = column
-        if len(columns) >= MIN_HEADER_COLUMNS and (best is None or len(columns) > len(best.columns)):
-            best = Header(index + 1, columns)
+        for labels in (_texts(values), _stacked(above, values)) if above else (_texts(values),):
+            columns = _columns(labels)
+            if len(columns) >= MIN_HEADER_COLUMNS and (best is None or len(columns) > len(best.columns)):
+                best = Header(index + 1, columns)
+        above = tuple(values)
     return best
+
+
+def _texts(values: Sequence[Any]) -> list[str]:
+    return [value.strip() if isinstance(value, str) else "" for value in values]
+
+
+def _stacked(above: Sequence[Any], below: Sequence[Any]) -> list[str]:
+    """Each column's label when ``above`` holds group headings over ``below``'s: a label that is a header on
+    its own stays as it is, "Target" under "Rural JSKs" becomes "Rural JSKs Target", and a heading merged
+    down over an empty cell is the label itself. A merged heading's value sits in its first cell only, so
+    it carries right over empty cells until the next heading or a column empty in both rows."""
+    top, bottom = _texts(above), _texts(below)
+    width = max(len(top), len(bottom))
+    top, bottom = top + [""] * (width - len(top)), bottom + [""] * (width - len(bottom))
+    labels: list[str] = []
+    group = ""
+    for heading, label in zip(top, bottom, strict=True):
+        if heading:
+            group = heading
+        elif not label:
+            group = ""
+        labels.append(label if label and match_header(label) else _under(group, label))
+    return labels
+
+
+def _under(heading: str, label: str) -> str:
+    """ "Rural JSKs / ग्रामीण जन सेवा केन्द्र" over "Target / लक्ष्य" -> each heading wording with each label
+    wording, as alternatives match_header tries one by one ("Rural JSKs Target / ...")."""
+    if not heading or not label:
+        return heading or label
+    headings = [h.strip() for h in re.split(r"[/\n|]", heading) if h.strip()]
+    wordings = [w.strip() for w in re.split(r"[/\n|]", label) if w.strip()]
+    return " / ".join(f"{h} {w}" for h in headings for w in wordings)
+
+
+def _columns(labels: Sequence[str]) -> dict[str, int]:
+    columns: dict[str, int] = {}
+    for column, label in enumerate(labels, start=1):
+        key = match_header(label) if label else None
+        if key and key != SERIAL and key not in columns:
+            columns[key] = column
+    return columns
 
 
 @dataclass

@@ -19,8 +19,9 @@ from mailbot import workbook_io
 from mailbot.headers import COLUMNS, match_header
 from mailbot.template import report_workbook, save_workbook
 from mailbot.weeks import Week
-from mailbot.workbook import FIGURES, ParsedWorkbook, parse_workbook
+from mailbot.workbook import FIGURES, ParsedWorkbook, find_header, parse_workbook
 from mailbot.workbook_cells import parse_count, parse_date
+from mailbot.workbook_io import Sheet
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "fixtures" / "workbooks"
@@ -96,6 +97,27 @@ def test_merged_title_cells_above_the_header() -> None:
     assert [(r.lgd_code, r.row) for r in result.rows] == [(c, r + 3) for c, r in CANONICAL_ROWS]
     assert figures(result) == expected(mw.CODES)
     assert (result.dsp_name, result.week_ending) == ("CMS Computers Ltd", SUNDAY)
+
+
+def test_two_row_header_with_grouped_columns() -> None:
+    # "Rural JSKs" merged over "Target | Opened (cumulative)", District and the rest merged down both rows.
+    result = parse("two_row_header.xlsx")
+    assert result.problems == ()
+    assert [(r.lgd_code, r.row) for r in result.rows] == [(c, r + 1) for c, r in CANONICAL_ROWS]
+    assert figures(result) == expected(mw.CODES)
+    assert (result.dsp_name, result.week_ending) == ("CMS Computers Ltd", SUNDAY)
+
+
+def test_group_headings_are_read_with_the_labels_below_them() -> None:
+    sheet = Sheet("s", True, (
+        ("District", "ग्रामीण जन सेवा केन्द्र", None, "Urban", None, "Functional JSKs"),
+        (None, "लक्ष्य", "स्थापित (संचयी)", "Target", "Opened", None),
+        ("Agra", 1, 2, 3, 4, 5),
+    ), False)
+    header = find_header(sheet)
+    assert header is not None and header.row == 2
+    assert header.columns == {"district": 1, "rural_target": 2, "rural_opened": 3, "urban_target": 4,
+                              "urban_opened": 5, "functional": 6}
 
 
 def test_numbers_typed_as_text() -> None:
