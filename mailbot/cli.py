@@ -27,6 +27,7 @@ EXIT_UNAVAILABLE = 1
 EXIT_CONFIG = 2
 EXIT_RUNNING = 3
 EXIT_STALE = 4
+SHUTDOWN_GRACE_SECONDS = 8.0  # SIGTERM: how long the job in hand may take before mailbot stops without it
 
 
 class JsonFormatter(logging.Formatter):
@@ -294,7 +295,7 @@ def run(ctx: Context) -> None:
     try:
         config = ctx.config
         load_roster(config.roster)  # a broken roster stops the start loudly, not every poll quietly
-        sys.exit(run_daemon(config))
+        sys.exit(run_daemon(config, give_up_after=SHUTDOWN_GRACE_SECONDS))
     except (ConfigError, RosterError) as exc:
         fail(str(exc), EXIT_CONFIG)
 

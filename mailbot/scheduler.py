@@ -12,6 +12,7 @@ logs its own failures: the daemon stops on SIGTERM/SIGINT (or ``stop``), never b
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 import threading
@@ -265,12 +266,19 @@ def run_daemon(
     mailbot_factory: Callable[[Config], Service] | None = None,
     install_signal_handlers: bool = True,
     stop: threading.Event | None = None,
+    give_up_after: float | None = None,
 ) -> int:
     """Run until SIGTERM/SIGINT (or ``stop`` is set); return the exit status.
 
     Returns EXIT_ALREADY_RUNNING, after logging why at ERROR, when another process holds the database lock.
     ``mailbot_factory`` defaults to ``mailbot.service.Mailbot``. Exceptions while building the service (a bad
     roster, an unusable database) propagate: those stop the run loudly.
+
+    ``give_up_after``: seconds to wait for the job in hand once asked to stop. A job still running then is
+    waiting on a server that does not answer (finishing a message takes well under a second) and may wait
+    out the whole IMAP/SMTP timeout; the process then ends at once with EXIT_OK. That is safe: every step
+    is committed before the next starts, so the next start picks up where this one stopped, as after a
+    crash. Only for a process of its own (``mailbot run``): it calls ``os._exit``.
     """
     stop = stop or threading.Event()
     lock = DatabaseLock(config.database)
@@ -300,7 +308,12 @@ def run_daemon(
                     pass
                 log.info("stopping: finishing the message in hand")
             finally:
-                daemon.shutdown()
+                if not _shut_down(daemon, give_up_after):
+                    log.warning("stopping without waiting: a server has not answered for %s s; the work in hand "
+                                "is picked up again at the next start, nothing is lost", give_up_after)
+                    lock.release()
+                    logging.shutdown()
+                    os._exit(EXIT_OK)
         finally:
             mailbot.close()
         log.info("mailbot stopped")
@@ -309,6 +322,17 @@ def run_daemon(
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         lock.release()
+
+
+def _shut_down(daemon: Daemon, give_up_after: float | None) -> bool:
+    """``daemon.shutdown()``, waiting at most ``give_up_after`` seconds; False if it is still waiting."""
+    if give_up_after is None:
+        daemon.shutdown()
+        return True
+    worker = threading.Thread(target=daemon.shutdown, name="mailbot-shutdown", daemon=True)
+    worker.start()
+    worker.join(give_up_after)
+    return not worker.is_alive()
 
 
 def _install_signal_handlers(stop: threading.Event) -> dict[int, Any]:

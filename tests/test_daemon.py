@@ -6,12 +6,15 @@ expect with deadline-bounded polls of the servers and the daemon's log, never fo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -186,6 +189,40 @@ def test_ingests_acknowledges_refuses_a_second_instance_and_stops_on_sigterm(
     # The heartbeat is now older than a (tiny) allowed age: unhealthy.
     stale = make_config(write_roster(tmp_path / "roster"), schedule={**FAST, "health_max_age_minutes": 0.0001})
     assert mailbot(stale, "health").returncode != 0
+
+
+def test_sigterm_while_the_mailbox_server_hangs_exits_promptly_and_loses_nothing(
+    tmp_path: Path, make_config: Callable[..., Config], imap_account: Any, smtp_sink: SmtpSink,
+    start_daemon: Callable[[Config], Daemon],
+) -> None:
+    # A server that accepts the connection and never says a word: the poll waits on its 60 s timeout.
+    connected = threading.Event()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        held: list[socket.socket] = []
+
+        def accept() -> None:
+            with contextlib.suppress(OSError):  # the listener closes at the end of the test
+                held.append(listener.accept()[0])
+                connected.set()
+
+        threading.Thread(target=accept, daemon=True).start()
+        config = make_config(write_roster(tmp_path / "roster"), schedule=FAST,
+                             imap={"port": listener.getsockname()[1], "timeout": 60})
+        daemon = start_daemon(config)
+        wait_until(connected.is_set, "the daemon to connect to the silent server", daemon=daemon)
+
+        status, seconds = daemon.terminate(timeout=30)
+        for conn in held:
+            conn.close()
+    assert status == 0, daemon.log()
+    assert seconds < 20, f"took {seconds:.1f} s: the 60 s IMAP timeout was waited out"
+    assert "stopping without waiting" in daemon.log()
+    assert "Traceback" not in daemon.log()
+    # The lock went with the process: the next start is not refused.
+    after = mailbot(config, "poll", timeout=30)
+    assert after.returncode != 3 and "already running" not in after.stderr, after.stderr
 
 
 def test_survives_a_dovecot_restart_and_reads_what_arrived_meanwhile(
