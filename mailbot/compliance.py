@@ -231,14 +231,14 @@ class Evaluation:
 
     # --- progress -------------------------------------------------------------------------------------------
 
-    def latest_figures(self, dsp: str, lgd_code: int, week: Week) -> Mapping[str, int | None] | None:
-        """The figures of the pair's latest valid report for ``week`` or earlier (None: never reported)."""
+    def latest_report(self, dsp: str, lgd_code: int, week: Week) -> ReportFact | None:
+        """The pair's latest valid report for ``week`` or earlier (None: never reported)."""
         latest = None
         for fact in self._valid.get((dsp, lgd_code), ()):
             if fact.week > week:
                 break
             latest = fact
-        return None if latest is None else latest.figures
+        return latest
 
     def progress(self, week: Week) -> tuple[Progress, ...]:
         """Per district expected in ``week``, sorted by LGD code."""

@@ -62,6 +62,8 @@ _THRESHOLD = 85.0
 _MARGIN = 6.0  # the best district must beat the runner-up by this much, else ambiguous
 _MIN_FUZZY_LEN = 5
 _SUGGEST = 70.0  # near misses worth naming in an UnknownDistrict
+# Parts of many names: a near miss sharing only these is no hint ("Gotham Nagar" is not "Bhim Nagar").
+_GENERIC_PARTS = ("nagar", "नगर", "dehat", "देहात", "kheri", "खीरी", "pur", "पुर")
 
 
 @lru_cache(maxsize=1)
@@ -181,12 +183,26 @@ def _resolve_key(key: str, fuzzy: bool) -> tuple[str, frozenset[int]]:
         return ("unknown", frozenset())
     ranked = _fuzzy(key)
     if not ranked or ranked[0][0] < _THRESHOLD:
-        return ("unknown", frozenset(c for _, c in ranked[:3]))
+        return ("unknown", frozenset(c for _, c in ranked[:3] if _alike_beyond_generic_parts(key, c)))
     top = ranked[0][0]
     close = frozenset(c for s, c in ranked if s >= _THRESHOLD and top - s < _MARGIN)
     if not fuzzy:
         return ("unknown", close)
     return ("ok" if len(close) == 1 else "ambiguous", close)
+
+
+def _alike_beyond_generic_parts(key: str, lgd_code: int) -> bool:
+    """Whether ``key`` still resembles one of the district's names once the generic parts are gone."""
+    stem = _without_generic_parts(key)
+    district = by_code(lgd_code)
+    names = (_without_generic_parts(_key(n)) for n in (district.name_en, district.name_hi, *district.aliases))
+    return bool(stem) and any(name and fuzz.ratio(stem, name) >= _SUGGEST for name in names)
+
+
+def _without_generic_parts(key: str) -> str:
+    for part in _GENERIC_PARTS:
+        key = key.replace(part, "")
+    return key
 
 
 def _resolve_parts(text: str) -> tuple[str, frozenset[int]] | None:

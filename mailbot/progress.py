@@ -1,13 +1,16 @@
 """Progress per district: centres opened against target, the week's increase, B2C uptake, the lag flag.
 
 A district's figures for week W are the sum, over the DSPs assigned to it in W, of each DSP's latest valid
-report for W or an earlier week (a DSP that skipped a week carries its last figures forward, so its increase
-is 0). DSPs that have never reported are listed in ``unreported`` and add nothing.
+report for W or an earlier week: a DSP that skipped a week carries its last figures forward, and
+``figures_week`` says how old the oldest of them is. DSPs that have never reported are listed in
+``unreported`` and add nothing.
 
 Lagging (CEG's instruction: the DEGS acts against the DSP and informs CEG) when achievement (opened / target)
 is below ``calendar.lag_threshold``, or when the total opened has not increased for
-``calendar.no_progress_weeks`` consecutive weeks while still short of the target. A district with no figures
-at all is not judged here: missing reports are.
+``calendar.no_progress_weeks`` consecutive weeks while still short of the target. Only reported weeks count
+towards "not increased": a week whose figures were carried forward has no known increase, so a DSP that stops
+reporting is escalated for its missing reports, never accused of stalling on figures it did not send. A district
+with no figures at all is not judged here: missing reports are.
 """
 
 from __future__ import annotations
@@ -36,9 +39,14 @@ class Progress:
     urban_opened: int
     functional: int | None  # None: no DSP gave the (optional) figure
     b2c_enabled: int | None
-    increase: int | None  # opened minus last week's opened; None when either week has no figures
-    stalled_weeks: int  # consecutive weeks (up to no_progress_weeks) without an increase
+    increase: int | None  # opened minus the previous week's; None unless this week was reported (see figures_week)
+    stalled_weeks: int  # consecutive reported weeks (up to no_progress_weeks) without an increase
     lag_reasons: tuple[LagReason, ...]
+    figures_week: Week | None = None  # the oldest report the figures come from; before ``week``: carried forward
+
+    @property
+    def carried_forward(self) -> bool:
+        return self.figures_week is not None and self.figures_week < self.week
 
     @property
     def target(self) -> int:
@@ -88,6 +96,7 @@ class _Totals:
     urban_opened: int = 0
     functional: int | None = None
     b2c_enabled: int | None = None
+    as_of: Week | None = None  # the oldest report week summed
 
     @property
     def opened(self) -> int:
@@ -111,10 +120,11 @@ def _sum(ev: Evaluation, lgd_code: int, week: Week) -> tuple[_Totals | None, tup
     total: _Totals | None = None
     unreported: list[str] = []
     for dsp in ev.dsps_of(lgd_code, week):
-        figures = ev.latest_figures(dsp, lgd_code, week)
-        if figures is None:
+        report = ev.latest_report(dsp, lgd_code, week)
+        if report is None:
             unreported.append(dsp)
             continue
+        figures = report.figures
         t = total or _Totals()
         total = _Totals(
             t.rural_target + _int(figures, "rural_target"),
@@ -123,6 +133,7 @@ def _sum(ev: Evaluation, lgd_code: int, week: Week) -> tuple[_Totals | None, tup
             t.urban_opened + _int(figures, "urban_opened"),
             _add(t.functional, figures.get("functional")),
             _add(t.b2c_enabled, figures.get("b2c_enabled")),
+            report.week if t.as_of is None else min(t.as_of, report.week),
         )
     return total, tuple(unreported)
 
@@ -132,9 +143,13 @@ def _int(figures: Mapping[str, int | None], key: str) -> int:
 
 
 def _increase(ev: Evaluation, lgd_code: int, week: Week) -> int | None:
+    """Opened in ``week`` minus the previous week's, when every figure of ``week`` was reported for it (a DSP
+    that never reported adds nothing to either week)."""
     now, _ = _totals(ev, lgd_code, week)
     before, _ = _totals(ev, lgd_code, week - 1)
-    return None if now is None or before is None else now.opened - before.opened
+    if now is None or before is None or now.as_of != week:
+        return None
+    return now.opened - before.opened
 
 
 def district_progress(ev: Evaluation, lgd_code: int, week: Week) -> Progress:
@@ -171,4 +186,5 @@ def district_progress(ev: Evaluation, lgd_code: int, week: Week) -> Progress:
         increase=increase,
         stalled_weeks=stalled,
         lag_reasons=tuple(reasons),
+        figures_week=t.as_of,
     )

@@ -109,7 +109,7 @@ def _progress(p: Any) -> dict[str, Any]:
         "rural_target": p.rural_target, "rural_opened": p.rural_opened, "urban_target": p.urban_target,
         "urban_opened": p.urban_opened, "achievement": _round(p.achievement), "gap": p.gap,
         "increase": p.increase, "b2c_uptake": _round(p.b2c_uptake), "lagging": p.lagging,
-        "lag_reasons": list(p.lag_reasons),
+        "lag_reasons": list(p.lag_reasons), "figures_week": str(p.figures_week) if p.figures_week else None,
     }
 
 

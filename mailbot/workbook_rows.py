@@ -52,6 +52,7 @@ class _Rows:
         self.content, self.kind, self.sheet, self.header, self._add = content, kind, sheet, header, add
         self.current: int | None = None  # the LGD code of the row being read, once known
         self.seen: dict[int, int] = {}  # lgd -> first row
+        self.taken: set[int] = set()  # lgd codes whose row was accepted
         self.formulas: frozenset[tuple[int, int]] = frozenset()
 
     def add(self, severity: Severity, code: str, message: str, message_hi: str, cell: str = "") -> None:
@@ -79,6 +80,7 @@ class _Rows:
             parsed = self.row(row)
             if parsed is not None:
                 rows.append(parsed)
+                self.taken.add(parsed.lgd_code)
         return tuple(rows)
 
     def row(self, row: int) -> ReportRow | None:
@@ -178,10 +180,16 @@ class _Rows:
             return None
         first = self.seen.setdefault(district.lgd_code, row)
         if first != row:
+            if district.lgd_code in self.taken:
+                en = f"only row {first} was taken"
+                hi = f"केवल पंक्ति {first} ली गई"
+            else:  # the first row had errors of its own: nothing was recorded for the district
+                en = f"row {first} had errors, so nothing was recorded for {district.name_en}. Keep one correct row"
+                hi = f"पंक्ति {first} में त्रुटियाँ थीं, इसलिए {district.name_hi} का कुछ भी दर्ज नहीं हुआ। केवल एक सही पंक्ति रखें"
             self.add("error", "duplicate_district",
-                     f"Row {row}: {district.name_en} appears again (first in row {first}); only row {first} was taken.",
-                     f"पंक्ति {row}: {district.name_hi} दोबारा आया है (पहली बार पंक्ति {first} में); "
-                     f"केवल पंक्ति {first} ली गई।", self.cell(row, "district"))
+                     f"Row {row}: {district.name_en} appears again (first in row {first}); {en}.",
+                     f"पंक्ति {row}: {district.name_hi} दोबारा आया है (पहली बार पंक्ति {first} में); {hi}।",
+                     self.cell(row, "district"))
             return None
         return district
 

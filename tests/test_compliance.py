@@ -76,6 +76,21 @@ def test_statuses_on_time_late_missing_invalid_pending() -> None:
     assert (SHREE, AGRA) in ev.expected(Week(2026, 44))
 
 
+
+def test_a_dsp_that_stops_reporting_is_not_accused_of_stalling_on_carried_figures() -> None:
+    # CMS stops reporting Agra after W44: its W44 figures stand in for W45..W47 (labelled as such), but the weeks
+    # it did not report have no known increase, so Agra never becomes "no progress" on figures CMS did not send.
+    stopped = [f for f in facts() if not (f.dsp == CMS and f.lgd_code == AGRA and f.week > Week(2026, 44))]
+    ev = Evaluation(roster(), stopped, CALENDAR, ist(WED, 12))
+    for week in (Week(2026, 45), Week(2026, 46), W47):
+        agra = {p.lgd_code: p for p in ev.progress(week)}[AGRA]
+        assert agra.figures_week == Week(2026, 44) and agra.carried_forward
+        assert agra.increase is None and agra.stalled_weeks == 0
+        assert "no_progress" not in agra.lag_reasons
+    # Reported weeks without an increase still count (Aligarh, above): this is only about unreported weeks.
+    aligarh = {p.lgd_code: p for p in ev.progress(W47)}[ALIGARH]
+    assert aligarh.figures_week == W47 and not aligarh.carried_forward and aligarh.lag_reasons == ("no_progress",)
+
 def test_the_deadline_moment_itself_is_in_time() -> None:
     due_at = ist(MON, 12)
     fact = ReportFact(SREI, FARRUKHABAD, W47, due_at, True, {})

@@ -186,6 +186,16 @@ def test_unknown_names_near_misses_as_candidates() -> None:
     assert "did you mean Basti?" in str(caught.value)
 
 
+
+@pytest.mark.parametrize("text", ["Gotham Nagar", "Azad Nagar"])
+def test_a_near_miss_on_a_generic_part_alone_is_no_hint(text: str) -> None:
+    # "Gotham Nagar" scores 70 against Bhim Nagar (Sambhal's old name) only through "Nagar": suggesting Sambhal
+    # would invite a DSP to send another district's figures under Sambhal's name.
+    with pytest.raises(UnknownDistrict) as caught:
+        match_district(text)
+    assert caught.value.candidates == ()
+    assert "did you mean" not in str(caught.value)
+
 def test_exact_only_names_the_near_miss() -> None:
     assert match_district("Allahabad", fuzzy=False).name_en == "Prayagraj"
     assert match_district("118", fuzzy=False).name_en == "Agra"

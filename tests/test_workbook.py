@@ -185,6 +185,24 @@ def test_row_problems_name_the_cell_and_keep_valid_rows(name: str) -> None:
         assert problem.message and problem.message_hi
 
 
+
+def test_a_repeated_district_says_whether_its_first_row_was_recorded() -> None:
+    names = mw.set_names(["Agra", "Aligarh", "Prayagraj", "Lucknow", "Agra"])
+    taken = parse_workbook(mw.mutate(names), "dup.xlsx")
+    [dup] = [p for p in taken.problems if p.code == "duplicate_district"]
+    assert "only row 6 was taken" in dup.message and 118 in [r.lgd_code for r in taken.rows]
+
+    def first_agra_row_broken(ws: Any) -> None:
+        names(ws)
+        ws.cell(mw.FIRST_ROW, mw.column("rural_target")).value = "approx 500"
+
+    neither = parse_workbook(mw.mutate(first_agra_row_broken), "dup.xlsx")
+    [dup] = [p for p in neither.problems if p.code == "duplicate_district"]
+    assert 118 not in [r.lgd_code for r in neither.rows]
+    assert "only row 6 was taken" not in dup.message
+    assert "row 6 had errors, so nothing was recorded for Agra" in dup.message
+    assert "कुछ भी दर्ज नहीं हुआ" in dup.message_hi
+
 def test_messages_say_what_is_wrong_in_both_languages() -> None:
     ambiguous = parse("ambiguous_akbarpur.xlsx").problems[0]
     assert "Akbarpur" in ambiguous.message and "Ambedkar Nagar" in ambiguous.message
