@@ -19,9 +19,9 @@ Definitions (DHIS2's, see shared/reference/domain.md):
   lists and the consecutive-missing count all use it, since a rejected report is not a report.
 
 The look-back window: missing weeks are counted, and notifications considered, only from ``first_week`` on:
-the last ``calendar.history_weeks`` weeks before the current one and never before the earliest assignment
-start. A new install whose roster starts in 2016 thus names at most that many missing weeks instead of years
-of them.
+the last ``calendar.history_weeks`` weeks before the current one, never before the earliest assignment start
+and never before ``calendar.first_week`` (the week reporting through mailbot began). A new install thus
+chases nobody for the weeks before it existed.
 """
 
 from __future__ import annotations
@@ -110,7 +110,8 @@ def first_week(roster: Roster, calendar: CalendarSettings, now: datetime) -> Wee
     current = Week.containing(now.astimezone(calendar.timezone).date())
     oldest = current - calendar.history_weeks
     starts = [a.start for a in roster.assignments]
-    return max(oldest, Week.containing(min(starts))) if starts else current
+    first = max(oldest, Week.containing(min(starts))) if starts else current
+    return max(first, calendar.first_week) if calendar.first_week else first
 
 
 class Evaluation:
@@ -295,6 +296,8 @@ def weekly_report(ev: Evaluation, week: Week) -> WeeklyReport:
     oldest = week - (ev.calendar.history_weeks - 1)
     if starts:
         oldest = max(oldest, min(Week.containing(min(starts)), week))
+    if ev.calendar.first_week:
+        oldest = max(oldest, min(ev.calendar.first_week, week))
     weeks = tuple(week_range(oldest, week))
     pairs = sorted({pair for w in weeks for pair in ev.expected(w)})
     history = {

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mailbot.weeks import WEEKDAYS
+from mailbot.weeks import WEEKDAYS, Week
 
 Security = Literal["ssl", "starttls", "none"]
 
@@ -119,6 +119,9 @@ class CalendarSettings:
     summary_weekday: int = 1  # Tuesday: after escalations went out
     summary_time: time = time(10, 0)
     history_weeks: int = 12
+    # The first week DSPs are held to account for: nothing is sent about an earlier week. None: the week of
+    # mailbot's first `check` (see Mailbot.calendar), so a new install does not chase months of old reports.
+    first_week: Week | None = None
 
 
 @dataclass(frozen=True)
@@ -275,6 +278,14 @@ def _weekday(section: _Section, key: str, default: int) -> int:
     return WEEKDAYS.index(section.choice(key, WEEKDAYS, WEEKDAYS[default]))
 
 
+def _week(section: _Section, key: str) -> Week | None:
+    text = section.get(key, str, "").strip()
+    try:
+        return Week.parse(text) if text else None
+    except ValueError as exc:
+        raise ConfigError(f"{section.key(key)}: {exc}") from None
+
+
 def _address(section: _Section, key: str, value: str) -> str:
     if "@" not in value or value.strip() != value or " " in value:
         raise ConfigError(f"{section.key(key)}: not an email address: {value!r}")
@@ -369,6 +380,7 @@ def parse_config(data: Mapping[str, Any], base: Path, source: Path | None = None
         summary_weekday=_weekday(cal, "summary_weekday", 1),
         summary_time=_time(cal, "summary_time", time(10, 0)),
         history_weeks=cal.positive("history_weeks", 12),
+        first_week=_week(cal, "first_week"),
     )
     cal.finish()
 

@@ -13,7 +13,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,7 +24,7 @@ from mailbot import outbox
 from mailbot.archive import Archive, sha256_hex
 from mailbot.compliance import ReportFact, WeeklyReport, due_notifications, evaluate
 from mailbot.compose import Composer
-from mailbot.config import Config, ImapSettings, SmtpSettings
+from mailbot.config import CalendarSettings, Config, ImapSettings, SmtpSettings
 from mailbot.districts import all_districts
 from mailbot.mailbox import FetchedMessage, Mailbox, MailboxAuthError
 from mailbot.message import MessageError, parse_message
@@ -40,6 +40,7 @@ from mailbot.weeks import Week
 log = logging.getLogger(__name__)
 
 HEARTBEAT = "last_successful_poll"
+FIRST_WEEK = "first_week"  # the week of the first real `check`: reporting through mailbot began then
 IMPORT_ACCOUNT = "import"
 RETRY_BASE = timedelta(minutes=5)
 
@@ -328,9 +329,21 @@ class Mailbot:
         with self.store.session() as session:
             return report_facts(session, roster, self.config.calendar.timezone)
 
+    def calendar(self, now: datetime | None = None) -> CalendarSettings:
+        """The calendar in force, with its ``first_week``: the config's, else the week of the first real
+        ``check`` (stored then), else the week of ``now``: a new install never chases weeks before it ran."""
+        calendar = self.config.calendar
+        if calendar.first_week:
+            return calendar
+        stored = self.store.get_value(FIRST_WEEK)
+        if stored:
+            return replace(calendar, first_week=Week.parse(stored))
+        return replace(calendar, first_week=Week.containing((now or self.clock()).astimezone(calendar.timezone).date()))
+
     def report(self, week: Week | None = None, now: datetime | None = None) -> WeeklyReport:
         """The compliance picture of ``week`` (default: the newest week past its deadline) as of ``now``."""
-        return evaluate(self.roster(), self.facts(), self.config.calendar, now or self.clock(), week)
+        now = now or self.clock()
+        return evaluate(self.roster(), self.facts(), self.calendar(now), now, week)
 
     def status(self, week: Week | None = None, now: datetime | None = None) -> dict[str, Any]:
         report = self.report(week, now)
@@ -346,7 +359,10 @@ class Mailbot:
         each as an .eml file into that folder instead and queue nothing."""
         now = now or self.clock()
         roster = self.roster()
-        due = due_notifications(roster, self.facts(), self.config.calendar, now, self.config.ceg_addresses)
+        calendar = self.calendar(now)
+        if dry_run is None:
+            self._keep_first_week(calendar)
+        due = due_notifications(roster, self.facts(), calendar, now, self.config.ceg_addresses)
         report = CheckReport()
         with self.store.session() as session:
             for n in due:
@@ -370,6 +386,14 @@ class Mailbot:
                 report.kinds[n.kind] = report.kinds.get(n.kind, 0) + 1
                 log.info("queued %s for week %s to %s (%s)", n.kind, n.week, n.recipient, n.key)
         return report
+
+    def _keep_first_week(self, calendar: CalendarSettings) -> None:
+        """Store the week of the first real check, so later checks keep counting from it."""
+        if self.config.calendar.first_week or calendar.first_week is None or self.store.get_value(FIRST_WEEK):
+            return
+        self.store.set_value(FIRST_WEEK, str(calendar.first_week))
+        log.info("reporting through mailbot starts with week %s (calendar.first_week in the config overrides it)",
+                 calendar.first_week)
 
     def quarantine_items(self, week: Week) -> list[QuarantineItem]:
         with self.store.session() as session:

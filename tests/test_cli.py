@@ -71,7 +71,7 @@ def test_template_summary_and_dry_runs_write_files(
     dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config],
     tmp_path: Path,
 ) -> None:
-    config = make_config(ROSTER)
+    config = make_config(ROSTER, calendar={"first_week": str(WEEK)})  # preview W47's ladder from W48
     out = tmp_path / "cms.xlsx"
     done = cli(config, "template", "--dsp", "cms computers", "--week", str(WEEK), "--out", str(out))
     assert done.returncode == 0, done.stderr

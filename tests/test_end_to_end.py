@@ -13,8 +13,9 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
@@ -33,6 +34,7 @@ ROSTER = ROOT / "fixtures" / "roster" / "roster.xlsx"
 EMAILS = ROOT / "fixtures" / "emails"
 WEEK = Week(2026, 47)
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+IST = ZoneInfo("Asia/Kolkata")
 
 pytestmark = pytest.mark.servers
 
@@ -411,3 +413,32 @@ def test_with_authserv_id_set_a_forged_from_is_not_counted_and_the_real_dsp_is_t
     bodies = [m.message.get_body(("plain",)).get_content() for m in smtp_sink.messages
               if m.message["X-Mailbot-Kind"] == "rejection"]
     assert all("could not confirm that this email came from reports@cms.example" in b for b in bodies)
+
+
+def test_a_new_install_chases_nobody_for_weeks_before_its_first_check(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    wednesday = datetime(2026, 11, 25, 13, 0, tzinfo=IST)  # W48; W47's deadline (Mon 23 Nov 12:00) has passed
+    bot = Mailbot(make_config(ROSTER))
+    try:
+        preview = bot.check(now=wednesday, dry_run=tmp_path / "preview")
+        assert bot.store.get_value("first_week") is None  # a preview changes nothing
+        assert bot.check(now=wednesday).queued == preview.queued == 0  # nothing about W47 or the 11 weeks before
+        assert bot.store.get_value("first_week") == "2026-W48"
+        # A week later, W48 is held to account as usual: nobody reported, so its escalations go out.
+        bot.check(now=wednesday + timedelta(days=7))
+        weeks = {week for (week,) in query(bot.config, "select distinct week from outbox where kind = 'escalation'")}
+        assert weeks == {"2026-W48"}
+    finally:
+        bot.close()
+
+    # Set in the config, calendar.first_week reaches back: W47's escalations go out on day one.
+    earlier = make_config(ROSTER, mailbot={"database": str(tmp_path / "earlier.db")},
+                          calendar={"first_week": "2026-W47"})
+    bot = Mailbot(earlier)
+    try:
+        assert bot.check(now=wednesday).kinds.get("escalation")
+        weeks = {week for (week,) in query(earlier, "select distinct week from outbox")}
+        assert weeks == {"2026-W47"}
+    finally:
+        bot.close()
