@@ -356,10 +356,13 @@ def init(ctx: Context) -> None:
               show_default=True, help="Where the demo writes its config, database and summary workbook.")
 def demo(workdir: Path) -> None:
     """A whole reporting week on local servers, with no configuration: see what mailbot does."""
-    from mailbot.demo import run_demo  # noqa: PLC0415
+    from mailbot.demo import WorkdirInUse, run_demo  # noqa: PLC0415
 
     configure_logging("warning", "text")
-    run_demo(workdir, click.echo)
+    try:
+        run_demo(workdir, click.echo)
+    except WorkdirInUse as exc:
+        fail(str(exc), EXIT_CONFIG)
 
 
 if __name__ == "__main__":  # pragma: no cover

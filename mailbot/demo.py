@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 import shutil
 import sys
 import time
@@ -43,6 +44,7 @@ _KIND_LABELS = {
 _STATUSES = ("on_time", "late", "missing", "invalid", "pending")
 _OUTCOMES = ("accepted", "rejected", "ignored", "duplicate", "quarantined", "failed")
 # Files a previous demo run left; removed so each run starts from an empty database and mailbox.
+_DEMO_MARK = re.compile(r"# Written by `mailbot demo`")
 _OURS = ("mailbot.db", "mailbot.db-wal", "mailbot.db-shm", "mailbot.db.lock", "mailbot.toml", "imap-password",
          "archive", "roster", "sent")
 
@@ -188,8 +190,20 @@ def _introduce(config: Config, imap: ImapServer, smtp: SmtpSink, echo: Callable[
 # --- set-up -----------------------------------------------------------------------------------------------
 
 
+class WorkdirInUse(Exception):
+    """Raised when the demo's folder holds a database or archive the demo did not write."""
+
+
 def _clear(workdir: Path) -> None:
+    """Remove what an earlier demo left, after making sure an earlier demo left it: the names are those of
+    a real installation, whose database and archive must never be deleted by a demo pointed at its folder."""
     workdir.mkdir(parents=True, exist_ok=True)
+    present = [name for name in _OURS if (workdir / name).exists()]
+    if present and not _DEMO_MARK.match(_first_line(workdir / "mailbot.toml")):
+        raise WorkdirInUse(
+            f"{workdir} holds {', '.join(present)}, not written by `mailbot demo`: the demo would delete them. "
+            "Choose a new or empty folder with --workdir."
+        )
     for name in _OURS:
         path = workdir / name
         if path.is_dir():
@@ -198,6 +212,14 @@ def _clear(workdir: Path) -> None:
             path.unlink()
     for old in workdir.glob("summary-*.xlsx"):
         old.unlink()
+
+
+def _first_line(path: Path) -> str:
+    try:
+        with path.open(encoding="utf-8", errors="replace") as file:
+            return file.readline()
+    except OSError:
+        return ""
 
 
 def _write_config(workdir: Path, imap: ImapServer, smtp: SmtpSink) -> Config:

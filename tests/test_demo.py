@@ -146,3 +146,17 @@ def test_the_command_a_new_user_types_works(tmp_path: Path) -> None:
     assert "Compliance 2026-W47" in done.stdout and "Summary workbook:" in done.stdout
     assert (tmp_path / "out" / "mailbot.db").exists()
     assert "Traceback" not in done.stderr
+
+
+def test_a_folder_holding_a_real_installation_is_refused_and_left_alone(tmp_path: Path) -> None:
+    # The demo's file names are a real installation's: `mailbot demo --workdir /var/lib/mailbot` must not wipe it.
+    (tmp_path / "archive" / "ab").mkdir(parents=True)
+    (tmp_path / "archive" / "ab" / "abcdef.eml.gz").write_bytes(b"every message ever read")
+    (tmp_path / "mailbot.db").write_bytes(b"the reports")
+    done = subprocess.run([sys.executable, "-m", "mailbot", "demo", "--workdir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "not written by `mailbot demo`" in done.stderr and "archive" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert (tmp_path / "mailbot.db").read_bytes() == b"the reports"
+    assert (tmp_path / "archive" / "ab" / "abcdef.eml.gz").exists()
