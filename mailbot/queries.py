@@ -35,16 +35,23 @@ def report_facts(session: Session, roster: Roster, tz: ZoneInfo) -> list[ReportF
         assert problem.lgd_code is not None and ledger.dsp_id is not None  # noqa: S101 - filtered above
         facts.append(ReportFact(names[ledger.dsp_id], problem.lgd_code, Week.parse(problem.week),
                                 _aware(ledger.received_at), False, {}))
-    for ledger in session.exec(select(Ledger).where(Ledger.outcome == "rejected", col(Ledger.dsp_id).is_not(None))):
-        assert ledger.dsp_id is not None  # noqa: S101 - filtered above
-        weeks = {Week.parse(w) for w in session.exec(select(Submission.week).where(Submission.ledger_id == ledger.id))}
-        if not weeks:
-            weeks = {report_week(None, ledger.subject, _aware(ledger.received_at), tz)[0]}
+    for ledger, weeks in rejected_messages(session, tz):
+        assert ledger.dsp_id is not None  # noqa: S101 - rejected_messages gives DSPs' messages only
         dsp = names[ledger.dsp_id]
         for week in weeks:
             facts.extend(ReportFact(dsp, lgd, week, _aware(ledger.received_at), False, {})
                          for lgd in roster.districts_of(dsp, week))
     return facts
+
+
+def rejected_messages(session: Session, tz: ZoneInfo) -> list[tuple[Ledger, set[Week]]]:
+    """DSPs' rejected messages, each with the weeks it was a report for: its sheets' weeks, else the week its
+    subject names or the last one completed when it arrived (ingest's rule for a report without a date)."""
+    found = []
+    for ledger in session.exec(select(Ledger).where(Ledger.outcome == "rejected", col(Ledger.dsp_id).is_not(None))):
+        weeks = {Week.parse(w) for w in session.exec(select(Submission.week).where(Submission.ledger_id == ledger.id))}
+        found.append((ledger, weeks or {report_week(None, ledger.subject, _aware(ledger.received_at), tz)[0]}))
+    return found
 
 
 def quarantined_in(session: Session, week: Week, tz: ZoneInfo) -> list[QuarantineItem]:

@@ -348,7 +348,7 @@ class Mailbot:
     def status(self, week: Week | None = None, now: datetime | None = None) -> dict[str, Any]:
         report = self.report(week, now)
         with self.store.session() as session:
-            return week_status(session, report)
+            return week_status(session, report, self.config.calendar.timezone)
 
     def summary_workbook(self, week: Week | None = None, now: datetime | None = None) -> tuple[Week, bytes]:
         report = self.report(week, now)

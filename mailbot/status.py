@@ -8,18 +8,21 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
 from mailbot.compliance import Rate, WeeklyReport
 from mailbot.districts import by_code
+from mailbot.queries import rejected_messages
 from mailbot.store import Dsp, Ledger, Problem, ReportRow, Submission
 from mailbot.workbook import FIGURES
 
 FORMAT = 1
 
 
-def week_status(session: Session, report: WeeklyReport) -> dict[str, Any]:
+def week_status(session: Session, report: WeeklyReport, zone: ZoneInfo) -> dict[str, Any]:
+    """The week as ``status --json`` shows it; times in ``zone``, the reporting time zone."""
     week = str(report.week)
     dsp_ids = {d.name: d.id for d in session.exec(select(Dsp))}
     names = {v: k for k, v in dsp_ids.items()}
@@ -33,6 +36,15 @@ def week_status(session: Session, report: WeeklyReport) -> dict[str, Any]:
     ):
         assert problem.lgd_code is not None  # noqa: S101 - filtered
         problems[(names.get(ledger.dsp_id or -1, "?"), problem.lgd_code)].append(_problem(problem))
+    # A whole report rejected (unreadable file, nothing attached) names no district: its problems explain
+    # every district it left invalid.
+    for ledger, weeks in rejected_messages(session, zone):
+        if report.week in weeks:
+            whole = session.exec(select(Problem).where(Problem.ledger_id == ledger.id, Problem.severity == "error",
+                                                       col(Problem.lgd_code).is_(None))).all()
+            for lgd in {c.lgd_code for c in report.cells
+                        if c.status == "invalid" and c.dsp == names.get(ledger.dsp_id or -1)}:
+                problems[(names.get(ledger.dsp_id or -1, "?"), lgd)].extend(_problem(p) for p in whole)
     entries = []
     for cell in report.cells:
         district = by_code(cell.lgd_code)
@@ -44,7 +56,8 @@ def week_status(session: Session, report: WeeklyReport) -> dict[str, Any]:
             "district_hi": district.name_hi,
             "division": district.division,
             "status": cell.status,
-            "received_at": _iso(cell.received_at),
+            # In the reporting time zone, like the deadline it is compared with.
+            "received_at": _iso(cell.received_at.astimezone(zone) if cell.received_at else None),
             "missing_weeks": report.missing_streaks.get((cell.dsp, cell.lgd_code), 0),
             "rejected_rows": cell.rejected,
             "message": messages.get(row.submission_id) if row else None,
@@ -57,8 +70,9 @@ def week_status(session: Session, report: WeeklyReport) -> dict[str, Any]:
         "week": week,
         "week_start": report.week.monday.isoformat(),
         "week_end": report.week.sunday.isoformat(),
-        "as_of": _iso(report.as_of),
+        "as_of": _iso(report.as_of.astimezone(zone)),
         "deadline": _iso(report.deadline),
+        "timezone": str(zone),
         "statewide": _rate(rates.statewide),
         "by_dsp": {name: _rate(r) for name, r in rates.by_dsp.items()},
         "by_division": {name: _rate(r) for name, r in rates.by_division.items()},
@@ -123,7 +137,9 @@ def _iso(moment: datetime | None) -> str | None:
 
 def table(status: dict[str, Any]) -> str:
     """The human view: one line per (district, DSP), then the rates."""
-    lines = [f"Week {status['week']} ({status['week_start']} to {status['week_end']}), deadline {status['deadline']}"]
+    deadline = datetime.fromisoformat(status["deadline"])
+    lines = [f"Week {status['week']} ({status['week_start']} to {status['week_end']}), deadline "
+             f"{deadline:%a %d %b %Y %H:%M}; times in {status['timezone']}"]
     lines.append(f"{'District':<22} {'LGD':>4}  {'DSP':<34} {'Status':<8} {'Received':<17} "
                  f"{'Rural':>11} {'Urban':>11}  Problems")
     for e in status["districts"]:

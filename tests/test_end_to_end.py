@@ -151,6 +151,9 @@ def test_status_json_reports_who_sent_what(
     config = make_config(ROSTER)
     cms = districts("CMS Computers")
     dovecot.seed(imap_account.username, report_email("CMS Computers", "reports@cms.example", cms, opened=42))
+    locked = (ROOT / "fixtures" / "workbooks" / "password_protected.xlsx").read_bytes()
+    dovecot.seed(imap_account.username, build_email(sender="SRMES <mis@srmes.example>", subject=f"JSK report {WEEK}",
+                                                    attachments=[("srmes.xlsx", locked)]))
     mailbot_cli(config, "poll")
     # Dovecot stamps the message with today's date, long after the week's deadline: it counts as late.
     status = json.loads(mailbot_cli(config, "status", "--week", str(WEEK), "--json").stdout)
@@ -159,8 +162,17 @@ def test_status_json_reports_who_sent_what(
     assert {d["lgd_code"] for d in mine} == set(cms)
     assert all(d["figures"]["rural_opened"] == 42 and d["message"]["sender"] == "reports@cms.example" for d in mine)
     assert {d["status"] for d in mine} == {"late"}
-    assert {d["status"] for d in status["districts"] if d["dsp"] != "CMS Computers"} == {"missing"}
+    assert all(d["received_at"].endswith("+05:30") for d in mine)  # the reporting time zone, like the deadline
+    assert status["timezone"] == "Asia/Kolkata"
+    # A whole file refused names no district: its reason still shows against every district it left invalid.
+    srmes = [d for d in status["districts"] if d["dsp"] == "SRMES"]
+    assert srmes and {d["status"] for d in srmes} == {"invalid"}
+    assert all(any("password" in p["message"] for p in d["problems"]) for d in srmes)
+    others = {d["status"] for d in status["districts"] if d["dsp"] not in ("CMS Computers", "SRMES")}
+    assert others == {"missing"}
     assert status["by_dsp"]["CMS Computers"]["reporting_rate"] == 1.0
+    table = mailbot_cli(config, "status", "--week", str(WEEK)).stdout
+    assert "deadline Mon 23 Nov 2026 12:00; times in Asia/Kolkata" in table
 
 
 def test_same_report_twice_forwarded_and_resent_is_one_submission(
