@@ -193,15 +193,17 @@ def _with_progress(poll_fn: Callable[..., Any]) -> Any:
 @main.command()
 @click.option("--dry-run", "dry_run", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Write the pending messages as .eml files into DIR; send nothing, mark nothing sent.")
+@click.option("--retry-waiting", is_flag=True,
+              help="Also try the messages waiting after a failed attempt now (after fixing the SMTP server).")
 @pass_ctx
-def send(ctx: Context, dry_run: Path | None) -> None:
+def send(ctx: Context, dry_run: Path | None, retry_waiting: bool) -> None:
     """Deliver the outbox over SMTP."""
     with mailbot_for(ctx, exclusive=dry_run is None) as bot:
         if dry_run is not None:
             click.echo(f"wrote {bot.pending_mail(dry_run)} message(s) to {dry_run}")
             return
-        report = bot.send()
-        click.echo(f"sent {report.sent}, failed {report.failed}, deferred {report.deferred}")
+        report = bot.send(retry_waiting=retry_waiting)
+        click.echo(str(report))
 
 
 @main.command("import")

@@ -39,6 +39,15 @@ class SendReport:
     sent: int = 0
     failed: int = 0
     deferred: int = 0
+    waiting: int = 0  # still pending after the pass, each with a next attempt in the future
+    next_attempt_at: datetime | None = None  # the earliest of those
+
+    def __str__(self) -> str:
+        text = f"sent {self.sent}, failed {self.failed}, deferred {self.deferred}"
+        if self.waiting and self.next_attempt_at is not None:
+            text += (f"; {self.waiting} waiting to be retried (next at {self.next_attempt_at:%Y-%m-%d %H:%M %Z}; "
+                     "`mailbot send --retry-waiting` tries them now)")
+        return text
 
 
 def envelope_recipients(message: EmailMessage) -> list[str]:
@@ -89,21 +98,32 @@ def is_queued(session: Session, key: str) -> bool:
 
 
 def deliver(store: Store, transport: Transport, now: datetime, max_attempts: int,
-            should_stop: Callable[[], bool] = lambda: False) -> SendReport:
-    """Send every due row. Raises SmtpTransient when the server is unreachable (the pass stops there)."""
+            should_stop: Callable[[], bool] = lambda: False, *, retry_waiting: bool = False) -> SendReport:
+    """Send every due row (``retry_waiting``: every pending row, also those backing off after a failure).
+    Raises SmtpTransient when the server is unreachable (the pass stops there)."""
     report = SendReport()
+    pending = select(Outbox.id).where(Outbox.status == "pending")
+    if not retry_waiting:
+        pending = pending.where(Outbox.next_attempt_at <= now)  # type: ignore[operator]
     with store.session() as session:
-        due = session.exec(
-            select(Outbox.id)
-            .where(Outbox.status == "pending", Outbox.next_attempt_at <= now)  # type: ignore[operator]
-            .order_by(Outbox.id)  # type: ignore[arg-type]
-        ).all()
-    for outbox_id in due:
-        if should_stop():
-            break
-        assert outbox_id is not None  # noqa: S101 - primary keys are set
-        _deliver_one(store, transport, outbox_id, now, max_attempts, report)
+        due = session.exec(pending.order_by(Outbox.id)).all()  # type: ignore[arg-type]
+    try:
+        for outbox_id in due:
+            if should_stop():
+                break
+            assert outbox_id is not None  # noqa: S101 - primary keys are set
+            _deliver_one(store, transport, outbox_id, now, max_attempts, report)
+    finally:
+        _count_waiting(store, now, report)
     return report
+
+
+def _count_waiting(store: Store, now: datetime, report: SendReport) -> None:
+    with store.session() as session:
+        later = session.exec(select(Outbox.next_attempt_at).where(
+            Outbox.status == "pending", Outbox.next_attempt_at > now)).all()  # type: ignore[operator]
+    report.waiting = len(later)
+    report.next_attempt_at = min((t for t in later if t is not None), default=None)
 
 
 def _deliver_one(store: Store, transport: Transport, outbox_id: int, now: datetime, max_attempts: int,

@@ -312,12 +312,13 @@ class Mailbot:
             write_eml(folder, row.key, row.raw)
         return len(rows)
 
-    def send(self) -> outbox.SendReport:
-        """Deliver every due outbox row. Raises SmtpError when the server is unreachable or refuses the login."""
+    def send(self, *, retry_waiting: bool = False) -> outbox.SendReport:
+        """Deliver every due outbox row (``retry_waiting``: also those backing off after a failed attempt).
+        Raises SmtpError when the server is unreachable or refuses the login."""
         transport = self.transport_factory(self.config.smtp)
         try:
             return outbox.deliver(self.store, transport, self.clock(), self.config.smtp.max_attempts,
-                                  should_stop=self.stop.is_set)
+                                  should_stop=self.stop.is_set, retry_waiting=retry_waiting)
         finally:
             transport.close()
 
@@ -384,7 +385,8 @@ class Mailbot:
                                  recipients=(n.recipient,))
                 report.queued += 1
                 report.kinds[n.kind] = report.kinds.get(n.kind, 0) + 1
-                log.info("queued %s for week %s to %s (%s)", n.kind, n.week, n.recipient, n.key)
+                log.info("%s %s for week %s to %s (%s)", "would queue" if dry_run else "queued", n.kind, n.week,
+                         n.recipient, n.key)
         return report
 
     def _keep_first_week(self, calendar: CalendarSettings) -> None:

@@ -26,6 +26,7 @@ from mailbot.mailbox import Mailbox, MailboxUnavailable
 from mailbot.mailbuilder import build_email
 from mailbot.roster import load_roster
 from mailbot.service import Mailbot
+from mailbot.smtp import SmtpTransient
 from mailbot.template import report_workbook
 from mailbot.weeks import Week
 
@@ -396,6 +397,27 @@ def test_health_fails_while_mail_waits_undelivered(
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stdout
     bot.close()
+
+
+def test_send_says_what_waits_after_a_failure_and_can_retry_it_now(
+    imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(ROSTER)
+    bot = Mailbot(config)
+    try:
+        bot.alert_operator("test", "something to deliver")
+        smtp_sink.fail_data("451 4.3.0 Try again later")
+        with pytest.raises(SmtpTransient):  # the server is in trouble: the pass stops, the message waits
+            bot.send()
+    finally:
+        bot.close()
+    # The server is fine again, but the message backs off: a plain `send` must say so, not "sent 0" and nothing.
+    out = mailbot_cli(config, "send").stdout
+    assert "sent 0" in out and "1 waiting to be retried" in out and "--retry-waiting" in out
+    assert smtp_sink.messages == []
+    out = mailbot_cli(config, "send", "--retry-waiting").stdout
+    assert "sent 1" in out and "waiting" not in out
+    assert [list(m.rcpt_tos) for m in smtp_sink.messages] == [["operator@ceg.example"]]
 
 
 def test_with_authserv_id_set_a_forged_from_is_not_counted_and_the_real_dsp_is_told(
