@@ -4,8 +4,11 @@ Pure: the caller passes ``now`` and the pre-generated Message-ID (it stores both
 come from Jinja2 templates: ``<kind>.subject.txt``, ``<kind>.txt`` (always) and ``<kind>.html`` (when present,
 sent as the HTML alternative). A folder CEG edits (``templates_dir``) is searched first; any template it lacks
 falls back to the built-in one in ``mailbot/templates``. Template variables are the view dataclasses below
-(``*Line``, ``RateLine``), plus ``week``, ``week_start``, ``week_end``, ``deadline``, ``deadline_hi`` and
-``from_name`` in every email.
+(``*Line``, ``RateLine``), plus in every email ``from_name``, ``week`` (the ISO name, ``2026-W47``), ``week_en`` /
+``week_hi`` (its dates: ``16–22 Nov 2026`` / ``16–22 नवम्बर 2026``), ``week_start``, ``week_end``, and the
+deadline as ``deadline`` / ``deadline_hi`` (``deadline_short`` / ``deadline_hi_short`` without the year, for
+subjects). Filters: ``week_dates``, ``weeks_dates``, ``when`` (dates in English or Hindi, ``"hi"`` as argument),
+``plural`` (``14|plural("district", "districts")``), ``names`` (``A, B and C``) and ``pct``.
 
 Every message says it is automatic (RFC 3834 ``Auto-Submitted``; ``X-Auto-Response-Suppress`` for Exchange) so
 that other robots do not answer it, and carries Hindi and English in the same body.
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
 XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 _HI_WEEKDAYS = ("सोमवार", "मंगलवार", "बुधवार", "गुरुवार", "शुक्रवार", "शनिवार", "रविवार")
 ReplyKind = Literal["acknowledgement", "rejection", "partial"]
+Fix = Literal["cells", "file", "resend", "attach"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class IngestReply:
     accepted: tuple[int, ...]  # LGD codes stored
     problems: Sequence[Problem]  # errors and warnings, as parsed
     template_lgd_codes: tuple[int, ...] = ()  # attach a pre-filled template for these districts (e.g. a rejection)
+    still_due: tuple[int, ...] = ()  # the DSP's districts with no accepted row for the week yet (receipts)
 
     @property
     def kind(self) -> ReplyKind:
@@ -96,11 +101,12 @@ class ProgressLine:
     target: int
     achievement: str  # "42.0%" or "-"
     gap: int
-    increase: str  # "+12", "0" or "-"
-    b2c_uptake: str
+    increase: str  # "+12", "0", or "" when not known (no figures for the week before)
+    b2c_uptake: str  # "20.0%", or "" when not known (no functional / B2C figures)
     stalled_weeks: int
     below_threshold: bool
     no_progress: bool
+    dsps: tuple[str, ...] = ()  # the DSPs assigned to the district
 
 
 @dataclass(frozen=True)
@@ -146,12 +152,27 @@ def _problem_line(p: Problem) -> ProblemLine:
     )
 
 
+def _district_lines(lgd_codes: Sequence[int]) -> list[DistrictLine]:
+    return [district_line(code) for code in sorted(lgd_codes, key=lambda c: by_code(c).name_en)]
+
+
+def _what_to_fix(problems: Sequence[Problem]) -> Fix:
+    """What a rejected DSP must do: mend named cells, mend the file, or send again (with a file attached)."""
+    if any(p.cell for p in problems):
+        return "cells"
+    if any(p.sheet for p in problems):
+        return "file"  # the file was read; its problems are not in one cell (no week-ending date, no table)
+    if any(p.code == "sender_not_authenticated" for p in problems):
+        return "resend"
+    return "attach"  # nothing attached, or nothing that could be opened
+
+
 def pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f}%"
 
 
 def _progress_line(p: Progress) -> ProgressLine:
-    inc = "-" if p.increase is None else f"{p.increase:+d}" if p.increase else "0"
+    inc = "" if p.increase is None else f"{p.increase:+d}" if p.increase else "0"
     return ProgressLine(
         district_line(p.lgd_code),
         p.opened,
@@ -159,10 +180,11 @@ def _progress_line(p: Progress) -> ProgressLine:
         pct(p.achievement),
         p.gap,
         inc,
-        pct(p.b2c_uptake),
+        "" if p.b2c_uptake is None else pct(p.b2c_uptake),
         p.stalled_weeks,
         "below_threshold" in p.lag_reasons,
         "no_progress" in p.lag_reasons,
+        tuple(p.dsps),
     )
 
 
@@ -181,16 +203,78 @@ def _rate_line(name: str, r: Rate) -> RateLine:
     )
 
 
-def _day(d: date) -> str:
-    return d.strftime("%d %b %Y").lstrip("0")
+# --- dates and counts in words (the only place; templates use them as filters, summary.py imports them) --------
+
+Lang = Literal["en", "hi"]
+_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS_HI = (
+    "जनवरी", "फ़रवरी", "मार्च", "अप्रैल", "मई", "जून", "जुलाई", "अगस्त", "सितम्बर", "अक्टूबर", "नवम्बर", "दिसम्बर",
+)
 
 
-def when_en(moment: datetime) -> str:
-    return f"{moment:%A} {moment.day} {moment:%B %Y, %H:%M %Z}"
+def _month(d: date, lang: Lang) -> str:
+    return (_MONTHS_HI if lang == "hi" else _MONTHS_EN)[d.month - 1]
 
 
-def when_hi(moment: datetime) -> str:
-    return f"{_HI_WEEKDAYS[moment.weekday()]}, {moment.strftime('%d.%m.%Y')}, {moment.strftime('%H:%M')} बजे"
+def day_text(d: date, lang: Lang = "en", *, year: bool = True) -> str:
+    """``23 Nov 2026`` / ``23 नवम्बर 2026``."""
+    return f"{d.day} {_month(d, lang)}" + (f" {d.year}" if year else "")
+
+
+def week_dates(week: Week | str, lang: Lang = "en", *, year: bool = True) -> str:
+    """A reporting week as its dates: ``16–22 Nov 2026``, ``30 Nov – 6 Dec 2026``, ``28 Dec 2026 – 3 Jan 2027``
+    (Hindi month names with ``lang="hi"``). Accepts a Week or its ISO name."""
+    if isinstance(week, str):
+        week = Week.parse(week)
+    first, last = week.monday, week.sunday
+    end = day_text(last, lang, year=year)
+    if first.year != last.year:
+        return f"{day_text(first, lang)} – {end}"
+    if first.month != last.month:
+        return f"{day_text(first, lang, year=False)} – {end}"
+    return f"{first.day}–{end}"
+
+
+def weeks_dates(weeks: Sequence[Week | str], lang: Lang = "en") -> str:
+    """Several weeks, oldest first, each year said once: ``26 Oct – 1 Nov; 2–8 Nov 2026``."""
+    parsed = [Week.parse(w) if isinstance(w, str) else w for w in weeks]
+    parts = []
+    for i, week in enumerate(parsed):
+        last = i == len(parsed) - 1
+        year = last or week.monday.year != week.sunday.year or parsed[i + 1].sunday.year != week.sunday.year
+        parts.append(week_dates(week, lang, year=year))
+    return "; ".join(parts)
+
+
+def _hi_time(moment: datetime) -> str:
+    """``दोपहर 12:00 बजे``: the 12-hour clock with the part of the day, as Hindi letters give the time."""
+    hour = moment.hour
+    part = "सुबह" if 4 <= hour < 12 else "दोपहर" if 12 <= hour < 16 else "शाम" if 16 <= hour < 19 else "रात"
+    return f"{part} {hour % 12 or 12}:{moment.minute:02d} बजे"
+
+
+def when_text(moment: datetime, lang: Lang = "en", *, short: bool = False, year: bool = True) -> str:
+    """A moment in the reader's words. EN ``Monday 23 November 2026, 12:00 IST`` (short: ``Mon 23 Nov 2026,
+    12:00 IST``); HI ``सोमवार, 23 नवम्बर 2026, दोपहर 12:00 बजे``. ``year=False`` drops the year (subjects)."""
+    if lang == "hi":
+        return f"{_HI_WEEKDAYS[moment.weekday()]}, {day_text(moment.date(), 'hi', year=year)}, {_hi_time(moment)}"
+    if short:
+        return f"{moment:%a} {day_text(moment.date(), year=year)}, {moment:%H:%M %Z}"
+    return f"{moment:%A} {moment.day} {moment:%B}{f' {moment.year}' if year else ''}, {moment:%H:%M %Z}"
+
+
+def plural(n: int, one: str, many: str) -> str:
+    """``1 district`` / ``14 districts``; ``1 जनपद`` / ``14 जनपदों`` (the oblique plural: a postposition
+    follows in every template)."""
+    return f"{n} {one if n == 1 else many}"
+
+
+def names(items: Sequence[str], lang: Lang = "en") -> str:
+    """``A``, ``A and B``, ``A, B and C`` (``एवं`` in Hindi)."""
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {'एवं' if lang == 'hi' else 'and'} {items[-1]}"
 
 
 def _set_subject(msg: EmailMessage, subject: str) -> None:
@@ -224,6 +308,11 @@ class Composer:
             keep_trailing_newline=True,
         )
         self.env.filters["pct"] = pct
+        self.env.filters["week_dates"] = week_dates  # {{ "2026-W47"|week_dates("hi") }}
+        self.env.filters["weeks_dates"] = weeks_dates  # {{ d.weeks|weeks_dates }}
+        self.env.filters["when"] = when_text
+        self.env.filters["plural"] = plural  # {{ n|plural("district", "districts") }}
+        self.env.filters["names"] = names  # {{ ["A", "B"]|names("hi") }}
         self.from_address = from_address
         self.from_name = from_name
 
@@ -239,9 +328,12 @@ class Composer:
         context = {
             "dsp": reply.dsp_name,
             "original_subject": reply.original_subject,
-            "accepted": [district_line(code) for code in sorted(reply.accepted, key=lambda c: by_code(c).name_en)],
+            "accepted": _district_lines(reply.accepted),
+            "still_due": _district_lines(reply.still_due),
             "errors": [line for line in lines if line.severity == "error"],
             "warnings": [line for line in lines if line.severity != "error"],
+            "fix": _what_to_fix(reply.problems),
+            "template_attached": bool(reply.template_lgd_codes and reply.week is not None),
             **self._week_vars(reply.week),
         }
         msg = self._message(
@@ -275,8 +367,13 @@ class Composer:
             context["dsps"] = [_outstanding_line(o) for o in n.context["dsps"]]
             context["no_degs_address"] = n.context["no_degs_address"]
             if n.kind == "action_alert":
+                progress = _progress_line(n.context["progress"])
                 context["threshold"] = n.context["threshold"]
-                context["progress"] = _progress_line(n.context["progress"])
+                context["progress"] = progress
+                # Whom the DEGS acts against: the DSPs long out, and every DSP of the district when it lags.
+                lagging = progress.below_threshold or progress.no_progress
+                against = {d.dsp for d in context["dsps"]} | (set(progress.dsps) if lagging else set())
+                context["against"] = sorted(against)
         elif n.kind == "summary":
             if summary_xlsx is None:
                 raise ValueError("a summary email needs its workbook (summary_xlsx)")
@@ -323,12 +420,18 @@ class Composer:
     # --- helpers --------------------------------------------------------------------------------------------
 
     def _week_vars(self, week: Week | None, due: datetime | None = None) -> dict[str, Any]:
+        """``week`` stays the ISO name (for brackets in subjects, and CEG's own templates); readers get
+        ``week_en`` / ``week_hi``, the week's dates."""
         return {
             "week": str(week) if week else "",
-            "week_start": _day(week.monday) if week else "",
-            "week_end": _day(week.sunday) if week else "",
-            "deadline": when_en(due) if due else "",
-            "deadline_hi": when_hi(due) if due else "",
+            "week_en": week_dates(week) if week else "",
+            "week_hi": week_dates(week, "hi") if week else "",
+            "week_start": day_text(week.monday) if week else "",
+            "week_end": day_text(week.sunday) if week else "",
+            "deadline": when_text(due) if due else "",
+            "deadline_short": when_text(due, short=True, year=False) if due else "",
+            "deadline_hi": when_text(due, "hi") if due else "",
+            "deadline_hi_short": when_text(due, "hi", year=False) if due else "",
         }
 
     def _summary_vars(self, report: WeeklyReport, quarantined: int) -> dict[str, Any]:
@@ -346,11 +449,12 @@ class Composer:
         outstanding.sort(key=lambda d: (d.name_en, d.dsp))
         lagging = sorted((_progress_line(p) for p in report.progress if p.lagging), key=lambda p: p.district.name_en)
         return {
-            "as_of": when_en(report.as_of.astimezone(report.deadline.tzinfo)),
+            "as_of": when_text(report.as_of.astimezone(report.deadline.tzinfo)),
+            "as_of_hi": when_text(report.as_of.astimezone(report.deadline.tzinfo), "hi"),
             "statewide": _rate_line("Uttar Pradesh", rates.statewide),
             "dsp_rates": [_rate_line(name, r) for name, r in rates.by_dsp.items()],
             "division_rates": [_rate_line(name, r) for name, r in rates.by_division.items()],
-            "trend": [(str(w.week), pct(w.statewide.reporting_rate)) for w in report.rates],
+            "trend": [(w.week, pct(w.statewide.reporting_rate)) for w in report.rates],
             "outstanding": outstanding,
             "lagging": lagging,
             "quarantined": quarantined,

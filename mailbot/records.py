@@ -153,17 +153,29 @@ def _queue_reply(session: Session, ledger: Ledger, *, key: str, dsp: str, messag
                  roster: Roster, config: Config) -> None:
     """Answer a DSP's email: a receipt, a partial acceptance or a rejection. ``key`` makes it once only."""
     template: tuple[int, ...] = ()
+    still_due: tuple[int, ...] = ()
     if not accepted:
         # Nothing usable arrived: hand them the template, pre-filled with their districts, to start again.
         week = week or last_completed_week(now, config.calendar.timezone)
         template = roster.districts_of(dsp, week)
+    elif week is not None and ledger.dsp_id is not None:
+        still_due = _still_due(session, roster, dsp, ledger.dsp_id, week)
     reply = IngestReply(
         to=(message.reply_to or message.sender,), dsp_name=dsp, original_subject=message.subject,
         original_message_id=message.message_id, week=week, accepted=accepted, problems=problems,
-        template_lgd_codes=template)
+        template_lgd_codes=template, still_due=still_due)
     email_message = composer.ingest_reply(reply, now=now, message_id=composer.new_message_id())
     outbox.queue(session, key=key, kind=reply.kind, message=email_message, now=now, week=str(reply.week or ""),
                  dsp=dsp, ledger_id=ledger.id)
+
+
+def _still_due(session: Session, roster: Roster, dsp: str, dsp_id: int, week: Week) -> tuple[int, ...]:
+    """The DSP's districts for ``week`` with no accepted row yet, from this message or an earlier one (the rows
+    of this message are in the session already)."""
+    session.flush()
+    reported = set(session.exec(select(ReportRow.lgd_code).where(
+        ReportRow.dsp_id == dsp_id, ReportRow.week == str(week), col(ReportRow.current))))
+    return tuple(code for code in roster.districts_of(dsp, week) if code not in reported)
 
 
 def _problem_row(ledger_id: int, submission_id: int | None, week: str, p: Found) -> Problem:

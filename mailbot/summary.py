@@ -27,6 +27,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from mailbot.compliance import Rate, WeeklyReport
 from mailbot.districts import by_code
+from mailbot.progress import Progress
 
 STATUS_COLOURS = {
     "on_time": "#c6efce",  # green
@@ -56,6 +57,36 @@ class QuarantineItem:
     subject: str
     received: datetime | None  # aware
     reason: str
+
+
+# The ledger's reason (kept as it is there) -> what CEG reads in the Quarantine sheet. First match wins.
+_QUARANTINE_REASONS: tuple[tuple[str, str], ...] = (
+    ("automated message: Auto-Submitted: auto-replied", "Automatic reply (out of office)"),
+    ("automated message: X-Autoreply", "Automatic reply (out of office)"),
+    ("automated message: X-Autorespond", "Automatic reply (out of office)"),
+    ("automated message: Precedence: auto_reply", "Automatic reply (out of office)"),
+    ("automated message: automatic reply subject", "Automatic reply (out of office)"),
+    ("automated message: List-", "Mailing list or newsletter"),
+    ("automated message: Precedence:", "Bulk or mailing-list mail"),
+    ("automated message: empty Return-Path", "Delivery failure notice (bounce)"),
+    ("automated message: sent by", "Delivery failure notice (bounce)"),
+    ("automated message: delivery or read report", "Delivery or read receipt"),
+    ("automated message:", "Automatic message (not answered)"),
+    ("unknown sender", "Address not in roster"),
+    ("no sender address", "No sender address"),
+    ("not an email", "Not a readable email"),
+    ("failed repeatedly", "Could not be processed (see the mailbot log)"),
+)
+
+
+def quarantine_reason(reason: str) -> str:
+    """Why a message went unanswered, in words CEG reads (``unknown sender x@y`` -> ``Address not in roster``)."""
+    for prefix, words in _QUARANTINE_REASONS:
+        if reason.startswith(prefix):
+            return words
+    if reason.startswith("too large: "):
+        return "Too large to open: " + reason.removeprefix("too large: ").replace("; left unread", "")
+    return reason[:1].upper() + reason[1:]
 
 
 def _fill(status: str) -> PatternFill:
@@ -122,10 +153,18 @@ def _district(lgd_code: int) -> list[Any]:
     return [d.name_en, d.name_hi, d.division, lgd_code]
 
 
+def _week_title(report: WeeklyReport) -> str:
+    """``week 16–22 Nov 2026 (2026-W47)``."""
+    from mailbot.compose import week_dates  # noqa: PLC0415 - compose imports this module
+
+    return f"week {week_dates(report.week)} ({report.week})"
+
+
 def _status_sheet(ws: Worksheet, report: WeeklyReport) -> None:
+    from mailbot.compose import when_text  # noqa: PLC0415 - compose imports this module
+
     tz = report.deadline.tzinfo
-    due = _local(report.deadline, tz)
-    _title(ws, f"JSK weekly report status, week {report.week} (deadline {due:%Y-%m-%d %H:%M})")
+    _title(ws, f"JSK weekly report status, {_week_title(report)}, deadline {when_text(report.deadline, short=True)}")
     headers = [
         "District",
         "जनपद",
@@ -159,8 +198,43 @@ def _status_sheet(ws: Worksheet, report: WeeklyReport) -> None:
     _widths(ws, [22, 20, 14, 9, 26, 11, 12, 17, 9, 11])
 
 
-def _progress_sheet(ws: Worksheet, report: WeeklyReport) -> None:
-    _title(ws, f"JSK progress against target, week {report.week}")
+def lag_text(p: Progress, lag_threshold: float | None) -> str:
+    """Why a district lags, in words: ``Below 50% of target; No increase for 3 weeks``, or ``no report``."""
+    if not p.has_figures:
+        return "no report"
+    words = []
+    if "below_threshold" in p.lag_reasons:
+        words.append("Below the target threshold" if lag_threshold is None else f"Below {lag_threshold:.0%} of target")
+    if "no_progress" in p.lag_reasons:
+        words.append(f"No increase for {p.stalled_weeks} weeks")
+    return "; ".join(words)
+
+
+def _progress_row(p: Progress, lag_threshold: float | None) -> list[Any]:
+    figures: list[Any] = [
+        p.rural_target,
+        p.rural_opened,
+        p.rural_achievement,
+        p.urban_target,
+        p.urban_opened,
+        p.urban_achievement,
+        p.target,
+        p.opened,
+        p.achievement,
+        p.increase,
+        p.gap,
+        p.functional,
+        p.b2c_enabled,
+        p.b2c_uptake,
+        p.stalled_weeks,
+    ]
+    if not p.has_figures:  # nobody reported: blanks, not zeros that read like a report of nothing opened
+        figures = [None] * len(figures)
+    return [*_district(p.lgd_code), ", ".join(p.dsps), *figures, lag_text(p, lag_threshold), ", ".join(p.unreported)]
+
+
+def _progress_sheet(ws: Worksheet, report: WeeklyReport, lag_threshold: float | None) -> None:
+    _title(ws, f"JSK progress against target, {_week_title(report)}")
     headers = [
         "District",
         "जनपद",
@@ -186,30 +260,7 @@ def _progress_sheet(ws: Worksheet, report: WeeklyReport) -> None:
         "Not reported by",
     ]
     progress = sorted(report.progress, key=lambda p: by_code(p.lgd_code).name_en)
-    rows = [
-        [
-            *_district(p.lgd_code),
-            ", ".join(p.dsps),
-            p.rural_target,
-            p.rural_opened,
-            p.rural_achievement,
-            p.urban_target,
-            p.urban_opened,
-            p.urban_achievement,
-            p.target,
-            p.opened,
-            p.achievement,
-            p.increase,
-            p.gap,
-            p.functional,
-            p.b2c_enabled,
-            p.b2c_uptake,
-            p.stalled_weeks,
-            ", ".join(r.replace("_", " ") for r in p.lag_reasons) or "no",
-            ", ".join(p.unreported),
-        ]
-        for p in progress
-    ]
+    rows = [_progress_row(p, lag_threshold) for p in progress]
     _table(ws, 2, headers, rows, {8: _PERCENT, 11: _PERCENT, 14: _PERCENT, 19: _PERCENT})
     lag_fill = _fill("missing")
     for r, p in enumerate(progress, start=3):
@@ -220,7 +271,10 @@ def _progress_sheet(ws: Worksheet, report: WeeklyReport) -> None:
 
 
 def _history_sheet(ws: Worksheet, report: WeeklyReport) -> None:
-    _title(ws, f"Weekly report status, {report.weeks[0]} to {report.weeks[-1]}")
+    from mailbot.compose import day_text  # noqa: PLC0415 - compose imports this module
+
+    oldest, newest = report.weeks[0], report.weeks[-1]
+    _title(ws, f"Weekly report status, {day_text(oldest.monday)} to {day_text(newest.sunday)} ({oldest} to {newest})")
     headers = ["DSP", "District", "जनपद", *(str(w) for w in report.weeks)]
     pairs = sorted(report.history, key=lambda p: (p[0], by_code(p[1]).name_en))
     rows = [
@@ -292,12 +346,12 @@ def _rates_sheet(ws: Worksheet, report: WeeklyReport) -> None:
     ws.add_chart(chart, "K2")
 
     top = last + 2
-    _put(ws, top, 1, f"Per DSP, week {report.week}")
+    _put(ws, top, 1, f"Per DSP, {_week_title(report)}")
     ws.cell(row=top, column=1).font = Font(bold=True)
     dsp_rows = [_rate_row(name, r) for name, r in report.week_rates.by_dsp.items()]
     last = _table(ws, top + 1, ["DSP", *headers[1:]], dsp_rows, formats)
     top = last + 2
-    _put(ws, top, 1, f"Per division, week {report.week}")
+    _put(ws, top, 1, f"Per division, {_week_title(report)}")
     ws.cell(row=top, column=1).font = Font(bold=True)
     division_rows = [_rate_row(name, r) for name, r in report.week_rates.by_division.items()]
     _table(ws, top + 1, ["Division", *headers[1:]], division_rows, formats)
@@ -310,14 +364,17 @@ def _quarantine_sheet(ws: Worksheet, report: WeeklyReport, items: Sequence[Quara
         ws, "Unknown senders and quarantined messages (not answered; check and forward by hand if genuine)"
     )
     tz = report.deadline.tzinfo
-    rows = [[i.sender, i.subject, _local(i.received, tz), i.reason] for i in items]
+    rows = [[i.sender, i.subject, _local(i.received, tz), quarantine_reason(i.reason)] for i in items]
     _table(ws, 2, ["Sender", "Subject", "Received", "Reason"], rows, {3: _WHEN})
     ws.freeze_panes = "A3"
     _widths(ws, [34, 50, 17, 50])
 
 
-def build_workbook(report: WeeklyReport, quarantine: Sequence[QuarantineItem] = ()) -> bytes:
-    """CEG's workbook for ``report.week``; ``quarantine`` lists the week's unanswered messages."""
+def build_workbook(
+    report: WeeklyReport, quarantine: Sequence[QuarantineItem] = (), lag_threshold: float | None = None
+) -> bytes:
+    """CEG's workbook for ``report.week``; ``quarantine`` lists the week's unanswered messages;
+    ``lag_threshold`` (``calendar.lag_threshold``) names the threshold in the Lagging column."""
     wb = Workbook()
     wb.properties.creator = "mailbot"
     wb.properties.created = _local(report.as_of, UTC)  # not the wall clock: the evaluation moment
@@ -325,7 +382,7 @@ def build_workbook(report: WeeklyReport, quarantine: Sequence[QuarantineItem] = 
     assert status is not None  # noqa: S101 - a new Workbook always has one sheet
     status.title = "Status"
     _status_sheet(status, report)
-    _progress_sheet(wb.create_sheet("Progress"), report)
+    _progress_sheet(wb.create_sheet("Progress"), report, lag_threshold)
     _history_sheet(wb.create_sheet("History"), report)
     _rates_sheet(wb.create_sheet("Rates"), report)
     _quarantine_sheet(wb.create_sheet("Quarantine"), report, quarantine)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import io
+from dataclasses import replace
 from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import default
@@ -14,7 +15,8 @@ import pytest
 from compliance_quarter import AGRA, CALENDAR, CEG, CMS, FARRUKHABAD, SREI, facts, ist, roster
 
 from mailbot.compliance import Notification, due_notifications
-from mailbot.compose import Composer, IngestReply
+from mailbot.compose import Composer, IngestReply, plural, week_dates, weeks_dates, when_text
+from mailbot.ladder import Outstanding
 from mailbot.summary import build_workbook
 from mailbot.weeks import Week
 from mailbot.workbook import Problem
@@ -88,9 +90,10 @@ def test_acknowledgement(composer: Composer) -> None:
     msg = reparse(composer.ingest_reply(reply([WARNING], (AGRA, 119)), now=NOW, message_id=MSGID))
     assert msg["From"] == "CEG JSK mailbot <jsk.reports@ceg.up.gov.in>"
     assert msg["To"] == "reports@cms.example"
-    assert msg["Subject"].startswith("Received: JSK weekly report, week 2026-W47 (CMS Computers) / प्राप्त:")
-    assert "जन सेवा केन्द्र साप्ताहिक रिपोर्ट" in msg["Subject"]  # spaces between Hindi words survive
-    assert "JSK report W47" in msg["Subject"]
+    assert msg["Subject"] == (
+        "Received: JSK weekly report, week 16–22 Nov 2026 (2026-W47) / "
+        "प्राप्त: जन सेवा केन्द्र साप्ताहिक रिपोर्ट, सप्ताह 16–22 नवम्बर 2026 — CMS Computers"
+    )  # spaces between Hindi words survive; the original subject is not repeated (In-Reply-To threads it)
     assert msg["Date"] == "Mon, 23 Nov 2026 10:05:00 +0530"
     assert msg["Message-ID"] == MSGID
     assert msg["In-Reply-To"] == ORIGINAL_ID
@@ -103,14 +106,22 @@ def test_acknowledgement(composer: Composer) -> None:
     assert "[file report.xlsx, sheet Sheet1, cell E7] Rural JSKs opened (130) exceed the target (120)." in text
     assert "[फ़ाइल report.xlsx, शीट Sheet1, सेल E7]" in text
     assert '"JSK report W47"' in text
-    assert "आगरा" in text_of(msg, "html")
+    assert "recorded for 2 districts:" in text and "उपरोक्त 2 जनपदों के लिए" in text
+    assert "still due" not in text  # nothing outstanding: no section
+    html = text_of(msg, "html")
+    assert "आगरा" in html
+    assert "16–22 Nov 2026" in html and "16–22 नवम्बर 2026" in html
+    assert "सेल E7" in html  # the Hindi part names the cell in Hindi too
 
 
 def test_rejection_lists_every_problem_in_both_languages(composer: Composer) -> None:
     msg = reparse(composer.ingest_reply(reply([ERROR, WARNING], ()), now=NOW, message_id=MSGID))
-    assert msg["Subject"].startswith("Not accepted: JSK weekly report, week 2026-W47 (CMS Computers)")
+    assert msg["Subject"].startswith("Not accepted: JSK weekly report, week 16–22 Nov 2026 (2026-W47) / अस्वीकृत:")
+    assert "सप्ताह 16–22 नवम्बर 2026" in msg["Subject"]
     text = text_of(msg)
     assert "1. [file report.xlsx, sheet Sheet1, cell G9] Urban JSKs opened is negative (-4)." in text
+    assert "correct each point above in the Excel file (each point names its cell)" in text
+    assert "is attached" not in text  # no template in this reply
     assert "ऋणात्मक" in text
     assert "cell E7" in text
     assert "What to do" in text and "क्या करें" in text
@@ -122,15 +133,45 @@ def test_rejection_can_attach_the_template(composer: Composer) -> None:
     msg = reparse(composer.ingest_reply(rejected, now=NOW, message_id=MSGID))
     assert "In-Reply-To" not in msg  # the original had no Message-ID
     assert list(attachments(msg)) == ["JSK-weekly-report-2026-W47-Srei-Sahaj.xlsx"]
+    assert "A copy pre-filled with your districts for week 16–22 Nov 2026 is attached." in text_of(msg)
+    assert "भरी हुई प्रति संलग्न है" in text_of(msg)
+    assert "pre-filled with your districts for week 16–22 Nov 2026 is attached" in text_of(msg, "html")
+
+
+def test_rejection_without_a_file_says_attach_it_not_correct_cells(composer: Composer) -> None:
+    nothing = Problem(
+        "error", "no_attachment", "No Excel workbook was attached.", "कोई एक्सेल फ़ाइल संलग्न नहीं थी।"
+    )
+    rejected = IngestReply(("jsk@srei.example",), SREI, "report", "", W47, (), [nothing], (FARRUKHABAD,))
+    msg = reparse(composer.ingest_reply(rejected, now=NOW, message_id=MSGID))
+    for text in (text_of(msg), text_of(msg, "html")):
+        assert "attach the report (.xlsx) and reply to this email" in text
+        assert "रिपोर्ट (.xlsx) संलग्न कर इसी ई-मेल का उत्तर दें" in text
+        assert "names its cell" not in text and "दिए गए सेल" not in text
 
 
 def test_partial(composer: Composer) -> None:
     msg = reparse(composer.ingest_reply(reply([ERROR, WARNING], (AGRA,)), now=NOW, message_id=MSGID))
-    assert msg["Subject"].startswith("Partly accepted:")
+    assert msg["Subject"].startswith("Partly accepted: JSK weekly report, week 16–22 Nov 2026 (2026-W47) / ")
+    assert "आंशिक रूप से स्वीकृत: जन सेवा केन्द्र साप्ताहिक रिपोर्ट, सप्ताह 16–22 नवम्बर 2026" in msg["Subject"]
     text = text_of(msg)
     assert "Agra / आगरा" in text
+    assert "recorded for 1 district:" in text and "1 जनपद के लिए" in text
     assert "could NOT be accepted" in text
     assert "cell G9" in text and "cell E7" in text
+    html = text_of(msg, "html")
+    assert "16–22 Nov 2026" in html
+    assert "सप्ताह <b>16–22 नवम्बर 2026</b> की साप्ताहिक रिपोर्ट 1 जनपद के लिए दर्ज कर ली गई है" in html
+
+
+def test_receipt_names_the_districts_still_due_for_the_week(composer: Composer) -> None:
+    due = IngestReply(("reports@cms.example",), CMS, "JSK", ORIGINAL_ID, W47, (AGRA,), [ERROR], still_due=(119, 121))
+    msg = reparse(composer.ingest_reply(due, now=NOW, message_id=MSGID))
+    text = text_of(msg)
+    assert "Not in this file, still due for week 16–22 Nov 2026: Aligarh, Ambedkar Nagar." in text
+    assert "इस फ़ाइल में नहीं, अभी भी अपेक्षित (सप्ताह 16–22 नवम्बर 2026): अलीगढ़, अम्बेडकर नगर।" in text
+    html = text_of(msg, "html")
+    assert "Aligarh, Ambedkar Nagar" in html and "अलीगढ़, अम्बेडकर नगर" in html
 
 
 def test_html_autoescapes_a_malicious_subject(composer: Composer) -> None:
@@ -148,12 +189,16 @@ def test_reminder_attaches_the_prefilled_template(composer: Composer) -> None:
     msg = reparse(composer.notification(srei, now=ist(SUN, 12), message_id=MSGID))
     assert msg["To"] == "jsk@srei.example"
     assert msg["Auto-Submitted"] == "auto-generated"
-    assert "Reminder: JSK weekly report for week 2026-W47" in msg["Subject"]
-    assert "अनुस्मारक" in msg["Subject"]
+    assert msg["Subject"] == (
+        "Reminder: JSK weekly report, week 16–22 Nov 2026 (2026-W47), due Mon 23 Nov, 12:00 IST / "
+        "अनुस्मारक: जन सेवा केन्द्र साप्ताहिक रिपोर्ट, सप्ताह 16–22 नवम्बर 2026, "
+        "अन्तिम तिथि सोमवार, 23 नवम्बर, दोपहर 12:00 बजे — Srei Sahaj"
+    )
     text = text_of(msg)
     assert "Farrukhabad / फर्रुखाबाद" in text
     assert "Monday 23 November 2026, 12:00 IST" in text
-    assert "सोमवार, 23.11.2026, 12:00 बजे" in text
+    assert "सोमवार, 23 नवम्बर 2026, दोपहर 12:00 बजे" in text
+    assert "for 1 district:" in text and "1 जनपद की रिपोर्ट" in text
     files = attachments(msg)
     assert list(files) == ["JSK-weekly-report-2026-W47-Srei-Sahaj.xlsx"]
     book = openpyxl.load_workbook(io.BytesIO(files["JSK-weekly-report-2026-W47-Srei-Sahaj.xlsx"]))
@@ -165,11 +210,14 @@ def test_reminder_attaches_the_prefilled_template(composer: Composer) -> None:
 def test_overdue(composer: Composer) -> None:
     note = next(n for n in notes_at(MON, 13, "overdue") if n.dsp == SREI)
     msg = reparse(composer.notification(note, now=ist(MON, 13), message_id=MSGID))
-    assert msg["Subject"].startswith("Overdue: JSK weekly report for week 2026-W47 not received (Srei Sahaj)")
+    assert msg["Subject"] == (
+        "Overdue: JSK weekly report for week 16–22 Nov 2026 (2026-W47) not received / "
+        "अन्तिम तिथि निकल गई: सप्ताह 16–22 नवम्बर 2026 की जन सेवा केन्द्र साप्ताहिक रिपोर्ट अप्राप्त — Srei Sahaj"
+    )
     text = text_of(msg)
     assert "Farrukhabad" in text
-    assert "2026-W40, 2026-W41" in text  # every week missing
-    assert "विलम्बित" in msg["Subject"]
+    assert "weeks missing (8): 28 Sep – 4 Oct; 5–11 Oct;" in text  # every week missing, the year said once
+    assert "अप्राप्त सप्ताह (8): 28 सितम्बर – 4 अक्टूबर; 5–11 अक्टूबर;" in text
 
 
 def test_escalation_to_degs_cc_ceg(composer: Composer) -> None:
@@ -177,14 +225,29 @@ def test_escalation_to_degs_cc_ceg(composer: Composer) -> None:
     msg = reparse(composer.notification(note, now=ist(WED, 12), message_id=MSGID))
     assert msg["To"] == "degs118@up.gov.in"
     assert msg["Cc"] == "jsk@ceg.up.gov.in, monitor@ceg.up.gov.in"
-    assert (
-        msg["Subject"]
-        == "Not reported: Agra, JSK weekly report week 2026-W47 / रिपोर्ट अप्राप्त: जनपद आगरा, सप्ताह 2026-W47"
+    assert msg["Subject"] == (
+        "Not reported: Agra, JSK weekly report, week 16–22 Nov 2026 (2026-W47) / "
+        "रिपोर्ट अप्राप्त: जनपद आगरा, जन सेवा केन्द्र साप्ताहिक रिपोर्ट, सप्ताह 16–22 नवम्बर 2026"
     )
+    for text in (text_of(msg), text_of(msg, "html")):
+        assert "Shreetron</b> has not sent the report." in text or "- Shreetron has not sent the report." in text
+        assert "Weeks missing (4): 26 Oct – 1 Nov; 2–8 Nov; 9–15 Nov; 16–22 Nov 2026" in text
+        assert "Missing" not in text  # no status words
+        assert "जिला ई-गवर्नेंस सोसाइटी (डी.ई.जी.एस.), आगरा" in text
+        assert "कृपया डी.एस.पी. से रिपोर्ट भिजवाने हेतु अनुवर्ती कार्यवाही करें।" in text
+        assert "अनुसरण" not in text and "जनपद ई-गवर्नेंस" not in text
+
+
+def test_escalation_for_a_rejected_report_says_so_in_a_sentence(composer: Composer) -> None:
+    note = next(n for n in notes_at(WED, 12, "escalation") if n.lgd_codes == (AGRA,))
+    rejected = Outstanding(CMS, AGRA, "invalid", (W47,), 1)
+    note = replace(note, context={**note.context, "dsps": (rejected,)})
+    msg = reparse(composer.notification(note, now=ist(WED, 12), message_id=MSGID))
     text = text_of(msg)
-    assert "Shreetron" in text
-    assert "2026-W44, 2026-W45, 2026-W46, 2026-W47" in text
-    assert "Shreetron" in text_of(msg, "html")
+    assert "- CMS Computers sent a report but it was not accepted" in text
+    assert "- CMS Computers ने रिपोर्ट भेजी, परन्तु वह स्वीकार नहीं की जा सकी" in text
+    assert "Invalid" not in text and "अमान्य" not in text
+    assert "Weeks missing" not in text and "अप्राप्त सप्ताह" not in text  # one week only: the intro says which
 
 
 def test_escalation_without_a_degs_address_tells_ceg(composer: Composer) -> None:
@@ -198,20 +261,47 @@ def test_escalation_without_a_degs_address_tells_ceg(composer: Composer) -> None
 def test_action_alert(composer: Composer) -> None:
     alerts = {n.lgd_codes[0]: n for n in notes_at(WED, 12, "action_alert")}
     missing = reparse(composer.notification(alerts[AGRA], now=ist(WED, 12), message_id=MSGID))
-    assert missing["Subject"].startswith("Action needed: Agra, JSK reports missing (week 2026-W47)")
+    assert missing["Subject"] == (
+        "Action needed: Agra, JSK reports missing, week 16–22 Nov 2026 (2026-W47) / "
+        "कार्यवाही अपेक्षित: जनपद आगरा, जन सेवा केन्द्र रिपोर्ट अप्राप्त, सप्ताह 16–22 नवम्बर 2026"
+    )
     text = text_of(missing)
     assert "Shreetron: 4 weeks in a row" in text
-    assert "terms of the contract" in text and "अनुबन्ध" in text
+    assert "please take action against the DSP Shreetron as per the terms of the contract" in text
+    assert "डी.एस.पी. Shreetron के विरुद्ध कार्यवाही करें" in text
+    assert "<b>Shreetron</b> as per the terms of the contract" in text_of(missing, "html")
     lagging = reparse(composer.notification(alerts[121], now=ist(WED, 12), message_id=MSGID))
-    assert "progress lagging" in lagging["Subject"]
-    assert "centres opened: 57 of a target of 120 (47.5%); gap 63" in text_of(lagging)
+    assert "JSK progress lagging, week 16–22 Nov 2026" in lagging["Subject"]
+    assert "जन सेवा केन्द्र प्रगति लक्ष्य से पीछे, सप्ताह 16–22 नवम्बर 2026" in lagging["Subject"]
+    text = text_of(lagging)
+    assert "centres opened: 57 of a target of 120 (47.5%); gap 63" in text
+    assert "against the DSP CMS Computers" in text
+    hindi = text[text.index("सेवा में") :]  # the Hindi half says all the English half does
+    assert "इस सप्ताह वृद्धि: +1" in hindi
+    assert "बी2सी सेवाएँ देने वाले क्रियाशील केन्द्रों का अनुपात: 20.0%" in hindi
+    assert "इस सूचना की प्रति सी.ई.जी. को भेजी गई है" in hindi
+    assert "डी.एस.पी. CMS Computers के विरुद्ध" in hindi
+
+
+def test_action_alert_says_when_the_increase_is_not_known(composer: Composer) -> None:
+    note = next(n for n in notes_at(WED, 12, "action_alert") if n.lgd_codes == (121,))
+    first_report = replace(note.context["progress"], increase=None, functional=None)
+    note = replace(note, context={**note.context, "progress": first_report})
+    msg = reparse(composer.notification(note, now=ist(WED, 12), message_id=MSGID))
+    for text in (text_of(msg), text_of(msg, "html")):
+        assert "ncrease this week: not known (no report for the previous week)" in text
+        assert "इस सप्ताह वृद्धि: ज्ञात नहीं (पिछले सप्ताह की रिपोर्ट नहीं)" in text
+        assert ": -" not in text and ": None" not in text
 
 
 def test_summary_html_and_workbook(composer: Composer) -> None:
     note = notes_at(TUE, 10, "summary")[0]
     xlsx = build_workbook(note.context["report"])
     msg = reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=xlsx, quarantined=3))
-    assert msg["Subject"].startswith("JSK weekly compliance, week 2026-W47: 97.4% reported, 97.4% on time")
+    assert msg["Subject"].startswith(
+        "JSK weekly compliance, week 16–22 Nov 2026 (2026-W47): 97.4% reported, 97.4% on time"
+    )
+    assert "सप्ताह 16–22 नवम्बर 2026: 97.4% प्राप्त" in msg["Subject"]
     assert msg["To"] == "jsk@ceg.up.gov.in, monitor@ceg.up.gov.in"
     html = text_of(msg, "html")
     assert 'name="viewport"' in html
@@ -219,7 +309,8 @@ def test_summary_html_and_workbook(composer: Composer) -> None:
     assert "Farrukhabad" in html and "फर्रुखाबाद" in html
     text = text_of(msg)
     assert "74 of 76 reports received (97.4%)" in text
-    assert "Unanswered messages (unknown senders, quarantined) / अज्ञात प्रेषक: 3" in text
+    assert "Unanswered messages (unknown senders, quarantined) / अनुत्तरित संदेश (अज्ञात प्रेषक, अलग रखे गए संदेश): 3" in text
+    assert "- 16–22 Nov 2026: 97.4%" in text  # the trend by week, as dates
     assert attachments(msg) == {"JSK-weekly-summary-2026-W47.xlsx": xlsx}
 
 
@@ -260,3 +351,48 @@ def test_ceg_override_replaces_one_template_and_keeps_the_rest(tmp_path: Path) -
 def test_naive_now_is_refused(composer: Composer) -> None:
     with pytest.raises(ValueError, match="aware"):
         composer.ingest_reply(reply([], (AGRA,)), now=NOW.replace(tzinfo=None), message_id=MSGID)
+
+
+def test_weeks_and_moments_read_as_dates_in_english_and_hindi() -> None:
+    assert week_dates(W47) == "16–22 Nov 2026"
+    assert week_dates("2026-W47", "hi") == "16–22 नवम्बर 2026"
+    assert week_dates(Week(2026, 49)) == "30 Nov – 6 Dec 2026"
+    assert week_dates(Week(2026, 53), "hi") == "28 दिसम्बर 2026 – 3 जनवरी 2027"
+    assert weeks_dates(["2026-W51", "2026-W52", "2026-W53", "2027-W01"]) == (
+        "14–20 Dec; 21–27 Dec 2026; 28 Dec 2026 – 3 Jan 2027; 4–10 Jan 2027"
+    )
+    deadline = ist(MON, 12)
+    assert when_text(deadline) == "Monday 23 November 2026, 12:00 IST"
+    assert when_text(deadline, short=True) == "Mon 23 Nov 2026, 12:00 IST"
+    assert when_text(deadline, "hi") == "सोमवार, 23 नवम्बर 2026, दोपहर 12:00 बजे"
+    assert when_text(ist(MON, 17, 30), "hi") == "सोमवार, 23 नवम्बर 2026, शाम 5:30 बजे"
+    assert when_text(ist(MON, 9), "hi", year=False) == "सोमवार, 23 नवम्बर, सुबह 9:00 बजे"
+    assert (plural(1, "district", "districts"), plural(14, "जनपद", "जनपदों")) == ("1 district", "14 जनपदों")
+
+
+def every_email(composer: Composer) -> list[EmailMessage]:
+    replies = [
+        reply([WARNING], (AGRA, 119)),
+        reply([ERROR], (AGRA,)),
+        IngestReply(("jsk@srei.example",), SREI, "report", "", W47, (), [ERROR], (FARRUKHABAD,)),
+    ]
+    out = [composer.ingest_reply(r, now=NOW, message_id=MSGID) for r in replies]
+    for day, hour, kind in ((SUN, 12, "reminder"), (MON, 13, "overdue"), (WED, 12, "escalation"),
+                            (WED, 12, "action_alert")):
+        out.extend(composer.notification(n, now=ist(day, hour), message_id=MSGID) for n in notes_at(day, hour, kind))
+    note = notes_at(TUE, 10, "summary")[0]
+    out.append(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=b"x", quarantined=1))
+    return [reparse(m) for m in out]
+
+
+def test_no_email_shows_codes_placeholders_or_half_translated_words(composer: Composer) -> None:
+    for msg in every_email(composer):
+        subject = msg["Subject"]
+        assert "Re:" not in subject
+        assert subject.count("2026-W47") == 1, subject  # the ISO week once, in brackets, beside its dates
+        html = msg.get_body(preferencelist=("html",))
+        for text in (text_of(msg), *([text_of(msg, "html")] if html is not None else [])):
+            assert "2026-W" not in text, subject  # bodies give dates only
+            for wrong in ("None", "वर्कबुक", "फाइल", "(दों)", "district(s)", "जनपद ई-गवर्नेंस", "CEG mailbot द्वारा"):
+                assert wrong not in text, (wrong, subject)
+            assert "जन सेवा केन्द्र रिपोर्ट प्रणाली द्वारा भेजा गया स्वचालित संदेश है।" in text

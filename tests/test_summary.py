@@ -11,15 +11,15 @@ from compliance_quarter import AGRA, CALENDAR, FARRUKHABAD, SHREE, SREI, facts, 
 from openpyxl.chart import LineChart
 
 from mailbot.compliance import WeeklyReport, evaluate
-from mailbot.summary import QuarantineItem, build_workbook
+from mailbot.summary import QuarantineItem, build_workbook, quarantine_reason
 from mailbot.weeks import Week
 
 W47 = Week(2026, 47)
 AS_OF = ist(W47.monday + timedelta(days=8), 10)  # Tuesday after W47, summary time
 
 QUARANTINE = [
-    QuarantineItem("=cmd|' /C calc'!A0", '=HYPERLINK("http://evil.example","click")', AS_OF, "unknown sender"),
-    QuarantineItem("stranger@example.com", "+91 weekly report", None, "unknown sender"),
+    QuarantineItem("=cmd|' /C calc'!A0", '=HYPERLINK("http://evil.example","click")', AS_OF, "unknown sender =cmd"),
+    QuarantineItem("stranger@example.com", "+91 weekly report", None, "unknown sender stranger@example.com"),
     QuarantineItem("mailer-daemon@nic.in", "@SUM(1+1)\x07 bell", AS_OF, "automated: bounce"),
 ]
 
@@ -69,11 +69,42 @@ def test_progress_sheet(book: openpyxl.Workbook, report: WeeklyReport) -> None:
     assert (agra["Opened"], agra["Target"], agra["Gap"], agra["Increase this week"]) == (87, 120, 33, 1)
     assert agra["Achievement"] == pytest.approx(87 / 120)
     assert agra["B2C uptake"] == pytest.approx(0.2)
-    assert agra["Lagging"] == "no"
+    assert agra["Lagging"] is None  # not lagging: blank
     assert agra["Not reported by"] == SHREE
-    assert rows[119]["Lagging"] == "no progress"  # Aligarh
-    assert rows[121]["Lagging"] == "below threshold"  # Ambedkar Nagar
+    assert rows[119]["Lagging"] == "No increase for 3 weeks"  # Aligarh
+    assert rows[121]["Lagging"] == "Below the target threshold"  # Ambedkar Nagar; the threshold was not given
     assert ws.cell(row=3, column=14).number_format == "0.0%"
+    # Farrukhabad: its only DSP never reported. Blanks, not zeros that read like "nothing opened".
+    farrukhabad = rows[FARRUKHABAD]
+    assert farrukhabad["Lagging"] == "no report"
+    assert (farrukhabad["Target"], farrukhabad["Opened"], farrukhabad["Gap"], farrukhabad["Achievement"]) == (None,) * 4
+    assert ws["A1"].value == "JSK progress against target, week 16–22 Nov 2026 (2026-W47)"
+
+
+def test_lagging_names_the_configured_threshold(report: WeeklyReport) -> None:
+    book = openpyxl.load_workbook(io.BytesIO(build_workbook(report, lag_threshold=0.4)))
+    lagging = {r[3]: r[20] for r in book["Progress"].iter_rows(min_row=3, values_only=True)}
+    assert lagging[121] == "Below 40% of target"
+
+
+def test_titles_give_dates_not_iso_codes(book: openpyxl.Workbook) -> None:
+    assert book["Status"]["A1"].value == (
+        "JSK weekly report status, week 16–22 Nov 2026 (2026-W47), deadline Mon 23 Nov 2026, 12:00 IST"
+    )
+    assert book["History"]["A1"].value == (
+        "Weekly report status, 28 Sep 2026 to 22 Nov 2026 (2026-W40 to 2026-W47)"
+    )
+
+
+def test_quarantine_reasons_in_words_ceg_reads(book: openpyxl.Workbook) -> None:
+    reasons = [r[3] for r in book["Quarantine"].iter_rows(min_row=3, values_only=True)]
+    assert reasons[:2] == ["Address not in roster", "Address not in roster"]
+    assert quarantine_reason("automated message: Auto-Submitted: auto-replied") == "Automatic reply (out of office)"
+    assert quarantine_reason("unknown sender x@y.example") == "Address not in roster"
+    assert quarantine_reason("automated message: empty Return-Path (a bounce)") == "Delivery failure notice (bounce)"
+    assert quarantine_reason("too large: 30.0 MB (limit 25.0 MB); left unread") == (
+        "Too large to open: 30.0 MB (limit 25.0 MB)"
+    )
 
 
 def test_history_sheet_has_conditional_formatting(book: openpyxl.Workbook, report: WeeklyReport) -> None:
@@ -100,8 +131,8 @@ def test_rates_sheet_and_chart(book: openpyxl.Workbook, report: WeeklyReport) ->
     assert len(charts) == 1
     assert isinstance(charts[0], LineChart)
     values = [c.value for c in ws["A"]]
-    assert "Per DSP, week 2026-W47" in values
-    assert "Per division, week 2026-W47" in values
+    assert "Per DSP, week 16–22 Nov 2026 (2026-W47)" in values
+    assert "Per division, week 16–22 Nov 2026 (2026-W47)" in values
 
 
 def test_outside_text_never_becomes_a_formula(book: openpyxl.Workbook) -> None:

@@ -1,0 +1,78 @@
+"""What records.py puts in a DSP's receipt: the districts still due for the week, across messages."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from servers import SmtpSink
+
+from mailbot.config import Config
+from mailbot.districts import by_code
+from mailbot.mailbuilder import build_email
+from mailbot.roster import load_roster
+from mailbot.service import Mailbot
+from mailbot.template import report_workbook
+from mailbot.weeks import Week
+
+ROOT = Path(__file__).resolve().parent.parent
+ROSTER = ROOT / "fixtures" / "roster" / "roster.xlsx"
+WEEK = Week(2026, 47)
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+CMS = "CMS Computers"
+
+pytestmark = pytest.mark.servers  # make_config points at the SMTP sink
+
+
+def report(tmp_path: Path, name: str, lgd_codes: tuple[int, ...]) -> Path:
+    figures: dict[int, dict[str, int | str]] = {
+        code: {"rural_target": 100, "rural_opened": 10, "urban_target": 20, "urban_opened": 5} for code in lgd_codes
+    }
+    raw = build_email(sender=f"{CMS} <reports@cms.example>", subject=f"JSK report {name}",
+                      attachments=[(f"{name}.xlsx", report_workbook(CMS, WEEK, lgd_codes, figures))])
+    path = tmp_path / f"{name}.eml"
+    path.write_bytes(raw)
+    return path
+
+
+def last_reply(config: Config) -> str:
+    with sqlite3.connect(config.database) as db:
+        [(raw,)] = db.execute("select raw from outbox order by id desc limit 1").fetchall()
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(msg, email.message.EmailMessage)
+    body = msg.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert isinstance(text, str)
+    return text
+
+
+def test_receipt_lists_the_districts_still_due_counting_earlier_messages(
+    smtp_sink: SmtpSink, make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    config = make_config(ROSTER)
+    bot = Mailbot(config, clock=lambda: NOW)
+    cms = sorted(load_roster(ROSTER).districts_of(CMS, WEEK), key=lambda c: by_code(c).name_en)
+    assert len(cms) >= 3
+
+    bot.import_file(report(tmp_path, "first", tuple(cms[:1])))
+    text = last_reply(config)
+    rest = ", ".join(by_code(c).name_en for c in cms[1:])
+    assert f"Not in this file, still due for week 16–22 Nov 2026: {rest}." in text
+    assert "इस फ़ाइल में नहीं, अभी भी अपेक्षित" in text
+
+    # The second file covers all but the last district; the first one came earlier and is not due any more.
+    bot.import_file(report(tmp_path, "second", tuple(cms[1:-1])))
+    text = last_reply(config)
+    assert f"still due for week 16–22 Nov 2026: {by_code(cms[-1]).name_en}." in text
+    assert f"अभी भी अपेक्षित (सप्ताह 16–22 नवम्बर 2026): {by_code(cms[-1]).name_hi}।" in text
+
+    bot.import_file(report(tmp_path, "third", tuple(cms[-1:])))
+    text = last_reply(config)
+    assert "still due" not in text and "अभी भी अपेक्षित" not in text
+    bot.close()
