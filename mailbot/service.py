@@ -353,7 +353,8 @@ class Mailbot:
 
     def summary_workbook(self, week: Week | None = None, now: datetime | None = None) -> tuple[Week, bytes]:
         report = self.report(week, now)
-        return report.week, build_workbook(report, self.quarantine_items(report.week))
+        return report.week, build_workbook(report, self.quarantine_items(report.week),
+                                           self.config.calendar.lag_threshold)
 
     def check(self, now: datetime | None = None, dry_run: Path | None = None) -> CheckReport:
         """Queue every notification due up to ``now`` that was never queued before. With ``dry_run``, write
@@ -373,7 +374,8 @@ class Mailbot:
                 if n.kind == "summary":
                     items = self.quarantine_items(n.week)
                     message = self.composer.notification(
-                        n, now=now, message_id=message_id, summary_xlsx=build_workbook(n.context["report"], items),
+                        n, now=now, message_id=message_id,
+                        summary_xlsx=build_workbook(n.context["report"], items, self.config.calendar.lag_threshold),
                         quarantined=len(items))
                 else:
                     message = self.composer.notification(n, now=now, message_id=message_id)

@@ -198,19 +198,19 @@ def _status_sheet(ws: Worksheet, report: WeeklyReport) -> None:
     _widths(ws, [22, 20, 14, 9, 26, 11, 12, 17, 9, 11])
 
 
-def lag_text(p: Progress, lag_threshold: float | None) -> str:
+def lag_text(p: Progress, lag_threshold: float) -> str:
     """Why a district lags, in words: ``Below 50% of target; No increase for 3 weeks``, or ``no report``."""
     if not p.has_figures:
         return "no report"
     words = []
     if "below_threshold" in p.lag_reasons:
-        words.append("Below the target threshold" if lag_threshold is None else f"Below {lag_threshold:.0%} of target")
+        words.append(f"Below {lag_threshold:.0%} of target")
     if "no_progress" in p.lag_reasons:
         words.append(f"No increase for {p.stalled_weeks} weeks")
     return "; ".join(words)
 
 
-def _progress_row(p: Progress, lag_threshold: float | None) -> list[Any]:
+def _progress_row(p: Progress, lag_threshold: float) -> list[Any]:
     figures: list[Any] = [
         p.rural_target,
         p.rural_opened,
@@ -233,7 +233,7 @@ def _progress_row(p: Progress, lag_threshold: float | None) -> list[Any]:
     return [*_district(p.lgd_code), ", ".join(p.dsps), *figures, lag_text(p, lag_threshold), ", ".join(p.unreported)]
 
 
-def _progress_sheet(ws: Worksheet, report: WeeklyReport, lag_threshold: float | None) -> None:
+def _progress_sheet(ws: Worksheet, report: WeeklyReport, lag_threshold: float) -> None:
     _title(ws, f"JSK progress against target, {_week_title(report)}")
     headers = [
         "District",
@@ -371,7 +371,7 @@ def _quarantine_sheet(ws: Worksheet, report: WeeklyReport, items: Sequence[Quara
 
 
 def build_workbook(
-    report: WeeklyReport, quarantine: Sequence[QuarantineItem] = (), lag_threshold: float | None = None
+    report: WeeklyReport, quarantine: Sequence[QuarantineItem], lag_threshold: float
 ) -> bytes:
     """CEG's workbook for ``report.week``; ``quarantine`` lists the week's unanswered messages;
     ``lag_threshold`` (``calendar.lag_threshold``) names the threshold in the Lagging column."""

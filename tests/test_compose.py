@@ -296,7 +296,7 @@ def test_action_alert_says_when_the_increase_is_not_known(composer: Composer) ->
 
 def test_summary_html_and_workbook(composer: Composer) -> None:
     note = notes_at(TUE, 10, "summary")[0]
-    xlsx = build_workbook(note.context["report"])
+    xlsx = build_workbook(note.context["report"], (), 0.5)
     msg = reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=xlsx, quarantined=3))
     assert msg["Subject"].startswith(
         "JSK weekly compliance, week 16–22 Nov 2026 (2026-W47): 97.4% reported, 97.4% on time"

@@ -31,7 +31,7 @@ def report() -> WeeklyReport:
 
 @pytest.fixture(scope="module")
 def book(report: WeeklyReport) -> openpyxl.Workbook:
-    return openpyxl.load_workbook(io.BytesIO(build_workbook(report, QUARANTINE)))
+    return openpyxl.load_workbook(io.BytesIO(build_workbook(report, QUARANTINE, CALENDAR.lag_threshold)))
 
 
 def test_sheets(book: openpyxl.Workbook) -> None:
@@ -72,7 +72,7 @@ def test_progress_sheet(book: openpyxl.Workbook, report: WeeklyReport) -> None:
     assert agra["Lagging"] is None  # not lagging: blank
     assert agra["Not reported by"] == SHREE
     assert rows[119]["Lagging"] == "No increase for 3 weeks"  # Aligarh
-    assert rows[121]["Lagging"] == "Below the target threshold"  # Ambedkar Nagar; the threshold was not given
+    assert rows[121]["Lagging"] == "Below 50% of target"  # Ambedkar Nagar: the configured threshold, in words
     assert ws.cell(row=3, column=14).number_format == "0.0%"
     # Farrukhabad: its only DSP never reported. Blanks, not zeros that read like "nothing opened".
     farrukhabad = rows[FARRUKHABAD]
@@ -82,7 +82,7 @@ def test_progress_sheet(book: openpyxl.Workbook, report: WeeklyReport) -> None:
 
 
 def test_lagging_names_the_configured_threshold(report: WeeklyReport) -> None:
-    book = openpyxl.load_workbook(io.BytesIO(build_workbook(report, lag_threshold=0.4)))
+    book = openpyxl.load_workbook(io.BytesIO(build_workbook(report, (), lag_threshold=0.4)))
     lagging = {r[3]: r[20] for r in book["Progress"].iter_rows(min_row=3, values_only=True)}
     assert lagging[121] == "Below 40% of target"
 
