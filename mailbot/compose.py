@@ -107,6 +107,7 @@ class ProgressLine:
     below_threshold: bool
     no_progress: bool
     dsps: tuple[str, ...] = ()  # the DSPs assigned to the district
+    figures_week: Week | None = None  # set when the figures are a DSP's last report, from before this week
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,7 @@ def _progress_line(p: Progress) -> ProgressLine:
         "below_threshold" in p.lag_reasons,
         "no_progress" in p.lag_reasons,
         tuple(p.dsps),
+        p.figures_week if p.carried_forward else None,
     )
 
 

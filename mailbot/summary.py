@@ -230,7 +230,10 @@ def _progress_row(p: Progress, lag_threshold: float) -> list[Any]:
     ]
     if not p.has_figures:  # nobody reported: blanks, not zeros that read like a report of nothing opened
         figures = [None] * len(figures)
-    return [*_district(p.lgd_code), ", ".join(p.dsps), *figures, lag_text(p, lag_threshold), ", ".join(p.unreported)]
+    # A DSP's last figures stand in for the weeks it skipped: say from when, so nobody reads them as this week's.
+    carried = str(p.figures_week) if p.carried_forward else None
+    return [*_district(p.lgd_code), ", ".join(p.dsps), *figures, lag_text(p, lag_threshold), ", ".join(p.unreported),
+            carried]
 
 
 def _progress_sheet(ws: Worksheet, report: WeeklyReport, lag_threshold: float) -> None:
@@ -258,6 +261,7 @@ def _progress_sheet(ws: Worksheet, report: WeeklyReport, lag_threshold: float) -
         "Weeks without increase",
         "Lagging",
         "Not reported by",
+        "Figures from week",
     ]
     progress = sorted(report.progress, key=lambda p: by_code(p.lgd_code).name_en)
     rows = [_progress_row(p, lag_threshold) for p in progress]
@@ -267,7 +271,7 @@ def _progress_sheet(ws: Worksheet, report: WeeklyReport, lag_threshold: float) -
         if p.lagging:
             ws.cell(row=r, column=21).fill = lag_fill
     ws.freeze_panes = "B3"
-    _widths(ws, [22, 20, 14, 9, 26, *([10] * 15), 10, 24, 20])
+    _widths(ws, [22, 20, 14, 9, 26, *([10] * 15), 10, 24, 20, 12])
 
 
 def _history_sheet(ws: Worksheet, report: WeeklyReport) -> None:

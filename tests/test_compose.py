@@ -292,6 +292,20 @@ def test_action_alert_says_when_the_increase_is_not_known(composer: Composer) ->
         assert "ncrease this week: not known (no report for the previous week)" in text
         assert "इस सप्ताह वृद्धि: ज्ञात नहीं (पिछले सप्ताह की रिपोर्ट नहीं)" in text
         assert ": -" not in text and ": None" not in text
+        assert "last report received" not in text
+
+
+def test_action_alert_labels_figures_carried_from_an_earlier_report(composer: Composer) -> None:
+    note = next(n for n in notes_at(WED, 12, "action_alert") if n.lgd_codes == (121,))
+    stale = replace(note.context["progress"], increase=None, figures_week=Week(2026, 45))
+    note = replace(note, context={**note.context, "progress": stale})
+    msg = reparse(composer.notification(note, now=ist(WED, 12), message_id=MSGID))
+    text, html = text_of(msg), text_of(msg, "html")
+    assert "these figures are from the last report received, for week 2–8 Nov 2026" in text
+    assert "From the last report received, for week 2–8 Nov 2026" in html
+    for part in (text, html):
+        assert "ncrease this week: not known (no report this week)" in part
+        assert "सप्ताह 2–8 नवम्बर 2026 की अन्तिम प्राप्त रिपोर्ट से" in part
 
 
 def test_summary_html_and_workbook(composer: Composer) -> None:

@@ -71,6 +71,7 @@ def test_progress_sheet(book: openpyxl.Workbook, report: WeeklyReport) -> None:
     assert agra["B2C uptake"] == pytest.approx(0.2)
     assert agra["Lagging"] is None  # not lagging: blank
     assert agra["Not reported by"] == SHREE
+    assert agra["Figures from week"] is None  # this week's own figures
     assert rows[119]["Lagging"] == "No increase for 3 weeks"  # Aligarh
     assert rows[121]["Lagging"] == "Below 50% of target"  # Ambedkar Nagar: the configured threshold, in words
     assert ws.cell(row=3, column=14).number_format == "0.0%"
@@ -147,3 +148,14 @@ def test_outside_text_never_becomes_a_formula(book: openpyxl.Workbook) -> None:
     assert rows[2][1].value == "@SUM(1+1) bell"  # the control character is dropped: .xlsx cannot hold it
     assert rows[2][1].data_type == "s"
     assert rows[1][2].value is None
+
+
+def test_progress_sheet_says_when_figures_are_an_earlier_report() -> None:
+    # CMS stops reporting Agra after W45: its W45 figures stand in for W46-W47, labelled with their week.
+    stopped = [f for f in facts() if not (f.dsp == "CMS Computers" and f.lgd_code == AGRA and f.week > Week(2026, 45))]
+    ws = openpyxl.load_workbook(io.BytesIO(build_workbook(evaluate(roster(), stopped, CALENDAR, AS_OF, W47), (),
+                                                          CALENDAR.lag_threshold)))["Progress"]
+    header = [c.value for c in ws[2]]
+    rows = {r[3]: dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=3, values_only=True)}
+    assert rows[AGRA]["Figures from week"] == "2026-W45"
+    assert rows[AGRA]["Increase this week"] is None
