@@ -275,7 +275,7 @@ def _unreadable(attachment: Attachment) -> Problem | None:
             "not_a_workbook",
             f"{name} is named like a spreadsheet but is not an Excel workbook (perhaps CSV, ODS or a damaged "
             "file). Save it from Excel as .xlsx and send it again.",
-            f"{name} एक्सेल वर्कबुक नहीं है। इसे एक्सेल में .xlsx के रूप में सेव करके दोबारा भेजें।",
+            f"{name} एक्सेल फ़ाइल नहीं है। इसे एक्सेल में .xlsx के रूप में सेव करके दोबारा भेजें।",
             name,
         )
     return None

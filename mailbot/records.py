@@ -221,7 +221,7 @@ def record_too_large(
         f"The email was {_size(size)}, more than the {limit} mailbot reads, so it was not opened. "
         "Send the weekly report workbook alone (a report is usually under 1 MB).",
         f"ई-मेल {_size(size)} का था, जो {limit} की सीमा से अधिक है, इसलिए खोला नहीं गया। "
-        "केवल साप्ताहिक रिपोर्ट की वर्कबुक संलग्न करके दोबारा भेजें।")
+        "केवल साप्ताहिक रिपोर्ट की एक्सेल फ़ाइल संलग्न करके दोबारा भेजें।")
     _queue_reply(session, row, key=f"reply/{row.sha256}/{uid}", dsp=dsp.name, message=message, week=None,
                  accepted=(), problems=(problem,), now=now, composer=composer, roster=roster, config=config)
     return row.id

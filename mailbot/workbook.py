@@ -157,7 +157,7 @@ class _Parser:
                      f"Several sheets look like reports; sheet '{sheet.name}' was read and "
                      f"{_quoted(others)} ignored. Please send one report sheet per file.",
                      f"कई शीट रिपोर्ट जैसी हैं; शीट '{sheet.name}' पढ़ी गई और {_quoted(others)} छोड़ दी गई। "
-                     "कृपया एक फाइल में एक ही रिपोर्ट शीट भेजें।")
+                     "कृपया एक फ़ाइल में एक ही रिपोर्ट शीट भेजें।")
         dsp = self._dsp_name(sheet, header)
         week = self._week_ending(sheet, header)
         if sheet.truncated:
@@ -213,7 +213,7 @@ class _Parser:
                 for right in range(column, len(values)):
                     if not is_empty(values[right]):
                         return values[right], address(row_index, right + 1)
-                return None, address(row_index, column)
+                return None, address(row_index, column + 1)  # empty: the cell beside the label, where it belongs
         return None
 
     def _dsp_name(self, sheet: Sheet, header: Header) -> str:
@@ -229,11 +229,16 @@ class _Parser:
             return None
         value, cell = found
         day = parse_date(value)
-        if day is None:
-            shown = "" if value is None else str(value)
+        if day is None and is_empty(value):
+            self.add("warning", "week_ending_empty",
+                     "The 'Week ending' date is empty: fill in the Sunday the week ends, e.g. 22/11/2026.",
+                     "'सप्ताह समाप्ति तिथि' खाली है: सप्ताह का अन्तिम रविवार भरें, जैसे 22/11/2026।", cell)
+        elif day is None:
             self.add("warning", "week_ending_unreadable",
-                     f"The 'Week ending' date '{shown}' could not be read; write it as DD/MM/YYYY.",
-                     f"'सप्ताह समाप्ति तिथि' '{shown}' पढ़ी नहीं जा सकी; इसे DD/MM/YYYY के रूप में लिखें।", cell)
+                     f"The 'Week ending' date '{value}' could not be read: write the Sunday the week ends as "
+                     "DD/MM/YYYY, e.g. 22/11/2026.",
+                     f"'सप्ताह समाप्ति तिथि' '{value}' पढ़ी नहीं जा सकी: सप्ताह का अन्तिम रविवार DD/MM/YYYY रूप में "
+                     "लिखें, जैसे 22/11/2026।", cell)
         return day
 
 

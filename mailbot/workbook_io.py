@@ -62,7 +62,7 @@ class Book:
     sheets: tuple[Sheet, ...]
 
 
-_UNREADABLE_HI = "फाइल खोली नहीं जा सकी (खराब या अधूरी है)। कृपया एक्सेल में खोलकर .xlsx के रूप में सहेजें और दोबारा भेजें।"
+_UNREADABLE_HI = "फ़ाइल खोली नहीं जा सकी (खराब या अधूरी है)। कृपया एक्सेल में खोलकर .xlsx के रूप में सहेजें और दोबारा भेजें।"
 
 
 def _unreadable(detail: str) -> Refused:
@@ -76,7 +76,7 @@ def _unreadable(detail: str) -> Refused:
 def load(content: bytes) -> Book:
     """Read every sheet's first MAX_ROWS x MAX_COLS values; raises Refused for anything that is not a workbook."""
     if not content:
-        raise Refused("empty_file", "The file is empty (0 bytes).", "फाइल खाली है (0 बाइट)।")
+        raise Refused("empty_file", "The file is empty (0 bytes).", "फ़ाइल खाली है (0 बाइट)।")
     if content.startswith(ZIP_MAGIC):
         _check_zip(content)
         return Book("xlsx", _read_xlsx(content))
@@ -85,7 +85,7 @@ def load(content: bytes) -> Book:
             raise Refused(
                 "password_protected",
                 "The workbook is password-protected: please send an unprotected file.",
-                "वर्कबुक पासवर्ड से सुरक्षित है: कृपया बिना पासवर्ड की फाइल भेजें।",
+                "एक्सेल फ़ाइल पासवर्ड से सुरक्षित है: कृपया बिना पासवर्ड की फ़ाइल भेजें।",
             )
         return Book("xls", _read_xls(content))
     raise _not_a_spreadsheet(content)
@@ -104,7 +104,7 @@ def _not_a_spreadsheet(content: bytes) -> Refused:
     return Refused(
         "not_a_spreadsheet",
         f"The file is not an Excel workbook ({what}). Please send the report as an .xlsx file.",
-        f"यह फाइल एक्सेल वर्कबुक नहीं है ({what_hi})। कृपया रिपोर्ट .xlsx फाइल के रूप में भेजें।",
+        f"यह फ़ाइल एक्सेल फ़ाइल नहीं है ({what_hi})। कृपया रिपोर्ट .xlsx फ़ाइल के रूप में भेजें।",
     )
 
 
@@ -133,13 +133,13 @@ def _check_zip(content: bytes) -> None:
         raise Refused(
             "not_a_spreadsheet",
             "The file is an OpenDocument spreadsheet (.ods). Please save it as .xlsx and send it again.",
-            "यह OpenDocument (.ods) फाइल है। कृपया इसे .xlsx के रूप में सहेजकर दोबारा भेजें।",
+            "यह OpenDocument (.ods) फ़ाइल है। कृपया इसे .xlsx के रूप में सहेजकर दोबारा भेजें।",
         )
     if "[Content_Types].xml" not in names:
         raise Refused(
             "not_a_spreadsheet",
             "The file is a ZIP archive, not an Excel workbook. Please send the report as an .xlsx file.",
-            "यह फाइल ZIP संग्रह है, एक्सेल वर्कबुक नहीं। कृपया रिपोर्ट .xlsx फाइल के रूप में भेजें।",
+            "यह फ़ाइल ZIP संग्रह है, एक्सेल फ़ाइल नहीं। कृपया रिपोर्ट .xlsx फ़ाइल के रूप में भेजें।",
         )
     total = sum(m.file_size for m in members)
     bomb = total > MAX_UNCOMPRESSED or any(
@@ -150,7 +150,7 @@ def _check_zip(content: bytes) -> None:
             "too_large",
             f"The workbook would expand to {total // (1024 * 1024)} MB ({total // max(len(content), 1)} times its "
             "size) when opened, far more than a report needs; it was not opened. Please send only the report sheet.",
-            "खोलने पर यह वर्कबुक बहुत बड़ी हो जाती है, इसलिए इसे नहीं खोला गया। कृपया केवल रिपोर्ट वाली शीट भेजें।",
+            "खोलने पर यह फ़ाइल बहुत बड़ी हो जाती है, इसलिए इसे नहीं खोला गया। कृपया केवल रिपोर्ट वाली शीट भेजें।",
         )
 
 

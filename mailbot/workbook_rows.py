@@ -21,7 +21,7 @@ _CELL_ERRORS = {
     "missing_value": ("empty, but this column is required", "खाली है, जबकि यह कॉलम अनिवार्य है"),
     "formula_without_value": (
         "formula without a saved value: open and save the file in Excel",
-        "सूत्र (फॉर्मूला) का परिणाम सहेजा नहीं गया है: फाइल को एक्सेल में खोलकर सहेजें",
+        "सूत्र (फॉर्मूला) का परिणाम सहेजा नहीं गया है: फ़ाइल को एक्सेल में खोलकर सहेजें",
     ),
 }
 

@@ -352,6 +352,16 @@ def test_unreadable_week_ending_is_a_warning_with_its_cell() -> None:
     assert result.week_ending is None and len(result.rows) == 5
 
 
+def test_empty_week_ending_points_at_the_cell_to_fill_in() -> None:
+    def change(ws: Any) -> None:
+        ws["B3"] = None
+
+    result = _mutated(change)
+    assert problems(result) == {("warning", "week_ending_empty", "B3")}  # not A3, the label
+    [problem] = result.problems
+    assert "is empty" in problem.message and "''" not in problem.message and "22/11/2026" in problem.message
+
+
 def test_report_only_on_a_hidden_sheet_says_so() -> None:
     book = openpyxl.load_workbook(io.BytesIO(mw.canonical()))
     book.active.sheet_state = "hidden"
