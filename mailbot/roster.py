@@ -57,14 +57,24 @@ class Roster:
 
     @cached_property
     def _by_sender(self) -> Mapping[str, Dsp]:
-        return {address: dsp for dsp in self.dsps for address in dsp.sender_addresses}
+        # Reminders go to the contact addresses, and people answer them with the report: a contact address
+        # counts as a sender too, unless it is another DSP's sender or the contact of several DSPs.
+        owners: dict[str, set[str]] = {}
+        for dsp in self.dsps:
+            for address in dsp.contact_addresses:
+                owners.setdefault(address.casefold(), set()).add(dsp.name)
+        found = {address: next(d for d in self.dsps if d.name in names)
+                 for address, names in owners.items() if len(names) == 1}
+        found.update({address: dsp for dsp in self.dsps for address in dsp.sender_addresses})
+        return found
 
     @cached_property
     def _by_name(self) -> Mapping[str, Dsp]:
         return {_name_key(dsp.name): dsp for dsp in self.dsps}
 
     def dsp_for_sender(self, address: str) -> Dsp | None:
-        """The DSP whose reports come from ``address``, or None: an unknown sender is not authorised."""
+        """The DSP whose reports come from ``address`` (a sender or contact address of its roster row), or
+        None: an unknown sender is not authorised."""
         return self._by_sender.get(address.strip().casefold())
 
     def dsp(self, name: str) -> Dsp:
@@ -446,7 +456,8 @@ def roster_template(path: Path) -> None:
     book = openpyxl.Workbook()
     notes = {
         "DSPs": "One row per DSP. Several addresses in a cell: separate them with ; or a new line. "
-        "Contact addresses get replies and reminders; left empty, the sender addresses do.",
+        "Contact addresses get replies and reminders (and a report from them counts too); left empty, the "
+        "sender addresses do.",
         "Assignments": "One row per DSP and district. Dates day first (05/12/2026). Leave End date empty "
         "while the contract runs. A district may have several DSPs.",
         "DEGS": "The District e-Governance Society addresses that hear about their district's reports.",

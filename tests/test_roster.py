@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import FrozenInstanceError
+from dataclasses import FrozenInstanceError, replace
 from datetime import date, datetime
 from pathlib import Path
 from types import ModuleType
@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 
 from mailbot.districts import all_districts, match_district
-from mailbot.roster import Assignment, Roster, RosterError, load_roster, roster_template
+from mailbot.roster import Assignment, Dsp, Roster, RosterError, load_roster, roster_template
 from mailbot.weeks import Week
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -115,6 +115,21 @@ def test_dsp_for_sender_ignores_case(roster: Roster) -> None:
     assert roster.dsp_for_sender("SREI.SAHAJ.UP@gmail.example") == roster.dsp("Srei Sahaj")
     assert roster.dsp_for_sender("reports@cms.example.evil.example") is None
     assert roster.dsp_for_sender("") is None
+
+
+def test_a_report_from_a_contact_address_counts_for_its_dsp() -> None:
+    # Reminders go to contact addresses; the DSP answers one with its report.
+    cms = Dsp("CMS", frozenset({"reports@cms.example"}), ("jsk@cms.example", "shared@agency.example"))
+    srei = Dsp("Srei", frozenset({"mis@srei.example"}), ("shared@agency.example", "JSK@cms.example"))
+    roster = Roster((cms, srei), (), {})
+    assert roster.dsp_for_sender("reports@cms.example") is cms
+    assert roster.dsp_for_sender("Jsk@Cms.Example ") is None  # the contact of two DSPs: whose report is it?
+    assert roster.dsp_for_sender("shared@agency.example") is None
+    srei_alone = replace(srei, contact_addresses=("mis@srei.example",))
+    only = Roster((cms, srei_alone), (), {})
+    assert only.dsp_for_sender("jsk@cms.example") is cms
+    assert only.dsp_for_sender("shared@agency.example") is cms
+    assert only.dsp_for_sender("mis@srei.example") is srei_alone
 
 
 def test_contact_addresses_default_to_senders(roster: Roster) -> None:
