@@ -72,6 +72,10 @@ class Roster:
     def _by_name(self) -> Mapping[str, Dsp]:
         return {_name_key(dsp.name): dsp for dsp in self.dsps}
 
+    def districts_without_degs(self) -> tuple[int, ...]:
+        """LGD codes some DSP reports for but no DEGS address is given for: their escalations reach CEG only."""
+        return tuple(sorted({a.lgd_code for a in self.assignments} - {c for c, addrs in self.degs.items() if addrs}))
+
     def dsp_for_sender(self, address: str) -> Dsp | None:
         """The DSP whose reports come from ``address`` (a sender or contact address of its roster row), or
         None: an unknown sender is not authorised."""

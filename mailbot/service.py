@@ -25,7 +25,7 @@ from mailbot.archive import Archive, sha256_hex
 from mailbot.compliance import ReportFact, WeeklyReport, due_notifications, evaluate
 from mailbot.compose import Composer
 from mailbot.config import CalendarSettings, Config, ImapSettings, SmtpSettings
-from mailbot.districts import all_districts
+from mailbot.districts import all_districts, by_code
 from mailbot.mailbox import FetchedMessage, Mailbox, MailboxAuthError
 from mailbot.message import MessageError, parse_message
 from mailbot.queries import quarantined_in, report_facts
@@ -130,6 +130,9 @@ class Mailbot:
             self._roster, self._roster_stamp = roster, stamp
             log.info("roster loaded from %s: %d DSPs, %d assignments", self.config.roster, len(roster.dsps),
                      len(roster.assignments))
+            if without := roster.districts_without_degs():
+                log.warning("roster %s: no DEGS address for %s: their escalations and alerts go to CEG only",
+                            self.config.roster, ", ".join(f"{by_code(c).name_en} ({c})" for c in without))
         return self._roster
 
     def _sync_roster(self, roster: Roster) -> None:

@@ -132,6 +132,12 @@ def test_a_report_from_a_contact_address_counts_for_its_dsp() -> None:
     assert only.dsp_for_sender("mis@srei.example") is srei_alone
 
 
+def test_districts_without_a_degs_address_are_named() -> None:
+    assignments = (Assignment("CMS", 118, date(2026, 1, 1), None), Assignment("CMS", 119, date(2026, 1, 1), None))
+    assert Roster((), assignments, {118: ("degs118@up.gov.in",)}).districts_without_degs() == (119,)
+    assert Roster((), assignments, {118: ("a@x.example",), 119: ()}).districts_without_degs() == (119,)
+
+
 def test_contact_addresses_default_to_senders(roster: Roster) -> None:
     assert roster.dsp("CMS Computers").contact_addresses == ("jsk.up@cms.example", "pm.up@cms.example")
     assert roster.dsp("UPDESCO").contact_addresses == ("jsk@updesco.example",)
