@@ -32,7 +32,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from mailbot.compliance import Rate, WeeklyReport
 from mailbot.districts import by_code
 from mailbot.ladder import Notification, Outstanding
-from mailbot.summary import STATUS_COLOURS, STATUS_LABELS
+from mailbot.summary import STATUS_COLOURS, STATUS_LABELS, QuarantineItem, quarantine_reason
 from mailbot.template import report_workbook
 from mailbot.weeks import Week
 
@@ -44,6 +44,8 @@ XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 _HI_WEEKDAYS = ("सोमवार", "मंगलवार", "बुधवार", "गुरुवार", "शुक्रवार", "शनिवार", "रविवार")
 ReplyKind = Literal["acknowledgement", "rejection", "partial"]
 Fix = Literal["cells", "file", "resend", "attach"]
+
+UNANSWERED_LISTED = 10  # unanswered messages listed in CEG's summary email; the workbook lists them all
 
 
 @dataclass(frozen=True)
@@ -357,10 +359,10 @@ class Composer:
         now: datetime,
         message_id: str | None = None,
         summary_xlsx: bytes | None = None,
-        quarantined: int = 0,
+        unanswered: Sequence[QuarantineItem] = (),
     ) -> EmailMessage:
         """The email for one ladder step. A summary needs ``summary_xlsx`` (summary.build_workbook) and the
-        number of quarantined messages of the week; a reminder gets its pre-filled template attached here."""
+        week's unanswered messages (the first few are listed); a reminder gets its pre-filled template here."""
         context: dict[str, Any] = {"dsp": n.dsp or "", **self._week_vars(n.week, n.context.get("deadline"))}
         if n.kind in ("reminder", "overdue"):
             context["districts"] = [_outstanding_line(o) for o in n.context["districts"]]
@@ -379,7 +381,7 @@ class Composer:
         elif n.kind == "summary":
             if summary_xlsx is None:
                 raise ValueError("a summary email needs its workbook (summary_xlsx)")
-            context.update(self._summary_vars(n.context["report"], quarantined))
+            context.update(self._summary_vars(n.context["report"], unanswered))
         else:
             raise ValueError(f"not a ladder notification: {n.kind}")
         msg = self._message(
@@ -436,7 +438,7 @@ class Composer:
             "deadline_hi_short": when_text(due, "hi", year=False) if due else "",
         }
 
-    def _summary_vars(self, report: WeeklyReport, quarantined: int) -> dict[str, Any]:
+    def _summary_vars(self, report: WeeklyReport, unanswered: Sequence[QuarantineItem]) -> dict[str, Any]:
         rates = report.week_rates
         outstanding = [
             district_line(
@@ -459,7 +461,14 @@ class Composer:
             "trend": [(w.week, pct(w.statewide.reporting_rate)) for w in report.rates],
             "outstanding": outstanding,
             "lagging": lagging,
-            "quarantined": quarantined,
+            "quarantined": len(unanswered),
+            # The first few, so CEG sees at a glance whether a DSP wrote from an address not in the roster.
+            "unanswered": [
+                {"sender": q.sender or "(no sender)", "subject": q.subject or "(no subject)",
+                 "received": when_text(q.received.astimezone(report.deadline.tzinfo), short=True) if q.received else "",
+                 "reason": quarantine_reason(q.reason)}
+                for q in unanswered[:UNANSWERED_LISTED]
+            ],
         }
 
     def _render(self, name: str, context: Mapping[str, Any]) -> str | None:

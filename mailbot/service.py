@@ -379,7 +379,7 @@ class Mailbot:
                     message = self.composer.notification(
                         n, now=now, message_id=message_id,
                         summary_xlsx=build_workbook(n.context["report"], items, self.config.calendar.lag_threshold),
-                        quarantined=len(items))
+                        unanswered=items)
                 else:
                     message = self.composer.notification(n, now=now, message_id=message_id)
                 if dry_run is not None:

@@ -17,7 +17,7 @@ from compliance_quarter import AGRA, CALENDAR, CEG, CMS, FARRUKHABAD, SREI, fact
 from mailbot.compliance import Notification, due_notifications
 from mailbot.compose import Composer, IngestReply, plural, week_dates, weeks_dates, when_text
 from mailbot.ladder import Outstanding
-from mailbot.summary import build_workbook
+from mailbot.summary import QuarantineItem, build_workbook
 from mailbot.weeks import Week
 from mailbot.workbook import Problem
 
@@ -311,7 +311,14 @@ def test_action_alert_labels_figures_carried_from_an_earlier_report(composer: Co
 def test_summary_html_and_workbook(composer: Composer) -> None:
     note = notes_at(TUE, 10, "summary")[0]
     xlsx = build_workbook(note.context["report"], (), 0.5)
-    msg = reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=xlsx, quarantined=3))
+    unanswered = [
+        QuarantineItem("district.coordinator@gmail.example", "Weekly JSK report Agra", ist(MON, 10, 30),
+                       "unknown sender district.coordinator@gmail.example"),
+        *(QuarantineItem(f"robot{i}@vendor.example", "Out of office", ist(MON, 11),
+                         "automated message: Auto-Submitted: auto-replied") for i in range(11)),
+    ]
+    msg = reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=xlsx,
+                                        unanswered=unanswered))
     assert msg["Subject"].startswith(
         "JSK weekly compliance, week 16–22 Nov 2026 (2026-W47): 97.4% reported, 97.4% on time"
     )
@@ -323,7 +330,12 @@ def test_summary_html_and_workbook(composer: Composer) -> None:
     assert "Farrukhabad" in html and "फर्रुखाबाद" in html
     text = text_of(msg)
     assert "74 of 76 reports received (97.4%)" in text
-    assert "Unanswered messages (unknown senders, quarantined) / अनुत्तरित संदेश (अज्ञात प्रेषक, अलग रखे गए संदेश): 3" in text
+    assert "Unanswered messages (unknown senders, quarantined) / अनुत्तरित संदेश (अज्ञात प्रेषक, अलग रखे गए संदेश): 12" in text
+    # The first ten, in words, so CEG sees a DSP writing from a new address without opening the workbook.
+    assert ('- district.coordinator@gmail.example: "Weekly JSK report Agra", Mon 23 Nov 2026, 10:30 IST: '
+            "Address not in roster") in text
+    assert text.count("Automatic reply (out of office)") == 9 and "... and 2 more" in text
+    assert "district.coordinator@gmail.example" in html and "and 2 more" in html
     assert "- 16–22 Nov 2026: 97.4%" in text  # the trend by week, as dates
     assert attachments(msg) == {"JSK-weekly-summary-2026-W47.xlsx": xlsx}
 
@@ -395,7 +407,9 @@ def every_email(composer: Composer) -> list[EmailMessage]:
                             (WED, 12, "action_alert")):
         out.extend(composer.notification(n, now=ist(day, hour), message_id=MSGID) for n in notes_at(day, hour, kind))
     note = notes_at(TUE, 10, "summary")[0]
-    out.append(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=b"x", quarantined=1))
+    stranger = QuarantineItem("a@b.example", "hello", None, "unknown sender a@b.example")
+    out.append(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=b"x",
+                                     unanswered=[stranger]))
     return [reparse(m) for m in out]
 
 
