@@ -370,6 +370,7 @@ class Composer:
             context["district"] = district_line(n.context["lgd_code"])
             context["dsps"] = [_outstanding_line(o) for o in n.context["dsps"]]
             context["no_degs_address"] = n.context["no_degs_address"]
+            context["contacts"] = n.context.get("contacts", {})
             if n.kind == "action_alert":
                 progress = _progress_line(n.context["progress"])
                 context["threshold"] = n.context["threshold"]

@@ -38,6 +38,7 @@ from mailbot.weeks import Week, deadline, week_range
 
 if TYPE_CHECKING:
     from mailbot.compliance import Evaluation, WeeklyReport
+    from mailbot.roster import Dsp
 
 Kind = Literal["reminder", "overdue", "escalation", "action_alert", "summary", "auth_failure"]
 _KIND_ORDER: tuple[Kind, ...] = (
@@ -66,7 +67,8 @@ class Notification:
     """One email to one recipient. ``context`` keys, by kind:
 
     - reminder / overdue: ``deadline`` (datetime), ``districts`` (tuple[Outstanding], by LGD code);
-    - escalation: ``deadline``, ``lgd_code``, ``dsps`` (tuple[Outstanding]), ``no_degs_address`` (bool);
+    - escalation: ``deadline``, ``lgd_code``, ``dsps`` (tuple[Outstanding]), ``no_degs_address`` (bool),
+      ``contacts`` (DSP name -> its contact addresses);
     - action_alert: as escalation, ``dsps`` only those out for ``threshold`` (int) weeks or more, plus
       ``progress``
       (progress.Progress) whose ``lag_reasons`` say whether progress lags;
@@ -102,6 +104,10 @@ def ladder_due(
 
 def _within(ev: Evaluation, start: datetime, end: datetime) -> bool:
     return start <= ev.now < end
+
+
+def _contacts(dsp: Dsp) -> tuple[str, ...]:
+    return dsp.contact_addresses or tuple(sorted(dsp.sender_addresses))
 
 
 def _addresses(addresses: Sequence[str]) -> tuple[str, ...]:
@@ -208,7 +214,9 @@ def _district_steps(ev: Evaluation, week: Week, ceg: tuple[str, ...]) -> Iterato
         )
         degs = _addresses(ev.roster.degs.get(lgd, ()))
         to, cc = (degs, ceg) if degs else (ceg, ())
-        base = {"deadline": due, "lgd_code": lgd, "no_degs_address": not degs}
+        # The DEGS follows up with the DSP: give it the addresses to write to.
+        contacts = {dsp: _contacts(ev.roster.dsp(dsp)) for dsp in ev.dsps_of(lgd, week)}
+        base = {"deadline": due, "lgd_code": lgd, "no_degs_address": not degs, "contacts": contacts}
         if out:
             context = {**base, "dsps": out}
             yield from _fan_out(

@@ -248,6 +248,10 @@ def test_escalation_for_a_rejected_report_says_so_in_a_sentence(composer: Compos
     assert "- CMS Computers ने रिपोर्ट भेजी, परन्तु वह स्वीकार नहीं की जा सकी" in text
     assert "Invalid" not in text and "अमान्य" not in text
     assert "Weeks missing" not in text and "अप्राप्त सप्ताह" not in text  # one week only: the intro says which
+    # The DEGS follows up with the DSP: it gets the DSP's contact addresses.
+    assert "Contact: reports@cms.example, ops@cms.example" in text
+    assert "सम्पर्क: reports@cms.example, ops@cms.example" in text
+    assert '<a href="mailto:ops@cms.example">ops@cms.example</a>' in text_of(msg, "html")
 
 
 def test_escalation_without_a_degs_address_tells_ceg(composer: Composer) -> None:
