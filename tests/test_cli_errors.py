@@ -46,9 +46,13 @@ addresses = ["jsk@ceg.example"]
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("MAILBOT_CONFIG", raising=False)
     monkeypatch.setenv(PASSWORD_ENV, "pw")
-    handlers = logging.getLogger().handlers[:]
+    # The CLI configures logging for the whole process: put it back for the tests that run after these.
+    loggers = [logging.getLogger(name) for name in ("", "imapclient", "apscheduler")]
+    saved = [(logger.handlers[:], logger.level) for logger in loggers]
     yield
-    logging.getLogger().handlers[:] = handlers  # the CLI points the root logger at CliRunner's (closed) stream
+    for logger, (handlers, level) in zip(loggers, saved, strict=True):
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
 
 
 def write_config(folder: Path, text: str = CONFIG) -> Path:
