@@ -1,7 +1,8 @@
 """The `mailbot` command. The only place that configures logging or exits.
 
-Exit status: 0 done; 1 a server or the data could not be reached (retry later); 2 bad configuration, roster or
-arguments (fix them); 3 another `mailbot run` holds the database; 4 `health` found the daemon stale.
+Exit status: 0 done; 1 a server or the data could not be reached (retry later), or `import` could not use a file;
+2 bad configuration, roster or arguments (fix them); 3 another `mailbot run` holds the database; 4 `health` found
+the daemon stale.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -75,17 +76,19 @@ class Context:
         return self._config
 
 
-def fail(message: str, code: int) -> None:
+def fail(message: str, code: int) -> NoReturn:
     click.echo(f"mailbot: {message}", err=True)
     sys.exit(code)
 
 
 @contextmanager
-def mailbot_for(ctx: Context, exclusive: bool = False) -> Iterator[Any]:
+def mailbot_for(ctx: Context, exclusive: bool = False, reading: bool = False) -> Iterator[Any]:
     """Open the service, turning the errors an operator can fix into one clear line and an exit status.
 
     ``exclusive``: the command changes the mailbox or the outbox, so it must not run beside `mailbot run`
-    (two pollers would race for the same messages); it takes the daemon's lock or refuses."""
+    (two pollers would race for the same messages); it takes the daemon's lock or refuses.
+    ``reading``: the command only reads the database, so a missing one is a wrong path, not a new install:
+    refuse rather than create an empty database and report from it."""
     from mailbot.lock import AlreadyRunning, DatabaseLock  # noqa: PLC0415 - keep --help fast
     from mailbot.mailbox import MailboxAuthError, MailboxError  # noqa: PLC0415
     from mailbot.roster import RosterError  # noqa: PLC0415
@@ -95,6 +98,9 @@ def mailbot_for(ctx: Context, exclusive: bool = False) -> Iterator[Any]:
     lock = None
     try:
         config = ctx.config
+        if reading and not config.database.exists():
+            fail(f"no database at {config.database}: run `mailbot init` first "
+                 f"(or check mailbot.database in {config.source})", EXIT_CONFIG)
         if exclusive:
             lock = DatabaseLock(config.database)
             lock.acquire()
@@ -111,13 +117,21 @@ def mailbot_for(ctx: Context, exclusive: bool = False) -> Iterator[Any]:
     except (ConfigError, RosterError) as exc:
         fail(str(exc), EXIT_CONFIG)
     except (MailboxAuthError, SmtpAuthError) as exc:
-        fail(f"login refused: {exc}", EXIT_UNAVAILABLE)
+        fail(f"{exc} (check the username and the password source in the config)", EXIT_UNAVAILABLE)
     except (MailboxError, SmtpError) as exc:
         fail(f"server unavailable: {exc}", EXIT_UNAVAILABLE)
     finally:
         bot.close()
         if lock is not None:
             lock.release()
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        reason = f"no such folder {path.parent}" if isinstance(exc, FileNotFoundError) else exc.strerror or str(exc)
+        fail(f"cannot write {path}: {reason}", EXIT_CONFIG)
 
 
 def _week(value: str | None) -> Week | None:
@@ -141,16 +155,20 @@ def _moment(value: str | None) -> datetime | None:
     return moment
 
 
+_LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mailbot")
 @click.option("--config", "config_path", envvar="MAILBOT_CONFIG", metavar="FILE",
               help="Configuration file (default: $MAILBOT_CONFIG).")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-              help="Overrides mailbot.log_level from the config.")
+@click.option("--log-level", type=_LOG_LEVELS, help="Overrides mailbot.log_level from the config.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context
 def main(click_ctx: click.Context, config_path: str | None, log_level: str | None, log_format: str) -> None:
-    """mailbot: reads DSPs' weekly JSK reports from CEG's mailbox and runs the reporting loop."""
+    """mailbot: reads DSPs' weekly JSK reports from CEG's mailbox and runs the reporting loop.
+
+    --config, --log-level and --log-format may also be given after the command."""
     click_ctx.obj = Context(config_path, log_level, log_format)
     configure_logging(log_level or "info", log_format)
 
@@ -158,7 +176,38 @@ def main(click_ctx: click.Context, config_path: str | None, log_level: str | Non
 pass_ctx = click.make_pass_decorator(Context)
 
 
+def _after_command(attribute: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    """Callback for a global option given after the command: it overrides the one given before."""
+
+    def store(click_ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is None:
+            return
+        ctx = click_ctx.find_object(Context)
+        if ctx is None:  # pragma: no cover - the group always makes one
+            return
+        setattr(ctx, attribute, value)
+        if attribute != "config_path":
+            configure_logging(ctx.log_level or "info", ctx.log_format)
+
+    return store
+
+
+def global_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``mailbot status --config FILE`` works as ``mailbot --config FILE status`` does (people type it both ways)."""
+    for option in (
+        click.option("--log-format", type=click.Choice(["text", "json"]), expose_value=False,
+                     callback=_after_command("log_format"), help="Same as `mailbot --log-format`."),
+        click.option("--log-level", type=_LOG_LEVELS, expose_value=False, callback=_after_command("log_level"),
+                     help="Same as `mailbot --log-level`."),
+        click.option("--config", metavar="FILE", expose_value=False, callback=_after_command("config_path"),
+                     help="Same as `mailbot --config FILE` (default: $MAILBOT_CONFIG)."),
+    ):
+        command = option(command)
+    return command
+
+
 @main.command()
+@global_options
 @pass_ctx
 def poll(ctx: Context) -> None:
     """One pass over the mailbox: ingest new reports, queue replies, file the messages."""
@@ -195,6 +244,7 @@ def _with_progress(poll_fn: Callable[..., Any]) -> Any:
               help="Write the pending messages as .eml files into DIR; send nothing, mark nothing sent.")
 @click.option("--retry-waiting", is_flag=True,
               help="Also try the messages waiting after a failed attempt now (after fixing the SMTP server).")
+@global_options
 @pass_ctx
 def send(ctx: Context, dry_run: Path | None, retry_waiting: bool) -> None:
     """Deliver the outbox over SMTP."""
@@ -208,26 +258,65 @@ def send(ctx: Context, dry_run: Path | None, retry_waiting: bool) -> None:
 
 @main.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@global_options
 @pass_ctx
 def import_(ctx: Context, files: tuple[Path, ...]) -> None:
-    """Run the ingestion pipeline on .eml files (mail forwarded by hand). Importing a file twice is harmless."""
+    """Run the ingestion pipeline on .eml files (mail forwarded by hand). Importing a file twice is harmless.
+
+    Exits 1 when any file could not be used (not an email, or processing failed)."""
+    unusable = 0
     with mailbot_for(ctx, exclusive=True) as bot:
         for path in files:
+            mistake = _not_an_email(path)
+            if mistake:
+                unusable += 1
+                click.echo(f"{path}: not imported: {mistake}")
+                continue
             row = bot.import_file(path)
-            click.echo(f"{path}: {row.outcome}: {row.reason}")
+            if row.outcome in {"failed", "quarantined"}:
+                unusable += 1
+                detail = row.reason or row.last_error or "no reason recorded"
+                click.echo(f"{path}: {row.outcome}: {detail} (see the log; import it again once fixed)")
+                continue
+            if row.outcome == "ignored" and row.reason.startswith("not an email"):
+                unusable += 1
+            click.echo(f"{path}: {row.outcome}: {row.reason}" if row.reason else f"{path}: {row.outcome}")
+    if unusable:
+        fail(f"{unusable} of {len(files)} file(s) could not be imported; see above", EXIT_UNAVAILABLE)
+
+
+_CFB = bytes.fromhex("D0CF11E0A1B11AE1")  # OLE2 compound file: .xls, and Outlook's .msg
+
+
+def _not_an_email(path: Path) -> str:
+    """Why ``path`` is clearly not an .eml file (a clerk's likely mix-ups), or "" when it may be one."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(8)
+    except OSError as exc:
+        return f"cannot read it: {exc.strerror or exc}"
+    if head.startswith(_CFB) and path.suffix.lower() == ".msg":
+        return ("this is an Outlook .msg file, not an .eml: forward the email to the report mailbox instead, or "
+                "save it as .eml (Thunderbird: Save As; Outlook on the web: Download)")
+    if head.startswith((b"PK\x03\x04", _CFB)):
+        return ("this is a spreadsheet, not an email: save the DSP's email as .eml "
+                "(in Outlook/Thunderbird: Save As)")
+    return ""
 
 
 @main.command()
 @click.option("--week", help="Week as YYYY-Www (default: the newest week past its deadline).")
 @click.option("--now", "now_text", metavar="ISO-8601", help="Evaluate as of this moment.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (format in the README).")
+@global_options
 @pass_ctx
 def status(ctx: Context, week: str | None, now_text: str | None, as_json: bool) -> None:
     """Per district and DSP: received or not, when, from which message, the figures, the problems."""
     from mailbot.status import table  # noqa: PLC0415
 
-    with mailbot_for(ctx) as bot:
-        result = bot.status(_week(week), _moment(now_text))
+    chosen, moment = _week(week), _moment(now_text)  # a mistyped argument is named before anything else
+    with mailbot_for(ctx, reading=True) as bot:
+        result = bot.status(chosen, moment)
         click.echo(json.dumps(result, ensure_ascii=False, indent=2) if as_json else table(result))
 
 
@@ -235,6 +324,7 @@ def status(ctx: Context, week: str | None, now_text: str | None, as_json: bool) 
 @click.option("--now", "now_text", metavar="ISO-8601", help="Evaluate as of this moment (default: now).")
 @click.option("--dry-run", "dry_run", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Write what is due as .eml files into DIR; queue nothing.")
+@global_options
 @pass_ctx
 def check(ctx: Context, now_text: str | None, dry_run: Path | None) -> None:
     """Queue every reminder, escalation and summary due up to now (catching up on any missed)."""
@@ -248,38 +338,45 @@ def check(ctx: Context, now_text: str | None, dry_run: Path | None) -> None:
 @main.command()
 @click.option("--week", help="Week as YYYY-Www (default: the newest week past its deadline).")
 @click.option("--now", "now_text", metavar="ISO-8601", help="Evaluate as of this moment.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the .xlsx.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Where to write the .xlsx (default: JSK-weekly-summary-<week>.xlsx in the current folder).")
+@global_options
 @pass_ctx
 def summary(ctx: Context, week: str | None, now_text: str | None, out: Path | None) -> None:
-    """Write CEG's compliance summary workbook for a week."""
-    with mailbot_for(ctx) as bot:
-        chosen, data = bot.summary_workbook(_week(week), _moment(now_text))
+    """Write CEG's compliance summary workbook for a week (into the current folder unless --out says otherwise)."""
+    wanted, moment = _week(week), _moment(now_text)
+    with mailbot_for(ctx, reading=True) as bot:
+        chosen, data = bot.summary_workbook(wanted, moment)
         path = out or Path(f"JSK-weekly-summary-{chosen}.xlsx")
-        path.write_bytes(data)
+        _write(path, data)
         click.echo(f"wrote {path} (week {chosen})")
 
 
 @main.command()
 @click.option("--dsp", "dsp_name", required=True, help="The DSP's name as in the roster.")
 @click.option("--week", help="Week as YYYY-Www (default: the last completed week).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the .xlsx.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Where to write the .xlsx (default: JSK-report-<DSP>-<week>.xlsx in the current folder).")
+@global_options
 @pass_ctx
 def template(ctx: Context, dsp_name: str, week: str | None, out: Path | None) -> None:
-    """The blank report workbook for a DSP, pre-filled with its districts."""
+    """The blank report workbook for a DSP, pre-filled with its districts (into the current folder unless --out
+    says otherwise)."""
     from mailbot.template import report_workbook  # noqa: PLC0415
     from mailbot.weeks import last_completed_week  # noqa: PLC0415
 
-    with mailbot_for(ctx) as bot:
+    wanted = _week(week)
+    with mailbot_for(ctx, reading=True) as bot:
         roster = bot.roster()
         try:
             dsp = roster.dsp(dsp_name)
         except KeyError:
             names = ", ".join(d.name for d in roster.dsps)
             fail(f"no DSP named {dsp_name!r} in the roster; known: {names}", EXIT_CONFIG)
-        chosen = _week(week) or last_completed_week(bot.clock(), ctx.config.calendar.timezone)
+        chosen = wanted or last_completed_week(bot.clock(), ctx.config.calendar.timezone)
         lgd_codes = roster.districts_of(dsp.name, chosen)
         path = out or Path(f"JSK-report-{_slug(dsp.name)}-{chosen}.xlsx")
-        path.write_bytes(report_workbook(dsp.name, chosen, lgd_codes))
+        _write(path, report_workbook(dsp.name, chosen, lgd_codes))
         click.echo(f"wrote {path}: {len(lgd_codes)} district(s) for {dsp.name}, week {chosen}")
 
 
@@ -288,6 +385,7 @@ def _slug(text: str) -> str:
 
 
 @main.command()
+@global_options
 @pass_ctx
 def run(ctx: Context) -> None:
     """The daemon: poll, send, check and summarise on schedule until SIGTERM."""
@@ -296,17 +394,32 @@ def run(ctx: Context) -> None:
 
     try:
         config = ctx.config
-        load_roster(config.roster)  # a broken roster stops the start loudly, not every poll quietly
-        sys.exit(run_daemon(config, give_up_after=SHUTDOWN_GRACE_SECONDS))
-    except (ConfigError, RosterError) as exc:
+    except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
+    try:
+        # A missing password or a broken roster stops the start loudly, not every poll quietly. A token command
+        # is only looked up here, not run (see Secret.check): the first poll runs it.
+        for secret in (config.imap.secret, config.smtp.secret):
+            if secret is not None:
+                secret.check()
+        load_roster(config.roster)
+    except ConfigError as exc:
+        fail(f"{config.source}: {exc}", EXIT_CONFIG)
+    except RosterError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    sys.exit(run_daemon(config, give_up_after=SHUTDOWN_GRACE_SECONDS))
 
 
 @main.command()
 @click.option("--now", "now_text", metavar="ISO-8601", help="Judge as of this moment.")
+@global_options
 @pass_ctx
 def health(ctx: Context, now_text: str | None) -> None:
-    """Exit 0 when the last successful poll is recent enough, 4 otherwise (for monitoring)."""
+    """For monitoring: exit 0 when mail is being read and delivered, 4 otherwise (2: bad configuration).
+
+    Unhealthy (4) when there is no database, when the last successful poll is older than
+    schedule.health_max_age_minutes, or when an email has waited in the outbox longer than
+    schedule.outbox_max_age_minutes."""
     from mailbot.health import health as judge  # noqa: PLC0415
     from mailbot.service import utc_now  # noqa: PLC0415
 
@@ -319,13 +432,18 @@ def health(ctx: Context, now_text: str | None) -> None:
 
 
 @main.command()
+@global_options
 @pass_ctx
 def init(ctx: Context) -> None:
-    """Create the database and check the config, the roster and both servers: the first thing to run."""
+    """Create the database and check the config, the roster and both servers: the first thing to run.
+
+    Exits 2 when a password source is missing (fix the config or the environment), 1 when a server could not be
+    reached or refused the login."""
     from mailbot.mailbox import MailboxError, check_login  # noqa: PLC0415
     from mailbot.smtp import SmtpError, SmtpTransport  # noqa: PLC0415
 
     problems = 0
+    config_problems = 0
     with mailbot_for(ctx) as bot:
         config = bot.config
         click.echo(f"config: {config.source} OK")
@@ -333,23 +451,26 @@ def init(ctx: Context) -> None:
         roster = bot.roster()
         click.echo(f"roster: {config.roster}: {len(roster.dsps)} DSPs, {len(roster.assignments)} assignments, "
                    f"DEGS addresses for {len(roster.degs)} districts")
+        # Each server is checked even when the other fails: the operator fixes both in one round.
         try:
             click.echo(check_login(config.imap))
-        except MailboxError as exc:
+        except (MailboxError, ConfigError) as exc:
             problems += 1
-            click.echo(f"IMAP: FAILED: {exc}")
+            config_problems += isinstance(exc, ConfigError)
+            click.echo(f"IMAP: FAILED ({exc})")
         transport = SmtpTransport(config.smtp)
         try:
             transport.connect()
             click.echo(f"{transport.where}: connected"
                        + (f", logged in as {config.smtp.username}" if config.smtp.secret else ""))
-        except SmtpError as exc:
+        except (SmtpError, ConfigError) as exc:
             problems += 1
-            click.echo(f"SMTP: FAILED: {exc}")
+            config_problems += isinstance(exc, ConfigError)
+            click.echo(f"SMTP: FAILED ({exc})")
         finally:
             transport.close()
     if problems:
-        fail(f"{problems} check(s) failed; see above", EXIT_UNAVAILABLE)
+        fail(f"{problems} check(s) failed; see above", EXIT_CONFIG if config_problems else EXIT_UNAVAILABLE)
     click.echo("all checks passed")
 
 

@@ -1,8 +1,9 @@
 """Configuration: one TOML file -> frozen, validated objects.
 
 Secrets are never in the file: it names an environment variable, a file, or (for XOAUTH2) a command that prints an
-access token. Secrets are read only when a connection is made (``Secret.reveal``), so a bad secret source fails at
-connect time with a message naming the key, and the value itself never appears in a repr, log or exception.
+access token. Secrets are read only when needed (``Secret.reveal`` at connect time; ``Secret.check`` when `mailbot run`
+starts), so a bad secret source fails with a message naming the key, and the value itself never appears in a repr,
+log or exception. Files the config names (CA files, the templates folder) must exist when it is loaded.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import difflib
 import ipaddress
 import os
 import shlex
+import shutil
 import subprocess
 import tomllib
 from collections.abc import Mapping
@@ -62,6 +64,17 @@ class Secret:
                 raise ConfigError(f"{self.key}: token command {self.command[0]!r} exited {done.returncode}")
             return done.stdout.strip()
         raise ConfigError(f"{self.key}: no secret source")  # pragma: no cover - constructor prevents this
+
+    def check(self) -> None:
+        """Raise ConfigError naming the key when the secret cannot be had; the value is read and dropped.
+
+        A token command is only looked up, not run: it may be slow, ask a remote service, or be rate-limited,
+        and the first poll runs it moments later anyway (a failure there is logged and alerted)."""
+        if self.command is not None:
+            if shutil.which(self.command[0]) is None:
+                raise ConfigError(f"{self.key}: token command {self.command[0]!r} not found or not executable")
+            return
+        self.reveal()
 
     def __repr__(self) -> str:
         source = f"env={self.env}" if self.env else f"file={self.file}" if self.file else "command"
@@ -210,6 +223,8 @@ class _Section:
 
 def _kind_name(kinds: tuple[type, ...]) -> str:
     names = {str: "a string", int: "a whole number", float: "a number", bool: "true or false", list: "a list"}
+    if int in kinds and float in kinds:  # every whole number is a number: say it once
+        kinds = tuple(k for k in kinds if k is not int)
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
@@ -217,11 +232,40 @@ def _path(section: _Section, key: str, base: Path, default: str | None = None) -
     value = section.get(key, str, default)
     if value is None or value == "":
         return None
+    return _relative_to(base, value)
+
+
+def _relative_to(base: Path, value: str) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else base / path
 
 
-def _secret(section: _Section, required: bool, allow_command: bool = False) -> Secret | None:
+def _existing(section: _Section, key: str, base: Path, folder: bool = False) -> Path | None:
+    """An optional path that must exist now (a CA file, the templates folder): a typo is named at load time,
+    not as a traceback at the first connection."""
+    path = _path(section, key, base, "")
+    if path is None:
+        return None
+    if folder and not path.is_dir():
+        what = "not a folder" if path.exists() else "no such folder"
+        raise ConfigError(f"{section.key(key)}: {path}: {what}")
+    if not folder and not path.is_file():
+        what = "a folder, not a file" if path.is_dir() else "no such file"
+        raise ConfigError(f"{section.key(key)}: {path}: {what}")
+    return path
+
+
+def _port(section: _Section, default: int) -> int:
+    port: int = section.get("port", int, default)
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{section.key('port')}: must be a port number from 1 to 65535, got {port!r}")
+    return port
+
+
+_SECRET_KEYS = ("password_env", "password_file", "token_command")
+
+
+def _secret(section: _Section, base: Path, required: bool, allow_command: bool = False) -> Secret | None:
     sources = {k: section.get(k, str, None) for k in ("password_env", "password_file")}
     command = section.get("token_command", (str, list), None) if allow_command else None
     given = [k for k, v in sources.items() if v] + (["token_command"] if command else [])
@@ -234,13 +278,17 @@ def _secret(section: _Section, required: bool, allow_command: bool = False) -> S
         )
     if not given:
         if required:
+            others = [k for k in section.data if isinstance(k, str) and k not in _SECRET_KEYS]
+            near = [m for k in _SECRET_KEYS for m in difflib.get_close_matches(k, others, n=1)]
+            hint = f"; is {section.key(near[0])} a misspelling of it?" if near else ""
             raise ConfigError(f"{section.key('password_env')}: missing; name the environment variable or "
-                              "password_file that holds the password")
+                              f"password_file that holds the password{hint}")
         return None
     if sources["password_env"]:
         return Secret(section.key("password_env"), env=sources["password_env"])
     if sources["password_file"]:
-        return Secret(section.key("password_file"), file=Path(sources["password_file"]).expanduser())
+        # Relative to the config file, like every other path: the daemon's working folder is elsewhere.
+        return Secret(section.key("password_file"), file=_relative_to(base, sources["password_file"]))
     argv = tuple(shlex.split(command)) if isinstance(command, str) else tuple(str(a) for a in command or ())
     if not argv:
         raise ConfigError(f"{section.key('token_command')}: empty command")
@@ -295,10 +343,11 @@ def _address(section: _Section, key: str, value: str) -> str:
 def parse_config(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Config:
     """Build a Config from parsed TOML; relative paths are taken from ``base`` (the config file's folder)."""
     top = _Section(data, "")
+    _known_sections(data)
     main = top.sub("mailbot")
     database = _path(main, "database", base, "mailbot.db")
     archive_dir = _path(main, "archive_dir", base, "archive")
-    templates_dir = _path(main, "templates_dir", base, "")
+    templates_dir = _existing(main, "templates_dir", base, folder=True)
     log_level = main.choice("log_level", ("debug", "info", "warning", "error"), "info").upper()
     max_attempts = main.positive("max_attempts", 5)
     main.finish()
@@ -309,46 +358,8 @@ def parse_config(data: Mapping[str, Any], base: Path, source: Path | None = None
         raise ConfigError("roster.path: missing (required): the roster workbook or CSV folder CEG keeps")
     roster_section.finish()
 
-    imap_section = top.sub("imap")
-    imap_host = imap_section.get("host", str, required=True)
-    imap_auth = imap_section.choice("auth", ("password", "xoauth2"), "password")
-    imap_security = _security(imap_section, imap_host)
-    imap = ImapSettings(
-        host=imap_host,
-        port=imap_section.get("port", int, 993 if imap_security == "ssl" else 143),
-        username=imap_section.get("username", str, required=True),
-        secret=_secret(imap_section, required=True, allow_command=True),  # type: ignore[arg-type]
-        security=imap_security,
-        auth=imap_auth,  # type: ignore[arg-type]
-        ca_file=_path(imap_section, "ca_file", base, ""),
-        timeout=imap_section.positive("timeout", 60.0),
-        folder=imap_section.get("folder", str, "INBOX"),
-        processed_folder=imap_section.get("processed_folder", str, "Processed"),
-        rejected_folder=imap_section.get("rejected_folder", str, "Rejected"),
-        batch_size=imap_section.positive("batch_size", 50),
-        max_message_bytes=imap_section.positive("max_message_bytes", 25 * 1024 * 1024),
-        authserv_id=imap_section.get("authserv_id", str, "").strip(),
-    )
-    imap_section.finish()
-
-    smtp_section = top.sub("smtp")
-    smtp_host = smtp_section.get("host", str, required=True)
-    smtp_security = _security(smtp_section, smtp_host)
-    smtp = SmtpSettings(
-        host=smtp_host,
-        port=smtp_section.get("port", int, {"ssl": 465, "starttls": 587, "none": 25}[smtp_security]),
-        username=smtp_section.get("username", str, ""),
-        secret=_secret(smtp_section, required=False),
-        from_address=_address(smtp_section, "from_address", smtp_section.get("from_address", str, required=True)),
-        from_name=smtp_section.get("from_name", str, "CEG mailbot"),
-        security=smtp_security,
-        ca_file=_path(smtp_section, "ca_file", base, ""),
-        timeout=smtp_section.positive("timeout", 60.0),
-        max_attempts=smtp_section.positive("max_attempts", 8),
-    )
-    if smtp.secret is not None and not smtp.username:
-        raise ConfigError("smtp.username: missing; a password source is given, so the login name is needed")
-    smtp_section.finish()
+    imap = _imap(top.sub("imap"), base)
+    smtp = _smtp(top.sub("smtp"), base)
 
     ceg = top.sub("ceg")
     addresses = ceg.get("addresses", list, required=True)
@@ -412,6 +423,69 @@ def parse_config(data: Mapping[str, Any], base: Path, source: Path | None = None
         max_attempts=max_attempts,
         source=source,
     )
+
+
+def _imap(imap_section: _Section, base: Path) -> ImapSettings:
+    imap_host = imap_section.get("host", str, required=True)
+    imap_auth = imap_section.choice("auth", ("password", "xoauth2"), "password")
+    imap_security = _security(imap_section, imap_host)
+    if imap_auth != "xoauth2" and "token_command" in imap_section.data:
+        raise ConfigError('imap.token_command: only used with auth = "xoauth2"; for a password use '
+                          'password_env or password_file, or set auth = "xoauth2"')
+    imap = ImapSettings(
+        host=imap_host,
+        port=_port(imap_section, 993 if imap_security == "ssl" else 143),
+        username=imap_section.get("username", str, required=True),
+        secret=_secret(imap_section, base, required=True, allow_command=True),  # type: ignore[arg-type]
+        security=imap_security,
+        auth=imap_auth,  # type: ignore[arg-type]
+        ca_file=_existing(imap_section, "ca_file", base),
+        timeout=imap_section.positive("timeout", 60.0),
+        folder=imap_section.get("folder", str, "INBOX"),
+        processed_folder=imap_section.get("processed_folder", str, "Processed"),
+        rejected_folder=imap_section.get("rejected_folder", str, "Rejected"),
+        batch_size=imap_section.positive("batch_size", 50),
+        max_message_bytes=imap_section.positive("max_message_bytes", 25 * 1024 * 1024),
+        authserv_id=imap_section.get("authserv_id", str, "").strip(),
+    )
+    imap_section.finish()
+    return imap
+
+
+def _smtp(smtp_section: _Section, base: Path) -> SmtpSettings:
+    smtp_host = smtp_section.get("host", str, required=True)
+    smtp_security = _security(smtp_section, smtp_host)
+    smtp = SmtpSettings(
+        host=smtp_host,
+        port=_port(smtp_section, {"ssl": 465, "starttls": 587, "none": 25}[smtp_security]),
+        username=smtp_section.get("username", str, ""),
+        secret=_secret(smtp_section, base, required=False),
+        from_address=_address(smtp_section, "from_address", smtp_section.get("from_address", str, required=True)),
+        from_name=smtp_section.get("from_name", str, "CEG mailbot"),
+        security=smtp_security,
+        ca_file=_existing(smtp_section, "ca_file", base),
+        timeout=smtp_section.positive("timeout", 60.0),
+        max_attempts=smtp_section.positive("max_attempts", 8),
+    )
+    if smtp.secret is not None and not smtp.username:
+        raise ConfigError("smtp.username: missing; a password source is given, so the login name is needed")
+    smtp_section.finish()
+    return smtp
+
+
+_SECTIONS = ("mailbot", "roster", "imap", "smtp", "ceg", "calendar", "schedule")
+
+
+def _known_sections(data: Mapping[str, Any]) -> None:
+    """A misspelt table header ([smpt]) is named first: otherwise the real table seems to be missing."""
+    for name, value in data.items():
+        if name in _SECTIONS:
+            continue
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{name}: unknown key outside any section; keys go under a header such as [mailbot]")
+        near = difflib.get_close_matches(str(name), _SECTIONS, n=1)
+        hint = f"; is it a misspelling of {near[0]!r}?" if near else f" (known: {', '.join(_SECTIONS)})"
+        raise ConfigError(f"unknown section {name!r}{hint}")
 
 
 def _non_negative(section: _Section, key: str, default: int) -> int:

@@ -87,7 +87,7 @@ class Mailbox:
 
     def open(self) -> None:
         s = self.settings
-        context = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
+        context = _tls_context(s, self.where)
         with self._errors("connect"):
             client = IMAPClient(
                 s.host, port=s.port, ssl=s.security == "ssl", ssl_context=context, timeout=s.timeout
@@ -116,8 +116,10 @@ class Mailbox:
             else:
                 client.login(s.username, secret)
         except LoginError as exc:
-            reason = _scrub(str(exc), secret)
-            raise MailboxAuthError(f"{self.where}: login refused for {s.username}: {reason}") from None
+            reason = _scrub(_reason(exc), secret)
+            raise MailboxAuthError(
+                f"IMAP login refused for {s.username} on {s.host}:{s.port}: {reason}"
+            ) from None
         except UnicodeEncodeError:
             # The exception object would carry the password itself: do not chain it.
             raise MailboxAuthError(
@@ -159,7 +161,14 @@ class Mailbox:
             raise
         except IMAPClientAbortError as exc:  # BYE, EOF, broken reply: imaplib's object is unusable now
             self._drop()
-            raise MailboxUnavailable(f"{self.where}: {action}: connection lost: {_reason(exc)}") from exc
+            reason = _reason(exc)
+            if _SMTP_GREETING in reason:  # imaplib: "unexpected response: b'220 mx.example ESMTP'"
+                greeting = reason.split(_SMTP_GREETING, 1)[1].rstrip("'\"")
+                raise MailboxUnavailable(
+                    f"{self.where}: {action}: the server greeted with '220 {greeting}': this looks like an SMTP "
+                    "server, not IMAP: check imap.port"
+                ) from exc
+            raise MailboxUnavailable(f"{self.where}: {action}: connection lost: {reason}") from exc
         except IMAPClientError as exc:
             if self._client is None:  # refused greeting (e.g. BYE) before a session existed
                 raise MailboxUnavailable(f"{self.where}: {action}: {_reason(exc)}") from exc
@@ -348,6 +357,22 @@ def _cap_literals(client: IMAPClient, max_message_bytes: int) -> None:
     imap.read = capped_read
 
 
+_SMTP_GREETING = "unexpected response: b'220 "
+# OpenSSL's reasons when the other end does not answer a TLS handshake with TLS (a plain-text greeting instead).
+_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
+                      "HTTP_REQUEST"})
+_NOT_TLS_HINT = ('the server does not speak TLS on this port: try security = "starttls" (ports 143/587) '
+                 "or check the port")
+
+
+def _tls_context(settings: ImapSettings, where: str) -> ssl.SSLContext:
+    """A verifying context; an unreadable or broken CA file is named (it is checked to exist at load time)."""
+    try:
+        return ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise MailboxUnavailable(f"{where}: imap.ca_file: cannot use {settings.ca_file}: {_reason(exc)}") from None
+
+
 def _scrub(text: str, secret: str) -> str:
     # A server echoing the command back must not carry the password into our logs.
     return text.replace(secret, "***") if secret else text
@@ -358,6 +383,10 @@ def _reason(exc: BaseException) -> str:
         return f"TLS certificate not trusted: {exc.verify_message or exc}"
     if isinstance(exc, TimeoutError):
         return "timed out"
+    if isinstance(exc, ssl.SSLError) and exc.reason in _NOT_TLS:  # security = "ssl" on a plain-text port
+        return f"{exc}: {_NOT_TLS_HINT}"
+    if isinstance(exc, OSError) and exc.strerror and not isinstance(exc, ssl.SSLError):
+        return exc.strerror  # "No such file or directory", without "[Errno 2]"
     text = str(exc) or type(exc).__name__
     if text.startswith("b'") or text.startswith('b"'):
         text = text[2:-1]

@@ -16,6 +16,7 @@ from test_end_to_end import ROSTER, WEEK, districts, report_email
 
 from mailbot.config import Config
 from mailbot.lock import DatabaseLock
+from mailbot.service import Mailbot
 
 pytestmark = pytest.mark.servers
 
@@ -45,7 +46,48 @@ def test_init_names_the_server_that_refuses(
     monkeypatch.setenv(imap_account.env_var, "wrong-password")
     done = cli(config, "init")
     assert done.returncode == 1
-    assert "IMAP: FAILED" in done.stdout and "wrong-password" not in done.stdout + done.stderr
+    assert "wrong-password" not in done.stdout + done.stderr
+    assert (f"IMAP: FAILED (IMAP login refused for {imap_account.username} on 127.0.0.1:"
+            f"{imap_account.server.imaps_port}: [AUTHENTICATIONFAILED]") in done.stdout
+    assert f"SMTP 127.0.0.1:{smtp_sink.port}: connected, logged in as" in done.stdout  # checked all the same
+
+
+def test_init_reports_a_missing_password_and_still_checks_smtp(
+    imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = make_config(ROSTER)
+    monkeypatch.delenv(imap_account.env_var)
+    done = cli(config, "init")
+    assert done.returncode == 2, done.stderr
+    assert (f"IMAP: FAILED (imap.password_env: environment variable {imap_account.env_var} is not set or empty)"
+            in done.stdout.splitlines())
+    assert f"SMTP 127.0.0.1:{smtp_sink.port}: connected, logged in as" in done.stdout
+    assert done.stderr.splitlines()[-1] == "mailbot: 1 check(s) failed; see above"
+
+
+def test_a_refused_login_is_one_plain_line(
+    imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = make_config(ROSTER)
+    monkeypatch.setenv(imap_account.env_var, "wrong-password")
+    done = cli(config, "poll")
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        f"mailbot: IMAP login refused for {imap_account.username} on 127.0.0.1:{imap_account.server.imaps_port}: "
+        "[AUTHENTICATIONFAILED] Authentication failed. (check the username and the password source in the config)")
+
+
+def test_a_tls_mode_mismatch_gets_a_hint(
+    imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(ROSTER, imap={"port": imap_account.server.imap_port})  # security = "ssl" on port 143
+    done = cli(config, "poll")
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1].endswith(
+        'the server does not speak TLS on this port: try security = "starttls" (ports 143/587) or check the port')
+    assert "Traceback" not in done.stderr
 
 
 def test_a_bad_roster_stops_with_the_row_named(
@@ -61,6 +103,7 @@ def test_one_shot_commands_refuse_to_run_beside_the_daemon(
     imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
 ) -> None:
     config = make_config(ROSTER)
+    Mailbot(config).close()  # the database `mailbot init` made
     with DatabaseLock(config.database):
         done = cli(config, "poll")
         assert done.returncode == 3 and "already running" in done.stderr
@@ -72,6 +115,7 @@ def test_template_summary_and_dry_runs_write_files(
     tmp_path: Path,
 ) -> None:
     config = make_config(ROSTER, calendar={"first_week": str(WEEK)})  # preview W47's ladder from W48
+    Mailbot(config).close()  # the database `mailbot init` made
     out = tmp_path / "cms.xlsx"
     done = cli(config, "template", "--dsp", "cms computers", "--week", str(WEEK), "--out", str(out))
     assert done.returncode == 0, done.stderr

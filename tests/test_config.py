@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.config import ConfigError, load_config
+from mailbot.config import ConfigError, Secret, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,3 +127,86 @@ def test_unreadable_toml_names_the_file(tmp_path: Path) -> None:
 def test_loopback_may_go_without_tls(tmp_path: Path) -> None:
     text = MINIMAL.replace('host = "imap.example.org"', 'host = "127.0.0.1"\nsecurity = "none"')
     assert load_config(write(tmp_path, text)).imap.port == 143
+
+
+# --- mistakes an operator makes, each named by its key at load time ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "names"),
+    [
+        (("[smtp]", "[smpt]"), "unknown section 'smpt'; is it a misspelling of 'smtp'?"),
+        (('password_env = "TEST_IMAP_PW"', 'pasword_env = "TEST_IMAP_PW"'),
+         "imap.password_env: missing; name the environment variable or password_file that holds the password; "
+         "is imap.pasword_env a misspelling of it?"),
+        (('host = "imap.example.org"', 'host = "imap.example.org"\ntimeout = "60"'),
+         "imap.timeout: expected a number, got '60'"),
+        (('host = "imap.example.org"', 'host = "imap.example.org"\nport = 0'),
+         "imap.port: must be a port number from 1 to 65535, got 0"),
+        (('host = "smtp.example.org"', 'host = "smtp.example.org"\nport = 99999'),
+         "smtp.port: must be a port number from 1 to 65535, got 99999"),
+        (('host = "imap.example.org"', 'host = "imap.example.org"\nport = -5'), "imap.port: must be a port number"),
+        (('host = "imap.example.org"', 'host = "imap.example.org"\nca_file = "/nonexistent/ca.pem"'),
+         "imap.ca_file: /nonexistent/ca.pem: no such file"),
+        (('host = "smtp.example.org"', 'host = "smtp.example.org"\nca_file = "certs/ca.pem"'),
+         "smtp.ca_file: {dir}/certs/ca.pem: no such file"),  # relative to the config file, and shown in full
+        (('host = "imap.example.org"', 'host = "imap.example.org"\nca_file = "."'),
+         "imap.ca_file: {dir}: a folder, not a file"),
+        (("[roster]", '[mailbot]\ntemplates_dir = "my-templates"\n[roster]'),
+         "mailbot.templates_dir: {dir}/my-templates: no such folder"),
+        (('password_env = "TEST_IMAP_PW"', 'token_command = "get-token"'),
+         'imap.token_command: only used with auth = "xoauth2"'),
+        (("[roster]", 'database = "x.db"\n[roster]'), "database: unknown key outside any section"),
+    ],
+)
+def test_an_operator_mistake_is_named_at_load_time(tmp_path: Path, change: tuple[str, str], names: str) -> None:
+    assert change[0] in MINIMAL
+    message = error_for(tmp_path, MINIMAL.replace(change[0], change[1], 1))
+    assert message.startswith(f"{tmp_path / 'config.toml'}: {names.format(dir=tmp_path)}"), message
+
+
+def test_a_whole_number_port_at_the_edges_is_accepted(tmp_path: Path) -> None:
+    text = MINIMAL.replace('host = "imap.example.org"', 'host = "imap.example.org"\nport = 65535')
+    text = text.replace('host = "smtp.example.org"', 'host = "smtp.example.org"\nport = 1')
+    config = load_config(write(tmp_path, text))
+    assert (config.imap.port, config.smtp.port) == (65535, 1)
+
+
+def test_existing_ca_file_and_templates_dir_load(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    (tmp_path / "templates").mkdir()
+    text = MINIMAL.replace('host = "imap.example.org"', 'host = "imap.example.org"\nca_file = "ca.pem"')
+    text = text.replace("[roster]", '[mailbot]\ntemplates_dir = "templates"\n[roster]')
+    config = load_config(write(tmp_path, text))
+    assert config.imap.ca_file == tmp_path / "ca.pem" and config.templates_dir == tmp_path / "templates"
+
+
+def test_a_relative_password_file_is_found_beside_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    (folder / "imap.pw").write_text("from-the-config-folder\n", encoding="utf-8")
+    elsewhere = tmp_path / "var"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the daemon's working folder is not the config's
+    config = load_config(write(folder, MINIMAL.replace('password_env = "TEST_IMAP_PW"', 'password_file = "imap.pw"')))
+    assert config.imap.secret.file == folder / "imap.pw"
+    assert config.imap.secret.reveal() == "from-the-config-folder"
+
+
+def test_checking_a_secret_names_the_key_and_does_not_run_a_token_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TEST_IMAP_PW", raising=False)
+    with pytest.raises(ConfigError, match=r"^imap.password_env: environment variable TEST_IMAP_PW is not set"):
+        Secret("imap.password_env", env="TEST_IMAP_PW").check()
+    monkeypatch.setenv("TEST_IMAP_PW", "pw")
+    Secret("imap.password_env", env="TEST_IMAP_PW").check()
+    with pytest.raises(ConfigError, match=r"^smtp.password_file: cannot read secret file .*nope.pw"):
+        Secret("smtp.password_file", file=tmp_path / "nope.pw").check()
+    with pytest.raises(ConfigError, match=r"^imap.token_command: token command 'no-such-token-tool' not found"):
+        Secret("imap.token_command", command=("no-such-token-tool", "--json")).check()
+    ran = tmp_path / "ran"
+    Secret("imap.token_command", command=(sys.executable, "-c", f"open({str(ran)!r}, 'w')")).check()
+    assert not ran.exists()  # looked up, not run

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from servers import HOST, DovecotServer, ImapAccount, TlsFiles, free_port
+from servers import HOST, DovecotServer, ImapAccount, SmtpSink, TlsFiles, free_port
 
 from mailbot.config import ConfigError, Secret
 from mailbot.mailbox import (
@@ -383,3 +383,46 @@ def test_huge_literal_announced_by_a_hostile_server(imap_account: ImapAccount) -
         with pytest.raises(MailboxUnavailable, match="99999999999-byte literal"):
             list(box.fetch([1]))
     thread.join(5)
+
+
+# --- operator mistakes: each named, with what to do -------------------------------------------------
+
+
+def test_a_refused_login_reads_as_one_plain_sentence(
+    imap_account: ImapAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(imap_account.env_var, "not-the-password")
+    settings = imap_account.settings
+    with pytest.raises(MailboxAuthError) as caught:
+        Mailbox(settings).open()
+    message = str(caught.value)
+    assert message.startswith(f"IMAP login refused for {imap_account.username} on {HOST}:{settings.port}: ")
+    assert "b'" not in message and "AUTHENTICATIONFAILED" in message
+    assert f"{imap_account.username}@" not in message
+
+
+def test_ssl_on_a_plain_port_says_to_try_starttls(imap_account: ImapAccount) -> None:
+    settings = imap_account.settings_for("ssl", port=imap_account.server.imap_port)
+    with pytest.raises(MailboxUnavailable, match=r'does not speak TLS on this port: try security = "starttls"'):
+        Mailbox(settings).open()
+
+
+def test_an_smtp_port_is_named_as_smtp(imap_account: ImapAccount, tls_files: TlsFiles) -> None:
+    with SmtpSink(tls_files, security="starttls") as sink:
+        settings = imap_account.settings_for("none", port=sink.port)
+        with pytest.raises(MailboxUnavailable) as caught:
+            Mailbox(settings).open()
+    message = str(caught.value)
+    assert "this looks like an SMTP server, not IMAP: check imap.port" in message
+    assert "greeted with '220 " in message and "b'" not in message
+
+
+@pytest.mark.parametrize(("content", "reason"), [(None, "No such file"), ("not a certificate\n", "cannot use")])
+def test_an_unusable_ca_file_is_named(imap_account: ImapAccount, tmp_path: Path, content: str | None,
+                                      reason: str) -> None:
+    ca_file = tmp_path / "ca.pem"
+    if content is not None:
+        ca_file.write_text(content, encoding="utf-8")
+    with pytest.raises(MailboxUnavailable, match=rf"imap\.ca_file: cannot use {ca_file}: .*") as caught:
+        Mailbox(imap_account.settings_for("ssl", ca_file=ca_file)).open()
+    assert reason in str(caught.value)

@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from servers import HOST, SmtpSink, TlsFiles, free_port
+from servers import HOST, DovecotServer, SmtpSink, TlsFiles, free_port
 
 from mailbot.config import Security, SmtpSettings
 from mailbot.smtp import SendResult, SmtpAuthError, SmtpPermanent, SmtpTransient, SmtpTransport
@@ -231,3 +231,40 @@ def test_plain_relay_on_loopback_without_auth(tmp_path: Path) -> None:
         with SmtpTransport(settings) as transport:
             transport.send(reparse(stored_reply()))
         assert len(sink.wait_for(1)) == 1
+
+
+# --- operator mistakes: each named, with what to do -------------------------------------------------------
+
+
+def test_ssl_on_a_plain_port_says_to_try_starttls(smtp_sink: SmtpSink, smtp_settings: SmtpSettings) -> None:
+    settings = dataclasses.replace(smtp_settings, security="ssl")  # the sink speaks plain text, then STARTTLS
+    with pytest.raises(SmtpTransient, match=r'does not speak TLS on this port: try security = "starttls"'):
+        SmtpTransport(settings).connect()
+
+
+def test_an_imap_port_is_named_as_imap(smtp_settings: SmtpSettings, dovecot: DovecotServer) -> None:
+    settings = dataclasses.replace(smtp_settings, port=dovecot.imap_port)
+    with pytest.raises(SmtpTransient, match=r"no SMTP reply code .*IMAP4rev1.*: this looks like an IMAP server, "
+                                            r"not SMTP: check smtp\.port$"):
+        SmtpTransport(settings).connect()
+
+
+def test_a_refused_login_reads_as_one_plain_sentence(
+    smtp_sink: SmtpSink, smtp_settings: SmtpSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAILBOT_TEST_SMTP_PASSWORD", "not-the-password")
+    with pytest.raises(SmtpAuthError) as caught:
+        SmtpTransport(smtp_settings).connect()
+    assert str(caught.value).startswith(
+        f"SMTP login refused for {smtp_settings.username} on {HOST}:{smtp_sink.port}: 535 ")
+
+
+@pytest.mark.parametrize(("content", "reason"), [(None, "No such file"), ("not a certificate\n", "cannot use")])
+def test_an_unusable_ca_file_is_named(smtp_settings: SmtpSettings, tmp_path: Path, content: str | None,
+                                      reason: str) -> None:
+    ca_file = tmp_path / "ca.pem"
+    if content is not None:
+        ca_file.write_text(content, encoding="utf-8")
+    with pytest.raises(SmtpTransient, match=rf"smtp\.ca_file: cannot use {ca_file}: ") as caught:
+        SmtpTransport(dataclasses.replace(smtp_settings, ca_file=ca_file)).connect()
+    assert reason in str(caught.value)
