@@ -20,7 +20,7 @@ from typing import Protocol
 
 from sqlmodel import Session, select
 
-from mailbot.smtp import SendResult, SmtpError, SmtpTransient
+from mailbot.smtp import SendResult, SmtpAuthError, SmtpError, SmtpTransient
 from mailbot.store import Outbox, OutboxRecipient, Store
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,8 @@ def is_queued(session: Session, key: str) -> bool:
 def deliver(store: Store, transport: Transport, now: datetime, max_attempts: int,
             should_stop: Callable[[], bool] = lambda: False, *, retry_waiting: bool = False) -> SendReport:
     """Send every due row (``retry_waiting``: every pending row, also those backing off after a failure).
-    Raises SmtpTransient when the server is unreachable (the pass stops there)."""
+    Raises SmtpTransient when the server is unreachable and SmtpAuthError when it refuses the login: the pass
+    stops there and the rows stay pending."""
     report = SendReport()
     pending = select(Outbox.id).where(Outbox.status == "pending")
     if not retry_waiting:
@@ -150,6 +151,10 @@ def _deliver_one(store: Store, transport: Transport, outbox_id: int, now: dateti
             session.add(row)
             report.deferred += 1
             session.commit()
+            raise
+        except SmtpAuthError:
+            # The server refused *us*, not this message: nothing counts against it (the transaction rolls
+            # back), the pass stops, and the daemon tells the operator while every email waits.
             raise
         except SmtpError as exc:  # permanent for this message (5xx to all, 552, no recipients)
             log.warning("outbox %s (%s): refused for good: %s", row.key, row.message_id, exc)

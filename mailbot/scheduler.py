@@ -183,8 +183,7 @@ class Daemon:
             report = self.mailbot.send()
         except SmtpAuthError as exc:
             # Fast retries would not fix a password and may lock the account; mail waits in the outbox.
-            log.error("SMTP server %s:%d refused the login: %s; outgoing mail waits in the outbox",
-                      self.config.smtp.host, self.config.smtp.port, exc)
+            log.error("%s; outgoing mail waits in the outbox", exc)  # names the account and the server
         except SmtpError as exc:
             failures = self._send_retry.failed(self.monotonic())
             delay = self._delay(failures, interval)

@@ -171,7 +171,7 @@ class Mailbot:
             finally:
                 box.close()
         except MailboxAuthError as exc:
-            log.error("IMAP login refused for %s: %s", settings.account, exc)
+            log.error("%s", exc)  # names the account and the server
             self.alert_operator("imap-auth", f"The IMAP server refused mailbot's login: {exc}")
             raise
         self.store.set_value(HEARTBEAT, self.clock().isoformat())

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
+from conftest import SMTP_PASSWORD_ENV
 from servers import DovecotServer, ImapAccount, SmtpSink
 
 from mailbot.config import Config
@@ -26,7 +27,7 @@ from mailbot.mailbox import Mailbox, MailboxUnavailable
 from mailbot.mailbuilder import build_email
 from mailbot.roster import load_roster
 from mailbot.service import Mailbot
-from mailbot.smtp import SmtpTransient
+from mailbot.smtp import SmtpAuthError, SmtpTransient
 from mailbot.template import report_workbook
 from mailbot.weeks import Week
 
@@ -418,6 +419,28 @@ def test_send_says_what_waits_after_a_failure_and_can_retry_it_now(
     out = mailbot_cli(config, "send", "--retry-waiting").stdout
     assert "sent 1" in out and "waiting" not in out
     assert [list(m.rcpt_tos) for m in smtp_sink.messages] == [["operator@ceg.example"]]
+
+
+def test_a_refused_smtp_login_leaves_every_email_waiting(
+    imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = make_config(ROSTER)
+    bot = Mailbot(config)
+    try:
+        bot.alert_operator("one", "first email")
+        bot.alert_operator("two", "second email")
+        monkeypatch.setenv(SMTP_PASSWORD_ENV, "revoked-app-password")
+        with pytest.raises(SmtpAuthError):
+            bot.send()
+        # The password is at fault, not the emails: none is given up on, none loses an attempt.
+        rows = query(config, "select status, attempts from outbox order by id")
+        assert rows == [("pending", 0), ("pending", 0)]
+        monkeypatch.setenv(SMTP_PASSWORD_ENV, str(smtp_sink.password))
+        assert bot.send().sent == 2
+    finally:
+        bot.close()
+    assert len(smtp_sink.messages) == 2
 
 
 def test_with_authserv_id_set_a_forged_from_is_not_counted_and_the_real_dsp_is_told(
