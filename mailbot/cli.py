@@ -439,7 +439,9 @@ def init(ctx: Context) -> None:
 
     Exits 2 when a password source is missing (fix the config or the environment), 1 when a server could not be
     reached or refused the login."""
+    from mailbot.districts import by_code  # noqa: PLC0415
     from mailbot.mailbox import MailboxError, check_login  # noqa: PLC0415
+    from mailbot.service import FIRST_WEEK  # noqa: PLC0415
     from mailbot.smtp import SmtpError, SmtpTransport  # noqa: PLC0415
 
     problems = 0
@@ -451,6 +453,14 @@ def init(ctx: Context) -> None:
         roster = bot.roster()
         click.echo(f"roster: {config.roster}: {len(roster.dsps)} DSPs, {len(roster.assignments)} assignments, "
                    f"DEGS addresses for {len(roster.degs)} districts")
+        if without := roster.districts_without_degs():
+            named = ", ".join(f"{by_code(code).name_en} ({code})" for code in without)
+            click.echo(f"roster: WARNING: no DEGS address for {named}: their escalations go to CEG only")
+        first = bot.calendar().first_week
+        source = ("calendar.first_week" if config.calendar.first_week
+                  else "the first `mailbot check` stored it" if bot.store.get_value(FIRST_WEEK) else
+                  "the week of the first `mailbot check`; preview it with `mailbot check --dry-run DIR`")
+        click.echo(f"reporting: DSPs are held to account from week {first} ({source})")
         # Each server is checked even when the other fails: the operator fixes both in one round.
         try:
             click.echo(check_login(config.imap))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import email
 import email.policy
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
@@ -17,6 +20,7 @@ from test_end_to_end import ROSTER, WEEK, districts, report_email
 from mailbot.config import Config
 from mailbot.lock import DatabaseLock
 from mailbot.service import Mailbot
+from mailbot.weeks import Week
 
 pytestmark = pytest.mark.servers
 
@@ -36,6 +40,24 @@ def test_init_checks_config_roster_and_both_servers(
     assert "logged in as" in done.stdout and "Processed: missing (will be created)" in done.stdout
     assert "all checks passed" in done.stdout
     assert config.database.exists()
+    # Nothing is chased from before mailbot's first check, and init says so (and how to preview it).
+    this_week = Week.containing(datetime.now(ZoneInfo("Asia/Kolkata")).date())
+    assert f"reporting: DSPs are held to account from week {this_week} (the week of the first `mailbot check`" \
+        in done.stdout
+
+
+def test_init_names_the_districts_whose_escalations_would_reach_ceg_only(
+    imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    roster = tmp_path / "roster"
+    shutil.copytree(ROSTER.parent / "roster_csv", roster)
+    degs = roster / "degs.csv"
+    degs.write_text("".join(line for line in degs.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+                            if not line.startswith(("Agra,", "Aligarh,"))), encoding="utf-8")
+    done = cli(make_config(roster), "init")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "roster: WARNING: no DEGS address for Agra (118), Aligarh (119): their escalations go to CEG only" \
+        in done.stdout
 
 
 def test_init_names_the_server_that_refuses(
