@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from mailbot.districts import by_code
 from mailbot.message import Attachment, ParsedMessage
 from mailbot.roster import Dsp, Roster
-from mailbot.sender_auth import check_sender
+from mailbot.sender_auth import SenderCheck, check_sender
 from mailbot.weeks import Week, last_completed_week
 from mailbot.workbook import Problem, ReportRow, parse_workbook
 
@@ -137,6 +137,9 @@ def _nothing_attached(message: ParsedMessage, dsp: Dsp) -> Decision:
 def _unauthenticated(message: ParsedMessage, dsp: Dsp, authserv_id: str) -> Decision | None:
     """A rejection when our mail server does not vouch for the From address (see sender_auth), else None."""
     check = check_sender(message.authentication_results, authserv_id, message.sender)
+    if message.several_senders:
+        # The server may have judged another of the From addresses than the one mailbot reads.
+        check = SenderCheck(False, "the email names more than one sender (From)")
     if check.passed:
         return None
     # Answered, because the address is one on the roster: a forger never reads the reply, and a DSP whose

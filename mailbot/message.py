@@ -99,6 +99,7 @@ class ParsedMessage:
     automated: str | None
     defects: tuple[str, ...]
     authentication_results: tuple[str, ...] = ()  # raw header values, topmost (added last) first
+    several_senders: bool = False  # two From headers, or one naming several addresses: the first is ``sender``
 
 
 def spreadsheet_kind(data: bytes) -> SpreadsheetKind | None:
@@ -169,6 +170,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         automated=_automated(msg, sender),
         defects=tuple(dict.fromkeys(defects)),
         authentication_results=tuple(_all(msg, "Authentication-Results")),
+        several_senders=_several_senders(msg),
     )
 
 
@@ -232,6 +234,11 @@ def _sender(msg: Message, defects: list[str]) -> tuple[str, str]:
     if len(getaddresses([froms[0]])) > 1:
         defects.append("the From header names more than one address; the first was used")
     return _address(froms[0])
+
+
+def _several_senders(msg: Message) -> bool:
+    froms = _all(msg, "From")
+    return len(froms) > 1 or (bool(froms) and len(getaddresses([froms[0]])) > 1)
 
 
 def _reply_to(msg: Message, sender: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -156,3 +157,21 @@ def test_with_authserv_id_set_only_a_from_our_server_vouches_for_counts(roster: 
     assert decide(genuine, roster, RECEIVED, IST, nothing_before, "mx.ceg.example").outcome == "accepted"
     # Unset (the default): the From address is trusted as written, as before.
     assert decide(forged, roster, RECEIVED, IST, nothing_before).outcome == "accepted"
+
+
+def test_with_authserv_id_set_an_email_naming_two_senders_does_not_count(roster: Roster) -> None:
+    # The server may have judged DMARC on another From than the first, which mailbot reads.
+    emails = Path(__file__).resolve().parent.parent / "fixtures" / "emails"
+    genuine = (emails / "authenticated_report.eml").read_bytes()
+    for extra in (b"From: other@evil.example\r\n", b"Sender: x@cms.example\r\n"):
+        message = parse_message(re.sub(rb"(?m)^(From: [^\r\n]*\r\n)", rb"\1" + extra, genuine, count=1))
+        decision = decide(message, roster, RECEIVED, IST, nothing_before, "mx.ceg.example")
+        if extra.startswith(b"From"):
+            assert message.several_senders and message.sender == "reports@cms.example"
+            assert decision.reason == "sender not authenticated: the email names more than one sender (From)"
+        else:  # a Sender header is no second From: the report counts
+            assert not message.several_senders and decision.outcome == "accepted"
+    both = parse_message(re.sub(rb"(?m)^From: [^\r\n]*", b"From: reports@cms.example, other@evil.example", genuine,
+                                count=1))
+    assert both.several_senders
+    assert decide(both, roster, RECEIVED, IST, nothing_before, "mx.ceg.example").outcome == "rejected"

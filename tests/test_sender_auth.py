@@ -56,3 +56,23 @@ def test_verdicts_from_other_servers_and_unreadable_headers_are_ignored() -> Non
     check = check_sender(headers[:2], OURS, "reports@cms.example")
     assert not check.passed
     assert check.detail == "no Authentication-Results header from mx.ceg.example"
+
+
+def test_an_unreadable_header_in_our_name_is_final_never_the_one_below_it() -> None:
+    # Our server's (topmost) header uses syntax authres cannot read; the forger's copy below says pass.
+    ours = "mx.ceg.example; spf=fail smtp.mailfrom=x@evil.example; dmarc=fail header.from=cms.example; ==="
+    forged = "mx.ceg.example; dmarc=pass header.from=cms.example"
+    check = check_sender([ours, forged], OURS, "reports@cms.example")
+    assert not check.passed
+    assert check.detail == "the Authentication-Results header from mx.ceg.example could not be read"
+
+
+def test_angle_brackets_and_comments_around_the_id_are_read() -> None:
+    zoho = ("MX.CEG.EXAMPLE (edge 2);\tdkim=pass header.d=cms.example;\tdmarc=pass(p=none dis=none)  "
+            "header.from=<reports@cms.example>")
+    assert check_sender([zoho], OURS, "reports@cms.example").passed
+
+
+def test_dmarc_pass_counts_only_for_the_from_domain_it_names() -> None:
+    check = check_sender(["mx.ceg.example; dmarc=pass header.from=evil.example"], OURS, "reports@cms.example")
+    assert not check.passed and "dmarc=pass (nothing passed for cms.example)" in check.detail
