@@ -459,7 +459,8 @@ def init(ctx: Context) -> None:
         first = bot.calendar().first_week
         source = ("calendar.first_week" if config.calendar.first_week
                   else "the first `mailbot check` stored it" if bot.store.get_value(FIRST_WEEK) else
-                  "the week of the first `mailbot check`; preview it with `mailbot check --dry-run DIR`")
+                  "the oldest week whose deadline is still ahead; the first `mailbot check` stores it; preview with "
+                  "`mailbot check --dry-run DIR`")
         click.echo(f"reporting: DSPs are held to account from week {first} ({source})")
         # Each server is checked even when the other fails: the operator fixes both in one round.
         try:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from mailbot import outbox
 from mailbot.archive import Archive, sha256_hex
@@ -35,12 +35,13 @@ from mailbot.smtp import SmtpTransport
 from mailbot.status import week_status
 from mailbot.store import Assignment, District, Dsp, Ledger, Outbox, Store
 from mailbot.summary import QuarantineItem, build_workbook
-from mailbot.weeks import Week
+from mailbot.weeks import Week, deadline, last_completed_week
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT = "last_successful_poll"
-FIRST_WEEK = "first_week"  # the week of the first real `check`: reporting through mailbot began then
+FIRST_WEEK = "first_week"  # stored by the first real `check`: DSPs are held to account from this week on
+LADDER_KINDS = ("reminder", "overdue", "escalation", "action_alert", "summary")
 IMPORT_ACCOUNT = "import"
 RETRY_BASE = timedelta(minutes=5)
 
@@ -334,15 +335,28 @@ class Mailbot:
             return report_facts(session, roster, self.config.calendar.timezone)
 
     def calendar(self, now: datetime | None = None) -> CalendarSettings:
-        """The calendar in force, with its ``first_week``: the config's, else the week of the first real
-        ``check`` (stored then), else the week of ``now``: a new install never chases weeks before it ran."""
+        """The calendar in force, with its ``first_week``: the config's, else the one stored by the first real
+        ``check``, else what that check would store (``_default_first_week``)."""
         calendar = self.config.calendar
         if calendar.first_week:
             return calendar
         stored = self.store.get_value(FIRST_WEEK)
-        if stored:
-            return replace(calendar, first_week=Week.parse(stored))
-        return replace(calendar, first_week=Week.containing((now or self.clock()).astimezone(calendar.timezone).date()))
+        return replace(calendar, first_week=Week.parse(stored) if stored else self._default_first_week(now))
+
+    def _default_first_week(self, now: datetime | None) -> Week:
+        """An install that chased DSPs before this setting existed keeps counting from the oldest week it
+        chased. A new one starts with the oldest week whose deadline is still ahead: a DSP is held to a
+        deadline that passed while mailbot ran, never to one from before it existed."""
+        with self.store.session() as session:
+            chased = session.exec(select(func.min(Outbox.week)).where(
+                col(Outbox.kind).in_(LADDER_KINDS), Outbox.week != "")).one()
+        if chased:
+            return Week.parse(chased)
+        calendar, now = self.config.calendar, now or self.clock()
+        last = last_completed_week(now, calendar.timezone)
+        if deadline(last, calendar.deadline_weekday, calendar.deadline_time, calendar.timezone) > now:
+            return last
+        return last + 1
 
     def report(self, week: Week | None = None, now: datetime | None = None) -> WeeklyReport:
         """The compliance picture of ``week`` (default: the newest week past its deadline) as of ``now``."""

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,7 @@ import pytest
 from conftest import SMTP_PASSWORD_ENV
 from servers import DovecotServer, ImapAccount, SmtpSink
 
+from mailbot import outbox
 from mailbot.config import Config
 from mailbot.mailbox import Mailbox, MailboxUnavailable
 from mailbot.mailbuilder import build_email
@@ -486,6 +488,36 @@ def test_a_new_install_chases_nobody_for_weeks_before_its_first_check(
         bot.check(now=wednesday + timedelta(days=7))
         weeks = {week for (week,) in query(bot.config, "select distinct week from outbox where kind = 'escalation'")}
         assert weeks == {"2026-W48"}
+    finally:
+        bot.close()
+
+    # Installed on Monday morning, before W47's deadline at noon: W47's whole deadline runs under mailbot.
+    monday = datetime(2026, 11, 23, 9, 0, tzinfo=IST)
+    bot = Mailbot(make_config(ROSTER, mailbot={"database": str(tmp_path / "monday.db")}))
+    try:
+        bot.check(now=monday)
+        assert bot.store.get_value("first_week") == "2026-W47"
+        bot.check(now=wednesday)
+        weeks = {week for (week,) in query(bot.config, "select distinct week from outbox where kind = 'escalation'")}
+        assert weeks == {"2026-W47"}
+    finally:
+        bot.close()
+
+    # An install that chased DSPs before first_week existed (an upgrade) keeps counting from what it chased.
+    bot = Mailbot(make_config(ROSTER, mailbot={"database": str(tmp_path / "upgrade.db")}))
+    try:
+        sent_before = EmailMessage()
+        sent_before["To"], sent_before["Subject"] = "x@cms.example", "Overdue: week 2026-W46"
+        sent_before.set_content("sent by the version before the upgrade")
+        with bot.store.session() as session:
+            outbox.queue(session, key="overdue/2026-W46/CMS Computers/x@cms.example", kind="overdue",
+                         message=sent_before, now=NOW, week="2026-W46", dsp="CMS Computers")
+        bot.check(now=wednesday)
+        assert bot.store.get_value("first_week") == "2026-W46"
+        # W46's own escalation window has closed; W47's escalations count W46 among the weeks missing.
+        bodies = [email.message_from_bytes(raw, policy=email.policy.default).get_body(("plain",)).get_content()
+                  for (raw,) in query(bot.config, "select raw from outbox where kind = 'escalation'")]
+        assert bodies and all("Weeks missing (2)" in body for body in bodies)
     finally:
         bot.close()
 
