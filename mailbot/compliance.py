@@ -232,6 +232,15 @@ class Evaluation:
 
     # --- progress -------------------------------------------------------------------------------------------
 
+    def reports_until(self, dsp: str, lgd_code: int, week: Week) -> list[ReportFact]:
+        """The pair's valid reports for ``week`` or earlier, one per week (its latest correction), oldest first."""
+        by_week: dict[Week, ReportFact] = {}
+        for fact in self._valid.get((dsp, lgd_code), ()):
+            if fact.week > week:
+                break
+            by_week[fact.week] = fact
+        return list(by_week.values())
+
     def latest_report(self, dsp: str, lgd_code: int, week: Week) -> ReportFact | None:
         """The pair's latest valid report for ``week`` or earlier (None: never reported)."""
         latest = None

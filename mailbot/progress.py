@@ -6,15 +6,17 @@ report for W or an earlier week: a DSP that skipped a week carries its last figu
 ``unreported`` and add nothing.
 
 Lagging (CEG's instruction: the DEGS acts against the DSP and informs CEG) when achievement (opened / target)
-is below ``calendar.lag_threshold``, or when the total opened has not increased for
-``calendar.no_progress_weeks`` consecutive weeks while still short of the target. Only reported weeks count
-towards "not increased": a week whose figures were carried forward has no known increase, so a DSP that stops
-reporting is escalated for its missing reports, never accused of stalling on figures it did not send. A district
-with no figures at all is not judged here: missing reports are.
+is below ``calendar.lag_threshold``, or when a DSP's own count of centres opened has not risen for
+``calendar.no_progress_weeks`` weeks, judged at its report for the week, while the district is still short of
+the target. A DSP that did not report the week is not judged on figures it did not send (it is escalated for
+the missing report), and cannot hide another DSP of the district that did report and stalled; the district's
+``increase`` is unknown for a week whose figures were carried forward. A district with no figures at all is not
+judged here: missing reports are.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -152,19 +154,32 @@ def _increase(ev: Evaluation, lgd_code: int, week: Week) -> int | None:
     return now.opened - before.opened
 
 
+def _stalled_weeks(ev: Evaluation, dsp: str, lgd_code: int, week: Week) -> int | None:
+    """Weeks since the DSP's count of centres opened in the district last rose, judged at its report for
+    ``week``: None when it did not report that week (that is a missing report, escalated as such). Weeks it
+    skipped in between count as time without an increase, so skipping a week does not restart the count."""
+    reports = ev.reports_until(dsp, lgd_code, week)
+    if not reports or reports[-1].week != week:
+        return None
+    risen = reports[0].week  # a first report is the start, not a rise
+    for before, after in itertools.pairwise(reports):
+        if _opened(after.figures) > _opened(before.figures):
+            risen = after.week
+    return (week.monday - risen.monday).days // 7
+
+
+def _opened(figures: Mapping[str, int | None]) -> int:
+    return _int(figures, "rural_opened") + _int(figures, "urban_opened")
+
+
 def district_progress(ev: Evaluation, lgd_code: int, week: Week) -> Progress:
     cal = ev.calendar
     totals, unreported = _totals(ev, lgd_code, week)
     t = totals or _Totals()
     increase = _increase(ev, lgd_code, week)
-    stalled = 0
-    check = week
-    while stalled < cal.no_progress_weeks:
-        inc = increase if check == week else _increase(ev, lgd_code, check)
-        if inc is None or inc > 0:
-            break
-        stalled += 1
-        check = check - 1
+    # Judged per DSP, on its own reports: one DSP that stops reporting must not hide another that stalls.
+    stalls = [s for dsp in ev.dsps_of(lgd_code, week) if (s := _stalled_weeks(ev, dsp, lgd_code, week)) is not None]
+    stalled = min(max(stalls, default=0), cal.no_progress_weeks)
     target = t.rural_target + t.urban_target
     reasons: list[LagReason] = []
     if totals is not None and target:

@@ -91,6 +91,30 @@ def test_a_dsp_that_stops_reporting_is_not_accused_of_stalling_on_carried_figure
     aligarh = {p.lgd_code: p for p in ev.progress(W47)}[ALIGARH]
     assert aligarh.figures_week == W47 and not aligarh.carried_forward and aligarh.lag_reasons == ("no_progress",)
 
+
+def test_a_dsp_that_stalls_is_flagged_though_another_dsp_of_the_district_stopped_reporting() -> None:
+    # Agra: CMS reports every week but its count stays at its W44 figure; Shreetron reports W44 once, then stops
+    # (its figures are carried forward, so the district's own increase is unknown from W45 on).
+    w44 = Week(2026, 44)
+    cms_w44 = next(f for f in facts() if f.dsp == CMS and f.lgd_code == AGRA and f.week == w44)
+    flat = [replace(f, figures=cms_w44.figures) if f.dsp == CMS and f.lgd_code == AGRA and f.week > w44 else f
+            for f in facts()]
+    shree = ReportFact(SHREE, AGRA, w44, cms_w44.received_at, True,
+                       {"rural_target": 10, "rural_opened": 1, "urban_target": 0, "urban_opened": 0})
+    ev = Evaluation(roster(), [*flat, shree], CALENDAR, ist(WED, 12))
+    agra = {p.lgd_code: p for p in ev.progress(W47)}[AGRA]
+    assert agra.increase is None and agra.carried_forward  # Shreetron's W44 figures stand in
+    assert agra.stalled_weeks == 3 and "no_progress" in agra.lag_reasons  # ...but CMS's own stall still shows
+
+
+def test_skipping_a_week_does_not_restart_the_count_without_an_increase() -> None:
+    # Aligarh's count is flat from W43 (see above); without its W45 report the stall still reaches 3 by W47.
+    skipped = [f for f in facts() if not (f.lgd_code == ALIGARH and f.week == Week(2026, 45))]
+    ev = Evaluation(roster(), skipped, CALENDAR, ist(WED, 12))
+    aligarh = {p.lgd_code: p for p in ev.progress(W47)}[ALIGARH]
+    assert aligarh.lag_reasons == ("no_progress",) and aligarh.stalled_weeks == 3
+
+
 def test_the_deadline_moment_itself_is_in_time() -> None:
     due_at = ist(MON, 12)
     fact = ReportFact(SREI, FARRUKHABAD, W47, due_at, True, {})
