@@ -63,7 +63,7 @@ _MARGIN = 6.0  # the best district must beat the runner-up by this much, else am
 _MIN_FUZZY_LEN = 5
 _SUGGEST = 70.0  # near misses worth naming in an UnknownDistrict
 # Parts of many names: a near miss sharing only these is no hint ("Gotham Nagar" is not "Bhim Nagar").
-_GENERIC_PARTS = ("nagar", "नगर", "dehat", "देहात", "kheri", "खीरी", "pur", "पुर")
+_GENERIC_WORDS = frozenset(("nagar", "नगर", "dehat", "देहात", "kheri", "खीरी"))
 
 
 @lru_cache(maxsize=1)
@@ -173,7 +173,7 @@ def _fuzzy(key: str) -> list[tuple[float, int]]:
     return sorted(((s, c) for c, s in best.items()), key=lambda t: -t[0])
 
 
-def _resolve_key(key: str, fuzzy: bool) -> tuple[str, frozenset[int]]:
+def _resolve_key(key: str, fuzzy: bool, text: str) -> tuple[str, frozenset[int]]:
     """('ok'|'ambiguous'|'unknown', codes) for a compact key: exact first, then fuzzy."""
     index = _index()
     codes = index.exact.get(key)
@@ -183,7 +183,7 @@ def _resolve_key(key: str, fuzzy: bool) -> tuple[str, frozenset[int]]:
         return ("unknown", frozenset())
     ranked = _fuzzy(key)
     if not ranked or ranked[0][0] < _THRESHOLD:
-        return ("unknown", frozenset(c for _, c in ranked[:3] if _alike_beyond_generic_parts(key, c)))
+        return ("unknown", frozenset(c for _, c in ranked[:3] if _alike_beyond_generic_words(text, c)))
     top = ranked[0][0]
     close = frozenset(c for s, c in ranked if s >= _THRESHOLD and top - s < _MARGIN)
     if not fuzzy:
@@ -191,18 +191,18 @@ def _resolve_key(key: str, fuzzy: bool) -> tuple[str, frozenset[int]]:
     return ("ok" if len(close) == 1 else "ambiguous", close)
 
 
-def _alike_beyond_generic_parts(key: str, lgd_code: int) -> bool:
-    """Whether ``key`` still resembles one of the district's names once the generic parts are gone."""
-    stem = _without_generic_parts(key)
+def _alike_beyond_generic_words(text: str, lgd_code: int) -> bool:
+    """Whether ``text`` still resembles one of the district's names once words such as "Nagar" are gone."""
+    stem = _key_without_generic_words(text)
     district = by_code(lgd_code)
-    names = (_without_generic_parts(_key(n)) for n in (district.name_en, district.name_hi, *district.aliases))
+    names = (_key_without_generic_words(n) for n in (district.name_en, district.name_hi, *district.aliases))
     return bool(stem) and any(name and fuzz.ratio(stem, name) >= _SUGGEST for name in names)
 
 
-def _without_generic_parts(key: str) -> str:
-    for part in _GENERIC_PARTS:
-        key = key.replace(part, "")
-    return key
+def _key_without_generic_words(text: str) -> str:
+    # Whole words only: "Rampoor" must keep its likeness to "Rampur".
+    words = "".join(" " if unicodedata.category(c)[0] in "PS" else c for c in normalise(text)).split()
+    return _key(" ".join(w for w in words if w not in _GENERIC_WORDS))
 
 
 def _resolve_parts(text: str) -> tuple[str, frozenset[int]] | None:
@@ -227,7 +227,7 @@ def _resolve(text: str, fuzzy: bool) -> tuple[str, frozenset[int]]:
     exact = _index().exact.get(key)
     if exact is None and (parts := _resolve_parts(text)) is not None:
         return parts
-    verdict = _resolve_key(key, fuzzy)
+    verdict = _resolve_key(key, fuzzy, text)
     if verdict[0] == "unknown" and not _DEVANAGARI.search(text) and re.search("[a-zA-Z]", text):
         # Last attempt: Hindi typed in Kruti Dev arrives as Latin text ("vkxjk" = आगरा). Exact matches only:
         # transliterated English words are gibberish that fuzzy matching would happily pair with something.

@@ -196,6 +196,15 @@ def test_a_near_miss_on_a_generic_part_alone_is_no_hint(text: str) -> None:
     assert caught.value.candidates == ()
     assert "did you mean" not in str(caught.value)
 
+
+@pytest.mark.parametrize(("text", "hint"), [("Rampoor", "Rampur"), ("Hapoor", "Hapur"), ("Sitapoor", "Sitapur"),
+                                            ("Jaunpoor", "Jaunpur"), ("Haupr", "Hapur")])
+def test_a_near_miss_in_the_name_itself_is_still_hinted(text: str, hint: str) -> None:
+    # Only whole generic words ("Nagar") are set aside: "-pur" inside a name is the name.
+    with pytest.raises(UnknownDistrict, match=rf"did you mean {hint}\?"):
+        match_district(text)
+
+
 def test_exact_only_names_the_near_miss() -> None:
     assert match_district("Allahabad", fuzzy=False).name_en == "Prayagraj"
     assert match_district("118", fuzzy=False).name_en == "Agra"
