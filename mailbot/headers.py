@@ -79,6 +79,7 @@ COLUMNS: tuple[Column, ...] = (
 COLUMN_BY_KEY: dict[str, Column] = {c.key: c for c in COLUMNS}
 REQUIRED: tuple[str, ...] = tuple(c.key for c in COLUMNS if c.required)
 FIGURE_KEYS: tuple[str, ...] = tuple(c.key for c in COLUMNS if c.key not in ("district", "lgd_code", "remarks"))
+OPTIONAL_FIGURES: tuple[str, ...] = tuple(k for k in FIGURE_KEYS if k not in REQUIRED)
 
 # A serial-number column is recognised so that it is ignored, not fuzzily taken for another column.
 SERIAL = "serial"

@@ -26,6 +26,7 @@ from typing import Any
 from mailbot.headers import (
     COLUMN_BY_KEY,
     DSP_LABELS,
+    OPTIONAL_FIGURES,
     REQUIRED,
     SERIAL,
     WEEK_ENDING_LABELS,
@@ -66,9 +67,9 @@ def find_header(sheet: Sheet) -> Header | None:
     above: tuple[Any, ...] = ()
     for index, values in enumerate(sheet.rows[:HEADER_SCAN_ROWS]):
         for labels in (_texts(values), _stacked(above, values)) if above else (_texts(values),):
-            columns = _columns(labels)
-            if len(columns) >= MIN_HEADER_COLUMNS and (best is None or len(columns) > len(best.columns)):
-                best = Header(index + 1, columns)
+            header = _header(index + 1, labels)
+            if len(header.columns) >= MIN_HEADER_COLUMNS and (best is None or len(header.columns) > len(best.columns)):
+                best = header
         above = tuple(values)
     return best
 
@@ -106,13 +107,14 @@ def _under(heading: str, label: str) -> str:
     return " / ".join(f"{h} {w}" for h in headings for w in wordings)
 
 
-def _columns(labels: Sequence[str]) -> dict[str, int]:
-    columns: dict[str, int] = {}
+def _header(row: int, labels: Sequence[str]) -> Header:
+    found: dict[str, list[int]] = {}
     for column, label in enumerate(labels, start=1):
         key = match_header(label) if label else None
-        if key and key != SERIAL and key not in columns:
-            columns[key] = column
-    return columns
+        if key and key != SERIAL:
+            found.setdefault(key, []).append(column)
+    return Header(row, {key: columns[0] for key, columns in found.items()},
+                  {key: tuple(columns) for key, columns in found.items() if len(columns) > 1})
 
 
 @dataclass
@@ -158,6 +160,7 @@ class _Parser:
                      f"{_quoted(others)} ignored. Please send one report sheet per file.",
                      f"कई शीट रिपोर्ट जैसी हैं; शीट '{sheet.name}' पढ़ी गई और {_quoted(others)} छोड़ दी गई। "
                      "कृपया एक फ़ाइल में एक ही रिपोर्ट शीट भेजें।")
+        header = self._without_split_figures(header)
         dsp = self._dsp_name(sheet, header)
         week = self._week_ending(sheet, header)
         if sheet.truncated:
@@ -183,6 +186,23 @@ class _Parser:
                      f"The report table (header in row {header.row}) has no district rows.",
                      f"रिपोर्ट तालिका (शीर्ष पंक्ति {header.row}) में किसी जनपद की पंक्ति नहीं है।")
         return self.result(rows, dsp, week)
+
+    def _without_split_figures(self, header: Header) -> Header:
+        """An optional figure in several columns is given in parts, usually rural and urban under a two-row
+        header. mailbot stores one total per district, and adding columns up is a guess: the figure is left
+        out, with a warning that names the columns (the required ones are rural/urban already)."""
+        split = [key for key in OPTIONAL_FIGURES if key in header.repeated]
+        for key in split:
+            column = COLUMN_BY_KEY[key]
+            cells = ", ".join(address(header.row, c) for c in header.repeated[key])
+            self.add("warning", "figure_in_parts",
+                     f"'{column.en}' is given in several columns ({cells}), e.g. for rural and urban centres "
+                     "separately. Only the total is recorded, so it was not read: add one column with the total.",
+                     f"'{column.hi}' कई कॉलम ({cells}) में दिया गया है, जैसे ग्रामीण एवं शहरी केन्द्रों के लिए अलग-अलग। "
+                     "केवल कुल संख्या दर्ज होती है, इसलिए इसे नहीं पढ़ा गया: कुल संख्या का एक कॉलम जोड़ें।",
+                     address(header.row, header.repeated[key][0]))
+        columns = {key: column for key, column in header.columns.items() if key not in split}
+        return Header(header.row, columns, header.repeated) if split else header
 
     def _no_table(self, hidden: list[str]) -> None:
         en = ("No sheet has the report's header row (District, Rural JSK target, Rural JSKs opened, "

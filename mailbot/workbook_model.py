@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal, Protocol
 
@@ -69,7 +69,8 @@ class ParsedWorkbook:
 @dataclass(frozen=True)
 class Header:
     row: int  # 1-based sheet row
-    columns: dict[str, int]  # column key -> 1-based column
+    columns: dict[str, int]  # column key -> 1-based column (the first, when several name it)
+    repeated: dict[str, tuple[int, ...]] = field(default_factory=dict)  # key -> every column naming it, if > 1
 
 
 class AddProblem(Protocol):

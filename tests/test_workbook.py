@@ -120,6 +120,25 @@ def test_group_headings_are_read_with_the_labels_below_them() -> None:
                               "urban_opened": 5, "functional": 6}
 
 
+
+def test_a_figure_given_in_parts_under_a_two_row_header_is_left_out_and_named() -> None:
+    # "Functional" and "B2C" under both "Rural JSKs" and "Urban JSKs": one of each would be half the truth.
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.append(["Week ending: 06/12/2026"])
+    ws.append(["District", "Rural JSKs", None, None, None, "Urban JSKs", None, None, None])
+    ws.append([None, "Target", "Opened", "Functional", "B2C enabled", "Target", "Opened", "Functional", "B2C enabled"])
+    ws.append(["Agra", 100, 80, 70, 10, 20, 16, 14, 5])
+    result = parse_workbook(save_workbook(book, mw.SAVED_AT), "split.xlsx")
+    [agra] = result.rows
+    assert (agra.rural_target, agra.rural_opened, agra.urban_target, agra.urban_opened) == (100, 80, 20, 16)
+    assert agra.functional is None and agra.b2c_enabled is None  # not 70 and 10, the rural halves
+    assert problems(result) == {("warning", "figure_in_parts", "D3"), ("warning", "figure_in_parts", "E3")}
+    [functional] = [p for p in result.problems if p.cell == "D3"]
+    assert "given in several columns (D3, H3)" in functional.message and "add one column with the total" in \
+        functional.message
+
+
 def test_numbers_typed_as_text() -> None:
     result = parse("numbers_as_text_indian_grouping.xlsx")
     assert result.problems == ()
