@@ -36,15 +36,19 @@ def week_status(session: Session, report: WeeklyReport, zone: ZoneInfo) -> dict[
     ):
         assert problem.lgd_code is not None  # noqa: S101 - filtered
         problems[(names.get(ledger.dsp_id or -1, "?"), problem.lgd_code)].append(_problem(problem))
-    # A whole report rejected (unreadable file, nothing attached) names no district: its problems explain
-    # every district it left invalid.
+    # A whole report rejected (unreadable file, nothing attached) names no district: the DSP's latest such
+    # message of the week explains the invalid districts that have no problem of their own.
+    latest: dict[str, Ledger] = {}
     for ledger, weeks in rejected_messages(session, zone):
-        if report.week in weeks:
-            whole = session.exec(select(Problem).where(Problem.ledger_id == ledger.id, Problem.severity == "error",
-                                                       col(Problem.lgd_code).is_(None))).all()
-            for lgd in {c.lgd_code for c in report.cells
-                        if c.status == "invalid" and c.dsp == names.get(ledger.dsp_id or -1)}:
-                problems[(names.get(ledger.dsp_id or -1, "?"), lgd)].extend(_problem(p) for p in whole)
+        dsp = names.get(ledger.dsp_id or -1, "?")
+        if report.week in weeks and (dsp not in latest or (ledger.id or 0) > (latest[dsp].id or 0)):  # newest read
+            latest[dsp] = ledger
+    for dsp, ledger in latest.items():
+        whole = [_problem(p) for p in session.exec(select(Problem).where(
+            Problem.ledger_id == ledger.id, Problem.severity == "error", col(Problem.lgd_code).is_(None)))]
+        for cell in report.cells:
+            if cell.dsp == dsp and cell.status == "invalid" and not problems.get((dsp, cell.lgd_code)):
+                problems[(dsp, cell.lgd_code)] = list(whole)
     entries = []
     for cell in report.cells:
         district = by_code(cell.lgd_code)

@@ -172,6 +172,12 @@ def test_status_json_reports_who_sent_what(
     srmes = [d for d in status["districts"] if d["dsp"] == "SRMES"]
     assert srmes and {d["status"] for d in srmes} == {"invalid"}
     assert all(any("password" in p["message"] for p in d["problems"]) for d in srmes)
+    # A later refused email replaces the explanation; the two are not piled up on every district.
+    dovecot.seed(imap_account.username, build_email(sender="SRMES <mis@srmes.example>", subject=f"JSK report {WEEK}"))
+    mailbot_cli(config, "poll")
+    later = json.loads(mailbot_cli(config, "status", "--week", str(WEEK), "--json").stdout)
+    for district in (d for d in later["districts"] if d["dsp"] == "SRMES"):
+        assert [p["code"] for p in district["problems"]] == ["no_attachment"], district["problems"]
     others = {d["status"] for d in status["districts"] if d["dsp"] not in ("CMS Computers", "SRMES")}
     assert others == {"missing"}
     assert status["by_dsp"]["CMS Computers"]["reporting_rate"] == 1.0
