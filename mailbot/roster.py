@@ -58,13 +58,15 @@ class Roster:
     @cached_property
     def _by_sender(self) -> Mapping[str, Dsp]:
         # Reminders go to the contact addresses, and people answer them with the report: a contact address
-        # counts as a sender too, unless it is another DSP's sender or the contact of several DSPs.
+        # counts as a sender too, unless it is another DSP's sender, the contact of several DSPs or a DEGS's.
         owners: dict[str, set[str]] = {}
         for dsp in self.dsps:
             for address in dsp.contact_addresses:
                 owners.setdefault(address.casefold(), set()).add(dsp.name)
+        degs = {address.casefold() for addresses in self.degs.values() for address in addresses}
+        # A DEGS address listed as a contact (to keep an EDM informed) must not make its replies DSP reports.
         found = {address: next(d for d in self.dsps if d.name in names)
-                 for address, names in owners.items() if len(names) == 1}
+                 for address, names in owners.items() if len(names) == 1 and address not in degs}
         found.update({address: dsp for dsp in self.dsps for address in dsp.sender_addresses})
         return found
 

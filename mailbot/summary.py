@@ -102,10 +102,12 @@ def safe_text(value: str) -> str:
 def _put(ws: Worksheet, row: int, col: int, value: Any, number_format: str | None = None) -> None:
     cell = ws.cell(row=row, column=col)
     if isinstance(value, str):
-        cell.value = safe_text(value)
-        # openpyxl makes any string starting with "=" a formula; force text and show it as typed.
+        text = safe_text(value)
+        cell.value = text
+        # openpyxl makes any string starting with "=" a formula; force text and show it as typed. Judged on the
+        # text as stored: a control character stripped above must not hide a leading "=".
         cell.data_type = "s"
-        if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
             cell.quotePrefix = True
     else:
         cell.value = value

@@ -130,6 +130,9 @@ def test_a_report_from_a_contact_address_counts_for_its_dsp() -> None:
     assert only.dsp_for_sender("jsk@cms.example") is cms
     assert only.dsp_for_sender("shared@agency.example") is cms
     assert only.dsp_for_sender("mis@srei.example") is srei_alone
+    # An EDM kept informed as a DSP's contact: an EDM's reply is no DSP report.
+    edm = Roster((replace(cms, contact_addresses=("edm.agra@up.gov.in",)),), (), {118: ("EDM.Agra@up.gov.in",)})
+    assert edm.dsp_for_sender("edm.agra@up.gov.in") is None
 
 
 def test_districts_without_a_degs_address_are_named() -> None:

@@ -21,6 +21,7 @@ QUARANTINE = [
     QuarantineItem("=cmd|' /C calc'!A0", '=HYPERLINK("http://evil.example","click")', AS_OF, "unknown sender =cmd"),
     QuarantineItem("stranger@example.com", "+91 weekly report", None, "unknown sender stranger@example.com"),
     QuarantineItem("mailer-daemon@nic.in", "@SUM(1+1)\x07 bell", AS_OF, "automated: bounce"),
+    QuarantineItem("x@evil.example", '\x01=HYPERLINK("http://evil.example")', AS_OF, "unknown sender x@evil.example"),
 ]
 
 
@@ -147,6 +148,8 @@ def test_outside_text_never_becomes_a_formula(book: openpyxl.Workbook) -> None:
     assert rows[1][1].value == "+91 weekly report"
     assert rows[2][1].value == "@SUM(1+1) bell"  # the control character is dropped: .xlsx cannot hold it
     assert rows[2][1].data_type == "s"
+    # A control character in front hides nothing: once it is stripped, the "=" leads and is quoted too.
+    assert rows[3][1].value == '=HYPERLINK("http://evil.example")' and rows[3][1].quotePrefix
     assert rows[1][2].value is None
 
 
