@@ -39,13 +39,13 @@ class SendReport:
     sent: int = 0
     failed: int = 0
     deferred: int = 0
-    waiting: int = 0  # still pending after the pass, each with a next attempt in the future
-    next_attempt_at: datetime | None = None  # the earliest of those
+    waiting: int = 0  # still pending after the pass
+    next_attempt_at: datetime | None = None  # the earliest next try among those (the service gives it local time)
 
     def __str__(self) -> str:
         text = f"sent {self.sent}, failed {self.failed}, deferred {self.deferred}"
         if self.waiting and self.next_attempt_at is not None:
-            text += (f"; {self.waiting} waiting to be retried (next at {self.next_attempt_at:%Y-%m-%d %H:%M %Z}; "
+            text += (f"; {self.waiting} waiting to be retried (next at {self.next_attempt_at:%a %d %b %H:%M %Z}; "
                      "`mailbot send --retry-waiting` tries them now)")
         return text
 
@@ -120,11 +120,11 @@ def deliver(store: Store, transport: Transport, now: datetime, max_attempts: int
 
 
 def _count_waiting(store: Store, now: datetime, report: SendReport) -> None:
+    """Every row still pending after the pass: backing off after a failure, or not reached (a stopped pass)."""
     with store.session() as session:
-        later = session.exec(select(Outbox.next_attempt_at).where(
-            Outbox.status == "pending", Outbox.next_attempt_at > now)).all()  # type: ignore[operator]
-    report.waiting = len(later)
-    report.next_attempt_at = min((t for t in later if t is not None), default=None)
+        pending = session.exec(select(Outbox.next_attempt_at).where(Outbox.status == "pending")).all()
+    report.waiting = len(pending)
+    report.next_attempt_at = min((max(t, now) for t in pending if t is not None), default=None)
 
 
 def _deliver_one(store: Store, transport: Transport, outbox_id: int, now: datetime, max_attempts: int,

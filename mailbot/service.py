@@ -321,8 +321,11 @@ class Mailbot:
         Raises SmtpError when the server is unreachable or refuses the login."""
         transport = self.transport_factory(self.config.smtp)
         try:
-            return outbox.deliver(self.store, transport, self.clock(), self.config.smtp.max_attempts,
-                                  should_stop=self.stop.is_set, retry_waiting=retry_waiting)
+            report = outbox.deliver(self.store, transport, self.clock(), self.config.smtp.max_attempts,
+                                    should_stop=self.stop.is_set, retry_waiting=retry_waiting)
+            if report.next_attempt_at is not None:  # said in the operator's time zone, like everything else
+                report.next_attempt_at = report.next_attempt_at.astimezone(self.config.calendar.timezone)
+            return report
         finally:
             transport.close()
 

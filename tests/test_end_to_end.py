@@ -423,6 +423,7 @@ def test_send_says_what_waits_after_a_failure_and_can_retry_it_now(
     # The server is fine again, but the message backs off: a plain `send` must say so, not "sent 0" and nothing.
     out = mailbot_cli(config, "send").stdout
     assert "sent 0" in out and "1 waiting to be retried" in out and "--retry-waiting" in out
+    assert " IST;" in out  # the next try in the reporting time zone, like every time mailbot shows
     assert smtp_sink.messages == []
     out = mailbot_cli(config, "send", "--retry-waiting").stdout
     assert "sent 1" in out and "waiting" not in out
