@@ -218,11 +218,19 @@ def _decode_words(text: str) -> str:
 
 def _address(header_value: str) -> tuple[str, str]:
     """(address, display name) of the first address in a header, or ('', '')."""
+    found = _mailboxes(header_value)
+    return (found[0][0], _decode_words(found[0][1])) if found else ("", "")
+
+
+def _mailboxes(header_value: str) -> list[tuple[str, str]]:
+    """The (address, raw display name) pairs of a header that are addresses at all: an unquoted comma in a
+    display name ("Sharma, Rakesh <r@x>") or a trailing one leaves fragments that name nobody."""
+    found = []
     for name, address in getaddresses([header_value]):
         local, at, domain = address.rpartition("@")
         if at and local and domain and not any(c.isspace() for c in address):
-            return address.casefold(), _decode_words(name)
-    return "", ""
+            found.append((address.casefold(), name))
+    return found
 
 
 def _sender(msg: Message, defects: list[str]) -> tuple[str, str]:
@@ -231,14 +239,14 @@ def _sender(msg: Message, defects: list[str]) -> tuple[str, str]:
         defects.append("the message has more than one From header; the first was used")
     if not froms:
         return "", ""
-    if len(getaddresses([froms[0]])) > 1:
+    if _several_senders(msg) and len(froms) == 1:
         defects.append("the From header names more than one address; the first was used")
     return _address(froms[0])
 
 
 def _several_senders(msg: Message) -> bool:
     froms = _all(msg, "From")
-    return len(froms) > 1 or (bool(froms) and len(getaddresses([froms[0]])) > 1)
+    return len(froms) > 1 or (bool(froms) and len({a for a, _ in _mailboxes(froms[0])}) > 1)
 
 
 def _reply_to(msg: Message, sender: str) -> str:

@@ -48,7 +48,10 @@ def check_sender(authentication_results: Sequence[str], authserv_id: str, sender
 
 def _authserv_id(value: str) -> str:
     """The id a header is in the name of: its first word, before any ';' (comments dropped), lower case."""
-    words = _COMMENT.sub(" ", value.partition(";")[0]).split()
+    head = value.partition(";")[0]
+    while (bare := _COMMENT.sub(" ", head)) != head:  # comments nest: "(edge (2)) mx.ceg.example"
+        head = bare
+    words = head.split()
     return words[0].lower() if words else ""
 
 

@@ -175,3 +175,9 @@ def test_with_authserv_id_set_an_email_naming_two_senders_does_not_count(roster:
                                 count=1))
     assert both.several_senders
     assert decide(both, roster, RECEIVED, IST, nothing_before, "mx.ceg.example").outcome == "rejected"
+    # One mailbox, however clumsily written, is one sender: the genuine report counts.
+    for one in (b"Sharma, Rakesh <reports@cms.example>", b"reports@cms.example, ",
+                b"=?utf-8?q?CMS,_Agra?= <reports@cms.example>", b"REPORTS@cms.example, reports@cms.example"):
+        message = parse_message(re.sub(rb"(?m)^From: [^\r\n]*", b"From: " + one, genuine, count=1))
+        assert not message.several_senders and message.sender == "reports@cms.example", one
+        assert decide(message, roster, RECEIVED, IST, nothing_before, "mx.ceg.example").outcome == "accepted"

@@ -67,6 +67,13 @@ def test_an_unreadable_header_in_our_name_is_final_never_the_one_below_it() -> N
     assert check.detail == "the Authentication-Results header from mx.ceg.example could not be read"
 
 
+def test_a_nested_comment_before_our_id_does_not_hide_our_header() -> None:
+    ours = "(edge (2)) mx.ceg.example; dmarc=fail header.from=cms.example"
+    forged = "mx.ceg.example; dmarc=pass header.from=cms.example"
+    check = check_sender([ours, forged], OURS, "reports@cms.example")
+    assert not check.passed and "dmarc=fail" in check.detail
+
+
 def test_angle_brackets_and_comments_around_the_id_are_read() -> None:
     zoho = ("MX.CEG.EXAMPLE (edge 2);\tdkim=pass header.d=cms.example;\tdmarc=pass(p=none dis=none)  "
             "header.from=<reports@cms.example>")
