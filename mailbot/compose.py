@@ -110,6 +110,7 @@ class ProgressLine:
     no_progress: bool
     dsps: tuple[str, ...] = ()  # the DSPs assigned to the district
     figures_week: Week | None = None  # set when the figures are a DSP's last report, from before this week
+    stalled_dsps: tuple[str, ...] = ()  # the DSPs whose own count has not risen (with no_progress)
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,7 @@ def _progress_line(p: Progress) -> ProgressLine:
         "no_progress" in p.lag_reasons,
         tuple(p.dsps),
         p.figures_week if p.carried_forward else None,
+        tuple(p.stalled_dsps),
     )
 
 
@@ -375,9 +377,11 @@ class Composer:
                 progress = _progress_line(n.context["progress"])
                 context["threshold"] = n.context["threshold"]
                 context["progress"] = progress
-                # Whom the DEGS acts against: the DSPs long out, and every DSP of the district when it lags.
-                lagging = progress.below_threshold or progress.no_progress
-                against = {d.dsp for d in context["dsps"]} | (set(progress.dsps) if lagging else set())
+                # Whom the DEGS acts against: the DSPs long out, every DSP of a district far below its target, and
+                # the DSPs whose own count has stalled (not one that is growing or has met its target).
+                against = {d.dsp for d in context["dsps"]} | set(progress.stalled_dsps)
+                if progress.below_threshold:
+                    against |= set(progress.dsps)
                 context["against"] = sorted(against)
         elif n.kind == "summary":
             if summary_xlsx is None:

@@ -16,7 +16,6 @@ judged here: missing reports are.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -45,6 +44,7 @@ class Progress:
     stalled_weeks: int  # consecutive reported weeks (up to no_progress_weeks) without an increase
     lag_reasons: tuple[LagReason, ...]
     figures_week: Week | None = None  # the oldest report the figures come from; before ``week``: carried forward
+    stalled_dsps: tuple[str, ...] = ()  # with "no_progress": the DSPs whose own count has not risen
 
     @property
     def carried_forward(self) -> bool:
@@ -155,16 +155,20 @@ def _increase(ev: Evaluation, lgd_code: int, week: Week) -> int | None:
 
 
 def _stalled_weeks(ev: Evaluation, dsp: str, lgd_code: int, week: Week) -> int | None:
-    """Weeks since the DSP's count of centres opened in the district last rose, judged at its report for
-    ``week``: None when it did not report that week (that is a missing report, escalated as such). Weeks it
-    skipped in between count as time without an increase, so skipping a week does not restart the count."""
+    """Weeks since the DSP's count of centres opened in the district last reached a new high, judged at its
+    report for ``week``. None when it did not report that week (a missing report, escalated as such); 0 when
+    it has met its own target (nothing left to open). Weeks it skipped count as time without an increase, and
+    a dip and recovery is no rise, so neither restarts the count."""
     reports = ev.reports_until(dsp, lgd_code, week)
     if not reports or reports[-1].week != week:
         return None
-    risen = reports[0].week  # a first report is the start, not a rise
-    for before, after in itertools.pairwise(reports):
-        if _opened(after.figures) > _opened(before.figures):
-            risen = after.week
+    latest = reports[-1].figures
+    if _opened(latest) >= _int(latest, "rural_target") + _int(latest, "urban_target"):
+        return 0
+    best, risen = _opened(reports[0].figures), reports[0].week  # a first report is the start, not a rise
+    for report in reports[1:]:
+        if _opened(report.figures) > best:
+            best, risen = _opened(report.figures), report.week
     return (week.monday - risen.monday).days // 7
 
 
@@ -177,9 +181,10 @@ def district_progress(ev: Evaluation, lgd_code: int, week: Week) -> Progress:
     totals, unreported = _totals(ev, lgd_code, week)
     t = totals or _Totals()
     increase = _increase(ev, lgd_code, week)
-    # Judged per DSP, on its own reports: one DSP that stops reporting must not hide another that stalls.
-    stalls = [s for dsp in ev.dsps_of(lgd_code, week) if (s := _stalled_weeks(ev, dsp, lgd_code, week)) is not None]
-    stalled = min(max(stalls, default=0), cal.no_progress_weeks)
+    # Judged per DSP, on its own reports: one DSP that stops reporting must not hide another that stalls, and
+    # one that has met its own target must not be blamed for the district.
+    stalls = {dsp: s for dsp in ev.dsps_of(lgd_code, week) if (s := _stalled_weeks(ev, dsp, lgd_code, week))}
+    stalled = min(max(stalls.values(), default=0), cal.no_progress_weeks)
     target = t.rural_target + t.urban_target
     reasons: list[LagReason] = []
     if totals is not None and target:
@@ -187,6 +192,7 @@ def district_progress(ev: Evaluation, lgd_code: int, week: Week) -> Progress:
             reasons.append("below_threshold")
         if stalled >= cal.no_progress_weeks and t.opened < target:
             reasons.append("no_progress")
+    stalled_dsps = tuple(d for d, s in stalls.items() if s >= cal.no_progress_weeks) if "no_progress" in reasons else ()
     return Progress(
         week=week,
         lgd_code=lgd_code,
@@ -202,4 +208,5 @@ def district_progress(ev: Evaluation, lgd_code: int, week: Week) -> Progress:
         stalled_weeks=stalled,
         lag_reasons=tuple(reasons),
         figures_week=t.as_of,
+        stalled_dsps=stalled_dsps,
     )

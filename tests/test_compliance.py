@@ -28,7 +28,7 @@ from compliance_quarter import (
 )
 
 from mailbot.compliance import Evaluation, Notification, Rate, ReportFact, due_notifications, evaluate
-from mailbot.weeks import Week
+from mailbot.weeks import Week, week_range
 
 W46, W47 = Week(2026, 46), Week(2026, 47)
 # W47 runs Monday 16 to Sunday 22 November 2026; its deadline is Monday 23 November, 12:00 IST.
@@ -105,6 +105,25 @@ def test_a_dsp_that_stalls_is_flagged_though_another_dsp_of_the_district_stopped
     agra = {p.lgd_code: p for p in ev.progress(W47)}[AGRA]
     assert agra.increase is None and agra.carried_forward  # Shreetron's W44 figures stand in
     assert agra.stalled_weeks == 3 and "no_progress" in agra.lag_reasons  # ...but CMS's own stall still shows
+
+
+
+def test_a_dsp_at_its_own_target_is_no_stall_and_a_dip_and_recovery_is_no_rise() -> None:
+    w44 = Week(2026, 44)
+    # Agra: Shreetron has opened all 10 of its own target since W44; CMS keeps growing. Nobody stalls.
+    done = [ReportFact(SHREE, AGRA, w, ist(w.monday + timedelta(days=6), 9), True,
+                       {"rural_target": 10, "rural_opened": 10, "urban_target": 0, "urban_opened": 0})
+            for w in week_range(w44, W47)]
+    agra = {p.lgd_code: p for p in Evaluation(roster(), [*facts(), *done], CALENDAR, ist(WED, 12)).progress(W47)}[AGRA]
+    assert agra.increase and agra.increase > 0 and "no_progress" not in agra.lag_reasons and not agra.stalled_dsps
+    # CMS's Agra count dips by one in W45 and comes back in W46: back to where it was is no rise.
+    cms_w44 = next(f for f in facts() if f.dsp == CMS and f.lgd_code == AGRA and f.week == w44)
+    dip = {**cms_w44.figures, "rural_opened": (cms_w44.figures["rural_opened"] or 0) - 1}
+    flat = [replace(f, figures=dip if f.week == Week(2026, 45) else cms_w44.figures)
+            if f.dsp == CMS and f.lgd_code == AGRA and f.week > w44 else f for f in facts()]
+    agra = {p.lgd_code: p for p in Evaluation(roster(), flat, CALENDAR, ist(WED, 12)).progress(W47)}[AGRA]
+    assert agra.stalled_weeks == 3 and "no_progress" in agra.lag_reasons
+    assert agra.stalled_dsps == (CMS,)  # Shreetron never reported: it is missing, not stalled
 
 
 def test_skipping_a_week_does_not_restart_the_count_without_an_increase() -> None:

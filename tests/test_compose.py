@@ -287,6 +287,16 @@ def test_action_alert(composer: Composer) -> None:
     assert "डी.एस.पी. CMS Computers के विरुद्ध" in hindi
 
 
+def test_action_alert_acts_only_against_the_dsp_that_stalled(composer: Composer) -> None:
+    note = next(n for n in notes_at(WED, 12, "action_alert") if n.lgd_codes == (AGRA,))
+    stalled = replace(note.context["progress"], lag_reasons=("no_progress",), stalled_weeks=3, dsps=(CMS, "Shreetron"),
+                      stalled_dsps=(CMS,))
+    note = replace(note, context={**note.context, "progress": stalled, "dsps": ()})
+    text = text_of(reparse(composer.notification(note, now=ist(WED, 12), message_id=MSGID)))
+    assert "please take action against the DSP CMS Computers as per the terms of the contract" in text
+    assert "Shreetron" not in text[text.index("take action"):text.index("सेवा में")]
+
+
 def test_action_alert_says_when_the_increase_is_not_known(composer: Composer) -> None:
     note = next(n for n in notes_at(WED, 12, "action_alert") if n.lgd_codes == (121,))
     first_report = replace(note.context["progress"], increase=None, functional=None)
