@@ -38,14 +38,16 @@ def week_status(session: Session, report: WeeklyReport, zone: ZoneInfo) -> dict[
         problems[(names.get(ledger.dsp_id or -1, "?"), problem.lgd_code)].append(_problem(problem))
     # A whole report rejected (unreadable file, nothing attached) names no district: the DSP's latest such
     # message of the week explains the invalid districts that have no problem of their own.
-    latest: dict[str, Ledger] = {}
+    latest: dict[str, tuple[int, list[dict[str, Any]]]] = {}  # DSP -> (ledger id, its whole-report errors)
     for ledger, weeks in rejected_messages(session, zone):
         dsp = names.get(ledger.dsp_id or -1, "?")
-        if report.week in weeks and (dsp not in latest or (ledger.id or 0) > (latest[dsp].id or 0)):  # newest read
-            latest[dsp] = ledger
-    for dsp, ledger in latest.items():
+        if report.week not in weeks or (dsp in latest and latest[dsp][0] > (ledger.id or 0)):
+            continue
         whole = [_problem(p) for p in session.exec(select(Problem).where(
             Problem.ledger_id == ledger.id, Problem.severity == "error", col(Problem.lgd_code).is_(None)))]
+        if whole:
+            latest[dsp] = (ledger.id or 0, whole)
+    for dsp, (_, whole) in latest.items():
         for cell in report.cells:
             if cell.dsp == dsp and cell.status == "invalid" and not problems.get((dsp, cell.lgd_code)):
                 problems[(dsp, cell.lgd_code)] = list(whole)

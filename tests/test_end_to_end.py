@@ -178,6 +178,14 @@ def test_status_json_reports_who_sent_what(
     later = json.loads(mailbot_cli(config, "status", "--week", str(WEEK), "--json").stdout)
     for district in (d for d in later["districts"] if d["dsp"] == "SRMES"):
         assert [p["code"] for p in district["problems"]] == ["no_attachment"], district["problems"]
+    # ...and a refused workbook with a row error explains its own district, leaving the others theirs.
+    first = districts("SRMES")[0]
+    dovecot.seed(imap_account.username, report_email("SRMES", "mis@srmes.example", (first,), opened=-5))
+    mailbot_cli(config, "poll")
+    last = json.loads(mailbot_cli(config, "status", "--week", str(WEEK), "--json").stdout)
+    codes = {d["lgd_code"]: [p["code"] for p in d["problems"]] for d in last["districts"] if d["dsp"] == "SRMES"}
+    assert codes.pop(first) == ["negative_value"]
+    assert codes and all(c == ["no_attachment"] for c in codes.values())
     others = {d["status"] for d in status["districts"] if d["dsp"] not in ("CMS Computers", "SRMES")}
     assert others == {"missing"}
     assert status["by_dsp"]["CMS Computers"]["reporting_rate"] == 1.0
