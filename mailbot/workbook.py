@@ -31,6 +31,7 @@ from mailbot.headers import (
     SERIAL,
     WEEK_ENDING_LABELS,
     is_label,
+    is_total,
     label_and_value,
     match_header,
     plain,
@@ -66,8 +67,11 @@ def find_header(sheet: Sheet) -> Header | None:
     best: Header | None = None
     above: tuple[Any, ...] = ()
     for index, values in enumerate(sheet.rows[:HEADER_SCAN_ROWS]):
-        for labels in (_texts(values), _stacked(above, values)) if above else (_texts(values),):
-            header = _header(index + 1, labels)
+        variants: list[tuple[list[str], list[str] | None]] = [(_texts(values), None)]
+        if above:
+            variants.append((_stacked(above, values), _groups(above, values)))
+        for labels, groups in variants:
+            header = _header(index + 1, labels, groups)
             if len(header.columns) >= MIN_HEADER_COLUMNS and (best is None or len(header.columns) > len(best.columns)):
                 best = header
         above = tuple(values)
@@ -83,18 +87,28 @@ def _stacked(above: Sequence[Any], below: Sequence[Any]) -> list[str]:
     its own stays as it is, "Target" under "Rural JSKs" becomes "Rural JSKs Target", and a heading merged
     down over an empty cell is the label itself. A merged heading's value sits in its first cell only, so
     it carries right over empty cells until the next heading or a column empty in both rows."""
+    bottom = _texts(below)
+    groups = _groups(above, below)
+    bottom += [""] * (len(groups) - len(bottom))
+    return [label if label and match_header(label) else _under(group, label) for group, label in zip(groups, bottom,
+                                                                                                    strict=True)]
+
+
+def _groups(above: Sequence[Any], below: Sequence[Any]) -> list[str]:
+    """The group heading over each column: a heading carries right over empty cells (a merged heading's value
+    is in its first cell only) until the next heading or a column empty in both rows."""
     top, bottom = _texts(above), _texts(below)
     width = max(len(top), len(bottom))
     top, bottom = top + [""] * (width - len(top)), bottom + [""] * (width - len(bottom))
-    labels: list[str] = []
+    groups: list[str] = []
     group = ""
     for heading, label in zip(top, bottom, strict=True):
         if heading:
             group = heading
         elif not label:
             group = ""
-        labels.append(label if label and match_header(label) else _under(group, label))
-    return labels
+        groups.append(group)
+    return groups
 
 
 def _under(heading: str, label: str) -> str:
@@ -107,12 +121,17 @@ def _under(heading: str, label: str) -> str:
     return " / ".join(f"{h} {w}" for h in headings for w in wordings)
 
 
-def _header(row: int, labels: Sequence[str]) -> Header:
+def _header(row: int, labels: Sequence[str], groups: Sequence[str] | None = None) -> Header:
     found: dict[str, list[int]] = {}
     for column, label in enumerate(labels, start=1):
         key = match_header(label) if label else None
         if key and key != SERIAL:
             found.setdefault(key, []).append(column)
+    for key, columns in found.items():
+        # Rural | Urban | Total groups, each with "Functional": the total is the figure.
+        totals = [c for c in columns if groups and is_total(groups[c - 1])]
+        if len(columns) > 1 and len(totals) == 1:
+            found[key] = totals
     return Header(row, {key: columns[0] for key, columns in found.items()},
                   {key: tuple(columns) for key, columns in found.items() if len(columns) > 1})
 

@@ -139,6 +139,19 @@ def test_a_figure_given_in_parts_under_a_two_row_header_is_left_out_and_named() 
         functional.message
 
 
+
+def test_a_figure_given_in_parts_and_as_a_total_is_read_from_the_total() -> None:
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.append(["District", "Rural JSKs", None, None, "Urban JSKs", None, None, "Total / कुल"])
+    ws.append([None, "Target", "Opened", "Functional", "Target", "Opened", "Functional", "Functional"])
+    ws.append(["Agra", 100, 80, 70, 20, 16, 14, 84])
+    result = parse_workbook(save_workbook(book, mw.SAVED_AT), "total.xlsx")
+    [agra] = result.rows
+    assert agra.functional == 84
+    assert [p.code for p in result.problems] == ["week_ending_missing"]  # no complaint about the parts
+
+
 def test_numbers_typed_as_text() -> None:
     result = parse("numbers_as_text_indian_grouping.xlsx")
     assert result.problems == ()
