@@ -294,10 +294,15 @@ def evaluate(
     now: datetime,
     week: Week | None = None,
 ) -> WeeklyReport:
-    """The picture of ``week`` (default: the newest week past its deadline) as of ``now``, with up to
+    """The picture of ``week`` (default: the newest week past its deadline, but not one before
+    ``calendar.first_week``, where nobody was held to account) as of ``now``, with up to
     ``calendar.history_weeks`` weeks of history (never before the earliest assignment)."""
     ev = Evaluation(roster, facts, calendar, now)
-    return weekly_report(ev, week if week is not None else ev.latest_closed_week())
+    if week is None:
+        week = ev.latest_closed_week()
+        if calendar.first_week and week < calendar.first_week:
+            week = calendar.first_week
+    return weekly_report(ev, week)
 
 
 def weekly_report(ev: Evaluation, week: Week) -> WeeklyReport:

@@ -63,7 +63,7 @@ _MARGIN = 6.0  # the best district must beat the runner-up by this much, else am
 _MIN_FUZZY_LEN = 5
 _SUGGEST = 70.0  # near misses worth naming in an UnknownDistrict
 # Parts of many names: a near miss sharing only these is no hint ("Gotham Nagar" is not "Bhim Nagar").
-_GENERIC_WORDS = frozenset(("nagar", "नगर", "dehat", "देहात", "kheri", "खीरी"))
+_GENERIC_WORDS = frozenset(("nagar", "ngr", "nagr", "नगर", "dehat", "देहात", "kheri", "खीरी"))
 
 
 @lru_cache(maxsize=1)

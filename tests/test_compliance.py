@@ -134,6 +134,15 @@ def test_skipping_a_week_does_not_restart_the_count_without_an_increase() -> Non
     assert aligarh.lag_reasons == ("no_progress",) and aligarh.stalled_weeks == 3
 
 
+
+def test_the_default_week_is_never_one_before_the_first_week_held_to_account() -> None:
+    started = replace(CALENDAR, first_week=Week(2026, 48))
+    report = evaluate(roster(), facts(), started, ist(WED, 12))  # W47 is the newest week past its deadline
+    assert report.week == Week(2026, 48)
+    assert {c.status for c in report.cells} == {"pending"}  # not 76 "missing" for a week nobody was chased for
+    assert evaluate(roster(), facts(), CALENDAR, ist(WED, 12)).week == W47
+
+
 def test_the_deadline_moment_itself_is_in_time() -> None:
     due_at = ist(MON, 12)
     fact = ReportFact(SREI, FARRUKHABAD, W47, due_at, True, {})

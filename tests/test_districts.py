@@ -187,7 +187,7 @@ def test_unknown_names_near_misses_as_candidates() -> None:
 
 
 
-@pytest.mark.parametrize("text", ["Gotham Nagar", "Azad Nagar"])
+@pytest.mark.parametrize("text", ["Gotham Nagar", "Azad Nagar", "Gotham Ngr"])
 def test_a_near_miss_on_a_generic_part_alone_is_no_hint(text: str) -> None:
     # "Gotham Nagar" scores 70 against Bhim Nagar (Sambhal's old name) only through "Nagar": suggesting Sambhal
     # would invite a DSP to send another district's figures under Sambhal's name.
@@ -198,7 +198,8 @@ def test_a_near_miss_on_a_generic_part_alone_is_no_hint(text: str) -> None:
 
 
 @pytest.mark.parametrize(("text", "hint"), [("Rampoor", "Rampur"), ("Hapoor", "Hapur"), ("Sitapoor", "Sitapur"),
-                                            ("Jaunpoor", "Jaunpur"), ("Haupr", "Hapur")])
+                                            ("Jaunpoor", "Jaunpur"), ("Haupr", "Hapur"),
+                                            ("GB Ngr", "Gautam Buddha Nagar"), ("SK Ngr", "Sant Kabir Nagar")])
 def test_a_near_miss_in_the_name_itself_is_still_hinted(text: str, hint: str) -> None:
     # Only whole generic words ("Nagar") are set aside: "-pur" inside a name is the name.
     with pytest.raises(UnknownDistrict, match=rf"did you mean {hint}\?"):
