@@ -63,12 +63,21 @@ class Roster:
         for dsp in self.dsps:
             for address in dsp.contact_addresses:
                 owners.setdefault(address.casefold(), set()).add(dsp.name)
-        degs = {address.casefold() for addresses in self.degs.values() for address in addresses}
-        # A DEGS address listed as a contact (to keep an EDM informed) must not make its replies DSP reports.
+        degs = self._degs_addresses
+        # A DEGS address listed for a DSP (to keep an EDM informed) must not make its replies DSP reports.
         found = {address: next(d for d in self.dsps if d.name in names)
                  for address, names in owners.items() if len(names) == 1 and address not in degs}
-        found.update({address: dsp for dsp in self.dsps for address in dsp.sender_addresses})
+        found.update({address: dsp for dsp in self.dsps for address in dsp.sender_addresses if address not in degs})
         return found
+
+    @cached_property
+    def _degs_addresses(self) -> frozenset[str]:
+        return frozenset(address.casefold() for addresses in self.degs.values() for address in addresses)
+
+    def degs_addresses_of_dsps(self) -> tuple[tuple[str, str], ...]:
+        """(address, DSP) for each DEGS address also given as a DSP's sender or contact: it never counts as one."""
+        both = {(a.casefold(), d.name) for d in self.dsps for a in (*d.sender_addresses, *d.contact_addresses)}
+        return tuple(sorted((a, dsp) for a, dsp in both if a in self._degs_addresses))
 
     @cached_property
     def _by_name(self) -> Mapping[str, Dsp]:

@@ -131,6 +131,9 @@ class Mailbot:
             self._roster, self._roster_stamp = roster, stamp
             log.info("roster loaded from %s: %d DSPs, %d assignments", self.config.roster, len(roster.dsps),
                      len(roster.assignments))
+            for address, dsp in roster.degs_addresses_of_dsps():
+                log.warning("roster %s: %s is a DEGS address and is also given for DSP %s: email from it never "
+                            "counts as that DSP's report", self.config.roster, address, dsp)
             if without := roster.districts_without_degs():
                 log.warning("roster %s: no DEGS address for %s: their escalations and alerts go to CEG only",
                             self.config.roster, ", ".join(f"{by_code(c).name_en} ({c})" for c in without))
