@@ -546,3 +546,21 @@ def test_a_new_install_chases_nobody_for_weeks_before_its_first_check(
         assert weeks == {"2026-W47"}
     finally:
         bot.close()
+
+
+def test_two_different_emails_sharing_a_message_id_are_both_read(
+    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    # Some mailers reuse Message-IDs; mailbot tells messages apart by their bytes, never by that header.
+    config = make_config(ROSTER)
+    same = "<weekly-report@dsp-mailer.example>"
+    dovecot.seed(imap_account.username, report_email("CMS Computers", "reports@cms.example",
+                                                     districts("CMS Computers"), message_id=same))
+    dovecot.seed(imap_account.username, report_email("UPDESCO", "jsk@updesco.example", districts("UPDESCO"),
+                                                     message_id=same))
+    mailbot_cli(config, "poll")
+    assert query(config, "select outcome, count(*) from ledger group by outcome") == [("accepted", 2)]
+    assert query(config, "select count(*) from submission") == [(2,)]
+    mailbot_cli(config, "send")
+    assert smtp_sink.wait_for(2)
+    assert sorted(r for m in smtp_sink.messages for r in m.rcpt_tos) == ["jsk@updesco.example", "reports@cms.example"]

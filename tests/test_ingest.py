@@ -181,3 +181,25 @@ def test_with_authserv_id_set_an_email_naming_two_senders_does_not_count(roster:
         message = parse_message(re.sub(rb"(?m)^From: [^\r\n]*", b"From: " + one, genuine, count=1))
         assert not message.several_senders and message.sender == "reports@cms.example", one
         assert decide(message, roster, RECEIVED, IST, nothing_before, "mx.ceg.example").outcome == "accepted"
+
+
+def test_an_attachment_that_cannot_be_taken_apart_is_named_not_called_missing(roster: Roster) -> None:
+    emails = Path(__file__).resolve().parent.parent / "fixtures" / "emails"
+    decision = decide(parse_message((emails / "multipart_without_boundary.eml").read_bytes()), roster, RECEIVED, IST,
+                      nothing_before)
+    assert decision.outcome == "rejected" and decision.answer
+    [problem] = decision.problems
+    assert problem.code == "unreadable_message" and "no boundary" in problem.message  # not "nothing attached"
+
+
+def test_a_broken_attachment_beside_a_good_one_costs_only_itself(roster: Roster) -> None:
+    mine = roster.districts_of("CMS Computers", W47)
+    figures = {c: {"rural_target": 100, "rural_opened": 10, "urban_target": 10, "urban_opened": 1} for c in mine}
+    good = report_workbook("DSP", W47, mine, figures)
+    raw = build_email(sender="reports@cms.example", subject="report",
+                      attachments=[("broken.xlsx", good[: len(good) // 2]), ("good.xlsx", good)])
+    decision = decide(parse_message(raw), roster, RECEIVED, IST, nothing_before)
+    assert decision.outcome == "accepted"
+    broken, fine = decision.sheets
+    assert broken.status == "rejected" and [p.file for p in broken.problems] == ["broken.xlsx"]
+    assert sorted(r.lgd_code for r in fine.rows) == sorted(mine)

@@ -77,6 +77,7 @@ CLEAN = [
     "week_ending_as_text.xlsx",
     "week_ending_excel_serial.xlsx",
     "xlsx_named_xls.xls",
+    "macro_enabled.xlsm",  # read like any workbook; the macros are never run
 ]
 
 
