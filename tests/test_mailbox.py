@@ -342,8 +342,12 @@ def test_nothing_listening_is_unavailable(imap_account: ImapAccount) -> None:
         Mailbox(settings).open()
 
 
+HANG_UP = b"\0hang up"
+
+
 def scripted_imap_server(reply: Callable[[bytes, bytes], bytes]) -> tuple[int, threading.Thread]:
-    """A one-connection plain IMAP server: ``reply(tag, command line)`` gives the bytes to answer."""
+    """A one-connection plain IMAP server: ``reply(tag, command line)`` gives the bytes to answer; an answer
+    ending in HANG_UP is sent without it, and the connection dropped."""
     listener = socket.socket()
     listener.bind((HOST, 0))
     listener.listen(1)
@@ -356,7 +360,9 @@ def scripted_imap_server(reply: Callable[[bytes, bytes], bytes]) -> tuple[int, t
                 answer = reply(tag, command)
                 if not answer:
                     return
-                conn.sendall(answer)
+                conn.sendall(answer.removesuffix(HANG_UP))
+                if answer.endswith(HANG_UP):
+                    return
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -382,6 +388,30 @@ def test_huge_literal_announced_by_a_hostile_server(imap_account: ImapAccount) -
         assert box.select("INBOX") == 7
         with pytest.raises(MailboxUnavailable, match="99999999999-byte literal"):
             list(box.fetch([1]))
+    thread.join(5)
+
+
+def test_a_connection_dropped_in_the_middle_of_a_fetch_is_unavailable_not_a_half_message(
+    imap_account: ImapAccount,
+) -> None:
+    def reply(tag: bytes, command: bytes) -> bytes:
+        verb = command.split()[0].upper()
+        if verb == b"CAPABILITY":
+            return b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n" + tag + b" OK done\r\n"
+        if verb == b"LOGIN":
+            return tag + b" OK logged in\r\n"
+        if verb == b"SELECT":
+            return b"* 1 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n" + tag + b" OK [READ-WRITE] done\r\n"
+        if verb == b"UID":  # 1,000 bytes announced, 100 sent, then the line goes dead
+            return b"* 1 FETCH (UID 1 BODY[] {1000}\r\n" + b"x" * 100 + HANG_UP
+        return b""
+
+    port, thread = scripted_imap_server(reply)
+    settings = imap_account.settings_for("none", port=port, timeout=5.0)
+    with Mailbox(settings) as box:
+        assert box.select("INBOX") == 7
+        with pytest.raises(MailboxUnavailable):
+            list(box.fetch([1]))  # nothing half-read is ever handed on to be archived or parsed
     thread.join(5)
 
 
