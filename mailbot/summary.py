@@ -28,6 +28,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from mailbot.compliance import Rate, WeeklyReport
 from mailbot.districts import by_code
 from mailbot.progress import Progress
+from mailbot.wording import day_text, week_dates, when_text
 
 STATUS_COLOURS = {
     "on_time": "#c6efce",  # green
@@ -157,13 +158,10 @@ def _district(lgd_code: int) -> list[Any]:
 
 def _week_title(report: WeeklyReport) -> str:
     """``week 16–22 Nov 2026 (2026-W47)``."""
-    from mailbot.compose import week_dates  # noqa: PLC0415 - compose imports this module
-
     return f"week {week_dates(report.week)} ({report.week})"
 
 
 def _status_sheet(ws: Worksheet, report: WeeklyReport) -> None:
-    from mailbot.compose import when_text  # noqa: PLC0415 - compose imports this module
 
     tz = report.deadline.tzinfo
     _title(ws, f"JSK weekly report status, {_week_title(report)}, deadline {when_text(report.deadline, short=True)}")
@@ -277,7 +275,6 @@ def _progress_sheet(ws: Worksheet, report: WeeklyReport, lag_threshold: float) -
 
 
 def _history_sheet(ws: Worksheet, report: WeeklyReport) -> None:
-    from mailbot.compose import day_text  # noqa: PLC0415 - compose imports this module
 
     oldest, newest = report.weeks[0], report.weeks[-1]
     _title(ws, f"Weekly report status, {day_text(oldest.monday)} to {day_text(newest.sunday)} ({oldest} to {newest})")

@@ -15,10 +15,11 @@ import pytest
 from compliance_quarter import AGRA, CALENDAR, CEG, CMS, FARRUKHABAD, SREI, facts, ist, roster
 
 from mailbot.compliance import Notification, due_notifications
-from mailbot.compose import Composer, IngestReply, plural, week_dates, weeks_dates, when_text
+from mailbot.compose import Composer, IngestReply
 from mailbot.ladder import Outstanding
 from mailbot.summary import QuarantineItem, build_workbook
 from mailbot.weeks import Week
+from mailbot.wording import plural, week_dates, weeks_dates, when_text
 from mailbot.workbook import Problem
 
 W47 = Week(2026, 47)
