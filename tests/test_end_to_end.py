@@ -279,14 +279,14 @@ def test_crash_between_archive_and_commit_leaves_the_message_for_the_next_pass(
     cms = districts("CMS Computers")
     raw = report_email("CMS Computers", "reports@cms.example", cms)
     dovecot.seed(imap_account.username, raw)
-    from mailbot import service
+    from mailbot import intake
 
-    real = service.record_message
+    real = intake.record_message
 
     def crash(*args: object, **kwargs: object) -> object:
         raise OSError("disk vanished (injected)")
 
-    monkeypatch.setattr(service, "record_message", crash)
+    monkeypatch.setattr(intake, "record_message", crash)
     bot = Mailbot(config, clock=lambda: NOW)
     report = bot.poll()
     assert report.failed == 1
@@ -294,7 +294,7 @@ def test_crash_between_archive_and_commit_leaves_the_message_for_the_next_pass(
     assert query(config, "select count(*) from submission") == [(0,)]
     assert list(config.archive_dir.rglob("*.eml.gz")), "archived before the commit"
 
-    monkeypatch.setattr(service, "record_message", real)
+    monkeypatch.setattr(intake, "record_message", real)
     later = Mailbot(config, clock=lambda: datetime(2026, 11, 23, 10, 0, tzinfo=UTC))  # past the retry backoff
     assert later.poll().accepted == 1
     assert query(config, "select count(*) from submission") == [(1,)]
