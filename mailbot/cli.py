@@ -285,23 +285,21 @@ def import_(ctx: Context, files: tuple[Path, ...]) -> None:
         fail(f"{unusable} of {len(files)} file(s) could not be imported; see above", EXIT_UNAVAILABLE)
 
 
-_CFB = bytes.fromhex("D0CF11E0A1B11AE1")  # OLE2 compound file: .xls, and Outlook's .msg
-
-
 def _not_an_email(path: Path) -> str:
     """Why ``path`` is clearly not an .eml file (a clerk's likely mix-ups), or "" when it may be one."""
+    from mailbot.message import is_office_file  # noqa: PLC0415
+
     try:
         with path.open("rb") as file:
             head = file.read(8)
     except OSError as exc:
         return f"cannot read it: {exc.strerror or exc}"
-    if head.startswith(_CFB) and path.suffix.lower() == ".msg":
+    if not is_office_file(head):
+        return ""
+    if path.suffix.lower() == ".msg":
         return ("this is an Outlook .msg file, not an .eml: forward the email to the report mailbox instead, or "
                 "save it as .eml (Thunderbird: Save As; Outlook on the web: Download)")
-    if head.startswith((b"PK\x03\x04", _CFB)):
-        return ("this is a spreadsheet, not an email: save the DSP's email as .eml "
-                "(in Outlook/Thunderbird: Save As)")
-    return ""
+    return "this is a spreadsheet, not an email: save the DSP's email as .eml (in Outlook/Thunderbird: Save As)"
 
 
 @main.command()

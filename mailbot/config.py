@@ -184,9 +184,7 @@ class _Section:
         self.used.add(key)
         if key not in self.data:
             if required or default is ...:
-                near = difflib.get_close_matches(key, [k for k in self.data if isinstance(k, str)], n=1)
-                hint = f"; is {self.key(near[0])} a misspelling of it?" if near else ""
-                raise ConfigError(f"{self.key(key)}: missing (required){hint}")
+                raise ConfigError(f"{self.key(key)}: missing (required){self.misspelling_hint(key)}")
             return default
         value = self.data[key]
         kinds = kind if isinstance(kind, tuple) else (kind,)
@@ -198,6 +196,15 @@ class _Section:
         if not isinstance(value, kinds):
             raise ConfigError(f"{self.key(key)}: expected {_kind_name(kinds)}, got {value!r}")
         return value
+
+    def misspelling_hint(self, *wanted: str) -> str:
+        """"; is imap.pasword_env a misspelling of it?" when a key given here looks like one of ``wanted``."""
+        given = [k for k in self.data if isinstance(k, str) and k not in wanted]
+        for key in wanted:
+            near = difflib.get_close_matches(key, given, n=1)
+            if near:
+                return f"; is {self.key(near[0])} a misspelling of it?"
+        return ""
 
     def positive(self, key: str, default: float) -> Any:
         value = self.get(key, (int, float) if isinstance(default, float) else int, default)
@@ -278,11 +285,8 @@ def _secret(section: _Section, base: Path, required: bool, allow_command: bool =
         )
     if not given:
         if required:
-            others = [k for k in section.data if isinstance(k, str) and k not in _SECRET_KEYS]
-            near = [m for k in _SECRET_KEYS for m in difflib.get_close_matches(k, others, n=1)]
-            hint = f"; is {section.key(near[0])} a misspelling of it?" if near else ""
             raise ConfigError(f"{section.key('password_env')}: missing; name the environment variable or "
-                              f"password_file that holds the password{hint}")
+                              f"password_file that holds the password{section.misspelling_hint(*_SECRET_KEYS)}")
         return None
     if sources["password_env"]:
         return Secret(section.key("password_env"), env=sources["password_env"])

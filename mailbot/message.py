@@ -38,6 +38,7 @@ __all__ = [
     "MessageError",
     "ParsedMessage",
     "SpreadsheetKind",
+    "is_office_file",
     "parse_message",
     "spreadsheet_kind",
 ]
@@ -100,6 +101,11 @@ class ParsedMessage:
     defects: tuple[str, ...]
     authentication_results: tuple[str, ...] = ()  # raw header values, topmost (added last) first
     several_senders: bool = False  # two From headers, or one naming several addresses: the first is ``sender``
+
+
+def is_office_file(head: bytes) -> bool:
+    """Whether bytes start like an Office file (a ZIP package or a CFB container: xlsx, xls, Outlook .msg)."""
+    return head.startswith((_ZIP, _CFB))
 
 
 def spreadsheet_kind(data: bytes) -> SpreadsheetKind | None:
