@@ -105,6 +105,14 @@ class WeekRates:
     by_division: Mapping[str, Rate]  # sorted by division; only divisions with something expected
 
 
+def latest_closed_week(calendar: CalendarSettings, now: datetime) -> Week:
+    """The newest week whose deadline has passed at ``now`` (the deadline moment itself is still in time)."""
+    week = Week.containing(now.astimezone(calendar.timezone).date())
+    while deadline(week, calendar.deadline_weekday, calendar.deadline_time, calendar.timezone) >= now:
+        week = week - 1
+    return week
+
+
 def first_week(roster: Roster, calendar: CalendarSettings, now: datetime) -> Week:
     """The oldest week the ladder looks at (see the module docstring)."""
     current = Week.containing(now.astimezone(calendar.timezone).date())
@@ -225,10 +233,7 @@ class Evaluation:
 
     def latest_closed_week(self) -> Week:
         """The newest week whose deadline has passed at ``now``."""
-        week = self.current_week
-        while self.deadline(week) >= self.now:
-            week = week - 1
-        return week
+        return latest_closed_week(self.calendar, self.now)
 
     # --- progress -------------------------------------------------------------------------------------------
 

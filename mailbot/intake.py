@@ -72,7 +72,8 @@ class Intake:
         self.clock, self.stop = clock, stop
 
     def pass_over(self, box: MailboxLike, uidvalidity: int, roster: Roster, report: PollReport,
-                     progress: Callable[[int, int], None] | None) -> None:
+                  progress: Callable[[int, int], None] | None) -> None:
+        """One pass over the selected folder: file what was decided but not moved, then read what is new."""
         settings, now = self.config.imap, self.clock()
         uids = box.uids()
         known: dict[int, Ledger] = {}
@@ -112,7 +113,7 @@ class Intake:
                 progress(done, len(fetchable))
 
     def ingest_raw(self, key: tuple[str, str, int, int], raw: bytes, received_at: datetime, roster: Roster
-                    ) -> tuple[str, int, str]:
+                   ) -> tuple[str, int, str]:
         """Archive, decide and record one message; returns (outcome, ledger id, folder to file it in or '')."""
         now = self.clock()
         digest = sha256_hex(raw)

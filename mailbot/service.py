@@ -19,7 +19,7 @@ from sqlmodel import col, func, select
 
 from mailbot import outbox
 from mailbot.archive import Archive
-from mailbot.compliance import ReportFact, WeeklyReport, due_notifications, evaluate
+from mailbot.compliance import ReportFact, WeeklyReport, due_notifications, evaluate, latest_closed_week
 from mailbot.compose import Composer
 from mailbot.config import CalendarSettings, Config, ImapSettings, SmtpSettings
 from mailbot.districts import all_districts, by_code
@@ -31,7 +31,7 @@ from mailbot.smtp import SmtpTransport
 from mailbot.status import week_status
 from mailbot.store import Assignment, District, Dsp, Ledger, Outbox, Store
 from mailbot.summary import QuarantineItem, build_workbook
-from mailbot.weeks import Week, deadline, last_completed_week
+from mailbot.weeks import Week
 
 log = logging.getLogger(__name__)
 
@@ -202,11 +202,7 @@ class Mailbot:
                 col(Outbox.kind).in_(LADDER_KINDS), Outbox.week != "")).one()
         if chased:
             return Week.parse(chased)
-        calendar, now = self.config.calendar, now or self.clock()
-        last = last_completed_week(now, calendar.timezone)
-        if deadline(last, calendar.deadline_weekday, calendar.deadline_time, calendar.timezone) > now:
-            return last
-        return last + 1
+        return latest_closed_week(self.config.calendar, now or self.clock()) + 1
 
     def report(self, week: Week | None = None, now: datetime | None = None) -> WeeklyReport:
         """The compliance picture of ``week`` (default: the newest week past its deadline) as of ``now``."""
