@@ -47,11 +47,17 @@ def report_facts(session: Session, roster: Roster, tz: ZoneInfo) -> list[ReportF
 def rejected_messages(session: Session, tz: ZoneInfo) -> list[tuple[Ledger, set[Week]]]:
     """DSPs' rejected messages, each with the weeks it was a report for: its sheets' weeks, else the week its
     subject names or the last one completed when it arrived (ingest's rule for a report without a date)."""
-    found = []
-    for ledger in session.exec(select(Ledger).where(Ledger.outcome == "rejected", col(Ledger.dsp_id).is_not(None))):
-        weeks = {Week.parse(w) for w in session.exec(select(Submission.week).where(Submission.ledger_id == ledger.id))}
-        found.append((ledger, weeks or {report_week(None, ledger.subject, _aware(ledger.received_at), tz)[0]}))
-    return found
+    found: dict[int | None, tuple[Ledger, set[Week]]] = {}
+    for ledger, week in session.exec(
+        select(Ledger, Submission.week)
+        .join(Submission, col(Submission.ledger_id) == col(Ledger.id), isouter=True)
+        .where(Ledger.outcome == "rejected", col(Ledger.dsp_id).is_not(None))
+    ):
+        _, weeks = found.setdefault(ledger.id, (ledger, set()))
+        if week:
+            weeks.add(Week.parse(week))
+    return [(ledger, weeks or {report_week(None, ledger.subject, _aware(ledger.received_at), tz)[0]})
+            for ledger, weeks in found.values()]
 
 
 def quarantined_in(session: Session, week: Week, tz: ZoneInfo) -> list[QuarantineItem]:
