@@ -162,7 +162,6 @@ def _week_title(report: WeeklyReport) -> str:
 
 
 def _status_sheet(ws: Worksheet, report: WeeklyReport) -> None:
-
     tz = report.deadline.tzinfo
     _title(ws, f"JSK weekly report status, {_week_title(report)}, deadline {when_text(report.deadline, short=True)}")
     headers = [
@@ -198,7 +197,7 @@ def _status_sheet(ws: Worksheet, report: WeeklyReport) -> None:
     _widths(ws, [22, 20, 14, 9, 26, 11, 12, 17, 9, 11])
 
 
-def lag_text(p: Progress, lag_threshold: float) -> str:
+def _lag_text(p: Progress, lag_threshold: float) -> str:
     """Why a district lags, in words: ``Below 50% of target; No increase for 3 weeks``, or ``no report``."""
     if not p.has_figures:
         return "no report"
@@ -232,7 +231,7 @@ def _progress_row(p: Progress, lag_threshold: float) -> list[Any]:
         figures = [None] * len(figures)
     # A DSP's last figures stand in for the weeks it skipped: say from when, so nobody reads them as this week's.
     carried = str(p.figures_week) if p.carried_forward else None
-    return [*_district(p.lgd_code), ", ".join(p.dsps), *figures, lag_text(p, lag_threshold), ", ".join(p.unreported),
+    return [*_district(p.lgd_code), ", ".join(p.dsps), *figures, _lag_text(p, lag_threshold), ", ".join(p.unreported),
             carried]
 
 
@@ -275,7 +274,6 @@ def _progress_sheet(ws: Worksheet, report: WeeklyReport, lag_threshold: float) -
 
 
 def _history_sheet(ws: Worksheet, report: WeeklyReport) -> None:
-
     oldest, newest = report.weeks[0], report.weeks[-1]
     _title(ws, f"Weekly report status, {day_text(oldest.monday)} to {day_text(newest.sunday)} ({oldest} to {newest})")
     headers = ["DSP", "District", "जनपद", *(str(w) for w in report.weeks)]

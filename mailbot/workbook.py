@@ -69,7 +69,8 @@ def find_header(sheet: Sheet) -> Header | None:
     for index, values in enumerate(sheet.rows[:HEADER_SCAN_ROWS]):
         variants: list[tuple[list[str], list[str] | None]] = [(_texts(values), None)]
         if above:
-            variants.append((_stacked(above, values), _groups(above, values)))
+            over = _groups(above, values)
+            variants.append((_stacked(over, values), over))
         for labels, groups in variants:
             header = _header(index + 1, labels, groups)
             if len(header.columns) >= MIN_HEADER_COLUMNS and (best is None or len(header.columns) > len(best.columns)):
@@ -82,16 +83,14 @@ def _texts(values: Sequence[Any]) -> list[str]:
     return [value.strip() if isinstance(value, str) else "" for value in values]
 
 
-def _stacked(above: Sequence[Any], below: Sequence[Any]) -> list[str]:
-    """Each column's label when ``above`` holds group headings over ``below``'s: a label that is a header on
-    its own stays as it is, "Target" under "Rural JSKs" becomes "Rural JSKs Target", and a heading merged
-    down over an empty cell is the label itself. A merged heading's value sits in its first cell only, so
-    it carries right over empty cells until the next heading or a column empty in both rows."""
+def _stacked(groups: Sequence[str], below: Sequence[Any]) -> list[str]:
+    """Each column's label under its group heading (``_groups``): a label that is a header on its own stays
+    as it is, "Target" under "Rural JSKs" becomes "Rural JSKs Target", and a heading merged down over an
+    empty cell is the label itself."""
     bottom = _texts(below)
-    groups = _groups(above, below)
     bottom += [""] * (len(groups) - len(bottom))
-    return [label if label and match_header(label) else _under(group, label) for group, label in zip(groups, bottom,
-                                                                                                    strict=True)]
+    return [label if label and match_header(label) else _under(group, label)
+            for group, label in zip(groups, bottom, strict=True)]
 
 
 def _groups(above: Sequence[Any], below: Sequence[Any]) -> list[str]:
