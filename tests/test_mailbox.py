@@ -369,7 +369,9 @@ def scripted_imap_server(reply: Callable[[bytes, bytes], bytes]) -> tuple[int, t
     return int(listener.getsockname()[1]), thread
 
 
-def test_huge_literal_announced_by_a_hostile_server(imap_account: ImapAccount) -> None:
+def fetch_answers(fetch: bytes) -> Callable[[bytes, bytes], bytes]:
+    """A server that lets mailbot log in and select a one-message INBOX, then answers UID FETCH with ``fetch``."""
+
     def reply(tag: bytes, command: bytes) -> bytes:
         verb = command.split()[0].upper()
         if verb == b"CAPABILITY":
@@ -378,11 +380,16 @@ def test_huge_literal_announced_by_a_hostile_server(imap_account: ImapAccount) -
             return tag + b" OK logged in\r\n"
         if verb == b"SELECT":
             return b"* 1 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n" + tag + b" OK [READ-WRITE] done\r\n"
-        if verb == b"UID":  # UID FETCH: claim a 100 GB literal
-            return b"* 1 FETCH (UID 1 BODY[] {99999999999}\r\nxx"
+        if verb == b"UID":
+            return fetch
         return b""
 
-    port, thread = scripted_imap_server(reply)
+    return reply
+
+
+def test_huge_literal_announced_by_a_hostile_server(imap_account: ImapAccount) -> None:
+    # UID FETCH: claim a 100 GB literal
+    port, thread = scripted_imap_server(fetch_answers(b"* 1 FETCH (UID 1 BODY[] {99999999999}\r\nxx"))
     settings = imap_account.settings_for("none", port=port, timeout=5.0)
     with Mailbox(settings) as box:
         assert box.select("INBOX") == 7
@@ -394,19 +401,8 @@ def test_huge_literal_announced_by_a_hostile_server(imap_account: ImapAccount) -
 def test_a_connection_dropped_in_the_middle_of_a_fetch_is_unavailable_not_a_half_message(
     imap_account: ImapAccount,
 ) -> None:
-    def reply(tag: bytes, command: bytes) -> bytes:
-        verb = command.split()[0].upper()
-        if verb == b"CAPABILITY":
-            return b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n" + tag + b" OK done\r\n"
-        if verb == b"LOGIN":
-            return tag + b" OK logged in\r\n"
-        if verb == b"SELECT":
-            return b"* 1 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n" + tag + b" OK [READ-WRITE] done\r\n"
-        if verb == b"UID":  # 1,000 bytes announced, 100 sent, then the line goes dead
-            return b"* 1 FETCH (UID 1 BODY[] {1000}\r\n" + b"x" * 100 + HANG_UP
-        return b""
-
-    port, thread = scripted_imap_server(reply)
+    # 1,000 bytes announced, 100 sent, then the line goes dead
+    port, thread = scripted_imap_server(fetch_answers(b"* 1 FETCH (UID 1 BODY[] {1000}\r\n" + b"x" * 100 + HANG_UP))
     settings = imap_account.settings_for("none", port=port, timeout=5.0)
     with Mailbox(settings) as box:
         assert box.select("INBOX") == 7
