@@ -30,6 +30,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 from mailbot.config import ImapSettings
+from mailbot.tls import CaFileUnusable, network_reason, verifying_context
 
 log = logging.getLogger(__name__)
 
@@ -359,18 +360,11 @@ def _cap_literals(client: IMAPClient, max_message_bytes: int) -> None:
 
 _SMTP_GREETING = "unexpected response: b'220 "
 # OpenSSL's reasons when the other end does not answer a TLS handshake with TLS (a plain-text greeting instead).
-_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
-                      "HTTP_REQUEST"})
-_NOT_TLS_HINT = ('the server does not speak TLS on this port: try security = "starttls" (ports 143/587) '
-                 "or check the port")
-
-
 def _tls_context(settings: ImapSettings, where: str) -> ssl.SSLContext:
-    """A verifying context; an unreadable or broken CA file is named (it is checked to exist at load time)."""
     try:
-        return ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
-    except (OSError, ssl.SSLError) as exc:
-        raise MailboxUnavailable(f"{where}: imap.ca_file: cannot use {settings.ca_file}: {_reason(exc)}") from None
+        return verifying_context(settings.ca_file)
+    except CaFileUnusable as exc:
+        raise MailboxUnavailable(f"{where}: imap.ca_file: {exc}") from None
 
 
 def _scrub(text: str, secret: str) -> str:
@@ -379,14 +373,10 @@ def _scrub(text: str, secret: str) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate not trusted: {exc.verify_message or exc}"
     if isinstance(exc, TimeoutError):
         return "timed out"
-    if isinstance(exc, ssl.SSLError) and exc.reason in _NOT_TLS:  # security = "ssl" on a plain-text port
-        return f"{exc}: {_NOT_TLS_HINT}"
-    if isinstance(exc, OSError) and exc.strerror and not isinstance(exc, ssl.SSLError):
-        return exc.strerror  # "No such file or directory", without "[Errno 2]"
+    if reason := network_reason(exc):
+        return reason
     text = str(exc) or type(exc).__name__
     if text.startswith("b'") or text.startswith('b"'):
         text = text[2:-1]

@@ -28,13 +28,11 @@ from email.message import EmailMessage
 from types import TracebackType
 
 from mailbot.config import SmtpSettings
+from mailbot.tls import CaFileUnusable, network_reason, verifying_context
 
 log = logging.getLogger(__name__)
 
 Refusals = dict[str, tuple[int, str]]  # recipient -> (SMTP code, server's text)
-# OpenSSL's reasons when the other end answers a TLS handshake in plain text (as mailbox.py knows them too).
-_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
-                      "HTTP_REQUEST"})
 
 
 class SmtpError(Exception):
@@ -106,10 +104,9 @@ class SmtpTransport:
         self.close()
         s = self.settings
         try:
-            context = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
-        except (OSError, ssl.SSLError) as exc:  # unreadable or not a PEM certificate (existence is checked at load)
-            reason = exc.strerror if exc.strerror and not isinstance(exc, ssl.SSLError) else str(exc)
-            raise SmtpTransient(f"{self.where}: smtp.ca_file: cannot use {s.ca_file}: {reason}") from None
+            context = verifying_context(s.ca_file)
+        except CaFileUnusable as exc:
+            raise SmtpTransient(f"{self.where}: smtp.ca_file: {exc}") from None
         smtp: smtplib.SMTP | None = None
         try:
             if s.security == "ssl":
@@ -223,19 +220,16 @@ class SmtpTransport:
                                      f"{what}: check smtp.port")
             kind = SmtpPermanent if exc.smtp_code >= 500 else SmtpTransient
             return kind(f"{where}: {exc.smtp_code} {text}", exc.smtp_code)
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            return SmtpTransient(f"{where}: TLS certificate not trusted: {exc.verify_message or exc}")
-        if isinstance(exc, ssl.SSLError) and exc.reason in _NOT_TLS:  # security = "ssl" on a plain-text port
-            return SmtpTransient(f"{where}: {exc}: the server does not speak TLS on this port: "
-                                 "try security = \"starttls\" (ports 143/587) or check the port")
+        if isinstance(exc, ssl.SSLError) and (reason := network_reason(exc)):  # untrusted, or not TLS at all
+            return SmtpTransient(f"{where}: {reason}")
         if isinstance(exc, smtplib.SMTPNotSupportedError):
             if "STARTTLS" in str(exc).upper():  # STARTTLS stripped or not offered: never send in clear
                 return SmtpTransient(f"{where}: server does not offer STARTTLS")
             return SmtpPermanent(f"{where}: {exc}")  # e.g. SMTPUTF8 needed but not offered
         if isinstance(exc, TimeoutError):
             return SmtpTransient(f"{where}: timed out after {self.settings.timeout:g} s")
-        if isinstance(exc, OSError) and exc.strerror and not isinstance(exc, ssl.SSLError):
-            return SmtpTransient(f"{where}: {exc.strerror}")  # "Connection refused", without "[Errno 111]"
+        if isinstance(exc, OSError) and (reason := network_reason(exc)):
+            return SmtpTransient(f"{where}: {reason}")  # "Connection refused", without "[Errno 111]"
         if isinstance(exc, smtplib.SMTPServerDisconnected | OSError | smtplib.SMTPException):
             return SmtpTransient(f"{where}: {exc or type(exc).__name__}")
         return SmtpError(f"{where}: {exc}")  # pragma: no cover - every caller passes one of the above
