@@ -248,12 +248,8 @@ class Evaluation:
 
     def latest_report(self, dsp: str, lgd_code: int, week: Week) -> ReportFact | None:
         """The pair's latest valid report for ``week`` or earlier (None: never reported)."""
-        latest = None
-        for fact in self._valid.get((dsp, lgd_code), ()):
-            if fact.week > week:
-                break
-            latest = fact
-        return latest
+        reports = self.reports_until(dsp, lgd_code, week)
+        return reports[-1] if reports else None
 
     def progress(self, week: Week) -> tuple[Progress, ...]:
         """Per district expected in ``week``, sorted by LGD code."""

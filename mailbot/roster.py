@@ -59,16 +59,14 @@ class Roster:
     def _by_sender(self) -> Mapping[str, Dsp]:
         # Reminders go to the contact addresses, and people answer them with the report: a contact address
         # counts as a sender too, unless it is another DSP's sender, the contact of several DSPs or a DEGS's.
-        owners: dict[str, set[str]] = {}
+        owners: dict[str, dict[str, Dsp]] = {}  # contact address -> the DSPs (by name) that list it
         for dsp in self.dsps:
             for address in dsp.contact_addresses:
-                owners.setdefault(address.casefold(), set()).add(dsp.name)
-        degs = self._degs_addresses
+                owners.setdefault(address.casefold(), {})[dsp.name] = dsp
+        found = {address: next(iter(dsps.values())) for address, dsps in owners.items() if len(dsps) == 1}
+        found.update({address: dsp for dsp in self.dsps for address in dsp.sender_addresses})
         # A DEGS address listed for a DSP (to keep an EDM informed) must not make its replies DSP reports.
-        found = {address: next(d for d in self.dsps if d.name in names)
-                 for address, names in owners.items() if len(names) == 1 and address not in degs}
-        found.update({address: dsp for dsp in self.dsps for address in dsp.sender_addresses if address not in degs})
-        return found
+        return {address: dsp for address, dsp in found.items() if address not in self._degs_addresses}
 
     @cached_property
     def _degs_addresses(self) -> frozenset[str]:
