@@ -41,7 +41,7 @@ class Progress:
     functional: int | None  # None: no DSP gave the (optional) figure
     b2c_enabled: int | None
     increase: int | None  # opened minus the previous week's; None unless this week was reported (see figures_week)
-    stalled_weeks: int  # consecutive reported weeks (up to no_progress_weeks) without an increase
+    stalled_weeks: int  # weeks since a reporting DSP's own count last rose (the longest; up to no_progress_weeks)
     lag_reasons: tuple[LagReason, ...]
     figures_week: Week | None = None  # the oldest report the figures come from; before ``week``: carried forward
     stalled_dsps: tuple[str, ...] = ()  # with "no_progress": the DSPs whose own count has not risen
@@ -169,7 +169,7 @@ def _stalled_weeks(ev: Evaluation, dsp: str, lgd_code: int, week: Week) -> int |
     for report in reports[1:]:
         if _opened(report.figures) > best:
             best, risen = _opened(report.figures), report.week
-    return (week.monday - risen.monday).days // 7
+    return risen.weeks_until(week)
 
 
 def _opened(figures: Mapping[str, int | None]) -> int:
