@@ -113,10 +113,15 @@ _NASAL_CONJUNCT = re.compile("[ङञणनम]\u094d(?=[क-ह])")
 
 def _key(text: str) -> str:
     """The compact form names are compared in: normalised, no punctuation, no noise words, no spaces."""
+    return "".join(_words(text))
+
+
+def _words(text: str) -> list[str]:
+    """The normalised words of a name, noise words ("District", "जनपद") dropped."""
     text = _NASAL_CONJUNCT.sub("\u0902", normalise(text))
     # Punctuation and symbols become spaces so "G.B. Nagar", "GB Nagar" and "Lakhimpur-Kheri" line up.
     text = "".join(" " if unicodedata.category(c)[0] in "PS" else c for c in text)
-    return "".join(w for w in text.split() if w not in _NOISE_WORDS)
+    return [w for w in text.split() if w not in _NOISE_WORDS]
 
 
 @dataclass(frozen=True)
@@ -201,8 +206,7 @@ def _alike_beyond_generic_words(text: str, lgd_code: int) -> bool:
 
 def _key_without_generic_words(text: str) -> str:
     # Whole words only: "Rampoor" must keep its likeness to "Rampur".
-    words = "".join(" " if unicodedata.category(c)[0] in "PS" else c for c in normalise(text)).split()
-    return _key(" ".join(w for w in words if w not in _GENERIC_WORDS))
+    return "".join(w for w in _words(text) if w not in _GENERIC_WORDS)
 
 
 def _resolve_parts(text: str) -> tuple[str, frozenset[int]] | None:
