@@ -206,9 +206,10 @@ class _Parser:
         return self.result(rows, dsp, week)
 
     def _without_split_figures(self, header: Header) -> Header:
-        """An optional figure in several columns is given in parts, usually rural and urban under a two-row
-        header. mailbot stores one total per district, and adding columns up is a guess: the figure is left
-        out, with a warning that names the columns (the required ones are rural/urban already)."""
+        """An optional figure still in several columns (``_header`` already took a Total column when there is
+        one) is given in parts, usually rural and urban under a two-row header. mailbot stores one total per
+        district, and adding columns up is a guess: the figure is left out, with a warning that names the
+        columns (the required figures are rural/urban already)."""
         split = [key for key in OPTIONAL_FIGURES if key in header.repeated]
         for key in split:
             column = COLUMN_BY_KEY[key]
