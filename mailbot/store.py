@@ -193,6 +193,20 @@ class KeyValue(SQLModel, table=True):
     value: str
 
 
+# Columns added to a table after it first shipped: ``create_all`` makes missing tables but never alters an existing
+# one, so a database from an earlier version gets these at start. (table, column, SQLite column definition), in the
+# order they were added; a definition must have a default (or allow NULL) so the old rows stay valid.
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = ()
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    with engine.begin() as connection:
+        for table, column, definition in ADDED_COLUMNS:
+            present = {row[1] for row in connection.exec_driver_sql(f"PRAGMA table_info({table})")}
+            if column not in present:
+                connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+
+
 def _set_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -209,6 +223,7 @@ class Store:
         self.engine: Engine = create_engine(f"sqlite:///{path}")
         event.listen(self.engine, "connect", _set_pragmas)
         SQLModel.metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
         with self.session() as session:
             if session.get(KeyValue, "schema_version") is None:
                 session.add(KeyValue(key="schema_version", value=str(SCHEMA_VERSION)))
