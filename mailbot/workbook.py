@@ -196,7 +196,7 @@ class _Parser:
                      f"शीर्ष पंक्ति {header.row} में अनिवार्य कॉलम '{column.hi}' ('{column.en}') नहीं मिला; "
                      "कोई पंक्ति नहीं पढ़ी गई।",
                      address(header.row, min(header.columns.values())))
-        if missing:
+        if missing or self._repeated_required(sheet, header):
             return self.result(dsp=dsp, week=week)
         rows = read_rows(self.content, self.book.kind, sheet, header, self.add)
         if not rows and not any(p.severity == "error" for p in self.problems):
@@ -204,6 +204,29 @@ class _Parser:
                      f"The report table (header in row {header.row}) has no district rows.",
                      f"रिपोर्ट तालिका (शीर्ष पंक्ति {header.row}) में किसी जनपद की पंक्ति नहीं है।")
         return self.result(rows, dsp, week)
+
+    def _repeated_required(self, sheet: Sheet, header: Header) -> bool:
+        """Whether a required figure is named by several columns (after ``_header`` preferred a Total column), with
+        an error naming every header cell. Usually a stale copy kept beside the real column, often hidden. The
+        sheet is refused rather than read from one copy: either copy may be this week's, every row needs the
+        figure, and a report read from the wrong one would be stored and believed. One deletion fixes it."""
+        found = False
+        for key in (k for k in REQUIRED if k != "district" and k in header.repeated):
+            column = COLUMN_BY_KEY[key]
+            values = sheet.rows[header.row - 1]
+            cells = [(address(header.row, c), " ".join(values[c - 1].split())
+                      if c <= len(values) and isinstance(values[c - 1], str) else "") for c in header.repeated[key]]
+            listed = ", ".join(f"{cell} ('{text}')" if text else cell for cell, text in cells)
+            self.add("error", "duplicate_column",
+                     f"Required column '{column.en}' appears more than once in header row {header.row}: {listed}; "
+                     "one may be hidden. mailbot cannot tell which holds this week's figures, so no rows were read: "
+                     "delete the copies that are not this week's and send the file again.",
+                     f"अनिवार्य कॉलम '{column.hi}' शीर्ष पंक्ति {header.row} में एक से अधिक बार है: {listed}; "
+                     "इनमें से कोई छिपा (hidden) हो सकता है। यह तय नहीं हो सकता कि इस सप्ताह के आंकड़े किसमें हैं, इसलिए "
+                     "कोई पंक्ति नहीं पढ़ी गई: जो कॉलम इस सप्ताह का नहीं है उसे हटाकर फ़ाइल फिर से भेजें।",
+                     cells[0][0])
+            found = True
+        return found
 
     def _without_split_figures(self, header: Header) -> Header:
         """An optional figure still in several columns (``_header`` already took a Total column when there is

@@ -15,14 +15,32 @@ from openpyxl.utils import get_column_letter
 
 from mailbot.headers import plain
 
-CellError = Literal["not_a_number", "negative_value", "fractional_value"]
+CellError = Literal["not_a_number", "negative_value", "fractional_value", "ambiguous_number", "count_above_bound"]
+
+# The most JSKs one district can plausibly report. U.P. has about 59,000 gram panchayats and the target has been one
+# or two JSKs per panchayat, so the whole state's target is near 1.2 lakh: a million in one district is a typo, a
+# pasted code or an Excel overflow (1E+19), never a count. The bound also keeps every stored figure far inside
+# SQLite's 64-bit integers, which 1E+19 overflowed, losing the whole report.
+MAX_COUNT = 1_000_000
 
 _DIGITS = str.maketrans("०१२३४५६७८९", "0123456789")
-_SPACES = re.compile(r"[\s\u00a0\u202f\u2009]+")
-# Western (1,234,567) or Indian (12,34,567) grouping, or none at all.
-_GROUPED = re.compile(r"^[+-]?\d{1,3}(?:,\d{2})*,\d{3}(?:\.\d+)?$|^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
-_PLAIN = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
-_EMPTY_MARKS = frozenset({"", "-", "--", "–", "—", "na", "n/a", "nil"})
+# The spaces people type between digit groups: space, no-break space, narrow no-break space (French-style Excel),
+# thin space. Tabs and newlines inside a number are not grouping.
+_GROUP_SPACES = " \u00a0\u202f\u2009"
+_SIGN = r"(?P<sign>[+-]?)"
+_WHOLE = re.compile(rf"^{_SIGN}(?P<digits>\d+)(?:\.(?P<decimals>\d+))?$")
+# Correct thousands grouping only, one separator throughout: Western 1,234,567 / 1 234 567 (any of the spaces
+# above), or Indian 12,34,567 with commas. A decimal part after a grouped number is unambiguous (the grouping shows
+# the dot is a decimal point): "1,234.0" is 1234.
+_WESTERN = re.compile(rf"^{_SIGN}(?P<digits>\d{{1,3}}(?P<sep>[,{_GROUP_SPACES}])\d{{3}}(?:(?P=sep)\d{{3}})*)"
+                      r"(?:\.(?P<decimals>\d+))?$")
+_INDIAN = re.compile(rf"^{_SIGN}(?P<digits>\d{{1,2}}(?:,\d{{2}})*,\d{{2}},\d{{3}})(?:\.(?P<decimals>\d+))?$")
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$")
+# Digits with separators that are no thousands grouping: "3 1", "12 34", "1.000", "1,23", "1,2345", "1.234.567".
+_SEPARATED = re.compile(rf"^[+-]?\d+(?:[.,{_GROUP_SPACES}]+\d+)+$")
+# What clerks type for "nothing": a dash, "NA", "nil", "शून्य" ("zero", but also "nil"). Not a number, and for a
+# required figure not to be read as 0 either: the problem quotes it (``placeholder``).
+_PLACEHOLDERS = frozenset({"-", "--", "–", "—", "na", "n/a", "n.a.", "n.a", "nil", "none", "शून्य"})
 
 EXCEL_EPOCH = date(1899, 12, 30)  # serial 1 = 1900-01-01, counting Excel's phantom 29 Feb 1900
 _SERIAL_RANGE = (36526, 73051)  # 2000-01-01 .. 2099-12-31: a number outside is not a report date
@@ -47,26 +65,55 @@ def is_empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+def placeholder(value: Any) -> str | None:
+    """The text of a cell that holds a "nothing" mark (``-``, ``NA``, ``nil``, ``शून्य``), else None."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    return text if text.casefold() in _PLACEHOLDERS else None
+
+
 def parse_count(value: Any) -> int | CellError | None:
-    """A count of centres: int, None for an empty cell or a dash, or the kind of error."""
+    """A count of centres, 0..MAX_COUNT; None for an empty cell or a "nothing" mark (see ``placeholder``); or
+    the kind of error. Never a guess: digits are read only when their separators are correct thousands grouping."""
     if isinstance(value, bool | datetime | date):
         return "not_a_number"
     if value is None:
         return None
     if isinstance(value, int):  # before float(): a huge int would overflow it
-        return "negative_value" if value < 0 else value
+        return _bounded(value)
     if isinstance(value, float):
-        number = value
-    else:
-        text = _SPACES.sub("", str(value).translate(_DIGITS))
-        if text.casefold() in _EMPTY_MARKS:
-            return None
-        if _GROUPED.match(text):
-            text = text.replace(",", "")
-        if not _PLAIN.match(text):
-            return "not_a_number"
-        number = float(text)
-    return _whole(number)
+        return _whole(value)
+    text = str(value).translate(_DIGITS).strip(" \t\r\n" + _GROUP_SPACES)
+    if not text or text.casefold() in _PLACEHOLDERS:
+        return None
+    match = _WHOLE.match(text) or _WESTERN.match(text) or _INDIAN.match(text)
+    if match is None:
+        if _SCIENTIFIC.match(text):  # Excel's display of a number too wide for its column, pasted as text
+            number = float(text.replace(",", "."))
+            return "count_above_bound" if abs(number) > MAX_COUNT else "not_a_number"
+        return "ambiguous_number" if _SEPARATED.match(text) else "not_a_number"
+    digits, decimals = re.sub(r"\D", "", match["digits"]), match["decimals"]
+    if decimals is not None and match.re is _WHOLE and len(decimals) == 3:
+        return "ambiguous_number"  # "1.000": one, or a thousand written with a dot?
+    if decimals is not None and decimals.strip("0"):
+        return "fractional_value"
+    number = int(digits)
+    return _bounded(-number if match["sign"] == "-" else number)
+
+
+def readings(text: str) -> tuple[str, str]:
+    """Two ways an ``ambiguous_number`` can be read, for the question put to the DSP: all its digits as one number
+    ("3 1" -> "31", "1.000" -> "1000"), or only what precedes the first separator ("3", "1")."""
+    text = text.translate(_DIGITS).strip()
+    whole = re.match(r"[+-]?\d+", text)
+    return re.sub(r"[^\d+-]", "", text), whole.group(0) if whole else text
+
+
+def _bounded(number: int) -> int | CellError:
+    if number < 0:
+        return "negative_value"
+    return "count_above_bound" if number > MAX_COUNT else number
 
 
 def _whole(number: float) -> int | CellError:
@@ -74,7 +121,7 @@ def _whole(number: float) -> int | CellError:
         return "not_a_number"
     if not number.is_integer():
         return "fractional_value"
-    return "negative_value" if number < 0 else int(number)
+    return _bounded(int(number))  # 1E+19 is a whole float: the bound, not the store, refuses it
 
 
 def parse_date(value: Any) -> date | None:

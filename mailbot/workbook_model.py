@@ -7,6 +7,7 @@ from datetime import date
 from typing import Literal, Protocol
 
 from mailbot.headers import FIGURE_KEYS
+from mailbot.workbook_cells import MAX_COUNT
 
 Severity = Literal["error", "warning"]
 
@@ -43,6 +44,13 @@ class ReportRow:
     b2c_enabled: int | None
     remarks: str
     district_cell: str = ""  # A1 address of the district cell, for problems found later (e.g. not assigned)
+
+    def __post_init__(self) -> None:
+        # The reader refuses every count outside 0..MAX_COUNT with a problem naming the cell; this makes sure no
+        # path around it hands the store a number SQLite cannot hold (1E+19 once lost a whole report).
+        for key, value in self.figures().items():
+            if value is not None and not (isinstance(value, int) and 0 <= value <= MAX_COUNT):
+                raise ValueError(f"{key} = {value!r} is outside 0..{MAX_COUNT}")
 
     def figures(self) -> dict[str, int | None]:
         return {key: getattr(self, key) for key in FIGURES}

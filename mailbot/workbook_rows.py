@@ -6,11 +6,12 @@ that names no district, with no figures and no LGD code: "Signature of DSP", "Fi
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from mailbot.districts import AmbiguousDistrict, District, DistrictMatchError, by_code, match_district
 from mailbot.headers import COLUMN_BY_KEY, REQUIRED, is_total
-from mailbot.workbook_cells import address, is_empty, parse_count
+from mailbot.workbook_cells import MAX_COUNT, address, is_empty, parse_count, placeholder, readings
 from mailbot.workbook_io import Kind, Sheet, formula_cells
 from mailbot.workbook_model import FIGURES, AddProblem, Header, ReportRow, Severity
 
@@ -19,6 +20,21 @@ _CELL_ERRORS = {
     "negative_value": ("{v} is negative; a count cannot be below 0", "{v} ऋणात्मक है; संख्या 0 से कम नहीं हो सकती"),
     "fractional_value": ("{v} is not a whole number", "{v} पूर्ण संख्या नहीं है"),
     "missing_value": ("empty, but this column is required", "खाली है, जबकि यह कॉलम अनिवार्य है"),
+    # A dash, "NA" or "nil" is not empty, and not 0 either ("nil" is zero to some clerks, "not known" to others).
+    "placeholder_value": (
+        "the cell holds '{v}', not a number; this column is required: write the number, 0 if none",
+        "सेल में '{v}' लिखा है, संख्या नहीं; यह कॉलम अनिवार्य है: संख्या लिखें, कोई न हो तो 0",
+    ),
+    "ambiguous_number": (
+        "'{v}': is this {a} or {b}? A space, dot or comma between digits is read only as thousands grouping "
+        "(1,234,567 or 12,34,567): write the digits only, e.g. {a}",
+        "'{v}': क्या यह {a} है या {b}? अंकों के बीच रिक्त स्थान, बिंदु या अल्पविराम केवल हज़ार के विभाजक के रूप में "
+        "पढ़ा जाता है (1,234,567 या 12,34,567): केवल अंक लिखें, जैसे {a}",
+    ),
+    "count_above_bound": (
+        f"'{{v}}' is more than {MAX_COUNT:,}, more than any district can have: check the number",
+        f"'{{v}}' {MAX_COUNT:,} से अधिक है, जो किसी जनपद में संभव नहीं: संख्या जाँचें",
+    ),
     "formula_without_value": (
         "formula without a saved value: open and save the file in Excel",
         "सूत्र (फॉर्मूला) का परिणाम सहेजा नहीं गया है: फ़ाइल को एक्सेल में खोलकर सहेजें",
@@ -118,12 +134,17 @@ class _Rows:
                 figures[key] = parsed
         empty_required = [k for k in REQUIRED if k != "district" and figures[k] is None
                           and k not in formula_keys and parse_count(self.value(row, k)) is None]
-        if ok and len(empty_required) == len(REQUIRED) - 1:
+        blank = [k for k in empty_required if is_empty(self.value(row, k))]
+        if ok and len(blank) == len(REQUIRED) - 1:
             self.add("error", "row_not_filled", f"{label[0]}: no figures filled in.",
-                     f"{label[1]}: कोई आंकड़ा नहीं भरा गया।", self.cell(row, empty_required[0]))
+                     f"{label[1]}: कोई आंकड़ा नहीं भरा गया।", self.cell(row, blank[0]))
             return None
         for key in empty_required:
-            self.cell_error(row, key, "missing_value", label)
+            mark = placeholder(self.value(row, key))
+            if mark is None:
+                self.cell_error(row, key, "missing_value", label)
+            else:
+                self.cell_error(row, key, "placeholder_value", label, mark)
             ok = False
         if not ok or district is None:
             return None
@@ -148,10 +169,11 @@ class _Rows:
 
     def cell_error(self, row: int, key: str, code: str, label: tuple[str, str], raw: Any = None) -> None:
         column = COLUMN_BY_KEY[key]
-        shown = "" if raw is None else str(raw).strip()
+        shown = "" if raw is None else _shown(raw)
+        a, b = readings(shown) if code == "ambiguous_number" else ("", "")
         en, hi = _CELL_ERRORS[code]
-        self.add("error", code, f"{label[0]}, {column.en}: {en.format(v=shown)}.",
-                 f"{label[1]}, {column.hi}: {hi.format(v=shown)}।", self.cell(row, key))
+        self.add("error", code, f"{label[0]}, {column.en}: {en.format(v=shown, a=a, b=b)}.",
+                 f"{label[1]}, {column.hi}: {hi.format(v=shown, a=a, b=b)}।", self.cell(row, key))
 
     def district(self, row: int, name: Any, code: Any, formula_keys: set[str]) -> District | None:
         """The row's district, or None after reporting why there is none."""
@@ -244,6 +266,13 @@ def _names_no_district(name: Any) -> bool:
     except DistrictMatchError:
         return True
     return False
+
+
+def _shown(raw: Any) -> str:
+    """A cell's value as the DSP sees it in Excel: 12.5, 1E+19, 1000001; text on one line."""
+    if isinstance(raw, float) and math.isfinite(raw) and (abs(raw) >= 1e15 or raw.is_integer()):
+        return f"{raw:G}" if abs(raw) >= 1e15 else str(int(raw))
+    return " ".join(str(raw).split())
 
 
 def _int(value: int | None) -> int:

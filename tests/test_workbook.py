@@ -19,8 +19,8 @@ from mailbot import workbook_io
 from mailbot.headers import COLUMNS, match_header
 from mailbot.template import report_workbook, save_workbook
 from mailbot.weeks import Week
-from mailbot.workbook import FIGURES, ParsedWorkbook, find_header, parse_workbook
-from mailbot.workbook_cells import parse_count, parse_date
+from mailbot.workbook import FIGURES, ParsedWorkbook, ReportRow, find_header, parse_workbook
+from mailbot.workbook_cells import MAX_COUNT, parse_count, parse_date, placeholder
 from mailbot.workbook_io import Sheet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,7 +163,8 @@ def test_numbers_typed_as_text() -> None:
 
 def test_devanagari_digits() -> None:
     result = parse("devanagari_digits.xlsx")
-    assert problems(result) == {("error", "not_a_number", "D6")}
+    assert problems(result) == {("error", "ambiguous_number", "D6")}  # "४,७५": 475 or 4?
+    assert "'४,७५'" in result.problems[0].message and "is this 475 or 4?" in result.problems[0].message
     assert figures(result) == expected(mw.CODES[1:], _119={"rural_target": 123456})
 
 
@@ -199,6 +200,20 @@ ROW_PROBLEMS = {
     "formula_without_cached_value.xlsx": ({
         ("error", "formula_without_value", "D6"), ("error", "formula_without_value", "H8"),
     }, [119, 162, 140]),
+    "spaced_digits_ambiguous.xlsx": ({
+        ("error", "ambiguous_number", "G6"), ("error", "ambiguous_number", "D7"),
+    }, [120, 162, 140]),
+    "dotted_thousands_ambiguous.xlsx": ({
+        ("error", "ambiguous_number", "C6"), ("error", "ambiguous_number", "C7"), ("error", "ambiguous_number", "C8"),
+    }, [162, 140]),
+    "count_above_bound.xlsx": ({
+        ("error", "count_above_bound", "C6"), ("error", "count_above_bound", "D7"),
+        ("error", "count_above_bound", "E8"), ("error", "count_above_bound", "H9"),
+    }, [140]),
+    "na_in_required_cell.xlsx": ({
+        ("error", "placeholder_value", "C6"), ("error", "placeholder_value", "D7"),
+        ("error", "placeholder_value", "E8"), ("error", "placeholder_value", "F9"),
+    }, [140]),
     "warnings_opened_exceeds_target.xlsx": ({
         ("warning", "opened_exceeds_target", "D6"), ("warning", "opened_exceeds_target", "F7"),
         ("warning", "functional_exceeds_opened", "H8"), ("warning", "transacting_exceeds_functional", "I9"),
@@ -246,6 +261,59 @@ def test_messages_say_what_is_wrong_in_both_languages() -> None:
     assert "open and save the file in Excel" in formula.message
     negative = parse("negative_and_non_numeric.xlsx").problems[0]
     assert negative.message.startswith("Row 6 (Agra), Rural JSKs opened (cumulative): -5")
+
+
+def _at(result: ParsedWorkbook, cell: str) -> tuple[str, str]:
+    [problem] = [p for p in result.problems if p.cell == cell]
+    return problem.message, problem.message_hi
+
+
+def test_spaces_inside_digits_are_read_only_as_thousands_grouping() -> None:
+    result = parse("spaced_digits_ambiguous.xlsx")
+    en, hi = _at(result, "G6")
+    assert en.startswith("Row 6 (Agra), Opened this week: '3 1': is this 31 or 3?")
+    assert "क्या यह 31 है या 3?" in hi and "'3 1'" in hi
+    assert "'4 44': is this 444 or 4?" in _at(result, "D7")[0]
+    # Grouped with a space, a no-break space or a narrow no-break space: read, and exactly.
+    assert {code: f["rural_target"] for code, f in figures(result).items()} == {120: 1469, 162: 1595, 140: 1529}
+
+
+def test_dots_and_commas_that_are_no_grouping_are_asked_about() -> None:
+    result = parse("dotted_thousands_ambiguous.xlsx")
+    assert "'1.000': is this 1000 or 1?" in _at(result, "C6")[0]
+    assert "'1,23': is this 123 or 1?" in _at(result, "C7")[0]
+    assert "'1,2345': is this 12345 or 1?" in _at(result, "C8")[0]
+    assert "क्या यह 1000 है या 1?" in _at(result, "C6")[1]
+    assert figures(result) == expected([162, 140], _162={"urban_target": 48}, _140={"rural_target": 1529})
+
+
+def test_counts_above_the_bound_are_refused_with_the_cell_never_stored() -> None:
+    result = parse("count_above_bound.xlsx")
+    assert "'1E+19' is more than 1,000,000" in _at(result, "C6")[0]  # a number cell, as Excel shows it
+    assert "'1E+19' is more than 1,000,000" in _at(result, "D7")[0]  # the same typed as text
+    assert "'1E+20'" in _at(result, "E8")[0]
+    assert "'1000001'" in _at(result, "H9")[0] and "1,000,000 से अधिक" in _at(result, "H9")[1]
+    assert all(v is None or 0 <= v <= MAX_COUNT for row in result.rows for v in row.figures().values())
+
+
+def test_a_required_column_given_twice_is_refused_naming_both_header_cells() -> None:
+    result = parse("duplicate_required_column.xlsx")
+    assert problems(result) == {("error", "duplicate_column", "C5")}
+    assert result.rows == ()  # neither the hidden stale copy (C) nor the real one (D) is guessed
+    [problem] = result.problems
+    assert "'Rural JSK target' appears more than once in header row 5: C5 ('Rural JSK target'), D5" in problem.message
+    assert "no rows were read" in problem.message
+    assert "C5" in problem.message_hi and "D5" in problem.message_hi
+    assert "ग्रामीण जन सेवा केन्द्र लक्ष्य" in problem.message_hi
+
+
+def test_a_nothing_mark_in_a_required_cell_is_named_not_called_empty() -> None:
+    result = parse("na_in_required_cell.xlsx")
+    for cell, text in (("C6", "NA"), ("D7", "nil"), ("E8", "-"), ("F9", "शून्य")):
+        en, hi = _at(result, cell)
+        assert f"the cell holds '{text}'" in en and "write the number, 0 if none" in en and "empty" not in en
+        assert f"'{text}'" in hi and "कोई न हो तो 0" in hi
+    assert figures(result) == expected([140], _140={"functional": None})  # optional "N/A": not given
 
 
 def test_missing_required_column_names_it_and_reads_no_rows() -> None:
@@ -335,6 +403,15 @@ def test_district_name_and_lgd_code_that_disagree() -> None:
     result = _mutated(change)
     assert ("error", "district_mismatch", "A6") in problems(result)
     assert 118 not in figures(result)
+
+
+def test_a_row_of_nothing_marks_names_each_cell() -> None:
+    def change(ws: Any) -> None:
+        for key in ("rural_target", "rural_opened", "urban_target", "urban_opened"):
+            ws.cell(mw.FIRST_ROW, mw.column(key)).value = "NA"
+
+    result = _mutated(change)
+    assert problems(result) == {("error", "placeholder_value", cell) for cell in ("C6", "D6", "E6", "F6")}
 
 
 def test_lgd_code_rescues_an_unrecognised_name() -> None:
@@ -431,14 +508,43 @@ def test_every_template_header_matches_its_own_column() -> None:
 
 
 @pytest.mark.parametrize(("value", "want"), [
-    (12, 12), (12.0, 12), (" 42 ", 42), ("1,23,456", 123456), ("1,234,567", 1234567), ("१२३", 123),
-    ("१,२३,४५६", 123456), ("12.0", 12), ("-", None), ("", None), (None, None), ("NA", None),
+    (12, 12), (12.0, 12), (" 42 ", 42), ("1,23,456", 123456), ("1,000,000", 1000000), ("१२३", 123),
+    ("1,234,567", "count_above_bound"), ("१,२३,४५६", 123456), ("12.0", 12), ("-", None), ("", None), (None, None), ("NA", None),
     (-3, "negative_value"), ("-5", "negative_value"), (12.5, "fractional_value"), ("7.5", "fractional_value"),
-    ("abc", "not_a_number"), ("1,2,3", "not_a_number"), ("#DIV/0!", "not_a_number"), (True, "not_a_number"),
+    ("abc", "not_a_number"), ("1,2,3", "ambiguous_number"), ("#DIV/0!", "not_a_number"), (True, "not_a_number"),
     (date(2026, 1, 1), "not_a_number"),
+    # grouping: only correct thousands grouping, one separator throughout
+    ("1 234", 1234), ("1\u00a0234", 1234), ("1\u202f234", 1234), ("12,34,567", "count_above_bound"),
+    ("9,99,999", 999999), ("1,234.0", 1234), ("12.00", 12),
+    ("3 1", "ambiguous_number"), ("12 34", "ambiguous_number"), ("1.000", "ambiguous_number"),
+    ("1,23", "ambiguous_number"), ("1,2345", "ambiguous_number"), ("1.234.567", "ambiguous_number"),
+    ("1,234 567", "ambiguous_number"), ("12,345,67", "ambiguous_number"), ("1\t234", "not_a_number"),
+    # the bound, and numbers no store can hold
+    (MAX_COUNT, MAX_COUNT), (MAX_COUNT + 1, "count_above_bound"), (float(MAX_COUNT + 1), "count_above_bound"),
+    (10**19, "count_above_bound"), (1e19, "count_above_bound"), ("1E+19", "count_above_bound"),
+    ("1.5e3", "not_a_number"), (float("nan"), "not_a_number"), (float("inf"), "not_a_number"),
+    (float("-inf"), "not_a_number"), (-(10**19), "negative_value"),
+    # "nothing" marks: no number (a required figure's problem names them, see placeholder())
+    ("N/A", None), ("nil", None), ("--", None), ("शून्य", None),
 ])
 def test_parse_count(value: Any, want: int | str | None) -> None:
     assert parse_count(value) == want
+
+
+@pytest.mark.parametrize(("value", "want"), [
+    ("NA", "NA"), (" nil ", "nil"), ("-", "-"), ("शून्य", "शून्य"), ("", None), ("0", None), (0, None), ("Nile", None),
+])
+def test_placeholder(value: Any, want: str | None) -> None:
+    assert placeholder(value) == want
+
+
+def test_a_report_row_cannot_hold_a_count_the_store_cannot() -> None:
+    row: dict[str, Any] = dict(lgd_code=118, sheet="s", row=6, rural_target=1, rural_opened=1, urban_target=1,
+                               urban_opened=1, opened_this_week=None, functional=None, transacting=None,
+                               b2c_enabled=None, remarks="")
+    assert ReportRow(**row).functional is None
+    with pytest.raises(ValueError, match="outside"):
+        ReportRow(**{**row, "functional": 10**19})
 
 
 @pytest.mark.parametrize(("value", "want"), [
