@@ -101,10 +101,10 @@ def divisions() -> tuple[str, ...]:
 
 def normalise(text: str) -> str:
     """NFC, case-folded, no nukta, chandrabindu as anusvara, no zero-width joiners, spaces folded."""
-    text = unicodedata.normalize("NFC", text).casefold()
-    # NFC decomposes the precomposed nukta letters (ड़ U+095C -> ड + U+093C), so one removal covers all.
+    # NFD splits every nukta letter (NFC composes न + nukta into ऩ U+0929, ऱ, ऴ), so one removal covers all.
+    text = unicodedata.normalize("NFD", text).casefold()
     text = text.replace("\u093c", "").replace("\u0901", "\u0902").replace("\u200c", "").replace("\u200d", "")
-    return " ".join(text.split())
+    return " ".join(unicodedata.normalize("NFC", text).split())
 
 
 # A nasal consonant + virama before another consonant is written either way: गोण्डा = गोंडा, सम्भल = संभल.

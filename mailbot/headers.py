@@ -133,8 +133,9 @@ def plain(text: str) -> str:
     """NFC, case-folded, nukta dropped, chandrabindu as anusvara, Devanagari digits as ASCII, punctuation as
     spaces, spaces collapsed. Devanagari vowel signs are combining marks, so punctuation is found by Unicode
     category rather than with ``\\w`` (which would drop them)."""
-    text = unicodedata.normalize("NFC", text).translate(_ZERO_WIDTH).translate(_DEVANAGARI_DIGITS)
-    text = text.replace(_NUKTA, "").replace(_CHANDRABINDU, _ANUSVARA).casefold()
+    # NFD first: NFC would compose न + nukta into ऩ (U+0929), which the nukta removal below would miss.
+    text = unicodedata.normalize("NFD", text).translate(_ZERO_WIDTH).translate(_DEVANAGARI_DIGITS)
+    text = unicodedata.normalize("NFC", text.replace(_NUKTA, "").replace(_CHANDRABINDU, _ANUSVARA)).casefold()
     # Half-na before da is the same letter as the anusvara in केन्द्र / केंद्र.
     text = text.replace("न्द्र", "ंद्र")
     kept = "".join(ch if unicodedata.category(ch)[0] in "LMN" else " " for ch in text)

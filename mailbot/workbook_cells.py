@@ -87,6 +87,10 @@ def parse_count(value: Any) -> int | CellError | None:
     text = str(value).translate(_DIGITS).strip(" \t\r\n" + _GROUP_SPACES)
     if not text or text.casefold() in _PLACEHOLDERS:
         return None
+    return _count_in_text(text)
+
+
+def _count_in_text(text: str) -> int | CellError:
     match = _WHOLE.match(text) or _WESTERN.match(text) or _INDIAN.match(text)
     if match is None:
         if _SCIENTIFIC.match(text):  # Excel's display of a number too wide for its column, pasted as text

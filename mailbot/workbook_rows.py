@@ -139,14 +139,8 @@ class _Rows:
             self.add("error", "row_not_filled", f"{label[0]}: no figures filled in.",
                      f"{label[1]}: कोई आंकड़ा नहीं भरा गया।", self.cell(row, blank[0]))
             return None
-        for key in empty_required:
-            mark = placeholder(self.value(row, key))
-            if mark is None:
-                self.cell_error(row, key, "missing_value", label)
-            else:
-                self.cell_error(row, key, "placeholder_value", label, mark)
-            ok = False
-        if not ok or district is None:
+        self.not_given(row, empty_required, label)
+        if empty_required or not ok or district is None:
             return None
         self.consistency(row, figures, label)
         remarks = self.value(row, "remarks")
@@ -159,6 +153,15 @@ class _Rows:
             remarks="" if is_empty(remarks) else " ".join(str(remarks).split()),
             district_cell=self.cell(row, "district"),
         )
+
+    def not_given(self, row: int, keys: list[str], label: tuple[str, str]) -> None:
+        """A problem for each required figure left empty or holding a "nothing" mark, which it quotes."""
+        for key in keys:
+            mark = placeholder(self.value(row, key))
+            if mark is None:
+                self.cell_error(row, key, "missing_value", label)
+            else:
+                self.cell_error(row, key, "placeholder_value", label, mark)
 
     def _is_total(self, row: int, name: Any) -> bool:
         if not is_empty(name):

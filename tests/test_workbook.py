@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import email
+import email.message
+import email.policy
 import importlib.util
 import io
 import random
 import zipfile
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -509,7 +512,8 @@ def test_every_template_header_matches_its_own_column() -> None:
 
 @pytest.mark.parametrize(("value", "want"), [
     (12, 12), (12.0, 12), (" 42 ", 42), ("1,23,456", 123456), ("1,000,000", 1000000), ("१२३", 123),
-    ("1,234,567", "count_above_bound"), ("१,२३,४५६", 123456), ("12.0", 12), ("-", None), ("", None), (None, None), ("NA", None),
+    ("1,234,567", "count_above_bound"), ("१,२३,४५६", 123456), ("12.0", 12), ("-", None), ("", None), (None, None),
+    ("NA", None),
     (-3, "negative_value"), ("-5", "negative_value"), (12.5, "fractional_value"), ("7.5", "fractional_value"),
     ("abc", "not_a_number"), ("1,2,3", "ambiguous_number"), ("#DIV/0!", "not_a_number"), (True, "not_a_number"),
     (date(2026, 1, 1), "not_a_number"),
@@ -539,9 +543,9 @@ def test_placeholder(value: Any, want: str | None) -> None:
 
 
 def test_a_report_row_cannot_hold_a_count_the_store_cannot() -> None:
-    row: dict[str, Any] = dict(lgd_code=118, sheet="s", row=6, rural_target=1, rural_opened=1, urban_target=1,
-                               urban_opened=1, opened_this_week=None, functional=None, transacting=None,
-                               b2c_enabled=None, remarks="")
+    row: dict[str, Any] = {"lgd_code": 118, "sheet": "s", "row": 6, "rural_target": 1, "rural_opened": 1,
+                           "urban_target": 1, "urban_opened": 1, "opened_this_week": None, "functional": None,
+                           "transacting": None, "b2c_enabled": None, "remarks": ""}
     assert ReportRow(**row).functional is None
     with pytest.raises(ValueError, match="outside"):
         ReportRow(**{**row, "functional": 10**19})
@@ -609,3 +613,43 @@ def test_damaged_bytes_never_raise() -> None:
             del damaged[rng.randrange(len(damaged)):]
         result = parse_workbook(bytes(damaged), "damaged.xlsx")
         assert all(p.message and p.message_hi for p in result.problems)
+
+
+# --- through the pipeline: the store never sees a count it cannot hold ---------------------------------------
+
+
+@pytest.mark.servers
+def test_a_1e19_count_is_answered_and_the_other_rows_stored(smtp_sink: Any, make_config: Any, tmp_path: Path) -> None:
+    # Before: 1E+19 passed the reader, overflowed SQLite, and the whole report was lost without a reply.
+    import sqlite3
+
+    from mailbot.mailbuilder import build_email
+    from mailbot.roster import load_roster
+    from mailbot.service import Mailbot
+
+    roster_path = ROOT / "fixtures" / "roster" / "roster.xlsx"
+    week = Week(2026, 47)
+    cms = load_roster(roster_path).districts_of("CMS Computers", week)[:3]
+    book = openpyxl.load_workbook(io.BytesIO(report_workbook("CMS Computers", week, cms,
+                                                             {c: mw.figures_for(c) for c in cms})))
+    book.active.cell(mw.FIRST_ROW, mw.column("rural_target")).value = 1e19  # C6, a number cell
+    raw = build_email(sender="CMS Computers <reports@cms.example>", subject="JSK report",
+                      attachments=[("report.xlsx", save_workbook(book, mw.SAVED_AT))])
+    (tmp_path / "r.eml").write_bytes(raw)
+    config = make_config(roster_path)
+    bot = Mailbot(config, clock=lambda: datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    try:
+        bot.import_file(tmp_path / "r.eml")
+    finally:
+        bot.close()
+    with sqlite3.connect(config.database) as db:
+        stored = sorted(code for (code,) in db.execute("select lgd_code from report_row"))
+        [(outcome,)] = db.execute("select outcome from ledger").fetchall()
+        [(reply,)] = db.execute("select raw from outbox").fetchall()
+    assert stored == sorted(cms[1:]) and outcome == "accepted"
+    text = email.message_from_bytes(reply, policy=email.policy.default)
+    assert isinstance(text, email.message.EmailMessage)
+    body = text.get_body(("plain",))
+    assert body is not None
+    content = body.get_content()
+    assert "C6" in content and "'1E+19' is more than 1,000,000" in content
