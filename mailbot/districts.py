@@ -155,6 +155,8 @@ def _from_code(value: int | float | str) -> District | str | None:
         m = re.fullmatch(r"(\d+)(?:\.0*)?", value.strip())
         if not m:
             return None
+        if len(m.group(1)) > 9:  # no LGD code is this long; int() refuses over 4,300 digits with a ValueError
+            return "too many digits for an LGD code"
         code = int(m.group(1))
     elif isinstance(value, float):
         if not math.isfinite(value) or not value.is_integer():

@@ -102,6 +102,8 @@ def _count_in_text(text: str) -> int | CellError:
         return "ambiguous_number"  # "1.000": one, or a thousand written with a dot?
     if decimals is not None and decimals.strip("0"):
         return "fractional_value"
+    if len(digits.lstrip("0")) > len(str(MAX_COUNT)):  # before int(): 5,000 digits would raise, not be a count
+        return "negative_value" if match["sign"] == "-" else "count_above_bound"
     number = int(digits)
     return _bounded(-number if match["sign"] == "-" else number)
 

@@ -271,11 +271,15 @@ def _names_no_district(name: Any) -> bool:
     return False
 
 
+_SHOWN = 60  # characters of a cell quoted in a problem: enough to recognise it, short enough for a phone
+
+
 def _shown(raw: Any) -> str:
-    """A cell's value as the DSP sees it in Excel: 12.5, 1E+19, 1000001; text on one line."""
+    """A cell's value as the DSP sees it in Excel: 12.5, 1E+19, 1000001; text on one line, cut short."""
     if isinstance(raw, float) and math.isfinite(raw) and (abs(raw) >= 1e15 or raw.is_integer()):
         return f"{raw:G}" if abs(raw) >= 1e15 else str(int(raw))
-    return " ".join(str(raw).split())
+    text = " ".join(str(raw).split())
+    return text if len(text) <= _SHOWN else f"{text[:_SHOWN - 1]}…"
 
 
 def _int(value: int | None) -> int:

@@ -122,6 +122,9 @@ def test_a_dot_is_a_decimal_point_or_a_question_never_a_thousands_separator(whol
 @FEW
 @given(st.one_of(st.integers(), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30),
                  st.from_regex(r"\A[+-]?\d{1,25}(?:[.,]\d{1,25})?(?:[eE][+-]?\d{1,3})?\Z")))
+@example("9" * 5000)  # int() refuses more than 4,300 digits: the reader must not ask it to
+@example("-" + "1" * 5000)
+@example("1," * 2000 + "000")
 def test_whatever_a_cell_holds_the_reader_returns_a_storable_count_or_a_problem(value: Any) -> None:
     # The store never sees a number SQLite cannot hold: every int that comes out is a plausible count.
     got = parse_count(value)
@@ -237,6 +240,7 @@ junk = st.text(alphabet=st.characters(categories=["Lu", "Ll", "Lo", "Mn", "Mc", 
 @example("Mumbai")
 @example("Gotham Nagar")
 @example("Signature of DSP")
+@example("1" * 5000)
 def test_junk_finds_no_district_unless_it_is_close_to_one(text: str) -> None:
     try:
         found = match_district(text)

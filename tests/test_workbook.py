@@ -417,6 +417,19 @@ def test_a_row_of_nothing_marks_names_each_cell() -> None:
     assert problems(result) == {("error", "placeholder_value", cell) for cell in ("C6", "D6", "E6", "F6")}
 
 
+def test_thousands_of_digits_in_a_cell_are_a_problem_not_a_crash() -> None:
+    # int() refuses more than 4,300 digits with a ValueError: the reader must never hand it such a string.
+    def change(ws: Any) -> None:
+        ws["A6"] = "1" * 5000
+        ws["B6"] = None
+        ws["C7"] = "9" * 5000
+
+    result = _mutated(change)
+    assert ("error", "unknown_district", "A6") in problems(result)
+    assert ("error", "count_above_bound", "C7") in problems(result)
+    assert [r.lgd_code for r in result.rows] == list(mw.CODES[2:])
+
+
 def test_lgd_code_rescues_an_unrecognised_name() -> None:
     def change(ws: Any) -> None:
         ws["A6"] = "Agr@ District HQ xyz"
