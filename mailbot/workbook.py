@@ -9,7 +9,7 @@ Hindi messages. The steps:
 3. "Week ending" and the DSP's name are read from label cells above the header.
 4. Each row below: blank rows, total rows (योग / Total) and notes (text in the district column, no figures) are
    skipped; the district is matched by name or LGD code; figures are checked. Valid rows are returned even when
-   other rows have errors; a missing required column gives no rows at all.
+   other rows have errors; a required column missing, or given twice, gives no rows at all.
 
 Checks that need the roster or last week's report (district assigned to this DSP, cumulative figures falling) are
 the service's, not this module's.

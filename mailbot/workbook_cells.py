@@ -1,7 +1,9 @@
 """Cell values as people type them -> whole numbers and dates.
 
-Pure. Numbers arrive as ints, whole floats (12.0), or text: " 42 ", "1,23,456" (Indian grouping), "१२३"
-(Devanagari digits). Dates arrive as datetimes, Excel serials in General format, or day-first text.
+Pure. Numbers arrive as ints, whole floats (12.0), or text: " 42 ", "1,23,456" (Indian grouping), "1 234 567",
+"१२३" (Devanagari digits). Nothing is guessed: separators inside digits are read only as correct thousands grouping
+("3 1" and "1.000" are questions for the DSP), and no count above MAX_COUNT comes out.
+Dates arrive as datetimes, Excel serials in General format, or day-first text.
 """
 
 from __future__ import annotations
