@@ -32,6 +32,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from mailbot.compliance import Rate, WeeklyReport
 from mailbot.districts import by_code
 from mailbot.ladder import Notification, Outstanding
+from mailbot.message import msg_id
 from mailbot.summary import STATUS_COLOURS, STATUS_LABELS, QuarantineItem, quarantine_reason
 from mailbot.template import report_workbook
 from mailbot.weeks import Week
@@ -49,6 +50,35 @@ UNANSWERED_LISTED = 10  # unanswered messages listed in CEG's summary email; the
 
 
 @dataclass(frozen=True)
+class InForce:
+    """The figures in force for one district and week after an email was stored: the latest report received."""
+
+    lgd_code: int
+    figures: Mapping[str, int | None]  # workbook.FIGURES keys
+    this_email: bool  # False when a report received later (processed earlier) stays in force
+    received_at: datetime | None
+
+
+@dataclass(frozen=True)
+class InForceLine:
+    name_en: str
+    name_hi: str
+    rural_target: int | None
+    rural_opened: int | None
+    urban_target: int | None
+    urban_opened: int | None
+    this_email: bool
+    received: str  # when the report in force arrived, e.g. "Tue 24 Nov 2026 10:30 UTC"
+
+
+def _in_force_line(f: InForce) -> InForceLine:
+    d = by_code(f.lgd_code)
+    return InForceLine(d.name_en, d.name_hi, f.figures.get("rural_target"), f.figures.get("rural_opened"),
+                       f.figures.get("urban_target"), f.figures.get("urban_opened"), f.this_email,
+                       f"{f.received_at:%a %d %b %Y %H:%M %Z}" if f.received_at else "")
+
+
+@dataclass(frozen=True)
 class IngestReply:
     """What ingestion decided about one DSP email; the service fills it from its transaction."""
 
@@ -61,6 +91,7 @@ class IngestReply:
     problems: Sequence[Problem]  # errors and warnings, as parsed
     template_lgd_codes: tuple[int, ...] = ()  # attach a pre-filled template for these districts (e.g. a rejection)
     still_due: tuple[int, ...] = ()  # the DSP's districts with no accepted row for the week yet (receipts)
+    in_force: tuple[InForce, ...] = ()  # the figures in force after this email, for the districts it reported
 
     @property
     def kind(self) -> ReplyKind:
@@ -262,6 +293,7 @@ class Composer:
             "original_subject": reply.original_subject,
             "accepted": _district_lines(reply.accepted),
             "still_due": _district_lines(reply.still_due),
+            "in_force": [_in_force_line(f) for f in sorted(reply.in_force, key=lambda f: by_code(f.lgd_code).name_en)],
             "errors": [line for line in lines if line.severity == "error"],
             "warnings": [line for line in lines if line.severity != "error"],
             "fix": _what_to_fix(reply.problems),
@@ -271,9 +303,10 @@ class Composer:
         msg = self._message(
             kind, context=context, to=reply.to, cc=(), now=now, message_id=message_id, auto="auto-replied"
         )
-        if reply.original_message_id:
-            msg["In-Reply-To"] = reply.original_message_id
-            msg["References"] = reply.original_message_id
+        original = msg_id(reply.original_message_id)  # a stranger's value: only a well-formed <id@host> is copied
+        if original:
+            msg["In-Reply-To"] = original
+            msg["References"] = original
         if reply.template_lgd_codes and reply.week is not None:
             self._attach_template(msg, reply.dsp_name, reply.week, reply.template_lgd_codes)
         return msg

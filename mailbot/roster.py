@@ -88,7 +88,8 @@ class Roster:
     def dsp_for_sender(self, address: str) -> Dsp | None:
         """The DSP whose reports come from ``address`` (a sender or contact address of its roster row), or
         None: an unknown sender is not authorised."""
-        return self._by_sender.get(address.strip().casefold())
+        plain = plain_address(address)
+        return None if plain is None else self._by_sender.get(plain)
 
     def dsp(self, name: str) -> Dsp:
         """The DSP named so (case and spacing ignored); KeyError if there is none."""
@@ -144,6 +145,19 @@ _EMAIL = re.compile(
     r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9]"
 )
+MAX_ADDRESS_LENGTH = 254  # RFC 5321's limit on a forward path, less the angle brackets
+
+
+def plain_address(text: str) -> str | None:
+    """``text`` case-folded when it is one plain ``local@domain`` (ASCII dot-atom local part, a host name with a
+    dot), else None. The one check for every address mailbot accepts from a roster, a message or a caller: no
+    quoting, no ';', ',', spaces or control characters, so a stored or joined address can never become two."""
+    address = text.strip().casefold()
+    if len(address) > MAX_ADDRESS_LENGTH or not _EMAIL.fullmatch(address):
+        return None
+    return address
+
+
 _DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%y", "%d-%m-%y", "%d %b %Y", "%d-%b-%Y")
 _EXCEL_EPOCH = date(1899, 12, 30)
 _SERIALS = (36526, 73051)  # Excel serial numbers of 01/01/2000 and 01/01/2100
@@ -325,7 +339,7 @@ def _addresses(value: Any, where: str, what: str, problems: list[str]) -> tuple[
         address = part.strip("<>\"'").casefold()
         if not address:
             continue
-        if not _EMAIL.fullmatch(address):
+        if plain_address(address) is None:
             problems.append(f"{where}: {what} '{part}' is not a valid email address")
         elif address not in found:
             found.append(address)
