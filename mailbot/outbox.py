@@ -28,6 +28,10 @@ from mailbot.store import Outbox, OutboxRecipient, Store
 
 log = logging.getLogger(__name__)
 
+# Python 3.11.10+/3.12.5+ refuse to write a header whose value would make another line (CVE-2024-6923); older
+# ones have check_generated_headers below only.
+STRICT_SMTP = (email.policy.SMTP.clone(verify_generated_headers=True)
+               if hasattr(email.policy.SMTP, "verify_generated_headers") else email.policy.SMTP)
 RETRY_BASE = timedelta(minutes=2)
 RETRY_CAP = timedelta(hours=6)
 
@@ -84,7 +88,7 @@ def queue(
     bad = [a for a in envelope if plain_address(a) != a]
     if bad or not envelope:
         raise ValueError(f"outbox {key}: not plain email addresses: {bad or 'none given'}")
-    raw = message.as_bytes(policy=email.policy.SMTP)
+    raw = message.as_bytes(policy=STRICT_SMTP)
     check_generated_headers(message, raw)
     session.add(Outbox(
         key=key,

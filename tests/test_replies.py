@@ -32,7 +32,7 @@ CMS = "CMS Computers"
 pytestmark = pytest.mark.servers  # make_config points at the SMTP sink
 
 
-def _report(headers: list[tuple[str, str]] = (), message_id: str | None = None) -> bytes:  # type: ignore[assignment]
+def _report(headers: tuple[tuple[str, str], ...] = (), message_id: str | None = None) -> bytes:
     codes = load_roster(ROSTER).districts_of(CMS, WEEK)
     figures: dict[int, dict[str, int | str]] = {
         c: {"rural_target": 100, "rural_opened": 10, "urban_target": 20, "urban_opened": 5} for c in codes}
@@ -83,7 +83,7 @@ def test_hostile_header_values_never_reach_ours_and_the_report_is_still_answered
 ) -> None:
     config = make_config(ROSTER)
     bot = Mailbot(config, clock=lambda: NOW)
-    raw = _report(list(header), message_id="")
+    raw = _report(header, message_id="")
     raw = raw.replace(b"\r\nMIME-Version:", f"\r\nMessage-ID: {message_id}\r\nMIME-Version:".encode(), 1)
     assert _import(bot, tmp_path, raw, name) == "accepted"
     [(recipients, msg)] = _replies(config)

@@ -110,3 +110,20 @@ def test_a_backlog_read_out_of_order_still_ends_with_the_latest_email_in_force(
     late = next(m.message for m in smtp_sink.messages if m.message["In-Reply-To"] == "<b@cms.example>")
     body = late.get_body(("plain",)).get_content()
     assert "from a report received later" in body and "rural opened 10 of 100" in body
+
+
+def test_a_reply_to_naming_strangers_sends_nothing_outside_the_roster(
+    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(ROSTER, imap={"authserv_id": "mx.ceg.example"})
+    cms = districts("CMS Computers")
+    attack = b'Reply-To: "x;v1@evil.example;v2@other.example;"@cms.example\r\n'
+    genuine = PASS.encode() + attack + report_email("CMS Computers", "reports@cms.example", cms)
+    forged = attack + report_email("CMS Computers", "reports@cms.example", cms, message_id="<forged@cms.example>")
+    dovecot.seed(imap_account.username, genuine)
+    dovecot.seed(imap_account.username, forged)  # the "not authenticated" rejection must not follow Reply-To either
+    mailbot_cli(config, "poll")
+    mailbot_cli(config, "send")
+    assert smtp_sink.wait_for(2)
+    assert sorted(r for m in smtp_sink.messages for r in m.rcpt_tos) == ["reports@cms.example"] * 2
+    assert all(m.message["To"] == "reports@cms.example" for m in smtp_sink.messages)
