@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from mailbot.address import plain_address
 from mailbot.weeks import WEEKDAYS, Week
 
 # Replies (receipts, rejections) one address gets in 24 hours at most; more are filed unanswered. An autoresponder
@@ -344,9 +345,10 @@ def _week(section: _Section, key: str) -> Week | None:
 
 
 def _address(section: _Section, key: str, value: str) -> str:
-    if "@" not in value or value.strip() != value or " " in value:
-        raise ConfigError(f"{section.key(key)}: not an email address: {value!r}")
-    return value.lower()
+    plain = plain_address(value)
+    if plain is None or value.strip() != value:
+        raise ConfigError(f"{section.key(key)}: not an email address (a plain name@domain): {value!r}")
+    return plain
 
 
 def parse_config(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Config:

@@ -22,7 +22,7 @@ from typing import Protocol
 
 from sqlmodel import Session, select
 
-from mailbot.roster import plain_address
+from mailbot.address import plain_address
 from mailbot.smtp import SendResult, SmtpAuthError, SmtpError, SmtpTransient
 from mailbot.store import Outbox, OutboxRecipient, Store
 

@@ -12,11 +12,12 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from mailbot import outbox
+from mailbot.address import plain_address
 from mailbot.compose import Composer, InForce, IngestReply
 from mailbot.config import Config
 from mailbot.ingest import SheetDecision, decide
 from mailbot.message import MessageError, ParsedMessage, parse_message
-from mailbot.roster import Roster, plain_address
+from mailbot.roster import Roster
 from mailbot.store import Dsp, Ledger, Outbox, Problem, ReportRow, Submission
 from mailbot.weeks import Week, last_completed_week
 from mailbot.workbook import FIGURES

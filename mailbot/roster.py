@@ -26,6 +26,7 @@ from typing import Any
 import openpyxl
 from openpyxl.styles import Font
 
+from mailbot.address import plain_address
 from mailbot.districts import DistrictMatchError, all_districts, match_district
 from mailbot.weeks import Week
 
@@ -140,23 +141,6 @@ _COLUMNS: dict[str, tuple[tuple[str, str, tuple[str, ...], bool], ...]] = {
 _CSV_FILES = {"DSPs": "dsps.csv", "Assignments": "assignments.csv", "DEGS": "degs.csv"}
 _HEADER_SEARCH_ROWS = 20  # a title or note may sit above the header row
 _MAX_ROWS = 10_000  # a roster has a few hundred rows; a million-row sheet is a mistake, not data
-
-_EMAIL = re.compile(
-    r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9]"
-)
-MAX_ADDRESS_LENGTH = 254  # RFC 5321's limit on a forward path, less the angle brackets
-
-
-def plain_address(text: str) -> str | None:
-    """``text`` case-folded when it is one plain ``local@domain`` (ASCII dot-atom local part, a host name with a
-    dot), else None. The one check for every address mailbot accepts from a roster, a message or a caller: no
-    quoting, no ';', ',', spaces or control characters, so a stored or joined address can never become two."""
-    address = text.strip().casefold()
-    if len(address) > MAX_ADDRESS_LENGTH or not _EMAIL.fullmatch(address):
-        return None
-    return address
-
 
 _DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%y", "%d-%m-%y", "%d %b %Y", "%d-%b-%Y")
 _EXCEL_EPOCH = date(1899, 12, 30)

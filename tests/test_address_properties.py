@@ -1,4 +1,4 @@
-"""Property tests for the one address check (roster.plain_address): whatever it accepts is one plain address."""
+"""Property tests for the one address check (address.plain_address): whatever it accepts is one plain address."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from email.utils import getaddresses
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from mailbot.roster import MAX_ADDRESS_LENGTH, plain_address
+from mailbot.address import MAX_ADDRESS_LENGTH, plain_address
 
 ATEXT = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-"
 atoms = st.text(alphabet=ATEXT, min_size=1, max_size=12)
