@@ -73,14 +73,13 @@ class InForceLine:
     urban_target: int | None
     urban_opened: int | None
     this_email: bool
-    received: str  # when the report in force arrived, e.g. "Tue 24 Nov 2026 10:30 UTC"
+    received_at: datetime | None  # when the report in force arrived (``when`` filter: ``f.received_at|when``)
 
 
 def _in_force_line(f: InForce) -> InForceLine:
     d = by_code(f.lgd_code)
     return InForceLine(d.name_en, d.name_hi, f.figures.get("rural_target"), f.figures.get("rural_opened"),
-                       f.figures.get("urban_target"), f.figures.get("urban_opened"), f.this_email,
-                       f"{f.received_at:%a %d %b %Y %H:%M %Z}" if f.received_at else "")
+                       f.figures.get("urban_target"), f.figures.get("urban_opened"), f.this_email, f.received_at)
 
 
 @dataclass(frozen=True)

@@ -95,12 +95,12 @@ def record_message(
     stored = [_record_sheet(session, ledger, sheet, received_at) for sheet in decision.sheets]
     for result in stored:
         accepted.extend(result.accepted)
-    resent = [r for r in stored if r.accepted]
-    if decision.outcome == "accepted" and resent and all(r.first_seen_in is not None and not r.changed
-                                                          for r in resent):
+    with_rows = [r for r in stored if r.accepted]
+    if decision.outcome == "accepted" and with_rows and all(r.first_seen_in is not None and not r.changed
+                                                             for r in with_rows):
         # Nothing new: the same report re-sent (or forwarded) while it is in force. The DSP still gets a receipt.
         ledger.outcome = "duplicate"
-        ledger.reason = f"same report as message #{resent[0].first_seen_in}; already in force"
+        ledger.reason = f"same report as message #{with_rows[0].first_seen_in}; already in force"
         session.add(ledger)
 
     if decision.answer and decision.dsp is not None:
