@@ -382,6 +382,13 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text).strip("-")
 
 
+FORGERY_WARNING = (
+    "imap.authserv_id is not set, so anyone can forge a DSP's From address and send a report in its name. "
+    "To find the id, open a report a DSP sent (show the original / raw headers) and read its topmost "
+    "Authentication-Results header: the id is its first word, e.g. 'Authentication-Results: mx.ceg.example; "
+    "dmarc=pass ...' gives authserv_id = \"mx.ceg.example\". Set it in the [imap] section of the config.")
+
+
 @main.command()
 @global_options
 @pass_ctx
@@ -405,6 +412,8 @@ def run(ctx: Context) -> None:
         fail(f"{config.source}: {exc}", EXIT_CONFIG)
     except RosterError as exc:
         fail(str(exc), EXIT_CONFIG)
+    if not config.imap.authserv_id:
+        click.echo(f"mailbot: WARNING: {FORGERY_WARNING}", err=True)
     sys.exit(run_daemon(config, give_up_after=SHUTDOWN_GRACE_SECONDS))
 
 
@@ -460,6 +469,8 @@ def init(ctx: Context) -> None:
                   "the oldest week whose deadline is still ahead; the first `mailbot check` stores it; preview with "
                   "`mailbot check --dry-run DIR`")
         click.echo(f"reporting: DSPs are held to account from week {first} ({source})")
+        if not config.imap.authserv_id:
+            click.echo(f"IMAP: WARNING: {FORGERY_WARNING}")
         # Each server is checked even when the other fails: the operator fixes both in one round.
         try:
             click.echo(check_login(config.imap))

@@ -22,7 +22,12 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from mailbot.address import plain_address
 from mailbot.weeks import WEEKDAYS, Week
+
+# Replies (receipts, rejections) one address gets in 24 hours at most; more are filed unanswered. An autoresponder
+# that ignores Auto-Submitted and answers every rejection stops here instead of looping with us.
+MAX_REPLIES_PER_ADDRESS_PER_DAY = 5
 
 Security = Literal["ssl", "starttls", "none"]
 
@@ -97,6 +102,7 @@ class ImapSettings:
     batch_size: int = 50
     max_message_bytes: int = 25 * 1024 * 1024
     authserv_id: str = ""  # when set: trust a From address only if this server's Authentication-Results vouch for it
+    max_replies_per_address_per_day: int = MAX_REPLIES_PER_ADDRESS_PER_DAY
 
     @property
     def account(self) -> str:
@@ -339,9 +345,10 @@ def _week(section: _Section, key: str) -> Week | None:
 
 
 def _address(section: _Section, key: str, value: str) -> str:
-    if "@" not in value or value.strip() != value or " " in value:
-        raise ConfigError(f"{section.key(key)}: not an email address: {value!r}")
-    return value.lower()
+    plain = plain_address(value)
+    if plain is None or value.strip() != value:
+        raise ConfigError(f"{section.key(key)}: not an email address (a plain name@domain): {value!r}")
+    return plain
 
 
 def parse_config(data: Mapping[str, Any], base: Path, source: Path | None = None) -> Config:
@@ -451,6 +458,8 @@ def _imap(imap_section: _Section, base: Path) -> ImapSettings:
         batch_size=imap_section.positive("batch_size", 50),
         max_message_bytes=imap_section.positive("max_message_bytes", 25 * 1024 * 1024),
         authserv_id=imap_section.get("authserv_id", str, "").strip(),
+        max_replies_per_address_per_day=imap_section.positive("max_replies_per_address_per_day",
+                                                              MAX_REPLIES_PER_ADDRESS_PER_DAY),
     )
     imap_section.finish()
     return imap

@@ -36,6 +36,7 @@ _ISO_WEEK = re.compile(r"\b(\d{4})\s*-?\s*W\s*(\d{1,2})\b", re.IGNORECASE)
 _DAY_FIRST = re.compile(r"\b(\d{1,2})[./-](\d{1,2})[./-](\d{4})\b")
 _YEAR_FIRST = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
 _CUMULATIVE = ("rural_opened", "urban_opened")
+NOT_FROM_DSP = "sender not authenticated"  # starts the ledger reason of a message that may not be the DSP's
 STALE_WEEKS = 8  # a report older than this is stored, with a warning: probably a typo in the year
 
 
@@ -66,6 +67,9 @@ class Decision:
     sheets: tuple[SheetDecision, ...] = ()
     problems: tuple[Problem, ...] = ()  # about the message itself (no attachment, unreadable file...)
     answer: bool = False  # send the DSP a receipt or rejection
+    # False when the message may not be the DSP's (forged or ambiguous From): it is answered at the roster address
+    # it names, but it is no report, so it must leave no trace in compliance (the district stays "missing").
+    from_dsp: bool = True
 
     @property
     def all_problems(self) -> tuple[Problem, ...]:
@@ -93,7 +97,7 @@ def decide(
     dsp = roster.dsp_for_sender(message.sender)
     if dsp is None:
         return Decision("ignored", f"unknown sender {message.sender}", None)
-    refused = _unauthenticated(message, dsp, authserv_id) if authserv_id else None
+    refused = _unauthenticated(message, dsp, authserv_id)
     if refused:
         return refused
 
@@ -135,11 +139,15 @@ def _nothing_attached(message: ParsedMessage, dsp: Dsp) -> Decision:
 
 
 def _unauthenticated(message: ParsedMessage, dsp: Dsp, authserv_id: str) -> Decision | None:
-    """A rejection when our mail server does not vouch for the From address (see sender_auth), else None."""
-    check = check_sender(message.authentication_results, authserv_id, message.sender)
+    """A rejection when the email names several senders, or when our mail server does not vouch for the From
+    address (see sender_auth; only with ``authserv_id`` set), else None."""
     if message.several_senders:
-        # The server may have judged another of the From addresses than the one mailbot reads.
+        # Whose report would it be? And the server may have judged another From address than the one we read.
         check = SenderCheck(False, "the email names more than one sender (From)")
+    elif authserv_id:
+        check = check_sender(message.authentication_results, authserv_id, message.sender)
+    else:
+        return None
     if check.passed:
         return None
     # Answered, because the address is one on the roster: a forger never reads the reply, and a DSP whose
@@ -155,7 +163,8 @@ def _unauthenticated(message: ParsedMessage, dsp: Dsp, authserv_id: str) -> Deci
         "सीधे दोबारा भेजें (किसी फ़ॉरवर्डिंग सेवा से नहीं), या अपने ईमेल व्यवस्थापक से अपने डोमेन के लिए "
         "SPF और DKIM सेट करने को कहें। समस्या बनी रहे तो CEG से संपर्क करें।",
     )
-    return Decision("rejected", f"sender not authenticated: {check.detail}", dsp, problems=(problem,), answer=True)
+    return Decision("rejected", f"{NOT_FROM_DSP}: {check.detail}", dsp, problems=(problem,), answer=True,
+                    from_dsp=False)
 
 
 def _decide_attachment(

@@ -39,6 +39,7 @@ __all__ = [
     "ParsedMessage",
     "SpreadsheetKind",
     "is_office_file",
+    "msg_id",
     "parse_message",
     "spreadsheet_kind",
 ]
@@ -48,6 +49,12 @@ SpreadsheetKind = Literal["xlsx", "xls", "encrypted", "not_spreadsheet"]
 MAX_DEPTH = 50  # a real report is 1-3 levels deep; forwards of forwards add one each
 MAX_PARTS = 500  # stop walking a message built to exhaust us
 MAX_BOUNDARY_LINES = 10 * MAX_PARTS  # above this, parse only the start (see _cut_boundary_flood)
+# Header sizes read at most. A real header is under 1 KB (Authentication-Results and DKIM-Signature a few KB);
+# RFC 2047 decoding is quadratic in the number of encoded-words, so a 2 MB Subject would cost minutes of CPU.
+MAX_HEADER_FIELD = 16 * 1024  # bytes of one header field, continuation lines included
+MAX_HEADER_BLOCK = 256 * 1024  # bytes of a message's (or part's) whole header block
+MAX_DECODED = 4096  # characters of a header value given to the RFC 2047 decoder (part headers included)
+MAX_MESSAGE_ID = 250  # characters of a Message-ID copied into our In-Reply-To/References
 SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".csv", ".ods")
 
 _ZIP = b"PK\x03\x04"
@@ -149,6 +156,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     if not raw.strip():
         raise MessageError("empty message")
     defects: list[str] = []
+    raw = _cap_headers(raw, defects)
     cut = _cut_boundary_flood(raw)
     if len(cut) < len(raw):
         defects.append(f"the message has more than {MAX_PARTS} parts; the rest were not read")
@@ -166,11 +174,11 @@ def parse_message(raw: bytes) -> ParsedMessage:
     if len(cut) < len(raw):  # we cut it: of course the closing boundary is missing
         defects = [d for d in defects if d != _DEFECTS["CloseBoundaryNotFoundDefect"]]
     return ParsedMessage(
-        message_id=_first(msg, "Message-ID").strip(),
+        message_id=msg_id(_first(msg, "Message-ID")),
         sender=sender,
         sender_name=sender_name,
         reply_to=_reply_to(msg, sender),
-        subject=_decode_words(_first(msg, "Subject")),
+        subject=_printable(_decode_words(_first(msg, "Subject"))),
         date=_date(_first(msg, "Date")),
         attachments=attachments,
         automated=_automated(msg, sender),
@@ -178,6 +186,57 @@ def parse_message(raw: bytes) -> ParsedMessage:
         authentication_results=tuple(_all(msg, "Authentication-Results")),
         several_senders=_several_senders(msg),
     )
+
+
+def _cap_headers(raw: bytes, defects: list[str]) -> bytes:
+    """``raw`` with each top-level header field cut to MAX_HEADER_FIELD bytes and the block to MAX_HEADER_BLOCK,
+    and bare CRs in it made spaces, before the ``email`` package decodes any of it. Linear in the block's size."""
+    ends = [at for at in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if at >= 0]
+    end = min(ends) if ends else len(raw)
+    head = raw[:end]
+    if b"\r" in head.replace(b"\r\n", b""):
+        # A bare CR would end the header block for the parser, and the report's attachments with it.
+        head = re.sub(rb"\r(?!\n)", b" ", head)
+        raw = head + raw[end:]
+        defects.append("a header contains a bare carriage return (CR); it was read as a space")
+    if len(head) <= MAX_HEADER_FIELD:
+        return raw
+    # A field starts at a line that does not begin with white space (a continuation line does).
+    starts = [0, *(m.end() for m in re.finditer(rb"\n(?=[^ \t])", head))]
+    fields = [head[a:b] for a, b in zip(starts, [*starts[1:], len(head)], strict=True)]
+    kept: list[bytes] = []
+    size = 0
+    for whole in fields:
+        field = whole
+        if len(whole) > MAX_HEADER_FIELD:
+            name = whole.partition(b":")[0][:40].decode("ascii", "replace")
+            defects.append(f"the {_printable(name)} header is over {MAX_HEADER_FIELD // 1024} KB; only its start "
+                           "was read")
+            field = whole[:MAX_HEADER_FIELD].rstrip(b"\r\n") + b"\r\n"
+        if size + len(field) > MAX_HEADER_BLOCK:
+            defects.append(f"the headers are over {MAX_HEADER_BLOCK // 1024} KB; the rest were not read")
+            break
+        kept.append(field)
+        size += len(field)
+    # raw[end:] starts with the line break that ends the last header, then the blank line.
+    return b"".join(kept).rstrip(b"\r\n") + raw[end:]
+
+
+_MSG_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]+@[\x21-\x3b\x3d\x3f-\x7e]+>")  # printable ASCII but < > and space
+
+
+def msg_id(value: str) -> str:
+    """The Message-ID when it is one ``<id-left@id-right>`` of printable ASCII (no spaces, controls or encoded
+    words, at most MAX_MESSAGE_ID characters), else ''. It goes into our In-Reply-To: nothing else may."""
+    value = value.strip()
+    if len(value) > MAX_MESSAGE_ID or not _MSG_ID.fullmatch(value) or value.count("@") != 1 or "=?" in value:
+        return ""
+    return value
+
+
+def _printable(text: str) -> str:
+    """``text`` without control characters (a CR or LF from a decoded header must never reach one of ours)."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def _cut_boundary_flood(raw: bytes) -> bytes:
@@ -215,6 +274,7 @@ def _unsurrogate(text: str) -> str:
 
 def _decode_words(text: str) -> str:
     """RFC 2047 encoded-words to text; the raw text when they are broken."""
+    text = text[:MAX_DECODED]
     try:
         decoded = str(make_header(decode_header(text)))
     except (HeaderParseError, LookupError, ValueError, UnicodeError):

@@ -10,21 +10,28 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 from typing import Protocol
 
 from sqlmodel import Session, select
 
+from mailbot.address import plain_address
 from mailbot.smtp import SendResult, SmtpAuthError, SmtpError, SmtpTransient
 from mailbot.store import Outbox, OutboxRecipient, Store
 
 log = logging.getLogger(__name__)
 
+# Python 3.11.10+/3.12.5+ refuse to write a header whose value would make another line (CVE-2024-6923); older
+# ones have check_generated_headers below only.
+STRICT_SMTP = (email.policy.SMTP.clone(verify_generated_headers=True)
+               if hasattr(email.policy.SMTP, "verify_generated_headers") else email.policy.SMTP)
 RETRY_BASE = timedelta(minutes=2)
 RETRY_CAP = timedelta(hours=6)
 
@@ -76,6 +83,13 @@ def queue(
     envelope (default: To, Cc and Bcc): a ladder copy goes to its one recipient while its headers name all."""
     if session.exec(select(Outbox.id).where(Outbox.key == key)).first() is not None:
         return False
+    envelope = [a.lower() for a in recipients] if recipients else envelope_recipients(message)
+    # One address per entry, each plain: a quoted "a;b@x"@y could otherwise turn into several at delivery.
+    bad = [a for a in envelope if plain_address(a) != a]
+    if bad or not envelope:
+        raise ValueError(f"outbox {key}: not plain email addresses: {bad or 'none given'}")
+    raw = message.as_bytes(policy=STRICT_SMTP)
+    check_generated_headers(message, raw)
     session.add(Outbox(
         key=key,
         kind=kind,
@@ -84,13 +98,29 @@ def queue(
         dsp=dsp,
         lgd_code=lgd_code,
         ledger_id=ledger_id,
-        recipients=";".join(a.lower() for a in recipients) if recipients else ";".join(envelope_recipients(message)),
+        recipients=";".join(envelope),
+        recipients_json=json.dumps(envelope),
         subject=str(message["Subject"] or ""),
-        raw=message.as_bytes(policy=email.policy.SMTP),
+        raw=raw,
         created_at=now,
         next_attempt_at=now,
     ))
     return True
+
+
+def recipients_of(row: Outbox) -> list[str]:
+    """The envelope of a row: its JSON list; a row queued before that column existed keeps the ';'-joined text."""
+    if row.recipients_json:
+        return [str(a) for a in json.loads(row.recipients_json)]
+    return [a for a in row.recipients.split(";") if a]
+
+
+def check_generated_headers(message: EmailMessage, raw: bytes) -> None:
+    """Raise ValueError when the bytes carry other header fields than the message was given: a CR or LF in a
+    value became a header of its own (CVE-2024-6923; Python 3.11 before 3.11.10 has no verify_generated_headers)."""
+    sent = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+    if [k.lower() for k in sent] != [k.lower() for k in message]:
+        raise ValueError(f"message {message['Message-ID']}: a header value would inject header lines; not sent")
 
 
 def is_queued(session: Session, key: str) -> bool:
@@ -137,7 +167,7 @@ def _deliver_one(store: Store, transport: Transport, outbox_id: int, now: dateti
             select(OutboxRecipient).where(OutboxRecipient.outbox_id == outbox_id,
                                           OutboxRecipient.status != "deferred")
         )}
-        waiting = [a for a in row.recipients.split(";") if a and a not in done]
+        waiting = [a for a in recipients_of(row) if a not in done]
         if not waiting:  # every recipient already answered: settle the row
             _settle(session, row, now)
             return
@@ -211,4 +241,5 @@ def _record(session: Session, outbox_id: int, address: str, status: str, code: i
     session.add(existing)
 
 
-__all__ = ["SendReport", "Transport", "deliver", "envelope_recipients", "is_queued", "queue"]
+__all__ = ["SendReport", "Transport", "check_generated_headers", "deliver", "envelope_recipients", "is_queued", "queue",
+           "recipients_of"]

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from mailbot.compliance import ReportFact
-from mailbot.ingest import report_week
+from mailbot.ingest import NOT_FROM_DSP, report_week
 from mailbot.roster import Roster
 from mailbot.store import Dsp, Ledger, Problem, ReportRow, Submission
 from mailbot.summary import QuarantineItem
@@ -51,13 +51,22 @@ def rejected_messages(session: Session, tz: ZoneInfo) -> list[tuple[Ledger, set[
     for ledger, week in session.exec(
         select(Ledger, Submission.week)
         .join(Submission, col(Submission.ledger_id) == col(Ledger.id), isouter=True)
-        .where(Ledger.outcome == "rejected", col(Ledger.dsp_id).is_not(None))
+        .where(Ledger.outcome == "rejected", col(Ledger.dsp_id).is_not(None),
+               # Stored with a DSP before forged mail was kept out of compliance: still no report.
+               ~col(Ledger.reason).startswith(NOT_FROM_DSP))
     ):
         _, weeks = found.setdefault(ledger.id, (ledger, set()))
         if week:
             weeks.add(Week.parse(week))
     return [(ledger, weeks or {report_week(None, ledger.subject, _aware(ledger.received_at), tz)[0]})
             for ledger, weeks in found.values()]
+
+
+def replies_withheld(session: Session, start: datetime, end: datetime) -> int:
+    """Messages first seen in [start, end) that were due a reply but got none: their address had had
+    imap.max_replies_per_address_per_day already (a loop with an autoresponder, or a flood)."""
+    return len(session.exec(select(Ledger.id).where(
+        col(Ledger.reply_withheld), col(Ledger.first_seen) >= start, col(Ledger.first_seen) < end)).all())
 
 
 def quarantined_in(session: Session, week: Week, tz: ZoneInfo) -> list[QuarantineItem]:

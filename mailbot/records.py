@@ -6,17 +6,19 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
 from mailbot import outbox
-from mailbot.compose import Composer, IngestReply
+from mailbot.address import plain_address
+from mailbot.compose import Composer, InForce, IngestReply
 from mailbot.config import Config
 from mailbot.ingest import SheetDecision, decide
 from mailbot.message import MessageError, ParsedMessage, parse_message
 from mailbot.roster import Roster
-from mailbot.store import Dsp, Ledger, Problem, ReportRow, Submission
+from mailbot.store import Dsp, Ledger, Outbox, Problem, ReportRow, Submission
 from mailbot.weeks import Week, last_completed_week
 from mailbot.workbook import FIGURES
 from mailbot.workbook import Problem as Found
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 
 # Outcomes after which a message is filed and never looked at again.
 FINAL = frozenset({"accepted", "rejected", "ignored", "duplicate", "quarantined"})
+REPLY_KINDS = ("acknowledgement", "partial", "rejection")  # compose.ReplyKind: answers to a DSP's email
 
 
 def record_message(
@@ -80,7 +83,8 @@ def record_message(
 
     decision = decide(message, roster, received_at, config.calendar.timezone, previous, config.imap.authserv_id)
     ledger.outcome, ledger.reason = decision.outcome, decision.reason[:1000]
-    ledger.dsp_id = dsp_ids.get(decision.dsp.name) if decision.dsp else None
+    # A message that may not be the DSP's gets no DSP: queries read a DSP's rejected messages as its reports.
+    ledger.dsp_id = dsp_ids.get(decision.dsp.name) if decision.dsp and decision.from_dsp else None
     session.add(ledger)
     session.flush()
     assert ledger.id is not None  # noqa: S101 - flushed
@@ -88,85 +92,151 @@ def record_message(
     for problem in decision.problems:
         session.add(_problem_row(ledger.id, None, "", problem))
     accepted: list[int] = []
-    earlier: list[int] = []  # ledger ids of messages that already brought the same attachment
-    for sheet in decision.sheets:
-        codes, first_seen_in = _record_sheet(session, ledger, sheet, received_at)
-        accepted.extend(codes)
-        if first_seen_in is not None:
-            earlier.append(first_seen_in)
-    if decision.outcome == "accepted" and earlier and len(earlier) == sum(1 for s in decision.sheets if s.rows):
-        # Nothing new: the same report re-sent (or forwarded). Counted once; the DSP still gets a receipt.
+    stored = [_record_sheet(session, ledger, sheet, received_at) for sheet in decision.sheets]
+    for result in stored:
+        accepted.extend(result.accepted)
+    with_rows = [r for r in stored if r.accepted]
+    if decision.outcome == "accepted" and with_rows and all(r.first_seen_in is not None and not r.changed
+                                                             for r in with_rows):
+        # Nothing new: the same report re-sent (or forwarded) while it is in force. The DSP still gets a receipt.
         ledger.outcome = "duplicate"
-        ledger.reason = f"same report as message #{earlier[0]}; already stored"
+        ledger.reason = f"same report as message #{with_rows[0].first_seen_in}; already in force"
         session.add(ledger)
 
     if decision.answer and decision.dsp is not None:
         weeks = [s.week for s in decision.sheets if s.week is not None]
         _queue_reply(session, ledger, key=f"reply/{ledger.sha256}", dsp=decision.dsp.name, message=message,
                      week=weeks[0] if weeks else None, accepted=tuple(accepted), problems=decision.all_problems,
-                     now=now, composer=composer, roster=roster, config=config)
+                     now=now, composer=composer, roster=roster, config=config, trusted=decision.from_dsp)
     return ledger
 
 
-def _record_sheet(session: Session, ledger: Ledger, sheet: SheetDecision, received_at: datetime
-                  ) -> tuple[list[int], int | None]:
-    """Store one workbook's rows. Returns the LGD codes accepted, and the ledger id of the message that
-    brought the same attachment for the same week earlier (None when this one is new)."""
+@dataclass(frozen=True)
+class _Stored:
+    accepted: list[int]  # LGD codes of the rows stored
+    first_seen_in: int | None  # the ledger id of the message that brought the same file for the week before
+    changed: bool  # the figures in force changed for some district
+
+
+def _record_sheet(session: Session, ledger: Ledger, sheet: SheetDecision, received_at: datetime) -> _Stored:
+    """Store one workbook's rows. The figures in force for (DSP, week, district) are those of the report
+    received last (IMAP INTERNALDATE), whatever order the messages are processed in, and even when its file
+    came before: a DSP that re-sends its earlier file after a mistaken correction brings the earlier figures
+    back. The same file for the same week stays one submission; each email that brings it adds its rows."""
     assert ledger.id is not None and ledger.dsp_id is not None  # noqa: S101 - a DSP's message, flushed
     week = str(sheet.week) if sheet.week else ""
     submission = None
+    first_seen_in = None
     if sheet.week is not None:
-        existing = session.exec(select(Submission).where(
+        submission = session.exec(select(Submission).where(
             Submission.dsp_id == ledger.dsp_id, Submission.week == week,
             Submission.attachment_sha256 == sheet.attachment.sha256)).first()
-        if existing is not None:
-            # The same file again for the same week: one submission, whatever UID it came under.
-            return [r.lgd_code for r in sheet.rows], existing.ledger_id
-        submission = Submission(
-            ledger_id=ledger.id, dsp_id=ledger.dsp_id, week=week, week_source=sheet.week_source,
-            attachment_sha256=sheet.attachment.sha256, filename=sheet.attachment.filename[:300], sheet=sheet.sheet,
-            received_at=received_at, status=sheet.status, rows_accepted=len(sheet.rows),
-            rows_rejected=sheet.rejected_rows)
-        session.add(submission)
-        session.flush()
+        if submission is not None:
+            first_seen_in = submission.ledger_id
+        else:
+            submission = Submission(
+                ledger_id=ledger.id, dsp_id=ledger.dsp_id, week=week, week_source=sheet.week_source,
+                attachment_sha256=sheet.attachment.sha256, filename=sheet.attachment.filename[:300],
+                sheet=sheet.sheet, received_at=received_at, status=sheet.status, rows_accepted=len(sheet.rows),
+                rows_rejected=sheet.rejected_rows)
+            session.add(submission)
+            session.flush()
     submission_id = submission.id if submission else None
-    for problem in sheet.problems:
-        session.add(_problem_row(ledger.id, submission_id, week, problem))
-    if submission is None or submission_id is None:
-        return [], None
+    if first_seen_in is None:  # a file seen before had its problems stored then
+        for problem in sheet.problems:
+            session.add(_problem_row(ledger.id, submission_id, week, problem))
+    if submission_id is None:
+        return _Stored([], None, False)
+    changed = False
     for row in sheet.rows:
-        # A corrected report supersedes the earlier one for the districts it covers; the old rows stay as history.
-        for older in session.exec(select(ReportRow).where(
-                ReportRow.dsp_id == ledger.dsp_id, ReportRow.week == week, ReportRow.lgd_code == row.lgd_code,
-                col(ReportRow.current))):
-            older.current, older.superseded_by = False, submission_id
-            session.add(older)
+        in_force = session.exec(select(ReportRow).where(
+            ReportRow.dsp_id == ledger.dsp_id, ReportRow.week == week, ReportRow.lgd_code == row.lgd_code,
+            col(ReportRow.current))).all()
+        later = [r for r in in_force if r.received_at is not None and r.received_at > received_at]
+        if not later:
+            # This report is the latest received: it supersedes the rows in force, which stay as history.
+            changed = changed or any(r.submission_id != submission_id for r in in_force) or not in_force
+            for older in in_force:
+                older.current, older.superseded_by = False, submission_id
+                session.add(older)
         session.add(ReportRow(
             submission_id=submission_id, dsp_id=ledger.dsp_id, week=week, lgd_code=row.lgd_code,
-            received_at=received_at, current=True, sheet=row.sheet, row=row.row,
-            remarks=row.remarks[:1000], **{k: getattr(row, k) for k in FIGURES}))
-    return [r.lgd_code for r in sheet.rows], None
+            received_at=received_at, current=not later, superseded_by=later[0].submission_id if later else None,
+            sheet=row.sheet, row=row.row, remarks=row.remarks[:1000], **{k: getattr(row, k) for k in FIGURES}))
+    return _Stored([r.lgd_code for r in sheet.rows], first_seen_in, changed)
 
 
 def _queue_reply(session: Session, ledger: Ledger, *, key: str, dsp: str, message: ParsedMessage, week: Week | None,
                  accepted: tuple[int, ...], problems: Sequence[Found], now: datetime, composer: Composer,
-                 roster: Roster, config: Config) -> None:
-    """Answer a DSP's email: a receipt, a partial acceptance or a rejection. ``key`` makes it once only."""
+                 roster: Roster, config: Config, trusted: bool = True) -> None:
+    """Answer a DSP's email: a receipt, a partial acceptance or a rejection. ``key`` makes it once only.
+    ``trusted``: False when the sender may be forged; the answer then goes to the roster address alone."""
+    if outbox.is_queued(session, key):
+        return
+    to = reply_addresses(message, dsp, roster, trusted)
+    if not to:
+        return
+    over = _over_reply_limit(session, to, now, config.imap.max_replies_per_address_per_day)
+    if over:
+        ledger.reply_withheld = True
+        ledger.reason = (f"{ledger.reason}; not answered: {over} already had "
+                         f"{config.imap.max_replies_per_address_per_day} replies in 24 hours")[:1000]
+        session.add(ledger)
+        log.warning("UID %s: no reply to %s: daily reply limit reached", ledger.uid, over)
+        return
     template: tuple[int, ...] = ()
     still_due: tuple[int, ...] = ()
     if not accepted:
         # Nothing usable arrived: hand them the template, pre-filled with their districts, to start again.
         week = week or last_completed_week(now, config.calendar.timezone)
         template = roster.districts_of(dsp, week)
-    elif week is not None and ledger.dsp_id is not None:
+    in_force: tuple[InForce, ...] = ()
+    if accepted and week is not None and ledger.dsp_id is not None:
         still_due = _still_due(session, roster, dsp, ledger.dsp_id, week)
+        in_force = _in_force(session, ledger, week, accepted, config)
     reply = IngestReply(
-        to=(message.reply_to or message.sender,), dsp_name=dsp, original_subject=message.subject,
+        to=to, dsp_name=dsp, original_subject=message.subject,
         original_message_id=message.message_id, week=week, accepted=accepted, problems=problems,
-        template_lgd_codes=template, still_due=still_due)
+        template_lgd_codes=template, still_due=still_due, in_force=in_force)
     email_message = composer.ingest_reply(reply, now=now, message_id=composer.new_message_id())
     outbox.queue(session, key=key, kind=reply.kind, message=email_message, now=now, week=str(reply.week or ""),
                  dsp=dsp, ledger_id=ledger.id)
+
+
+def reply_addresses(message: ParsedMessage, dsp: str, roster: Roster, trusted: bool = True) -> tuple[str, ...]:
+    """Where an answer to ``message`` goes: roster addresses only, each plain. The From address (it matched the
+    roster); the Reply-To instead when it is itself one of the same DSP's roster addresses and the sender is
+    trusted. A stranger's Reply-To, even in the DSP's domain, is never used: it could name anyone."""
+    sender = plain_address(message.sender)
+    if sender is None or (found := roster.dsp_for_sender(sender)) is None or found.name != dsp:
+        return ()
+    reply_to = plain_address(message.reply_to) if trusted and message.reply_to else None
+    if reply_to is not None and (other := roster.dsp_for_sender(reply_to)) is not None and other.name == dsp:
+        return (reply_to,)
+    return (sender,)
+
+
+def _over_reply_limit(session: Session, to: Sequence[str], now: datetime, limit: int) -> str | None:
+    """The first of ``to`` that was sent ``limit`` answers to DSPs' emails in the last 24 hours, else None."""
+    since = now - timedelta(days=1)
+    counts: dict[str, int] = {}
+    for row in session.exec(select(Outbox).where(
+            col(Outbox.ledger_id).is_not(None), col(Outbox.kind).in_(REPLY_KINDS), col(Outbox.created_at) > since)):
+        for address in outbox.recipients_of(row):
+            counts[address] = counts.get(address, 0) + 1
+    return next((a for a in to if counts.get(a, 0) >= limit), None)
+
+
+def _in_force(session: Session, ledger: Ledger, week: Week, accepted: Sequence[int], config: Config
+              ) -> tuple[InForce, ...]:
+    """The figures in force for the districts this email reported (its rows are in the session already)."""
+    session.flush()
+    rows = session.exec(select(ReportRow).where(
+        ReportRow.dsp_id == ledger.dsp_id, ReportRow.week == str(week), col(ReportRow.current),
+        col(ReportRow.lgd_code).in_(accepted))).all()
+    tz = config.calendar.timezone
+    return tuple(InForce(r.lgd_code, {k: getattr(r, k) for k in FIGURES}, r.received_at == ledger.received_at,
+                         r.received_at.astimezone(tz) if r.received_at else None) for r in rows)
 
 
 def _still_due(session: Session, roster: Roster, dsp: str, dsp_id: int, week: Week) -> tuple[int, ...]:

@@ -26,6 +26,7 @@ from typing import Any
 import openpyxl
 from openpyxl.styles import Font
 
+from mailbot.address import plain_address
 from mailbot.districts import DistrictMatchError, all_districts, match_district
 from mailbot.weeks import Week
 
@@ -88,7 +89,8 @@ class Roster:
     def dsp_for_sender(self, address: str) -> Dsp | None:
         """The DSP whose reports come from ``address`` (a sender or contact address of its roster row), or
         None: an unknown sender is not authorised."""
-        return self._by_sender.get(address.strip().casefold())
+        plain = plain_address(address)
+        return None if plain is None else self._by_sender.get(plain)
 
     def dsp(self, name: str) -> Dsp:
         """The DSP named so (case and spacing ignored); KeyError if there is none."""
@@ -140,10 +142,6 @@ _CSV_FILES = {"DSPs": "dsps.csv", "Assignments": "assignments.csv", "DEGS": "deg
 _HEADER_SEARCH_ROWS = 20  # a title or note may sit above the header row
 _MAX_ROWS = 10_000  # a roster has a few hundred rows; a million-row sheet is a mistake, not data
 
-_EMAIL = re.compile(
-    r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9]"
-)
 _DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%y", "%d-%m-%y", "%d %b %Y", "%d-%b-%Y")
 _EXCEL_EPOCH = date(1899, 12, 30)
 _SERIALS = (36526, 73051)  # Excel serial numbers of 01/01/2000 and 01/01/2100
@@ -325,7 +323,7 @@ def _addresses(value: Any, where: str, what: str, problems: list[str]) -> tuple[
         address = part.strip("<>\"'").casefold()
         if not address:
             continue
-        if not _EMAIL.fullmatch(address):
+        if plain_address(address) is None:
             problems.append(f"{where}: {what} '{part}' is not a valid email address")
         elif address not in found:
             found.append(address)

@@ -90,6 +90,7 @@ class Ledger(SQLModel, table=True):
     updated: datetime | None = _utc()
     filed_to: str = ""  # the folder it was moved to; '' while still in the inbox
     duplicate_of: int | None = Field(default=None, foreign_key="ledger.id")
+    reply_withheld: bool = False  # a reply was due but its address had its day's share already (see records)
 
 
 class Submission(SQLModel, table=True):
@@ -163,7 +164,8 @@ class Outbox(SQLModel, table=True):
     dsp: str = ""
     lgd_code: int | None = None
     ledger_id: int | None = Field(default=None, foreign_key="ledger.id")
-    recipients: str  # ';'-joined envelope recipients
+    recipients: str  # ';'-joined envelope recipients: for people reading the table; delivery reads the list below
+    recipients_json: str = ""  # the envelope as a JSON list of plain addresses; '' in rows queued before it existed
     subject: str = ""
     raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     status: str = Field(default="pending", index=True)  # pending | sent | partial | failed
@@ -196,7 +198,10 @@ class KeyValue(SQLModel, table=True):
 # Columns added to a table after it first shipped: ``create_all`` makes missing tables but never alters an existing
 # one, so a database from an earlier version gets these at start. (table, column, SQLite column definition), in the
 # order they were added; a definition must have a default (or allow NULL) so the old rows stay valid.
-ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = ()
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("outbox", "recipients_json", "VARCHAR NOT NULL DEFAULT ''"),
+    ("ledger", "reply_withheld", "BOOLEAN NOT NULL DEFAULT 0"),
+)
 
 
 def _add_missing_columns(engine: Engine) -> None:

@@ -40,6 +40,8 @@ def test_init_checks_config_roster_and_both_servers(
     assert "logged in as" in done.stdout and "Processed: missing (will be created)" in done.stdout
     assert "all checks passed" in done.stdout
     assert config.database.exists()
+    # No imap.authserv_id: init says plainly that From addresses can be forged, and where to find the id.
+    assert "anyone can forge a DSP's From address" in done.stdout and "Authentication-Results" in done.stdout
     # Nothing is chased from before mailbot's first check, and init says so (and how to preview it).
     now = datetime.now(ZoneInfo("Asia/Kolkata"))
     this_week = Week.containing(now.date())

@@ -15,7 +15,7 @@ import pytest
 from compliance_quarter import AGRA, CALENDAR, CEG, CMS, FARRUKHABAD, SREI, facts, ist, roster
 
 from mailbot.compliance import Notification, due_notifications
-from mailbot.compose import Composer, IngestReply
+from mailbot.compose import Composer, InForce, IngestReply
 from mailbot.ladder import Outstanding
 from mailbot.summary import QuarantineItem, build_workbook
 from mailbot.weeks import Week
@@ -113,6 +113,23 @@ def test_acknowledgement(composer: Composer) -> None:
     assert "आगरा" in html
     assert "16–22 Nov 2026" in html and "16–22 नवम्बर 2026" in html
     assert "सेल E7" in html  # the Hindi part names the cell in Hindi too
+
+
+def test_a_message_id_that_is_not_one_well_formed_id_is_not_copied(composer: Composer) -> None:
+    for hostile in ("=?utf-8?q?x=0D=0AReply-To:_v@evil.example?=", "<a b@x.example>", "<a@x.example> <b@y.example>"):
+        bad = IngestReply(("reports@cms.example",), CMS, "s", hostile, W47, (AGRA,), [])
+        msg = reparse(composer.ingest_reply(bad, now=NOW, message_id=MSGID))
+        assert msg["In-Reply-To"] is None and msg["References"] is None and msg["Reply-To"] is None
+
+
+def test_a_receipt_says_which_figures_are_in_force(composer: Composer) -> None:
+    figures = {"rural_target": 120, "rural_opened": 77, "urban_target": 20, "urban_opened": 5}
+    later = IngestReply(("reports@cms.example",), CMS, "s", ORIGINAL_ID, W47, (AGRA,), [],
+                        in_force=(InForce(AGRA, figures, False, NOW + timedelta(hours=1)),))
+    text = text_of(reparse(composer.ingest_reply(later, now=NOW, message_id=MSGID)))
+    assert "Figures now in force for week 16–22 Nov 2026" in text
+    assert "Agra / आगरा: rural opened 77 of 120, urban opened 5 of 20" in text
+    assert "from a report received later (Mon 23 Nov 2026, 11:05 IST), which stays in force" in text
 
 
 def test_rejection_lists_every_problem_in_both_languages(composer: Composer) -> None:

@@ -185,6 +185,7 @@ def test_ingests_acknowledges_refuses_a_second_instance_and_stops_on_sigterm(
     assert status == 0, daemon.log()
     assert seconds < 5
     assert "Traceback" not in daemon.log()
+    assert daemon.log().count("anyone can forge a DSP's From address") == 1  # said once, at the start
 
     # The heartbeat is now older than a (tiny) allowed age: unhealthy.
     stale = make_config(write_roster(tmp_path / "roster"), schedule={**FAST, "health_max_age_minutes": 0.0001})

@@ -159,6 +159,17 @@ def test_with_authserv_id_set_only_a_from_our_server_vouches_for_counts(roster: 
     assert decide(forged, roster, RECEIVED, IST, nothing_before).outcome == "accepted"
 
 
+def test_without_authserv_id_an_email_naming_two_senders_is_no_report_either(roster: Roster) -> None:
+    emails = Path(__file__).resolve().parent.parent / "fixtures" / "emails"
+    genuine = (emails / "authenticated_report.eml").read_bytes()
+    message = parse_message(re.sub(rb"(?m)^(From: [^\r\n]*\r\n)", rb"\1From: other@evil.example\r\n", genuine,
+                                   count=1))
+    decision = decide(message, roster, RECEIVED, IST, nothing_before)
+    assert decision.outcome == "rejected" and not decision.sheets
+    assert decision.dsp is not None and not decision.from_dsp  # answered at the roster address, but no report
+    assert decide(parse_message(genuine), roster, RECEIVED, IST, nothing_before).from_dsp
+
+
 def test_with_authserv_id_set_an_email_naming_two_senders_does_not_count(roster: Roster) -> None:
     # The server may have judged DMARC on another From than the first, which mailbot reads.
     emails = Path(__file__).resolve().parent.parent / "fixtures" / "emails"

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from emails import FilePart, build_email, fixture_email, fixture_names, make_emails
 
-from mailbot.message import MAX_DEPTH, MAX_PARTS, MessageError, parse_message, spreadsheet_kind
+from mailbot.message import (
+    MAX_DEPTH,
+    MAX_HEADER_FIELD,
+    MAX_PARTS,
+    MessageError,
+    msg_id,
+    parse_message,
+    spreadsheet_kind,
+)
 
 IST = timezone(timedelta(hours=5, minutes=30))
 SENT = datetime(2026, 11, 23, 10, 30, tzinfo=IST)
@@ -283,3 +292,36 @@ def test_builder_inline_and_forwarded_parts() -> None:
     assert b"Content-Disposition: inline" in raw
     assert b"Content-Type: message/rfc822" in raw
     assert parse_message(raw).attachments[0].content == XLSX
+
+
+@pytest.mark.parametrize(("value", "kept"), [
+    ("<CA+x=y_z@mail.gmail.com>", "<CA+x=y_z@mail.gmail.com>"),
+    (" <a.b@[10.0.0.1]> ", "<a.b@[10.0.0.1]>"),
+    ("=?utf-8?q?x=0D=0AReply-To:_v@evil.example?=", ""),
+    ("<=?utf-8?q?x=0D=0A?=@evil.example>", ""),
+    ("<a b@x.example>", ""),
+    ("<a\rb@x.example>", ""),
+    ("<a@b@x.example>", ""),
+    ("a@x.example", ""),
+    ("<" + "a" * 300 + "@x.example>", ""),
+])
+def test_only_a_well_formed_message_id_is_kept_for_our_in_reply_to(value: str, kept: str) -> None:
+    assert msg_id(value) == kept
+
+
+def test_a_huge_encoded_word_subject_is_cut_before_decoding() -> None:
+    word = "=?utf-8?q?a?= "
+    raw = (b"From: reports@cms.example\r\nSubject: " + (word * (2_200_000 // len(word))).encode()
+           + b"\r\nMessage-ID: <a@cms.example>\r\n\r\nbody\r\n")
+    started = time.process_time()
+    parsed = parse_message(raw)
+    assert time.process_time() - started < 2  # 50 s of CPU before the cap
+    assert parsed.sender == "reports@cms.example" and parsed.message_id == "<a@cms.example>"
+    assert len(parsed.subject) < MAX_HEADER_FIELD
+    assert any("Subject header is over 16 KB" in d for d in parsed.defects)
+
+
+def test_a_bare_cr_in_a_header_does_not_lose_the_attachment() -> None:
+    raw = fixture_email("reply_to_same_domain").replace(b"\r\nSubject:", b"\r\nX-Note: a\rb\r\nSubject:", 1)
+    parsed = parse_message(raw)
+    assert len(parsed.attachments) == 1
