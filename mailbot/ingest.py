@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 from mailbot.districts import by_code
 from mailbot.message import Attachment, ParsedMessage
 from mailbot.roster import Dsp, Roster
+from mailbot.sandbox import parse_workbook_budgeted
 from mailbot.sender_auth import SenderCheck, check_sender
 from mailbot.weeks import Week, last_completed_week
-from mailbot.sandbox import parse_workbook_budgeted
 from mailbot.workbook import Problem, ReportRow
 
 Outcome = Literal["accepted", "rejected", "ignored"]

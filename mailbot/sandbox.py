@@ -76,7 +76,7 @@ def _serve(conn: Connection, memory_bytes: int, cpu_seconds: int) -> None:
             resource.setrlimit(resource.RLIMIT_CPU, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
         try:
             conn.send(reply)
-        except Exception:  # noqa: BLE001 - an exception that cannot be pickled
+        except Exception:  # an exception that cannot be pickled
             conn.send(("error", RuntimeError(repr(reply[1])[:1000])))
         if reply[0] == "budget":
             return  # a fresh worker for the next file: memory may be fragmented, state half-built
@@ -117,7 +117,7 @@ class Sandbox:
             assert isinstance(value, ParsedWorkbook)  # noqa: S101 - what the worker sends
             return value
         if kind == "error":
-            raise value
+            raise value if isinstance(value, BaseException) else RuntimeError(str(value))
         log.warning("%s: over the parsing budget (%s; %d s CPU, %d MB): refused", filename, value,
                     self.cpu_seconds, self.memory_bytes // (1024 * 1024))
         return ParsedWorkbook(filename, "", "", None, (), (too_complex(filename),))

@@ -259,7 +259,7 @@ _RECORDS_BEFORE_DIMENSIONS = 2_000  # index, settings, column widths come first;
 def _check_xls_dimensions(book: Any, index: int) -> None:
     """Refuse a sheet whose declared size (its DIMENSIONS record) is beyond the rows and columns read, before
     xlrd builds it: a 10 KB file can declare 65,536 x 256 cells on every sheet."""
-    mem, pos = book.mem, book._sh_abs_posn[index]  # noqa: SLF001 - xlrd keeps sheet offsets nowhere public
+    mem, pos = book.mem, book._sh_abs_posn[index]  # xlrd keeps sheet offsets nowhere public
     for _ in range(_RECORDS_BEFORE_DIMENSIONS):
         if pos + 4 > len(mem):
             return
