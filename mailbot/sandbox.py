@@ -57,7 +57,7 @@ def _serve(conn: Connection, memory_bytes: int, cpu_seconds: int) -> None:
         except EOFError:
             return
         if request is None:
-            conn.send(("usage", _usage()))
+            conn.send(("usage", _usage(), _usage()))
             continue
         content, filename = request
         used = _cpu_used()
@@ -75,9 +75,9 @@ def _serve(conn: Connection, memory_bytes: int, cpu_seconds: int) -> None:
         finally:
             resource.setrlimit(resource.RLIMIT_CPU, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
         try:
-            conn.send(reply)
+            conn.send((*reply, _usage()))
         except Exception:  # an exception that cannot be pickled
-            conn.send(("error", RuntimeError(repr(reply[1])[:1000])))
+            conn.send(("error", RuntimeError(repr(reply[1])[:1000]), _usage()))
         if reply[0] == "budget":
             return  # a fresh worker for the next file: memory may be fragmented, state half-built
 
@@ -100,6 +100,7 @@ class Sandbox:
         self._lock = threading.Lock()
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
+        self.last_usage: Usage | None = None  # the worker's totals after the last file (None: it was killed)
 
     def parse(self, content: bytes, filename: str) -> ParsedWorkbook:
         """``parse_workbook`` within the budget; over it, a ParsedWorkbook carrying one 'too_complex' Problem."""
@@ -108,9 +109,9 @@ class Sandbox:
             try:
                 conn.send((content, filename))
                 ready = conn.poll(self.wall_seconds)
-                kind, value = conn.recv() if ready else ("budget", "wall time")
+                kind, value, self.last_usage = conn.recv() if ready else ("budget", "wall time", None)
             except (EOFError, OSError):  # the worker died: killed by SIGXCPU, the kernel, or a crash
-                kind, value = "budget", "the reader stopped"
+                kind, value, self.last_usage = "budget", "the reader stopped", None
             if kind != "ok":
                 self._stop()
         if kind == "ok":
@@ -127,7 +128,7 @@ class Sandbox:
         with self._lock:
             conn = self._worker()
             conn.send(None)
-            kind, value = conn.recv()
+            kind, value, _ = conn.recv()
             assert kind == "usage" and isinstance(value, Usage)  # noqa: S101
             return value
 
