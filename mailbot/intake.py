@@ -1,8 +1,10 @@
 """Messages in: one pass over the mailbox, or one .eml file, each message archived, decided and recorded
 exactly once (see README, "Exactly once").
 
-The order is the guarantee: archive the raw bytes (fsync'd) -> one transaction (ledger row, reports, reply) ->
-only then move the message out of the inbox. A crash before the commit leaves it for the next pass; a crash
+The order is the guarantee: count the attempt (its own committed transaction, so a message that kills the
+process is quarantined after ``max_attempts`` instead of read forever) -> archive the raw bytes (fsync'd) -> one
+transaction (ledger row, reports, reply) -> only then move the message out of the inbox (a refused MOVE is
+tried again next pass). A crash before the commit leaves it for the next pass; a crash
 after it leaves a ledger row, so the next pass only moves it. A message that keeps failing is retried with
 backoff and quarantined after ``max_attempts``, without holding up the others.
 """
