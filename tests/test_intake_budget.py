@@ -217,7 +217,9 @@ def test_import_goes_on_after_a_file_that_fails(
 def test_values_from_mail_cannot_forge_text_log_lines(forged: str, monkeypatch: pytest.MonkeyPatch) -> None:
     root = logging.getLogger()
     monkeypatch.setattr(root, "handlers", list(root.handlers))  # restored after the test
-    monkeypatch.setattr(root, "level", root.level)
+    for name in ("imapclient", "apscheduler", ""):  # configure_logging sets these: put them back after
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.getLogger(name).level)
+        monkeypatch.setattr(logging.getLogger(name), "_cache", {})  # setLevel clears it; so must the restore
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
     configure_logging("info", "text")
