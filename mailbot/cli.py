@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +32,26 @@ EXIT_STALE = 4
 SHUTDOWN_GRACE_SECONDS = 8.0  # SIGTERM: how long the job in hand may take before mailbot stops without it
 
 
+# Line breaks and terminal controls a sender could put into a logged value (a subject, a file name, a cell):
+# C0 and C1 controls, DEL, the Unicode line/paragraph separators and the bidirectional overrides.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every character that could start a new log line or rewrite one shown as an escape."""
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
+                       text)
+
+
+class TextFormatter(logging.Formatter):
+    """One line per record: controls in the message (its values come from strangers' mail) are escaped, so a
+    newline in a subject or a workbook cell cannot forge a log line. A traceback, ours, keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, for log collectors."""
 
@@ -43,7 +64,8 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        # json.dumps escapes C0 controls; U+2028/2029 and C1's NEL split lines for some readers (str.splitlines).
+        return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(entry, ensure_ascii=False))
 
 
 def configure_logging(level: str, fmt: str) -> None:
@@ -51,7 +73,7 @@ def configure_logging(level: str, fmt: str) -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -272,7 +294,13 @@ def import_(ctx: Context, files: tuple[Path, ...]) -> None:
                 unusable += 1
                 click.echo(f"{path}: not imported: {mistake}")
                 continue
-            row = bot.import_file(path)
+            try:
+                row = bot.import_file(path)
+            except Exception as exc:  # one file's problem: the files after it are still imported
+                log.exception("%s: import failed", path)
+                unusable += 1
+                click.echo(f"{path}: not imported: {type(exc).__name__} (see the log)")
+                continue
             if row.outcome in {"failed", "quarantined"}:
                 unusable += 1
                 detail = row.reason or row.last_error or "no reason recorded"

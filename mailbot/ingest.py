@@ -22,9 +22,10 @@ from zoneinfo import ZoneInfo
 from mailbot.districts import by_code
 from mailbot.message import Attachment, ParsedMessage
 from mailbot.roster import Dsp, Roster
+from mailbot.sandbox import parse_workbook_budgeted
 from mailbot.sender_auth import SenderCheck, check_sender
 from mailbot.weeks import Week, last_completed_week
-from mailbot.workbook import Problem, ReportRow, parse_workbook
+from mailbot.workbook import Problem, ReportRow
 
 Outcome = Literal["accepted", "rejected", "ignored"]
 WeekSource = Literal["sheet", "subject", "received"]
@@ -182,7 +183,7 @@ def _decide_attachment(
     if unreadable is not None:
         return SheetDecision(attachment, "", None, "received", (), 0, (unreadable,))
 
-    parsed = parse_workbook(attachment.content, name)
+    parsed = parse_workbook_budgeted(attachment.content, name)  # in a child process, within a CPU/memory budget
     week, source = report_week(parsed.week_ending, message.subject, received_at, tz)
     problems = list(parsed.problems)
     arrived = Week.containing(received_at.astimezone(tz).date())

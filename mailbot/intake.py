@@ -1,8 +1,10 @@
 """Messages in: one pass over the mailbox, or one .eml file, each message archived, decided and recorded
 exactly once (see README, "Exactly once").
 
-The order is the guarantee: archive the raw bytes (fsync'd) -> one transaction (ledger row, reports, reply) ->
-only then move the message out of the inbox. A crash before the commit leaves it for the next pass; a crash
+The order is the guarantee: count the attempt (its own committed transaction, so a message that kills the
+process is quarantined after ``max_attempts`` instead of read forever) -> archive the raw bytes (fsync'd) -> one
+transaction (ledger row, reports, reply) -> only then move the message out of the inbox (a refused MOVE is
+tried again next pass). A crash before the commit leaves it for the next pass; a crash
 after it leaves a ledger row, so the next pass only moves it. A message that keeps failing is retried with
 backoff and quarantined after ``max_attempts``, without holding up the others.
 """
@@ -23,8 +25,8 @@ from sqlmodel import col, select
 from mailbot.archive import Archive, sha256_hex
 from mailbot.compose import Composer
 from mailbot.config import Config
-from mailbot.mailbox import FetchedMessage
-from mailbot.message import MessageError, parse_message
+from mailbot.mailbox import FetchedMessage, MailboxError, MailboxUnavailable
+from mailbot.message import parse_message
 from mailbot.records import FINAL, ledger_for, record_message, record_too_large
 from mailbot.roster import Roster
 from mailbot.store import Dsp, Ledger, Store
@@ -95,9 +97,10 @@ class Intake:
         fetchable = []
         for uid in todo:
             if sizes.get(uid, 0) > settings.max_message_bytes:
-                ledger_id = self._too_large(uidvalidity, uid, sizes[uid], box.header(uid), roster)
+                ledger_id = self._too_large_guarded(box, uidvalidity, uid, sizes[uid], roster)
                 report.count("quarantined")
-                self._file(box, ledger_id, uid, settings.rejected_folder, report)
+                if ledger_id is not None:
+                    self._file(box, ledger_id, uid, settings.rejected_folder, report)
             else:
                 fetchable.append(uid)
         for done, fetched in enumerate(box.fetch(fetchable, sizes), start=1):
@@ -117,7 +120,14 @@ class Intake:
         """Archive, decide and record one message; returns (outcome, ledger id, folder to file it in or '')."""
         now = self.clock()
         digest = sha256_hex(raw)
+        counted = False
         try:
+            # Counted and committed before anything is parsed: a message that kills the process (out of memory,
+            # a crash) is not read again and again forever, but quarantined after max_attempts.
+            given_up = self._count_attempt(key, digest, len(raw), received_at)
+            counted = True
+            if given_up is not None:
+                return given_up
             self.archive.store(raw)
             with self.store.session() as session:
                 ledger = record_message(
@@ -131,10 +141,37 @@ class Intake:
             return ledger.outcome, ledger.id, _folder_for(ledger.outcome, ledger.filed_to, self.config)
         except Exception as exc:  # one bad message must not stop the others
             log.exception("UID %s (sha256 %s): processing failed", key[3], digest[:12])
-            return self._failed(key, digest, len(raw), received_at, exc)
+            return self._failed(key, digest, len(raw), received_at, exc, counted=counted)
+
+    def _count_attempt(self, key: tuple[str, str, int, int], digest: str, size: int, received_at: datetime
+                       ) -> tuple[str, int, str] | None:
+        """Count this attempt in its own transaction. A message already tried max_attempts times (each failed,
+        or the process died while reading it) is quarantined unread: returns its (outcome, id, folder) then."""
+        now = self.clock()
+        with self.store.session() as session:
+            row = ledger_for(session, key) or Ledger(
+                account=key[0], folder=key[1], uidvalidity=key[2], uid=key[3], outcome="failed", first_seen=now)
+            if row.outcome in FINAL:  # decided already (e.g. an import of the same file): nothing to count
+                return None
+            row.sha256, row.size, row.received_at, row.updated = digest, size, received_at, now
+            if row.attempts >= self.config.max_attempts:
+                row.outcome, row.next_attempt_at = "quarantined", None
+                row.reason = f"not read after {row.attempts} attempts (each failed or stopped mailbot); see last_error"
+                row.last_error = row.last_error or "mailbot stopped while reading it (killed, out of memory or a crash)"
+                session.add(row)
+                session.flush()
+                assert row.id is not None  # noqa: S101 - flushed rows have ids
+                log.error("UID %s quarantined unread after %d attempts: %s", key[3], row.attempts, row.last_error)
+                return row.outcome, row.id, self.config.imap.rejected_folder
+            row.attempts += 1
+            # Should this attempt never finish, the message waits its backoff while later mail is read.
+            row.outcome = "failed"
+            row.next_attempt_at = now + RETRY_BASE * (2 ** (row.attempts - 1))
+            session.add(row)
+        return None
 
     def _failed(self, key: tuple[str, str, int, int], digest: str, size: int, received_at: datetime,
-                exc: Exception) -> tuple[str, int, str]:
+                exc: Exception, *, counted: bool) -> tuple[str, int, str]:
         now = self.clock()
         with self.store.session() as session:
             row = ledger_for(session, key) or Ledger(
@@ -143,8 +180,8 @@ class Intake:
                 assert row.id is not None  # noqa: S101
                 return row.outcome, row.id, _folder_for(row.outcome, row.filed_to, self.config)
             row.sha256, row.size, row.received_at, row.updated = digest, size, received_at, now
-            row.attempts += 1
-            row.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+            row.attempts += 0 if counted else 1
+            row.last_error = _describe(exc)
             if row.attempts >= self.config.max_attempts:
                 row.outcome, row.reason, row.next_attempt_at = "quarantined", "failed repeatedly; see last_error", None
                 log.error("UID %s quarantined after %d attempts: %s", key[3], row.attempts, row.last_error)
@@ -166,8 +203,31 @@ class Intake:
                 header=header.raw if header else None, received_at=header.internaldate if header else None,
                 now=self.clock(), roster=roster, config=self.config, composer=self.composer)
 
+    def _too_large_guarded(self, box: MailboxLike, uidvalidity: int, uid: int, size: int, roster: Roster
+                           ) -> int | None:
+        """``_too_large``, where anything the header raises (a From with a thousand nested comments) is this
+        message's problem: it is still quarantined, without the header's details. None: not even recorded."""
+        try:
+            return self._too_large(uidvalidity, uid, size, box.header(uid), roster)
+        except MailboxUnavailable:
+            raise  # the session is gone: the pass cannot go on
+        except Exception:
+            log.exception("UID %s: too large, and its header could not be read", uid)
+        try:
+            return self._too_large(uidvalidity, uid, size, None, roster)
+        except Exception:
+            log.exception("UID %s: too large, and could not be recorded; left in the inbox", uid)
+            return None
+
     def _file(self, box: MailboxLike, ledger_id: int | None, uid: int, folder: str, report: PollReport) -> None:
-        box.move(uid, folder)
+        try:
+            box.move(uid, folder)
+        except MailboxUnavailable:
+            raise  # the session is gone: the next pass files it (its decision is committed)
+        except MailboxError as exc:
+            # Refused for this one message (a quota, a locked folder): the next pass tries again; the others go on.
+            log.warning("UID %s: could not be filed to %s (%s); will try again next pass", uid, folder, exc)
+            return
         report.moved += 1
         with self.store.session() as session:
             row = session.get(Ledger, ledger_id)
@@ -191,7 +251,7 @@ class Intake:
             return existing
         try:
             sent = parse_message(raw).date
-        except MessageError:
+        except Exception:  # not an email, or hostile headers: ingest_raw records why
             sent = None
         self.ingest_raw(key, raw, sent or self.clock(), roster)
         with self.store.session() as session:
@@ -205,6 +265,13 @@ def _folder_for(outcome: str, filed_to: str, config: Config) -> str:
         return filed_to
     good = outcome in ("accepted", "duplicate")  # a re-sent report is a good report
     return config.imap.processed_folder if good else config.imap.rejected_folder
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        return f"{type(exc).__name__}: {exc}"[:1000]
+    except Exception:  # an exception whose text itself fails (deep recursion)
+        return type(exc).__name__
 
 
 def _due_retry(row: Ledger, now: datetime) -> bool:

@@ -46,7 +46,7 @@ def record_message(
     ledger = ledger_for(session, key) or Ledger(account=account, folder=folder, uidvalidity=uidvalidity, uid=uid,
                                              outcome="failed", first_seen=now)
     ledger.sha256, ledger.size, ledger.received_at, ledger.updated = digest, len(raw), received_at, now
-    ledger.attempts += 1
+    # ledger.attempts was counted by the caller, committed before parsing (intake.Intake._count_attempt).
     ledger.next_attempt_at = None
 
     # The same bytes seen before (a UIDVALIDITY reset, a copy into the inbox): file it like the first one.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import struct
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 MAX_ROWS = 5_000  # a report has about 80 rows; a 1,048,576-row sheet takes a minute even in read-only mode
 MAX_COLS = 60
+MAX_COLS_DECLARED = 256  # every BIFF sheet may declare all 256 columns (Excel does for formatted rows)
 MAX_SHEETS = 30  # sheets after these are not read
 MAX_UNCOMPRESSED = 100 * 1024 * 1024  # total declared size of the ZIP members
 MAX_RATIO = 100  # a member larger than RATIO_FLOOR expanding more than this is a bomb, not a spreadsheet
@@ -179,6 +181,8 @@ def _read_xlsx(content: bytes) -> tuple[Sheet, ...]:
                 )
             finally:
                 book.close()
+    except MemoryError:
+        raise
     except Exception as exc:  # hostile input makes openpyxl raise nearly anything (BadZipFile, KeyError, ...)
         log.info("unreadable xlsx: %s: %s", type(exc).__name__, exc)
         raise _unreadable("damaged, or not a valid .xlsx workbook") from None
@@ -226,16 +230,63 @@ def _encrypted(content: bytes) -> bool:
 def _read_xls(content: bytes) -> tuple[Sheet, ...]:
     try:
         with _quiet():
-            # xlrd prints warnings to stdout unless given a logfile.
-            book = xlrd.open_workbook(file_contents=content, logfile=io.StringIO(), on_demand=True)
+            # xlrd prints warnings to stdout unless given a logfile. ragged_rows: rows are not padded to the widest
+            # row (one cell at row 65,536, column 256 would otherwise cost 16 million empty cells per sheet);
+            # on_demand: one sheet in memory at a time.
+            book = xlrd.open_workbook(file_contents=content, logfile=io.StringIO(), on_demand=True,
+                                      ragged_rows=True)
             try:
-                return tuple(_xls_sheet(book.sheet_by_index(i), book.datemode)
-                             for i in range(min(book.nsheets, MAX_SHEETS)))
+                sheets = []
+                for i in range(min(book.nsheets, MAX_SHEETS)):
+                    _check_xls_dimensions(book, i)
+                    sheets.append(_xls_sheet(book.sheet_by_index(i), book.datemode))
+                    book.unload_sheet(i)
+                return tuple(sheets)
             finally:
                 book.release_resources()
+    except (Refused, MemoryError):
+        raise
     except Exception as exc:  # xlrd raises XLRDError, struct.error, AssertionError, IndexError...
         log.info("unreadable xls: %s: %s", type(exc).__name__, exc)
         raise _unreadable("damaged, or not a valid .xls workbook") from None
+
+
+_DIMENSIONS = (0x0200, 0x0000)  # BIFF8 / BIFF2-7 record kinds
+_EOF = 0x000A
+_RECORDS_BEFORE_DIMENSIONS = 2_000  # index, settings, column widths come first; cells only after DIMENSIONS
+
+
+def _check_xls_dimensions(book: Any, index: int) -> None:
+    """Refuse a sheet whose declared size (its DIMENSIONS record) is beyond the rows and columns read, before
+    xlrd builds it: a 10 KB file can declare 65,536 x 256 cells on every sheet."""
+    mem, pos = book.mem, book._sh_abs_posn[index]  # xlrd keeps sheet offsets nowhere public
+    for _ in range(_RECORDS_BEFORE_DIMENSIONS):
+        if pos + 4 > len(mem):
+            return
+        kind, length = struct.unpack_from("<HH", mem, pos)
+        body = mem[pos + 4:pos + 4 + length]
+        pos += 4 + length
+        if kind == _EOF:
+            return
+        if kind in _DIMENSIONS:
+            if len(body) >= 14:
+                _, rows, _, cols = struct.unpack_from("<IIHH", body)
+            elif len(body) >= 8:
+                _, rows, _, cols = struct.unpack_from("<HHHH", body)
+            else:
+                return
+            if rows > MAX_ROWS or cols > MAX_COLS_DECLARED:
+                name = book.sheet_names()[index]
+                raise Refused(
+                    "too_large",
+                    f"Sheet '{name}' declares {rows:,} rows x {cols:,} columns, more than a report can have "
+                    f"({MAX_ROWS:,} rows); it was not opened. Please copy the report into the template and send it "
+                    "again.",
+                    f"शीट '{name}' में {rows:,} पंक्तियाँ x {cols:,} कॉलम घोषित हैं, जो रिपोर्ट की सीमा ({MAX_ROWS:,} "
+                    "पंक्तियाँ) से अधिक है; इसे नहीं खोला गया। कृपया रिपोर्ट को निर्धारित प्रारूप (टेम्पलेट) में कॉपी करके "
+                    "दोबारा भेजें।",
+                )
+            return
 
 
 def _xls_sheet(ws: Any, datemode: int) -> Sheet:
