@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -331,6 +332,12 @@ def check(ctx: Context, now_text: str | None, dry_run: Path | None) -> None:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(report.kinds.items())) or "nothing due"
         verb = f"wrote to {dry_run}" if dry_run else "queued"
         click.echo(f"{verb} {report.queued}: {kinds}")
+        if report.held:
+            held = ", ".join(f"{k} {v}" for k, v in sorted(Counter(h.kind for h in report.held).items()))
+            click.echo(f"held {len(report.held)}: {held}: {report.hold_reason}")
+            for step in report.held:
+                other = f": {step.reason}" if step.reason != report.hold_reason else ""
+                click.echo(f"  held {step.kind} for week {step.week} to {step.recipient}{other}")
 
 
 @main.command()

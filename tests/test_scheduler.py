@@ -84,6 +84,9 @@ class FakeService:
     def last_successful_poll(self) -> datetime | None:
         return None
 
+    def held_steps(self) -> tuple[datetime, int, str] | None:
+        return None
+
     def close(self) -> None:
         self.closed = True
 
@@ -448,3 +451,18 @@ def test_health_fails_when_mail_cannot_be_delivered_for_hours(tmp_path: Path) ->
 
     ok, message = health_module.health(config, NOW, mailbot_factory=lambda _c: Stuck())
     assert not ok and "7 email(s) waiting in the outbox" in message and "SMTP" in message
+
+
+def test_health_fails_while_a_check_holds_missing_notices_back(tmp_path: Path) -> None:
+    config = make_test_config(tmp_path, health_max_age_minutes=10)
+    config.database.touch()
+
+    class Held(FakeService):
+        def last_successful_poll(self) -> datetime | None:
+            return NOW - timedelta(minutes=1)  # polling, yet the notices wait (a read that ended too early)
+
+        def held_steps(self) -> tuple[datetime, int, str] | None:
+            return NOW - timedelta(minutes=3), 12, "the mailbox has never been read completely"
+
+    ok, message = health_module.health(config, NOW, mailbot_factory=lambda _c: Held())
+    assert not ok and "12 email(s)" in message and "never been read completely" in message
