@@ -193,7 +193,8 @@ class Daemon:
         except Exception:
             log.exception("send failed unexpectedly; the daemon continues")
         else:
-            if self._send_retry.succeeded():
+            # With nothing due a pass never connects: only one that talked to the server shows it is back.
+            if getattr(report, "attempted", True) and self._send_retry.succeeded():
                 log.info("SMTP server %s:%d reachable again", self.config.smtp.host, self.config.smtp.port)
                 self._cancel_retry("send-retry")
             log.debug("send done: %s", report)

@@ -30,7 +30,7 @@ from mailbot.ladder import held_because
 from mailbot.mailbox import Mailbox, MailboxAuthError
 from mailbot.queries import quarantined_in, report_facts
 from mailbot.roster import Roster, RosterError, load_roster
-from mailbot.smtp import SmtpTransport
+from mailbot.smtp import SmtpAuthError, SmtpTransport
 from mailbot.status import week_status
 from mailbot.store import Assignment, District, Dsp, Ledger, Outbox, Store
 from mailbot.summary import QuarantineItem, build_workbook
@@ -45,6 +45,7 @@ HEARTBEAT = "last_successful_poll"  # when the last complete pass *ended*: `heal
 # before it); the daemon polls before its first check, so an upgrade holds nothing.
 MAILBOX_READ = "mailbox_read_at"
 MAILBOX_PROBLEM = "mailbox_problem"  # why the last pass failed ("" once one succeeds)
+SMTP_PROBLEM = "smtp_refused"  # why the SMTP server refused mailbot's login or sender ("" once a send works)
 HELD = "held_steps"  # JSON {at, count, reason}: what the last real check held back; "" when it held nothing
 FIRST_WEEK = "first_week"  # stored by the first real `check`: DSPs are held to account from this week on
 LADDER_KINDS = ("reminder", "overdue", "escalation", "action_alert", "summary")
@@ -204,11 +205,24 @@ class Mailbot:
         try:
             report = outbox.deliver(self.store, transport, self.clock(), self.config.smtp.max_attempts,
                                     should_stop=self.stop.is_set, retry_waiting=retry_waiting)
-            if report.next_attempt_at is not None:  # said in the operator's time zone, like everything else
-                report.next_attempt_at = report.next_attempt_at.astimezone(self.config.calendar.timezone)
-            return report
+        except SmtpAuthError as exc:
+            # Every email waits until the operator acts (a password, a sending quota): say so, and keep it for
+            # `health`. The alert itself waits in the outbox too; `health` is what a monitor sees at once.
+            self.store.set_value(SMTP_PROBLEM, str(exc))
+            self.alert_operator("smtp-refused", f"The SMTP server refuses mailbot's mail: {exc}. Every email "
+                                "waits in the outbox (nothing is given up) until this is fixed.")
+            raise
         finally:
             transport.close()
+        if report.attempted and self.store.get_value(SMTP_PROBLEM):
+            self.store.set_value(SMTP_PROBLEM, "")
+        if report.next_attempt_at is not None:  # said in the operator's time zone, like everything else
+            report.next_attempt_at = report.next_attempt_at.astimezone(self.config.calendar.timezone)
+        return report
+
+    def sending_refused(self) -> str | None:
+        """Why the SMTP server refused the last send pass (login or sender), if it did and none has worked since."""
+        return self.store.get_value(SMTP_PROBLEM) or None
 
     # --- check ---------------------------------------------------------------------------------------------
 
@@ -384,6 +398,7 @@ class Mailbot:
 _ALERT_TITLES = {
     "roster": "the roster file cannot be read",
     "imap-unavailable": "the mailbox has been unreachable for a long time",
+    "smtp-refused": "the SMTP server refuses mailbot's mail: every email waits",
     "mailbox-stale": "emails about missing reports are held: the mailbox has not been read",
 }
 

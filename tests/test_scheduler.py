@@ -29,6 +29,7 @@ from mailbot import scheduler
 from mailbot.config import Config, ConfigError, parse_config
 from mailbot.lock import AlreadyRunning, DatabaseLock, lock_path_for
 from mailbot.mailbox import MailboxAuthError, MailboxUnavailable
+from mailbot.outbox import SendReport
 from mailbot.smtp import SmtpAuthError, SmtpError
 
 
@@ -85,6 +86,9 @@ class FakeService:
         return None
 
     def held_steps(self) -> tuple[datetime, int, str] | None:
+        return None
+
+    def sending_refused(self) -> str | None:
         return None
 
     def close(self) -> None:
@@ -282,6 +286,25 @@ def test_unreachable_smtp_server_retries_with_backoff(daemon: scheduler.Daemon) 
     assert daemon.scheduler.get_job("send-retry") is not None
     service.on_send = lambda: "sent"
     daemon.send_job()
+    assert daemon.scheduler.get_job("send-retry") is None
+
+
+def test_a_send_pass_with_nothing_due_does_not_claim_the_server_is_back(
+    daemon: scheduler.Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    # After a failure the emails back off; the retry minutes later finds none due and never connects.
+    service = daemon.mailbot
+    assert isinstance(service, FakeService)
+    service.on_send = raising(SmtpError("connection refused"))
+    daemon.send_job()
+    service.on_send = lambda: SendReport(waiting=3)  # nothing due: nothing was sent, nothing connected
+    with caplog.at_level(logging.INFO, logger="mailbot.scheduler"):
+        daemon.send_job()
+    assert not any("reachable again" in r.getMessage() for r in caplog.records)
+    service.on_send = lambda: SendReport(sent=3)
+    with caplog.at_level(logging.INFO, logger="mailbot.scheduler"):
+        daemon.send_job()
+    assert any("reachable again" in r.getMessage() for r in caplog.records)
     assert daemon.scheduler.get_job("send-retry") is None
 
 
