@@ -261,9 +261,10 @@ class Mailbot:
         return evaluate(self.roster(), self.facts(), self.calendar(now), now, week)
 
     def status(self, week: Week | None = None, now: datetime | None = None) -> dict[str, Any]:
+        now = now or self.clock()
         report = self.report(week, now)
         with self.store.session() as session:
-            return week_status(session, report, self.config.calendar.timezone)
+            return week_status(session, report, self.config.calendar.timezone, self.calendar(now).first_week)
 
     def summary_workbook(self, week: Week | None = None, now: datetime | None = None) -> tuple[Week, bytes]:
         report = self.report(week, now)

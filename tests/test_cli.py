@@ -17,6 +17,7 @@ import pytest
 from servers import DovecotServer, ImapAccount, SmtpSink
 from test_end_to_end import ROSTER, WEEK, districts, report_email
 
+from mailbot.compliance import latest_closed_week
 from mailbot.config import Config
 from mailbot.lock import DatabaseLock
 from mailbot.service import Mailbot
@@ -208,3 +209,18 @@ def test_check_holds_every_missing_notice_while_the_mailbox_is_unread_and_says_w
     # Read again, and checked: nothing is held any more.
     assert cli(config, "poll").returncode == 0 and cli(config, "check").returncode == 0
     assert cli(config, "health").returncode == 0
+
+
+def test_status_without_a_week_shows_the_newest_week_past_its_deadline(
+    imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(ROSTER)
+    assert cli(config, "poll").returncode == 0
+    now = datetime.now(ZoneInfo("Asia/Kolkata"))
+    closed = latest_closed_week(config.calendar, now)
+    done = cli(config, "status")
+    assert done.returncode == 0, done.stderr
+    first_line, second = done.stdout.splitlines()[:2]
+    assert first_line.startswith(f"Week {closed} ")  # its deadline has passed, as the README says
+    # A new install held nobody to account for that week, and says so rather than leave 76 "missing" unexplained.
+    assert second.startswith(f"Reporting through mailbot starts with week {closed + 1}: nobody was asked"), second
