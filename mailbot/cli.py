@@ -423,8 +423,9 @@ def health(ctx: Context, now_text: str | None) -> None:
     """For monitoring: exit 0 when mail is being read and delivered, 4 otherwise (2: bad configuration).
 
     Unhealthy (4) when there is no database, when the last successful poll is older than
-    schedule.health_max_age_minutes, or when an email has waited in the outbox longer than
-    schedule.outbox_max_age_minutes."""
+    schedule.health_max_age_minutes, when an email has waited in the outbox longer than
+    schedule.outbox_max_age_minutes, when the SMTP server refused the login or the sender, or when the
+    last check held notices back because the mailbox was not read recently."""
     from mailbot.health import health as judge  # noqa: PLC0415
     from mailbot.service import utc_now  # noqa: PLC0415
 

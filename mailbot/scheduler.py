@@ -50,6 +50,7 @@ class Service(Protocol):
     def send(self) -> Any: ...
     def check(self, now: datetime | None = None) -> Any: ...
     def alert_operator(self, problem: str, detail: str) -> bool: ...
+    def holding(self) -> bool: ...
     def close(self) -> None: ...
 
 
@@ -172,6 +173,12 @@ class Daemon:
                 log.info("mailbox %s reachable again", self.config.imap.account)
                 self._cancel_retry("poll-retry")
             log.debug("poll done: %s", report)  # Mailbot.poll logs it at INFO
+            if self.mailbot.holding():
+                # The last check held steps for want of a fresh read; this pass is one: send what is still due
+                # now rather than at the next hourly check (it also sends the replies below).
+                log.info("the mailbox has been read again: checking what the last check held")
+                self.check_job()
+                return
         # The operator alert above, and the replies to what was just ingested, go out now.
         self.send_job()
 

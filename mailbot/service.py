@@ -337,6 +337,10 @@ class Mailbot:
         value = self.store.get_value(MAILBOX_READ)
         return datetime.fromisoformat(value) if value else None
 
+    def holding(self) -> bool:
+        """Whether the last real check held steps back (the daemon checks again after a good poll)."""
+        return bool(self.store.get_value(HELD))
+
     def held_steps(self) -> tuple[datetime, int, str] | None:
         """What the last real check held back, unless the mailbox has been read completely since:
         (the check's time, how many emails, why)."""

@@ -59,6 +59,7 @@ class FakeService:
         self.on_send: Callable[[], Any] = lambda: "sent"
         self.on_check: Callable[[], Any] = lambda: "checked"
         self.polled = threading.Event()
+        self.held = False
 
     def poll(self, progress: Callable[[int, int], None] | None = None) -> Any:
         self.calls.append("poll")
@@ -90,6 +91,9 @@ class FakeService:
 
     def sending_refused(self) -> str | None:
         return None
+
+    def holding(self) -> bool:
+        return self.held
 
     def close(self) -> None:
         self.closed = True
@@ -287,6 +291,21 @@ def test_unreachable_smtp_server_retries_with_backoff(daemon: scheduler.Daemon) 
     service.on_send = lambda: "sent"
     daemon.send_job()
     assert daemon.scheduler.get_job("send-retry") is None
+
+
+def test_a_good_poll_after_held_steps_checks_at_once(daemon: scheduler.Daemon) -> None:
+    service = daemon.mailbot
+    assert isinstance(service, FakeService)
+    daemon.poll_job()
+    assert service.calls == ["poll", "send"]
+    service.calls.clear()
+    service.held = True  # the last check held overdue notices while the mailbox could not be read
+    daemon.poll_job()
+    assert service.calls == ["poll", "check", "send"]
+    service.calls.clear()
+    service.on_poll = raising(MailboxAuthError("login refused"))
+    daemon.poll_job()  # still unread: nothing to check yet
+    assert service.calls == ["poll", "send"]
 
 
 def test_a_send_pass_with_nothing_due_does_not_claim_the_server_is_back(
