@@ -292,7 +292,7 @@ class Mailbot:
                     if problem:
                         reason += f" ({problem})"
                     report.held.append(HeldStep(n.kind, n.week, n.recipient, n.key, reason))
-                    log.warning("held %s for week %s to %s (%s): %s", n.kind, n.week, n.recipient, n.key, reason)
+                    log.info("held %s for week %s to %s (%s): %s", n.kind, n.week, n.recipient, n.key, reason)
                     continue
                 message_id = self.composer.new_message_id()
                 if n.kind == "summary":
@@ -313,19 +313,28 @@ class Mailbot:
                 report.kinds[n.kind] = report.kinds.get(n.kind, 0) + 1
                 log.info("%s %s for week %s to %s (%s)", "would queue" if dry_run else "queued", n.kind, n.week,
                          n.recipient, n.key)
+        if report.held:  # one line at WARNING; each step above at INFO
+            log.warning("%s %d email(s) saying reports are missing: %s", "would hold" if dry_run else "held",
+                        len(report.held), report.hold_reason)
         if dry_run is None:
-            self._record_held(report, now)
+            stale = read_at is None or now - read_at > max_age
+            self._record_held(report, now, stale=stale)
         return report
 
-    def _record_held(self, report: CheckReport, now: datetime) -> None:
-        """Keep what this check held for `health`, and tell the operator (once a day) why nothing went."""
+    def _record_held(self, report: CheckReport, now: datetime, *, stale: bool) -> None:
+        """Keep what this check held for `health` and the daemon, and tell the operator (once a day) why nothing
+        went. A hold with a recent read (a check just after a deadline, before the next poll) is routine: the
+        next poll ends it, so it is neither alerted nor red."""
         if not report.held:
             if self.store.get_value(HELD):
                 log.info("no step is held any more: the mailbox has been read since")
                 self.store.set_value(HELD, "")
             return
         count = len(report.held)
-        self.store.set_value(HELD, json.dumps({"at": now.isoformat(), "count": count, "reason": report.hold_reason}))
+        self.store.set_value(HELD, json.dumps({"at": now.isoformat(), "count": count, "reason": report.hold_reason,
+                                               "stale": stale}))
+        if not stale:
+            return
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(Counter(h.kind for h in report.held).items()))
         self.alert_operator("mailbox-stale", (
             f"mailbot is holding {count} email(s) that would tell DSPs, DEGS or CEG that reports are missing "
@@ -350,8 +359,8 @@ class Mailbot:
         held = json.loads(value)
         at = datetime.fromisoformat(held["at"])
         read_at = self.mailbox_read_at()
-        if read_at is not None and read_at > at:
-            return None  # the next check sends what is still due
+        if not held.get("stale", True) or (read_at is not None and read_at > at):
+            return None  # routine, or read since: the next check sends what is still due
         return at, int(held["count"]), str(held["reason"])
 
     def _keep_first_week(self, calendar: CalendarSettings) -> None:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from servers import DovecotServer, ImapAccount, SmtpSink
+from test_end_to_end import query
 
 from mailbot import health as health_module
 from mailbot.config import Config, ScheduleSettings
@@ -24,7 +25,7 @@ from mailbot.districts import by_code
 from mailbot.ladder import NEEDS_FRESH_READ, Notification, held_because
 from mailbot.mailbox import MailboxAuthError
 from mailbot.mailbuilder import build_email
-from mailbot.service import Mailbot
+from mailbot.service import MAILBOX_READ, Mailbot
 from mailbot.template import report_workbook
 from mailbot.weeks import Week
 
@@ -182,3 +183,25 @@ def test_a_refused_imap_login_holds_every_missing_notice_until_the_mailbox_is_re
                        if m.message["X-Mailbot-Kind"] in ("acknowledgement", "partial"))
     assert receipts == Counter({(DSPS[REPORTED][1],): 1, (DSPS[UNREAD][1],): 1})
     assert health_module.health(config, clock[0])[0]
+
+
+def test_a_check_just_after_the_deadline_waits_for_the_next_poll_without_alarming_anyone(
+    smtp_sink: SmtpSink, make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    # The hourly check may fall between the deadline and the next 5-minute poll: a routine wait, not an outage.
+    config = make_config(write_roster(tmp_path / "roster"), calendar={"first_week": str(WEEK)},
+                         ceg={"addresses": [CEG]})
+    clock = [DEADLINE + timedelta(minutes=1)]
+    bot = Mailbot(config, clock=lambda: clock[0])
+    try:
+        bot.store.set_value(MAILBOX_READ, (DEADLINE - timedelta(minutes=2)).isoformat())
+        held = bot.check()
+        assert {h.kind for h in held.held} == {"overdue"} and held.queued == 0
+        assert bot.holding() and bot.held_steps() is None  # the daemon re-checks after its next poll; health green
+        assert query(config, "select count(*) from outbox where kind = 'operator_alert'") == [(0,)]
+        bot.store.set_value(MAILBOX_READ, (DEADLINE + timedelta(minutes=3)).isoformat())  # the next poll
+        clock[0] = DEADLINE + timedelta(minutes=4)
+        assert bot.check().kinds == {"overdue": 3}
+        assert not bot.holding()
+    finally:
+        bot.close()
