@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -359,6 +360,12 @@ def check(ctx: Context, now_text: str | None, dry_run: Path | None) -> None:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(report.kinds.items())) or "nothing due"
         verb = f"wrote to {dry_run}" if dry_run else "queued"
         click.echo(f"{verb} {report.queued}: {kinds}")
+        if report.held:
+            held = ", ".join(f"{k} {v}" for k, v in sorted(Counter(h.kind for h in report.held).items()))
+            click.echo(f"held {len(report.held)}: {held}: {report.hold_reason}")
+            for step in report.held:
+                other = f": {step.reason}" if step.reason != report.hold_reason else ""
+                click.echo(f"  held {step.kind} for week {step.week} to {step.recipient}{other}")
 
 
 @main.command()
@@ -453,8 +460,9 @@ def health(ctx: Context, now_text: str | None) -> None:
     """For monitoring: exit 0 when mail is being read and delivered, 4 otherwise (2: bad configuration).
 
     Unhealthy (4) when there is no database, when the last successful poll is older than
-    schedule.health_max_age_minutes, or when an email has waited in the outbox longer than
-    schedule.outbox_max_age_minutes."""
+    schedule.health_max_age_minutes, when an email has waited in the outbox longer than
+    schedule.outbox_max_age_minutes, when the SMTP server refused the login or the sender, or when the
+    last check held notices back because the mailbox was not read recently."""
     from mailbot.health import health as judge  # noqa: PLC0415
     from mailbot.service import utc_now  # noqa: PLC0415
 

@@ -295,15 +295,12 @@ def evaluate(
     now: datetime,
     week: Week | None = None,
 ) -> WeeklyReport:
-    """The picture of ``week`` (default: the newest week past its deadline, but not one before
-    ``calendar.first_week``, where nobody was held to account) as of ``now``, with up to
-    ``calendar.history_weeks`` weeks of history (never before the earliest assignment)."""
+    """The picture of ``week`` (default: the newest week past its deadline, as the README promises; a week
+    whose deadline is ahead would show every district "pending", which says nothing) as of ``now``, with up to
+    ``calendar.history_weeks`` weeks of history (never before the earliest assignment). On a new install that
+    week may come before ``calendar.first_week``: `status` says that nobody was asked for it."""
     ev = Evaluation(roster, facts, calendar, now)
-    if week is None:
-        week = ev.latest_closed_week()
-        if calendar.first_week and week < calendar.first_week:
-            week = calendar.first_week
-    return weekly_report(ev, week)
+    return weekly_report(ev, week if week is not None else ev.latest_closed_week())
 
 
 def weekly_report(ev: Evaluation, week: Week) -> WeeklyReport:

@@ -17,7 +17,7 @@ import subprocess
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -151,6 +151,13 @@ class ScheduleSettings:
     misfire_grace_seconds: int = 6 * 3600
     health_max_age_minutes: float = 30
     outbox_max_age_minutes: float = 180
+    # Steps that say "missing" wait while the last complete read of the mailbox is older than this many poll
+    # intervals (ladder.held_because): a few missed polls are tolerated, a dead mailbox login is not.
+    stale_after_polls: float = 3.0
+
+    @property
+    def mailbox_max_age(self) -> timedelta:
+        return timedelta(minutes=self.poll_minutes * self.stale_after_polls)
 
 
 @dataclass(frozen=True)
@@ -414,6 +421,7 @@ def parse_config(data: Mapping[str, Any], base: Path, source: Path | None = None
         misfire_grace_seconds=sched.positive("misfire_grace_seconds", 6 * 3600),
         health_max_age_minutes=sched.positive("health_max_age_minutes", 30.0),
         outbox_max_age_minutes=sched.positive("outbox_max_age_minutes", 180.0),
+        stale_after_polls=sched.positive("stale_after_polls", ScheduleSettings.stale_after_polls),
     )
     sched.finish()
     top.finish()

@@ -2,7 +2,10 @@
 
 Healthy means the heartbeat (the last poll that completed) is younger than schedule.health_max_age_minutes, and
 no email has waited in the outbox longer than schedule.outbox_max_age_minutes (replies and reminders that cannot be
-delivered are as much a failure as mail that is not read).
+delivered are as much a failure as mail that is not read), and the last `check` held back no email that says a
+report is missing for want of a fresh read of the mailbox (``ladder.held_because``), unless the mailbox has been
+read completely since; and the SMTP server did not refuse mailbot's login or sender on the last send that got
+an answer (a sending quota holds every email back, long before one is old).
 It reads the database only and logs in nowhere, so it is cheap to run every few minutes.
 """
 
@@ -18,6 +21,8 @@ from mailbot.config import Config
 class _Heartbeat(Protocol):
     def last_successful_poll(self) -> datetime | None: ...
     def oldest_unsent(self) -> tuple[int, datetime | None]: ...
+    def held_steps(self) -> tuple[datetime, int, str] | None: ...
+    def sending_refused(self) -> str | None: ...
     def close(self) -> None: ...
 
 
@@ -35,8 +40,17 @@ def health(
     try:
         last = mailbot.last_successful_poll()
         waiting, since = mailbot.oldest_unsent()
+        held = mailbot.held_steps()
+        refused = mailbot.sending_refused()
     finally:
         mailbot.close()
+    if refused is not None:
+        return False, f"unhealthy: no email can be sent, {waiting} waiting: {refused}"
+    if held is not None:
+        at, count, reason = held
+        when = at.astimezone(UTC).isoformat(timespec="seconds")
+        return False, (f"unhealthy: {count} email(s) saying reports are missing held back by the check at {when}, "
+                       f"because {reason}")
     ok, message = judge(last, now, timedelta(minutes=config.schedule.health_max_age_minutes))
     limit = timedelta(minutes=config.schedule.outbox_max_age_minutes)
     if ok and since is not None and now - since > limit:

@@ -87,6 +87,32 @@ class Notification:
     context: Mapping[str, Any]
 
 
+# Steps that say a report is *missing* (or, for CEG's summary, state who is missing as fact). Each is held
+# while the mailbox has not been read completely since the week's deadline, or not recently: an unread report
+# is not a missing one. Reminders say "due", not "missing", and go out regardless. The summary is held rather
+# than sent with a caveat: CEG forwards its "missing" column to districts, and the next summary after the
+# mailbox recovers carries the same history.
+NEEDS_FRESH_READ: frozenset[Kind] = frozenset({"overdue", "escalation", "action_alert", "summary"})
+
+
+def held_because(n: Notification, read_at: datetime | None, now: datetime, max_age: timedelta) -> str | None:
+    """Why ``n`` must wait for a fresh read of the mailbox (None: it may go). ``read_at`` is when the last
+    complete, successful pass over the mailbox *started*: mail that arrived before it was read."""
+    if n.kind not in NEEDS_FRESH_READ:
+        return None
+    if read_at is None:
+        return "the mailbox has never been read completely"
+    due: datetime = n.context["deadline"]
+    when = read_at.astimezone(due.tzinfo).strftime("%a %d %b %H:%M %Z")
+    if read_at <= due:
+        return f"the mailbox was last read completely at {when}, not since week {n.week}'s deadline"
+    if now - read_at > max_age:
+        minutes = (now - read_at).total_seconds() / 60.0
+        return (f"the mailbox was last read completely at {when}, {minutes:.0f} min before this check "
+                f"(allowed {max_age.total_seconds() / 60.0:.0f} min)")
+    return None
+
+
 def ladder_due(
     ev: Evaluation, ceg_addresses: Sequence[str], report: Callable[[Evaluation, Week], WeeklyReport]
 ) -> list[Notification]:

@@ -49,6 +49,11 @@ class SendReport:
     waiting: int = 0  # still pending after the pass
     next_attempt_at: datetime | None = None  # the earliest next try among those (the service gives it local time)
 
+    @property
+    def attempted(self) -> bool:
+        """Whether the pass talked to the server (with nothing due, it never connects)."""
+        return self.sent + self.failed + self.deferred > 0
+
     def __str__(self) -> str:
         text = f"sent {self.sent}, failed {self.failed}, deferred {self.deferred}"
         if self.waiting and self.next_attempt_at is not None:
@@ -183,8 +188,9 @@ def _deliver_one(store: Store, transport: Transport, outbox_id: int, now: dateti
             session.commit()
             raise
         except SmtpAuthError:
-            # The server refused *us*, not this message: nothing counts against it (the transaction rolls
-            # back), the pass stops, and the daemon tells the operator while every email waits.
+            # The server refused *us* (the login, or our sender: a sending quota), not this message: nothing
+            # counts against it (the transaction rolls back), the pass stops, and the operator is told while
+            # every email waits.
             raise
         except SmtpError as exc:  # permanent for this message (5xx to all, 552, no recipients)
             log.warning("outbox %s (%s): refused for good: %s", row.key, row.message_id, exc)

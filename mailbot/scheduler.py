@@ -50,6 +50,7 @@ class Service(Protocol):
     def send(self) -> Any: ...
     def check(self, now: datetime | None = None) -> Any: ...
     def alert_operator(self, problem: str, detail: str) -> bool: ...
+    def holding(self) -> bool: ...
     def close(self) -> None: ...
 
 
@@ -172,6 +173,12 @@ class Daemon:
                 log.info("mailbox %s reachable again", self.config.imap.account)
                 self._cancel_retry("poll-retry")
             log.debug("poll done: %s", report)  # Mailbot.poll logs it at INFO
+            if self.mailbot.holding():
+                # The last check held steps for want of a fresh read; this pass is one: send what is still due
+                # now rather than at the next hourly check (it also sends the replies below).
+                log.info("the mailbox has been read again: checking what the last check held")
+                self.check_job()
+                return
         # The operator alert above, and the replies to what was just ingested, go out now.
         self.send_job()
 
@@ -193,7 +200,8 @@ class Daemon:
         except Exception:
             log.exception("send failed unexpectedly; the daemon continues")
         else:
-            if self._send_retry.succeeded():
+            # With nothing due a pass never connects: only one that talked to the server shows it is back.
+            if getattr(report, "attempted", True) and self._send_retry.succeeded():
                 log.info("SMTP server %s:%d reachable again", self.config.smtp.host, self.config.smtp.port)
                 self._cancel_retry("send-retry")
             log.debug("send done: %s", report)

@@ -6,9 +6,11 @@ move, exactly once) is ``intake``'s; this module connects, schedules nothing and
 from __future__ import annotations
 
 import email.policy
+import json
 import logging
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -24,10 +26,11 @@ from mailbot.compose import Composer
 from mailbot.config import CalendarSettings, Config, ImapSettings, SmtpSettings
 from mailbot.districts import all_districts, by_code
 from mailbot.intake import Intake, MailboxLike, PollReport
+from mailbot.ladder import held_because
 from mailbot.mailbox import Mailbox, MailboxAuthError
 from mailbot.queries import quarantined_in, report_facts
 from mailbot.roster import Roster, RosterError, load_roster
-from mailbot.smtp import SmtpTransport
+from mailbot.smtp import SmtpAuthError, SmtpTransport
 from mailbot.status import week_status
 from mailbot.store import Assignment, District, Dsp, Ledger, Outbox, Store
 from mailbot.summary import QuarantineItem, build_workbook
@@ -35,7 +38,15 @@ from mailbot.weeks import Week
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT = "last_successful_poll"
+HEARTBEAT = "last_successful_poll"  # when the last complete pass *ended*: `health`'s "is the daemon polling"
+# When the last complete, successful pass over the mailbox *started*: every email that arrived before this moment
+# has been read. Steps that say "missing" wait for it to be recent (ladder.held_because). A database from before
+# this key has only HEARTBEAT, which is not a safe stand-in (a pass that ended after a deadline may have started
+# before it); the daemon polls before its first check, so an upgrade holds nothing.
+MAILBOX_READ = "mailbox_read_at"
+MAILBOX_PROBLEM = "mailbox_problem"  # why the last pass failed ("" once one succeeds)
+SMTP_PROBLEM = "smtp_refused"  # why the SMTP server refused mailbot's login or sender ("" once a send works)
+HELD = "held_steps"  # JSON {at, count, reason}: what the last real check held back; "" when it held nothing
 FIRST_WEEK = "first_week"  # stored by the first real `check`: DSPs are held to account from this week on
 LADDER_KINDS = ("reminder", "overdue", "escalation", "action_alert", "summary")
 
@@ -50,10 +61,26 @@ def _open_mailbox(settings: ImapSettings) -> Mailbox:
     return box
 
 
+@dataclass(frozen=True)
+class HeldStep:
+    """A step that says "missing" and waits for a fresh read of the mailbox."""
+
+    kind: str
+    week: Week
+    recipient: str
+    key: str
+    reason: str
+
+
 @dataclass
 class CheckReport:
     queued: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
+    held: list[HeldStep] = field(default_factory=list)
+
+    @property
+    def hold_reason(self) -> str:
+        return self.held[0].reason if self.held else ""
 
 
 class Mailbot:
@@ -133,6 +160,7 @@ class Mailbot:
         settings = self.config.imap
         roster = self.roster()
         report = PollReport()
+        started = self.clock()  # mail that arrived before this moment is read by this pass, if it completes
         try:
             box = self.mailbox_factory(settings)
             try:
@@ -143,8 +171,15 @@ class Mailbot:
                 box.close()
         except MailboxAuthError as exc:
             log.error("%s", exc)  # names the account and the server
+            self.store.set_value(MAILBOX_PROBLEM, f"the IMAP server refused the login: {exc}")
             self.alert_operator("imap-auth", f"The IMAP server refused mailbot's login: {exc}")
             raise
+        except Exception as exc:
+            self.store.set_value(MAILBOX_PROBLEM, f"the mailbox could not be read: {exc}")
+            raise
+        if not self.stop.is_set():  # a pass stopped half-way has not read what it left
+            self.store.set_value(MAILBOX_READ, started.isoformat())
+            self.store.set_value(MAILBOX_PROBLEM, "")
         self.store.set_value(HEARTBEAT, self.clock().isoformat())
         log.info("poll done: %s", report)
         return report
@@ -170,11 +205,24 @@ class Mailbot:
         try:
             report = outbox.deliver(self.store, transport, self.clock(), self.config.smtp.max_attempts,
                                     should_stop=self.stop.is_set, retry_waiting=retry_waiting)
-            if report.next_attempt_at is not None:  # said in the operator's time zone, like everything else
-                report.next_attempt_at = report.next_attempt_at.astimezone(self.config.calendar.timezone)
-            return report
+        except SmtpAuthError as exc:
+            # Every email waits until the operator acts (a password, a sending quota): say so, and keep it for
+            # `health`. The alert itself waits in the outbox too; `health` is what a monitor sees at once.
+            self.store.set_value(SMTP_PROBLEM, str(exc))
+            self.alert_operator("smtp-refused", f"The SMTP server refuses mailbot's mail: {exc}. Every email "
+                                "waits in the outbox (nothing is given up) until this is fixed.")
+            raise
         finally:
             transport.close()
+        if report.attempted and self.store.get_value(SMTP_PROBLEM):
+            self.store.set_value(SMTP_PROBLEM, "")
+        if report.next_attempt_at is not None:  # said in the operator's time zone, like everything else
+            report.next_attempt_at = report.next_attempt_at.astimezone(self.config.calendar.timezone)
+        return report
+
+    def sending_refused(self) -> str | None:
+        """Why the SMTP server refused the last send pass (login or sender), if it did and none has worked since."""
+        return self.store.get_value(SMTP_PROBLEM) or None
 
     # --- check ---------------------------------------------------------------------------------------------
 
@@ -202,7 +250,10 @@ class Mailbot:
                 col(Outbox.kind).in_(LADDER_KINDS), Outbox.week != "")).one()
         if chased:
             return Week.parse(chased)
-        return latest_closed_week(self.config.calendar, now or self.clock()) + 1
+        # Counted from the clock, not from a --now in the future: mailbot runs from today, so `check --now
+        # <next month> [--dry-run]` covers every week between (a later start would leave them all out).
+        clock = self.clock()
+        return latest_closed_week(self.config.calendar, min(now, clock) if now else clock) + 1
 
     def report(self, week: Week | None = None, now: datetime | None = None) -> WeeklyReport:
         """The compliance picture of ``week`` (default: the newest week past its deadline) as of ``now``."""
@@ -210,9 +261,10 @@ class Mailbot:
         return evaluate(self.roster(), self.facts(), self.calendar(now), now, week)
 
     def status(self, week: Week | None = None, now: datetime | None = None) -> dict[str, Any]:
+        now = now or self.clock()
         report = self.report(week, now)
         with self.store.session() as session:
-            return week_status(session, report, self.config.calendar.timezone)
+            return week_status(session, report, self.config.calendar.timezone, self.calendar(now).first_week)
 
     def summary_workbook(self, week: Week | None = None, now: datetime | None = None) -> tuple[Week, bytes]:
         report = self.report(week, now)
@@ -229,9 +281,18 @@ class Mailbot:
             self._keep_first_week(calendar)
         due = due_notifications(roster, self.facts(), calendar, now, self.config.ceg_addresses)
         report = CheckReport()
+        read_at, problem = self.mailbox_read_at(), self.store.get_value(MAILBOX_PROBLEM) or ""
+        max_age = self.config.schedule.mailbox_max_age
         with self.store.session() as session:
             for n in due:
                 if outbox.is_queued(session, n.key):
+                    continue
+                reason = held_because(n, read_at, now, max_age)
+                if reason is not None:
+                    if problem:
+                        reason += f" ({problem})"
+                    report.held.append(HeldStep(n.kind, n.week, n.recipient, n.key, reason))
+                    log.info("held %s for week %s to %s (%s): %s", n.kind, n.week, n.recipient, n.key, reason)
                     continue
                 message_id = self.composer.new_message_id()
                 if n.kind == "summary":
@@ -252,7 +313,55 @@ class Mailbot:
                 report.kinds[n.kind] = report.kinds.get(n.kind, 0) + 1
                 log.info("%s %s for week %s to %s (%s)", "would queue" if dry_run else "queued", n.kind, n.week,
                          n.recipient, n.key)
+        if report.held:  # one line at WARNING; each step above at INFO
+            log.warning("%s %d email(s) saying reports are missing: %s", "would hold" if dry_run else "held",
+                        len(report.held), report.hold_reason)
+        if dry_run is None:
+            stale = read_at is None or now - read_at > max_age
+            self._record_held(report, now, stale=stale)
         return report
+
+    def _record_held(self, report: CheckReport, now: datetime, *, stale: bool) -> None:
+        """Keep what this check held for `health` and the daemon, and tell the operator (once a day) why nothing
+        went. A hold with a recent read (a check just after a deadline, before the next poll) is routine: the
+        next poll ends it, so it is neither alerted nor red."""
+        if not report.held:
+            if self.store.get_value(HELD):
+                log.info("no step is held any more: the mailbox has been read since")
+                self.store.set_value(HELD, "")
+            return
+        count = len(report.held)
+        self.store.set_value(HELD, json.dumps({"at": now.isoformat(), "count": count, "reason": report.hold_reason,
+                                               "stale": stale}))
+        if not stale:
+            return
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(Counter(h.kind for h in report.held).items()))
+        self.alert_operator("mailbox-stale", (
+            f"mailbot is holding {count} email(s) that would tell DSPs, DEGS or CEG that reports are missing "
+            f"({kinds}), because {report.hold_reason}. A report may be waiting unread in the mailbox. They go "
+            "out, only for districts still missing, at the first check after a successful poll; nothing is lost."))
+
+    def mailbox_read_at(self) -> datetime | None:
+        """When the last complete, successful pass over the mailbox started (None: never, by this version)."""
+        value = self.store.get_value(MAILBOX_READ)
+        return datetime.fromisoformat(value) if value else None
+
+    def holding(self) -> bool:
+        """Whether the last real check held steps back (the daemon checks again after a good poll)."""
+        return bool(self.store.get_value(HELD))
+
+    def held_steps(self) -> tuple[datetime, int, str] | None:
+        """What the last real check held back, unless the mailbox has been read completely since:
+        (the check's time, how many emails, why)."""
+        value = self.store.get_value(HELD)
+        if not value:
+            return None
+        held = json.loads(value)
+        at = datetime.fromisoformat(held["at"])
+        read_at = self.mailbox_read_at()
+        if not held.get("stale", True) or (read_at is not None and read_at > at):
+            return None  # routine, or read since: the next check sends what is still due
+        return at, int(held["count"]), str(held["reason"])
 
     def _keep_first_week(self, calendar: CalendarSettings) -> None:
         """Store the week of the first real check, so later checks keep counting from it."""
@@ -303,6 +412,8 @@ class Mailbot:
 _ALERT_TITLES = {
     "roster": "the roster file cannot be read",
     "imap-unavailable": "the mailbox has been unreachable for a long time",
+    "smtp-refused": "the SMTP server refuses mailbot's mail: every email waits",
+    "mailbox-stale": "emails about missing reports are held: the mailbox has not been read",
 }
 
 

@@ -7,6 +7,7 @@ Errors (each message names host:port, never a secret)::
      |                           timeout, connection refused, TLS failure (incl. an untrusted certificate)
      +-- SmtpPermanent           this message will never go: 5xx on MAIL/DATA (e.g. 552), every recipient 5xx
      +-- SmtpAuthError           the login was refused: no message can go until the operator acts
+          +-- SmtpSenderRefused  5xx on MAIL FROM (a sending quota, a blocked account): the same, for every message
 
 Some recipients refused while others were accepted is not an error: see ``SendResult.refused``.
 """
@@ -54,6 +55,11 @@ class SmtpPermanent(SmtpError):
 
 class SmtpAuthError(SmtpError):
     """Raised when the server refuses the login (535): the password or app password needs fixing."""
+
+
+class SmtpSenderRefused(SmtpAuthError):
+    """Raised when the server refuses mailbot's sender address with 5xx (other than 552, a message too large):
+    a daily sending limit or a blocked account refuses *us*, not the message, so every email waits."""
 
 
 @dataclass(frozen=True)
@@ -212,6 +218,10 @@ class SmtpTransport:
             kind = SmtpPermanent if all(c >= 500 for c, _ in refused.values()) else SmtpTransient
             code = max(c for c, _ in refused.values()) if refused else None
             return kind(f"{where}: every recipient refused: {summary}", code, refused)
+        if isinstance(exc, smtplib.SMTPSenderRefused) and exc.smtp_code >= 500 and exc.smtp_code != 552:
+            return SmtpSenderRefused(
+                f"{where}: the server refuses mail from {self.settings.from_address}: {exc.smtp_code} "
+                f"{_text(exc.smtp_error)} (a sending limit, or the account is blocked)", exc.smtp_code)
         if isinstance(exc, smtplib.SMTPResponseException):  # connect (421), sender, data, helo refusals
             text = _text(exc.smtp_error)
             if exc.smtp_code == -1 and action == "connect":  # a greeting without a reply code: "* OK ... ready"

@@ -16,13 +16,16 @@ from mailbot.compliance import Rate, WeeklyReport
 from mailbot.districts import by_code
 from mailbot.queries import rejected_messages
 from mailbot.store import Dsp, Ledger, Problem, ReportRow, Submission
+from mailbot.weeks import Week
 from mailbot.workbook import FIGURES
 
 FORMAT = 1
 
 
-def week_status(session: Session, report: WeeklyReport, zone: ZoneInfo) -> dict[str, Any]:
-    """The week as ``status --json`` shows it; times in ``zone``, the reporting time zone."""
+def week_status(session: Session, report: WeeklyReport, zone: ZoneInfo,
+                first_week: Week | None = None) -> dict[str, Any]:
+    """The week as ``status --json`` shows it; times in ``zone``, the reporting time zone. ``first_week``: the
+    week DSPs are held to account from (``calendar.first_week``), named when the week shown is before it."""
     week = str(report.week)
     dsp_ids = {d.name: d.id for d in session.exec(select(Dsp))}
     names = {v: k for k, v in dsp_ids.items()}
@@ -84,6 +87,8 @@ def week_status(session: Session, report: WeeklyReport, zone: ZoneInfo) -> dict[
         "by_division": {name: _rate(r) for name, r in rates.by_division.items()},
         "districts": entries,
         "progress": [_progress(p) for p in report.progress],
+        # Added in format 1: the week reporting through mailbot began; a week before it was never chased.
+        "first_week": str(first_week) if first_week else None,
     }
 
 
@@ -146,6 +151,10 @@ def table(status: dict[str, Any]) -> str:
     deadline = datetime.fromisoformat(status["deadline"])
     lines = [f"Week {status['week']} ({status['week_start']} to {status['week_end']}), deadline "
              f"{deadline:%a %d %b %Y %H:%M}; times in {status['timezone']}"]
+    first = status.get("first_week")
+    if first and status["week"] < first:  # ISO week names sort in time order
+        lines.append(f"Reporting through mailbot starts with week {first}: nobody was asked or chased for this week "
+                     f"(`--week {first}` shows that one)")
     lines.append(f"{'District':<22} {'LGD':>4}  {'DSP':<34} {'Status':<8} {'Received':<17} "
                  f"{'Rural':>11} {'Urban':>11}  Problems")
     for e in status["districts"]:

@@ -460,11 +460,22 @@ class _Faults:
     greeting: list[str] = field(default_factory=list)  # replies for the next sessions' greetings
     data: list[str] = field(default_factory=list)  # replies for the next DATA; DROP: close the connection
     recipients: dict[str, str] = field(default_factory=dict)  # address (lower case) -> RCPT reply
+    sender: str | None = None  # reply to every MAIL FROM (e.g. a sending quota), until cleared
 
 
 class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        reply = self.sink._faults.sender
+        if reply is not None:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -667,6 +678,11 @@ class SmtpSink:
         """RCPT TO ``address`` gets ``reply`` (e.g. "450 4.2.1 Mailbox busy") until clear_faults()."""
         with self._cond:
             self._faults.recipients[address.lower()] = reply
+
+    def refuse_sender(self, reply: str = "550 5.7.1 Daily sending quota exceeded") -> None:
+        """Every MAIL FROM gets ``reply`` until clear_faults(): a sending limit or a blocked account."""
+        with self._cond:
+            self._faults.sender = reply
 
     def clear_faults(self) -> None:
         with self._cond:

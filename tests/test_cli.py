@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ import pytest
 from servers import DovecotServer, ImapAccount, SmtpSink
 from test_end_to_end import ROSTER, WEEK, districts, report_email
 
+from mailbot.compliance import latest_closed_week
 from mailbot.config import Config
 from mailbot.lock import DatabaseLock
 from mailbot.service import Mailbot
@@ -184,3 +185,44 @@ def test_bad_arguments_are_named(imap_account: ImapAccount, smtp_sink: SmtpSink,
     assert done.returncode == 2 and "not a week" in done.stderr
     done = cli(config, "check", "--now", "2026-11-25T13:00")
     assert done.returncode == 2 and "time zone" in done.stderr
+
+
+def test_check_holds_every_missing_notice_while_the_mailbox_is_unread_and_says_why(
+    imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    # A new install reads its mailbox today, then nothing reads it again: ten days on, past this week's deadline
+    # and its escalations, a report that arrived meanwhile may sit unread, so nobody may be told it is missing.
+    config = make_config(ROSTER)
+    assert cli(config, "poll").returncode == 0
+    later = (datetime.now(ZoneInfo("Asia/Kolkata")) + timedelta(days=10)).isoformat(timespec="minutes")
+    preview = tmp_path / "preview"
+    done = cli(config, "check", "--now", later, "--dry-run", str(preview))
+    assert done.returncode == 0, done.stderr
+    # The preview, before any real check, covers the weeks the first real check would hold to account (issue 11).
+    assert "held " in done.stdout and "escalation" in done.stdout and "overdue" in done.stdout, done.stdout
+    assert "the mailbox was last read completely at" in done.stdout
+    assert not list(preview.glob("escalation*.eml")) and not list(preview.glob("overdue*.eml"))
+    assert cli(config, "health").returncode == 0  # a preview changes nothing
+
+    done = cli(config, "check", "--now", later)
+    assert done.returncode == 0 and "held " in done.stdout, done.stdout
+    health = cli(config, "health")
+    assert health.returncode == 4 and "held back" in health.stdout, health.stdout
+    # Read again, and checked: nothing is held any more.
+    assert cli(config, "poll").returncode == 0 and cli(config, "check").returncode == 0
+    assert cli(config, "health").returncode == 0
+
+
+def test_status_without_a_week_shows_the_newest_week_past_its_deadline(
+    imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(ROSTER)
+    assert cli(config, "poll").returncode == 0
+    now = datetime.now(ZoneInfo("Asia/Kolkata"))
+    closed = latest_closed_week(config.calendar, now)
+    done = cli(config, "status")
+    assert done.returncode == 0, done.stderr
+    first_line, second = done.stdout.splitlines()[:2]
+    assert first_line.startswith(f"Week {closed} ")  # its deadline has passed, as the README says
+    # A new install held nobody to account for that week, and says so rather than leave 76 "missing" unexplained.
+    assert second.startswith(f"Reporting through mailbot starts with week {closed + 1}: nobody was asked"), second

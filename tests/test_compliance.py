@@ -135,12 +135,13 @@ def test_skipping_a_week_does_not_restart_the_count_without_an_increase() -> Non
 
 
 
-def test_the_default_week_is_never_one_before_the_first_week_held_to_account() -> None:
+def test_the_default_week_is_the_newest_week_past_its_deadline_even_before_the_first_week() -> None:
+    # The README's rule: never a week whose deadline is ahead (every district "pending" says nothing). On a new
+    # install that week comes before first_week; `status` says nobody was chased for it (tests/test_cli.py).
     started = replace(CALENDAR, first_week=Week(2026, 48))
-    report = evaluate(roster(), facts(), started, ist(WED, 12))  # W47 is the newest week past its deadline
-    assert report.week == Week(2026, 48)
-    assert {c.status for c in report.cells} == {"pending"}  # not 76 "missing" for a week nobody was chased for
+    assert evaluate(roster(), facts(), started, ist(WED, 12)).week == W47  # W48's deadline is next Monday
     assert evaluate(roster(), facts(), CALENDAR, ist(WED, 12)).week == W47
+    assert evaluate(roster(), facts(), CALENDAR, ist(MON, 12)).week == W47 - 1  # the deadline moment is in time
 
 
 def test_the_deadline_moment_itself_is_in_time() -> None:

@@ -29,6 +29,7 @@ from mailbot import scheduler
 from mailbot.config import Config, ConfigError, parse_config
 from mailbot.lock import AlreadyRunning, DatabaseLock, lock_path_for
 from mailbot.mailbox import MailboxAuthError, MailboxUnavailable
+from mailbot.outbox import SendReport
 from mailbot.smtp import SmtpAuthError, SmtpError
 
 
@@ -58,6 +59,7 @@ class FakeService:
         self.on_send: Callable[[], Any] = lambda: "sent"
         self.on_check: Callable[[], Any] = lambda: "checked"
         self.polled = threading.Event()
+        self.held = False
 
     def poll(self, progress: Callable[[int, int], None] | None = None) -> Any:
         self.calls.append("poll")
@@ -83,6 +85,15 @@ class FakeService:
 
     def last_successful_poll(self) -> datetime | None:
         return None
+
+    def held_steps(self) -> tuple[datetime, int, str] | None:
+        return None
+
+    def sending_refused(self) -> str | None:
+        return None
+
+    def holding(self) -> bool:
+        return self.held
 
     def close(self) -> None:
         self.closed = True
@@ -282,6 +293,40 @@ def test_unreachable_smtp_server_retries_with_backoff(daemon: scheduler.Daemon) 
     assert daemon.scheduler.get_job("send-retry") is None
 
 
+def test_a_good_poll_after_held_steps_checks_at_once(daemon: scheduler.Daemon) -> None:
+    service = daemon.mailbot
+    assert isinstance(service, FakeService)
+    daemon.poll_job()
+    assert service.calls == ["poll", "send"]
+    service.calls.clear()
+    service.held = True  # the last check held overdue notices while the mailbox could not be read
+    daemon.poll_job()
+    assert service.calls == ["poll", "check", "send"]
+    service.calls.clear()
+    service.on_poll = raising(MailboxAuthError("login refused"))
+    daemon.poll_job()  # still unread: nothing to check yet
+    assert service.calls == ["poll", "send"]
+
+
+def test_a_send_pass_with_nothing_due_does_not_claim_the_server_is_back(
+    daemon: scheduler.Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    # After a failure the emails back off; the retry minutes later finds none due and never connects.
+    service = daemon.mailbot
+    assert isinstance(service, FakeService)
+    service.on_send = raising(SmtpError("connection refused"))
+    daemon.send_job()
+    service.on_send = lambda: SendReport(waiting=3)  # nothing due: nothing was sent, nothing connected
+    with caplog.at_level(logging.INFO, logger="mailbot.scheduler"):
+        daemon.send_job()
+    assert not any("reachable again" in r.getMessage() for r in caplog.records)
+    service.on_send = lambda: SendReport(sent=3)
+    with caplog.at_level(logging.INFO, logger="mailbot.scheduler"):
+        daemon.send_job()
+    assert any("reachable again" in r.getMessage() for r in caplog.records)
+    assert daemon.scheduler.get_job("send-retry") is None
+
+
 def test_refused_smtp_login_is_logged_without_fast_retries(
     daemon: scheduler.Daemon, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -448,3 +493,18 @@ def test_health_fails_when_mail_cannot_be_delivered_for_hours(tmp_path: Path) ->
 
     ok, message = health_module.health(config, NOW, mailbot_factory=lambda _c: Stuck())
     assert not ok and "7 email(s) waiting in the outbox" in message and "SMTP" in message
+
+
+def test_health_fails_while_a_check_holds_missing_notices_back(tmp_path: Path) -> None:
+    config = make_test_config(tmp_path, health_max_age_minutes=10)
+    config.database.touch()
+
+    class Held(FakeService):
+        def last_successful_poll(self) -> datetime | None:
+            return NOW - timedelta(minutes=1)  # polling, yet the notices wait (a read that ended too early)
+
+        def held_steps(self) -> tuple[datetime, int, str] | None:
+            return NOW - timedelta(minutes=3), 12, "the mailbox has never been read completely"
+
+    ok, message = health_module.health(config, NOW, mailbot_factory=lambda _c: Held())
+    assert not ok and "12 email(s)" in message and "never been read completely" in message

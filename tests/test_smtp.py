@@ -6,17 +6,24 @@ import dataclasses
 import email
 import email.policy
 import logging
+import sqlite3
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from servers import HOST, DovecotServer, SmtpSink, TlsFiles, free_port
 
-from mailbot.config import Security, SmtpSettings
-from mailbot.smtp import SendResult, SmtpAuthError, SmtpPermanent, SmtpTransient, SmtpTransport
+from mailbot.config import Config, Security, SmtpSettings
+from mailbot.health import health
+from mailbot.service import Mailbot
+from mailbot.smtp import SendResult, SmtpAuthError, SmtpPermanent, SmtpSenderRefused, SmtpTransient, SmtpTransport
 
 pytestmark = pytest.mark.servers
+
+ROOT = Path(__file__).resolve().parent.parent
 
 LONG_REFERENCES = " ".join(f"<earlier-report-{n}-0123456789abcdef@dsp.example.net>" for n in range(4))
 
@@ -35,6 +42,11 @@ def stored_reply(to: str = "dsp@example.net", cc: str = "") -> bytes:
     message.add_attachment(b"PK\x03\x04 not really a workbook", maintype="application",
                            subtype="octet-stream", filename="summary.xlsx")
     return message.as_bytes(policy=email.policy.SMTP)
+
+
+def query(config: Config, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(config.database) as db:
+        return db.execute(sql).fetchall()
 
 
 def reparse(raw: bytes) -> EmailMessage:
@@ -268,3 +280,49 @@ def test_an_unusable_ca_file_is_named(smtp_settings: SmtpSettings, tmp_path: Pat
     with pytest.raises(SmtpTransient, match=rf"smtp\.ca_file: cannot use {ca_file}: ") as caught:
         SmtpTransport(dataclasses.replace(smtp_settings, ca_file=ca_file)).connect()
     assert reason in str(caught.value)
+
+
+@pytest.mark.parametrize("reply", ["550 5.7.1 Daily sending quota exceeded", "554 5.7.1 Sender blocked"])
+def test_a_refused_sender_refuses_us_not_the_message(
+    smtp_sink: SmtpSink, smtp_settings: SmtpSettings, reply: str
+) -> None:
+    smtp_sink.refuse_sender(reply)
+    with SmtpTransport(smtp_settings) as transport, pytest.raises(SmtpSenderRefused) as caught:
+        transport.send(reparse(stored_reply()))
+    assert isinstance(caught.value, SmtpAuthError)  # handled like a refused login: every email waits
+    assert reply[4:] in str(caught.value) and "mailbot@ceg.example" in str(caught.value)
+    smtp_sink.refuse_sender("552 5.3.4 Message size exceeds fixed limit")  # this message, not us
+    with SmtpTransport(smtp_settings) as transport, pytest.raises(SmtpPermanent) as too_big:
+        transport.send(reparse(stored_reply()))
+    assert not isinstance(too_big.value, SmtpAuthError)
+    smtp_sink.clear_faults()
+    with SmtpTransport(smtp_settings) as transport:
+        assert transport.send(reparse(stored_reply())).accepted == ("dsp@example.net",)
+
+
+def test_a_sending_quota_leaves_every_email_waiting_alerts_the_operator_and_turns_health_red(
+    smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(ROOT / "fixtures" / "roster" / "roster.xlsx")
+    bot = Mailbot(config)
+    try:
+        bot.alert_operator("one", "first email")
+        bot.alert_operator("two", "second email")
+        smtp_sink.refuse_sender("550 5.7.1 Daily sending quota exceeded")
+        with pytest.raises(SmtpSenderRefused):
+            bot.send()
+        with pytest.raises(SmtpSenderRefused):
+            bot.send()  # the next pass too: still nothing is given up, and the operator is not told twice
+        rows = query(config, "select kind, status, attempts from outbox order by id")
+        assert rows == [("operator_alert", "pending", 0)] * 3  # the two emails and the alert about the quota
+        ok, line = health(config, datetime.now(UTC))
+        assert not ok and "Daily sending quota exceeded" in line and "3 waiting" in line, line
+
+        smtp_sink.clear_faults()  # the next day, the quota is reset
+        assert bot.send().sent == 3
+    finally:
+        bot.close()
+    # Mail goes again; what health still says is about the mailbox, never polled in this test.
+    assert health(config, datetime.now(UTC))[1].startswith("unhealthy: no successful poll recorded yet")
+    alert = smtp_sink.messages[-1].message
+    assert "Daily sending quota exceeded" in alert.get_body(("plain",)).get_content()
