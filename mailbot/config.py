@@ -225,7 +225,12 @@ class _Section:
     def finish(self) -> None:
         unknown = sorted(set(self.data) - self.used)
         if unknown:
-            raise ConfigError(f"{self.key(unknown[0])}: unknown key (check the spelling against config.example.toml)")
+            # Every key this section reads has been asked for by now: a near one is the likely intent
+            # (a misspelt optional key such as lag_treshold is otherwise only "unknown").
+            near = difflib.get_close_matches(str(unknown[0]), sorted(self.used - set(self.data)), n=1)
+            hint = (f"; did you mean {self.key(near[0])}?" if near
+                    else " (check the spelling against config.example.toml)")
+            raise ConfigError(f"{self.key(unknown[0])}: unknown key{hint}")
 
 
 def _kind_name(kinds: tuple[type, ...]) -> str:
