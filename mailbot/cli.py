@@ -101,6 +101,8 @@ def mailbot_for(ctx: Context, exclusive: bool = False, reading: bool = False) ->
         if reading and not config.database.exists():
             fail(f"no database at {config.database}: run `mailbot init` first "
                  f"(or check mailbot.database in {config.source})", EXIT_CONFIG)
+        if problem := _unwritable(config):
+            fail(problem, EXIT_CONFIG)
         if exclusive:
             lock = DatabaseLock(config.database)
             lock.acquire()
@@ -124,6 +126,48 @@ def mailbot_for(ctx: Context, exclusive: bool = False, reading: bool = False) ->
         bot.close()
         if lock is not None:
             lock.release()
+
+
+def _unwritable(config: Config) -> str | None:
+    """Why mailbot cannot keep its state where the config says (database, archive), naming the path, its owner
+    and the fix; None when it can. Checked before anything is opened: SQLite and mkdir would otherwise fail deep
+    inside with a traceback that names neither the key nor the user."""
+    import getpass  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    user = getpass.getuser()
+    for key, folder, file in (("mailbot.database", config.database.parent, config.database),
+                              ("mailbot.archive_dir", config.archive_dir, None)):
+        elsewhere = f"or point {key} in {config.source} elsewhere"
+        # SQLite keeps its -wal, -shm and lock files beside the database: its folder must be writable too.
+        if folder.is_dir():
+            for path in (folder, file):
+                if path is None:
+                    continue
+                wanted = os.R_OK | os.W_OK | (os.X_OK if path is folder else 0)
+                if path.exists() and not os.access(path, wanted):
+                    return (f"{key}: cannot write {path}: it belongs to {_owner(path)}, and user {user} may not "
+                            f"write it (as root: chown -R {user} {folder}; {elsewhere})")
+            continue
+        blocker = folder
+        while not blocker.exists() and blocker != blocker.parent:
+            blocker = blocker.parent
+        if not blocker.is_dir():
+            return f"{key}: cannot create {folder}: {blocker} is a file, not a folder (point {key} elsewhere)"
+        if not os.access(blocker, os.W_OK | os.X_OK):
+            return (f"{key}: cannot create {folder}: {blocker} belongs to {_owner(blocker)}, and user {user} may not "
+                    f"write in it (as root: install -d -o {user} -m 0750 {folder}; {elsewhere})")
+    return None
+
+
+def _owner(path: Path) -> str:
+    try:
+        return path.owner()
+    except (KeyError, OSError):  # a UID without a name (a container's), or it vanished
+        try:
+            return f"UID {path.stat().st_uid}"
+        except OSError:
+            return "an unknown user"
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -405,6 +449,8 @@ def run(ctx: Context) -> None:
         fail(f"{config.source}: {exc}", EXIT_CONFIG)
     except RosterError as exc:
         fail(str(exc), EXIT_CONFIG)
+    if problem := _unwritable(config):
+        fail(problem, EXIT_CONFIG)
     sys.exit(run_daemon(config, give_up_after=SHUTDOWN_GRACE_SECONDS))
 
 
@@ -435,7 +481,8 @@ def health(ctx: Context, now_text: str | None) -> None:
 def init(ctx: Context) -> None:
     """Create the database and check the config, the roster and both servers: the first thing to run.
 
-    Exits 2 when a password source is missing (fix the config or the environment), 1 when a server could not be
+    Exits 2 when a password source is missing or the database or archive folder cannot be written (fix the config,
+    the environment or the folder), 1 when a server could not be
     reached or refused the login."""
     from mailbot.districts import by_code  # noqa: PLC0415
     from mailbot.mailbox import MailboxError, check_login  # noqa: PLC0415
