@@ -113,19 +113,30 @@ def mailbot_for(ctx: Context, exclusive: bool = False, reading: bool = False) ->
     except (ConfigError, RosterError) as exc:
         if lock is not None:
             lock.release()
-        fail(str(exc), EXIT_CONFIG)
+        fail(_roster_fix(exc, ctx.config) if isinstance(exc, RosterError) else str(exc), EXIT_CONFIG)
     try:
         yield bot
-    except (ConfigError, RosterError) as exc:
+    except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
+    except RosterError as exc:
+        fail(_roster_fix(exc, bot.config), EXIT_CONFIG)
     except (MailboxAuthError, SmtpAuthError) as exc:
-        fail(f"{exc} (check the username and the password source in the config)", EXIT_UNAVAILABLE)
+        fail(str(exc), EXIT_UNAVAILABLE)  # it names the username and password keys and the password's source
     except (MailboxError, SmtpError) as exc:
         fail(f"server unavailable: {exc}", EXIT_UNAVAILABLE)
     finally:
         bot.close()
         if lock is not None:
             lock.release()
+
+
+def _roster_fix(exc: Exception, config: Config) -> str:
+    """A roster error with what to change: the roster.path key when there is no roster there, else the file."""
+    if not config.roster.exists():
+        return (f"roster.path: {config.roster}: no such file or folder: copy CEG's roster there or set roster.path "
+                f"in {config.source} (an .xlsx workbook, or a folder of dsps.csv, assignments.csv and degs.csv; "
+                "fixtures/roster/ has an example)")
+    return f"{exc}\nfix the rows named above in {config.roster}, save it, and run the command again"
 
 
 def _unwritable(config: Config) -> str | None:
@@ -448,7 +459,7 @@ def run(ctx: Context) -> None:
     except ConfigError as exc:
         fail(f"{config.source}: {exc}", EXIT_CONFIG)
     except RosterError as exc:
-        fail(str(exc), EXIT_CONFIG)
+        fail(_roster_fix(exc, config), EXIT_CONFIG)
     if problem := _unwritable(config):
         fail(problem, EXIT_CONFIG)
     sys.exit(run_daemon(config, give_up_after=SHUTDOWN_GRACE_SECONDS))

@@ -76,6 +76,14 @@ class Secret:
             return
         self.reveal()
 
+    def origin(self) -> str:
+        """Where the secret came from, for an error message that must name the fix but never the value."""
+        if self.env is not None:
+            return f"environment variable {self.env} ({self.key})"
+        if self.file is not None:
+            return f"file {self.file} ({self.key})"
+        return f"the output of {self.command[0] if self.command else 'the token command'} ({self.key})"
+
     def __repr__(self) -> str:
         source = f"env={self.env}" if self.env else f"file={self.file}" if self.file else "command"
         return f"Secret({self.key}, {source})"
