@@ -158,7 +158,8 @@ def _unwritable(config: Config) -> str | None:
                 wanted = os.R_OK | os.W_OK | (os.X_OK if path is folder else 0)
                 if path.exists() and not os.access(path, wanted):
                     return (f"{key}: cannot write {path}: it belongs to {_owner(path)}, and user {user} may not "
-                            f"write it (as root: chown -R {user} {folder}; {elsewhere})")
+                            f"write it (point {key} in {config.source} at a folder {user} owns, or as root: "
+                            f"chown -R {user} {folder})")
             continue
         blocker = folder
         while not blocker.exists() and blocker != blocker.parent:

@@ -135,7 +135,8 @@ def test_an_unwritable_archive_folder_is_named(tmp_path: Path, locked: Path) -> 
     user = getpass.getuser()
     assert result.stderr == (
         f"mailbot: mailbot.archive_dir: cannot write {locked}: it belongs to {locked.owner()}, and user {user} may "
-        f"not write it (as root: chown -R {user} {locked}; or point mailbot.archive_dir in {path} elsewhere)\n")
+        f"not write it (point mailbot.archive_dir in {path} at a folder {user} owns, or as root: chown -R {user} "
+        f"{locked})\n")
 
 
 def test_a_file_where_the_state_folder_should_be_is_named(tmp_path: Path) -> None:
