@@ -42,7 +42,7 @@ lint: setup
 
 demo:
 	@test $(INSTALLED) -nt pyproject.toml || echo "installing mailbot and its dependencies into $(VENV) (about a minute, once)..."
-	@$(MAKE) --no-print-directory setup PIP_OUTPUT=--progress-bar=on
+	@$(MAKE) --no-print-directory --silent setup PIP_OUTPUT=--progress-bar=on
 	$(BIN)/mailbot demo
 
 bench: setup
