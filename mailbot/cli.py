@@ -480,7 +480,10 @@ def health(ctx: Context, now_text: str | None) -> None:
     from mailbot.service import utc_now  # noqa: PLC0415
 
     try:
-        ok, message = judge(ctx.config, _moment(now_text) or utc_now())
+        config = ctx.config
+        if problem := _unwritable(config):  # reading a WAL database writes its -shm file beside it
+            fail(problem, EXIT_CONFIG)
+        ok, message = judge(config, _moment(now_text) or utc_now())
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
     click.echo(message)

@@ -113,7 +113,7 @@ def locked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("command", ["init", "poll", "run"])
+@pytest.mark.parametrize("command", ["init", "poll", "run", "health"])
 def test_an_unwritable_state_folder_is_named_with_its_owner_and_the_fix(
     tmp_path: Path, locked: Path, command: str, daemon_calls: list[object]
 ) -> None:
