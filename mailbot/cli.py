@@ -496,9 +496,9 @@ def health(ctx: Context, now_text: str | None) -> None:
 def init(ctx: Context) -> None:
     """Create the database and check the config, the roster and both servers: the first thing to run.
 
-    Exits 2 when a password source is missing or the database or archive folder cannot be written (fix the config,
-    the environment or the folder), 1 when a server could not be
-    reached or refused the login."""
+    Exits 2 when a password source is missing, the roster is missing or broken, or the database or archive folder
+    cannot be written (the message names the key, file or folder to fix), 1 when a server could not be reached or
+    refused the login."""
     from mailbot.districts import by_code  # noqa: PLC0415
     from mailbot.mailbox import MailboxError, check_login  # noqa: PLC0415
     from mailbot.service import FIRST_WEEK  # noqa: PLC0415
