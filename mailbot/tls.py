@@ -31,7 +31,7 @@ _NOT_TLS_HINT = ('the server does not speak TLS on this port: try security = "st
 # A plain-text server (IMAP, SMTP) greets within a second or two of the connection. When it has not after this long,
 # the port may speak TLS from the first byte (993, 465) and wait for our handshake as we wait for its greeting: a
 # second connection tries a handshake to tell, instead of waiting out the whole timeout to say only "timed out".
-GREETING_WAIT = 5.0
+GREETING_WAIT = 3.0  # a slower server costs only a probe and a second connection, no failure
 _PROBE_SECONDS = 3.0
 
 

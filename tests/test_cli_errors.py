@@ -419,7 +419,7 @@ def test_starttls_on_the_imaps_port_is_named_in_seconds(
     elapsed = time.monotonic() - started
     assert result.exit_code == EXIT_UNAVAILABLE
     assert failed_line(result, "IMAP") == (
-        f"IMAP: FAILED (IMAP 127.0.0.1:{imap_account.server.imaps_port}: connect: no greeting within 5 s: this "
+        f"IMAP: FAILED (IMAP 127.0.0.1:{imap_account.server.imaps_port}: connect: no greeting within 3 s: this "
         'port speaks TLS from the first byte: set imap.security = "ssl" (or keep "starttls" and use port 143))')
     assert elapsed < 15, elapsed  # not the 60 s timeout
 
@@ -439,7 +439,7 @@ def test_starttls_on_the_smtps_port_is_named_in_seconds(
         smtps.stop()
     assert result.exit_code == EXIT_UNAVAILABLE
     assert failed_line(result, "SMTP") == (
-        f"SMTP: FAILED (SMTP 127.0.0.1:{smtps.port}: connect: no greeting within 5 s: this port speaks TLS from "
+        f"SMTP: FAILED (SMTP 127.0.0.1:{smtps.port}: connect: no greeting within 3 s: this port speaks TLS from "
         'the first byte: set smtp.security = "ssl" (or keep "starttls" and use port 587))')
     assert elapsed < 15, elapsed
 
