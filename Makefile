@@ -20,8 +20,10 @@ $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 (or make PYTHON=...)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
+# `make demo` shows pip's own progress (a first install takes about a minute); the other targets keep it quiet.
+PIP_OUTPUT ?= --quiet
 $(INSTALLED): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install $(PIP_OUTPUT) --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
 # Dovecot for the IMAP tests (apt, as root); a no-op when installed.
@@ -38,7 +40,9 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/mypy --strict tests/servers.py tests/conftest.py tests/test_mailbox.py tests/test_smtp.py
 
-demo: setup
+demo:
+	@test $(INSTALLED) -nt pyproject.toml || echo "installing mailbot and its dependencies into $(VENV) (about a minute, once)..."
+	@$(MAKE) --no-print-directory --silent setup PIP_OUTPUT=--progress-bar=on
 	$(BIN)/mailbot demo
 
 bench: setup

@@ -124,6 +124,8 @@ def mailbot_for(ctx: Context, exclusive: bool = False, reading: bool = False) ->
         if reading and not config.database.exists():
             fail(f"no database at {config.database}: run `mailbot init` first "
                  f"(or check mailbot.database in {config.source})", EXIT_CONFIG)
+        if problem := _unwritable(config):
+            fail(problem, EXIT_CONFIG)
         if exclusive:
             lock = DatabaseLock(config.database)
             lock.acquire()
@@ -134,19 +136,73 @@ def mailbot_for(ctx: Context, exclusive: bool = False, reading: bool = False) ->
     except (ConfigError, RosterError) as exc:
         if lock is not None:
             lock.release()
-        fail(str(exc), EXIT_CONFIG)
+        fail(_roster_fix(exc, ctx.config) if isinstance(exc, RosterError) else str(exc), EXIT_CONFIG)
     try:
         yield bot
-    except (ConfigError, RosterError) as exc:
+    except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
+    except RosterError as exc:
+        fail(_roster_fix(exc, bot.config), EXIT_CONFIG)
     except (MailboxAuthError, SmtpAuthError) as exc:
-        fail(f"{exc} (check the username and the password source in the config)", EXIT_UNAVAILABLE)
+        fail(str(exc), EXIT_UNAVAILABLE)  # it names the username and password keys and the password's source
     except (MailboxError, SmtpError) as exc:
         fail(f"server unavailable: {exc}", EXIT_UNAVAILABLE)
     finally:
         bot.close()
         if lock is not None:
             lock.release()
+
+
+def _roster_fix(exc: Exception, config: Config) -> str:
+    """A roster error with what to change: the roster.path key when there is no roster there, else the file."""
+    if not config.roster.exists():
+        return (f"roster.path: {config.roster}: no such file or folder: copy CEG's roster there or set roster.path "
+                f"in {config.source} (an .xlsx workbook, or a folder of dsps.csv, assignments.csv and degs.csv; "
+                "fixtures/roster/ has an example)")
+    return f"{exc}\nfix the rows named above in {config.roster}, save it, and run the command again"
+
+
+def _unwritable(config: Config) -> str | None:
+    """Why mailbot cannot keep its state where the config says (database, archive), naming the path, its owner
+    and the fix; None when it can. Checked before anything is opened: SQLite and mkdir would otherwise fail deep
+    inside with a traceback that names neither the key nor the user."""
+    import getpass  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    user = getpass.getuser()
+    for key, folder, file in (("mailbot.database", config.database.parent, config.database),
+                              ("mailbot.archive_dir", config.archive_dir, None)):
+        elsewhere = f"or point {key} in {config.source} elsewhere"
+        # SQLite keeps its -wal, -shm and lock files beside the database: its folder must be writable too.
+        if folder.is_dir():
+            for path in (folder, file):
+                if path is None:
+                    continue
+                wanted = os.R_OK | os.W_OK | (os.X_OK if path is folder else 0)
+                if path.exists() and not os.access(path, wanted):
+                    return (f"{key}: cannot write {path}: it belongs to {_owner(path)}, and user {user} may not "
+                            f"write it (point {key} in {config.source} at a folder {user} owns, or as root: "
+                            f"chown -R {user} {folder})")
+            continue
+        blocker = folder
+        while not blocker.exists() and blocker != blocker.parent:
+            blocker = blocker.parent
+        if not blocker.is_dir():
+            return f"{key}: cannot create {folder}: {blocker} is a file, not a folder (point {key} elsewhere)"
+        if not os.access(blocker, os.W_OK | os.X_OK):
+            return (f"{key}: cannot create {folder}: {blocker} belongs to {_owner(blocker)}, and user {user} may not "
+                    f"write in it (as root: install -d -o {user} -m 0750 {folder}; {elsewhere})")
+    return None
+
+
+def _owner(path: Path) -> str:
+    try:
+        return path.owner()
+    except (KeyError, OSError):  # a UID without a name (a container's), or it vanished
+        try:
+            return f"UID {path.stat().st_uid}"
+        except OSError:
+            return "an unknown user"
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -446,7 +502,9 @@ def run(ctx: Context) -> None:
     except ConfigError as exc:
         fail(f"{config.source}: {exc}", EXIT_CONFIG)
     except RosterError as exc:
-        fail(str(exc), EXIT_CONFIG)
+        fail(_roster_fix(exc, config), EXIT_CONFIG)
+    if problem := _unwritable(config):
+        fail(problem, EXIT_CONFIG)
     if not config.imap.authserv_id:
         click.echo(f"mailbot: WARNING: {FORGERY_WARNING}", err=True)
     sys.exit(run_daemon(config, give_up_after=SHUTDOWN_GRACE_SECONDS))
@@ -467,7 +525,10 @@ def health(ctx: Context, now_text: str | None) -> None:
     from mailbot.service import utc_now  # noqa: PLC0415
 
     try:
-        ok, message = judge(ctx.config, _moment(now_text) or utc_now())
+        config = ctx.config
+        if problem := _unwritable(config):  # reading a WAL database writes its -shm file beside it
+            fail(problem, EXIT_CONFIG)
+        ok, message = judge(config, _moment(now_text) or utc_now())
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
     click.echo(message)
@@ -480,8 +541,9 @@ def health(ctx: Context, now_text: str | None) -> None:
 def init(ctx: Context) -> None:
     """Create the database and check the config, the roster and both servers: the first thing to run.
 
-    Exits 2 when a password source is missing (fix the config or the environment), 1 when a server could not be
-    reached or refused the login."""
+    Exits 2 when a password source is missing, the roster is missing or broken, or the database or archive folder
+    cannot be written (the message names the key, file or folder to fix), 1 when a server could not be reached or
+    refused the login."""
     from mailbot.districts import by_code  # noqa: PLC0415
     from mailbot.mailbox import MailboxError, check_login  # noqa: PLC0415
     from mailbot.service import FIRST_WEEK  # noqa: PLC0415

@@ -81,6 +81,14 @@ class Secret:
             return
         self.reveal()
 
+    def origin(self) -> str:
+        """Where the secret came from, for an error message that must name the fix but never the value."""
+        if self.env is not None:
+            return f"environment variable {self.env} ({self.key})"
+        if self.file is not None:
+            return f"file {self.file} ({self.key})"
+        return f"the output of {self.command[0] if self.command else 'the token command'} ({self.key})"
+
     def __repr__(self) -> str:
         source = f"env={self.env}" if self.env else f"file={self.file}" if self.file else "command"
         return f"Secret({self.key}, {source})"
@@ -238,7 +246,12 @@ class _Section:
     def finish(self) -> None:
         unknown = sorted(set(self.data) - self.used)
         if unknown:
-            raise ConfigError(f"{self.key(unknown[0])}: unknown key (check the spelling against config.example.toml)")
+            # Every key this section reads has been asked for by now: a near one is the likely intent
+            # (a misspelt optional key such as lag_treshold is otherwise only "unknown").
+            near = difflib.get_close_matches(str(unknown[0]), sorted(self.used - set(self.data)), n=1)
+            hint = (f"; did you mean {self.key(near[0])}?" if near
+                    else " (check the spelling against config.example.toml)")
+            raise ConfigError(f"{self.key(unknown[0])}: unknown key{hint}")
 
 
 def _kind_name(kinds: tuple[type, ...]) -> str:

@@ -46,7 +46,7 @@ _OUTCOMES = ("accepted", "rejected", "ignored", "duplicate", "quarantined", "fai
 # Files a previous demo run left; removed so each run starts from an empty database and mailbox.
 _DEMO_MARK = re.compile(r"# Written by `mailbot demo`")
 _OURS = ("mailbot.db", "mailbot.db-wal", "mailbot.db-shm", "mailbot.db.lock", "mailbot.toml", "imap-password",
-         "archive", "roster", "sent")
+         "archive", "roster", "incoming", "outgoing", "sent")  # sent: where earlier versions kept outgoing mail
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,8 @@ def run_demo(workdir: Path, echo: Callable[[str], None]) -> DemoResult:
         kinds = _kinds(store, emails)
     finally:
         store.close()
-    sent_dir = _save_emails(workdir / "sent", emails, kinds)
+    incoming_dir = _save_incoming(workdir / "incoming", arrivals)
+    sent_dir = _save_emails(workdir / "outgoing", emails, kinds)
     statuses: Counter[str] = Counter()
     for per in totals.by_dsp.values():
         statuses.update(per)
@@ -115,7 +116,7 @@ def run_demo(workdir: Path, echo: Callable[[str], None]) -> DemoResult:
         by_dsp=totals.by_dsp,
         seconds=time.monotonic() - started,
     )
-    _print_summary(result, sent_dir, emails, kinds, echo)
+    _print_summary(result, incoming_dir, sent_dir, emails, kinds, echo)
     return result
 
 
@@ -334,12 +335,35 @@ def _describe_sent(new: list[Received], kinds: Mapping[str, str]) -> list[str]:
 # --- output ---------------------------------------------------------------------------------------------------
 
 
+def _save_incoming(folder: Path, arrivals: list[demo_data.Arrival]) -> Path:
+    """Every email the DSPs (and strangers) sent, as it arrived: NNN-<what it is>.eml, in arrival order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, arrival in enumerate(sorted(arrivals, key=lambda a: a.at), 1):
+        (folder / f"{number:03d}-{_slug(arrival.label)}.eml").write_bytes(arrival.raw)
+    return folder
+
+
 def _save_emails(folder: Path, emails: list[Received], kinds: Mapping[str, str]) -> Path:
+    """Every envelope the SMTP server took, filed under each of its recipients: <recipient>/NNN-<kind>.eml (NNN
+    is the order sent). The same email to a DEGS and, separately, to CEG is then two recipients' copies, not
+    two files that look like duplicates."""
     folder.mkdir(parents=True, exist_ok=True)
     for number, received in enumerate(emails, 1):
         kind = kinds.get(_message_id(received), "other")
-        (folder / f"{number:03d}-{kind}.eml").write_bytes(received.content)
+        for recipient in received.rcpt_tos:
+            mailbox = folder / _slug(recipient.lower(), keep="@.")
+            mailbox.mkdir(exist_ok=True)
+            (mailbox / f"{number:03d}-{kind}.eml").write_bytes(received.content)
     return folder
+
+
+def _slug(text: str, keep: str = "") -> str:
+    """A file name from free text: letters, digits and ``keep``; runs of anything else become one dash."""
+    slug = "".join(c if c.isascii() and (c.isalnum() or c in keep) else "-" for c in text)
+    slug = re.sub(r"-{2,}", "-", slug).strip("-.")
+    if len(slug) > 60:  # a long label: cut at a word
+        slug = slug[:60].rsplit("-", 1)[0]
+    return slug or "email"
 
 
 def _save_summary(workdir: Path, week: Any, emails: list[Received], kinds: Mapping[str, str]) -> Path | None:
@@ -357,8 +381,8 @@ def _save_summary(workdir: Path, week: Any, emails: list[Received], kinds: Mappi
     return None
 
 
-def _print_summary(result: DemoResult, sent_dir: Path, emails: list[Received], kinds: Mapping[str, str],
-                   echo: Callable[[str], None]) -> None:
+def _print_summary(result: DemoResult, incoming_dir: Path, sent_dir: Path, emails: list[Received],
+                   kinds: Mapping[str, str], echo: Callable[[str], None]) -> None:
     poll = result.poll
     echo("")
     echo(f"Messages: {result.delivered} delivered to the inbox, {poll.get('seen', 0)} read: "
@@ -384,7 +408,8 @@ def _print_summary(result: DemoResult, sent_dir: Path, emails: list[Received], k
         echo(f"  reporting rate {reported / result.expected:.0%}, on time {s['on_time'] / result.expected:.0%}")
     echo("")
     echo(f"Summary workbook: {result.summary or '(no summary was sent)'}")
-    echo(f"Every email sent: {sent_dir}/")
+    echo(f"Every email read: {incoming_dir}/")
+    echo(f"Every email sent: {sent_dir}/<recipient>/")
     echo(f"Database:         {result.database}")
     echo(f"  try: {_command()} --config {result.config} status --week {result.week}")
     echo(f"Simulated {demo_data.simulation_start():%a %d %b %H:%M} to {demo_data.simulation_end():%a %d %b %H:%M}"

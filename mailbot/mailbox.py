@@ -26,11 +26,20 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from imapclient import IMAPClient
+from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 from mailbot.config import ImapSettings
-from mailbot.tls import CaFileUnusable, network_reason, verifying_context
+from mailbot.tls import (
+    GREETING_WAIT,
+    CaFileUnusable,
+    connect_fix,
+    login_fix,
+    network_reason,
+    speaks_tls,
+    tls_port_hint,
+    verifying_context,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +99,7 @@ class Mailbox:
         s = self.settings
         context = _tls_context(s, self.where)
         with self._errors("connect"):
-            client = IMAPClient(
-                s.host, port=s.port, ssl=s.security == "ssl", ssl_context=context, timeout=s.timeout
-            )
+            client = self._connect(context)
         self._client = client
         try:
             with self._errors("connect"):
@@ -108,6 +115,23 @@ class Mailbox:
             raise
         log.debug("logged in to %s as %s", self.where, s.username)
 
+    def _connect(self, context: ssl.SSLContext) -> IMAPClient:
+        s = self.settings
+        if s.security == "ssl":
+            return IMAPClient(s.host, port=s.port, ssl=True, ssl_context=context, timeout=s.timeout)
+        # The greeting is read within imapclient's connect timeout: a short one first, so a port that speaks TLS
+        # from the first byte (993) is named in seconds, not after the whole timeout.
+        try:
+            return IMAPClient(s.host, port=s.port, ssl=False,
+                              timeout=SocketTimeout(min(GREETING_WAIT, s.timeout), s.timeout))
+        except TimeoutError:
+            if s.timeout <= GREETING_WAIT:
+                raise
+            if speaks_tls(s.host, s.port):
+                raise MailboxUnavailable(f"{self.where}: connect: {tls_port_hint('imap', '143')}") from None
+        # Only slow: wait for it as long as the config allows.
+        return IMAPClient(s.host, port=s.port, ssl=False, timeout=s.timeout)
+
     def _login(self, client: IMAPClient) -> None:
         s = self.settings
         secret = s.secret.reveal()
@@ -118,8 +142,9 @@ class Mailbox:
                 client.login(s.username, secret)
         except LoginError as exc:
             reason = _scrub(_reason(exc), secret)
+            fix = login_fix("imap", s.secret.origin(), s.host, token=s.auth == "xoauth2")
             raise MailboxAuthError(
-                f"IMAP login refused for {s.username} on {s.host}:{s.port}: {reason}"
+                f"IMAP login refused for {s.username} on {s.host}:{s.port}: {reason.rstrip('. ')}{fix}"
             ) from None
         except UnicodeEncodeError:
             # The exception object would carry the password itself: do not chain it.
@@ -176,7 +201,8 @@ class Mailbox:
             raise MailboxError(f"{self.where}: {action}: {_reason(exc)}") from exc
         except (OSError, EOFError) as exc:  # refused, timeout, TLS (incl. untrusted certificate), broken pipe
             self._drop()
-            raise MailboxUnavailable(f"{self.where}: {action}: {_reason(exc)}") from exc
+            fix = connect_fix(exc, "imap") if action == "connect" else ""
+            raise MailboxUnavailable(f"{self.where}: {action}: {_reason(exc)}{fix}") from exc
 
     # -- reading -----------------------------------------------------------------------------------
 

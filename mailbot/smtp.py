@@ -29,7 +29,16 @@ from email.message import EmailMessage
 from types import TracebackType
 
 from mailbot.config import SmtpSettings
-from mailbot.tls import CaFileUnusable, network_reason, verifying_context
+from mailbot.tls import (
+    GREETING_WAIT,
+    CaFileUnusable,
+    connect_fix,
+    login_fix,
+    network_reason,
+    speaks_tls,
+    tls_port_hint,
+    verifying_context,
+)
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +127,7 @@ class SmtpTransport:
             if s.security == "ssl":
                 smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
             else:
-                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+                smtp = self._plain(s.host, s.port)
             # Without TCP_NODELAY every message waits on Nagle's algorithm: ~23 instead of ~580 msg/s.
             if smtp.sock is not None:
                 smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -139,6 +148,26 @@ class SmtpTransport:
         self._last_used = time.monotonic()
         log.debug("connected to %s", self.where)
 
+    def _plain(self, host: str, port: int) -> smtplib.SMTP:
+        """A connection for "starttls"/"none": the greeting is awaited briefly first, so a port that speaks TLS
+        from the first byte (465) is named in seconds, not after the whole timeout."""
+        timeout = self.settings.timeout
+        if timeout > GREETING_WAIT:
+            try:
+                smtp = smtplib.SMTP(host, port, timeout=GREETING_WAIT)
+            except (TimeoutError, smtplib.SMTPServerDisconnected) as exc:
+                # smtplib turns a timeout reading the greeting into "Connection unexpectedly closed: timed out".
+                if not isinstance(exc, TimeoutError) and not isinstance(exc.__context__, TimeoutError):
+                    raise
+                if speaks_tls(host, port):
+                    raise SmtpTransient(f"{self.where}: connect: {tls_port_hint('smtp', '587')}") from None
+            else:
+                if smtp.sock is not None:
+                    smtp.sock.settimeout(timeout)
+                smtp.timeout = timeout
+                return smtp
+        return smtplib.SMTP(host, port, timeout=timeout)  # slow, not TLS: wait as long as the config allows
+
     def _login(self, smtp: smtplib.SMTP, username: str, password: str) -> None:
         try:
             smtp.login(username, password)
@@ -147,9 +176,11 @@ class SmtpTransport:
             if 400 <= exc.smtp_code < 500:  # 454: temporary authentication failure
                 where = f"{self.where}: login deferred"
                 raise SmtpTransient(f"{where}: {exc.smtp_code} {text}", exc.smtp_code) from None
+            secret = self.settings.secret
+            fix = login_fix("smtp", secret.origin(), self.settings.host) if secret is not None else ""
             raise SmtpAuthError(
                 f"SMTP login refused for {username} on {self.settings.host}:{self.settings.port}: "
-                f"{exc.smtp_code} {text}", exc.smtp_code
+                f"{exc.smtp_code} {text.rstrip('. ')}{fix}", exc.smtp_code
             ) from None
         except smtplib.SMTPNotSupportedError:
             raise SmtpAuthError(f"{self.where}: server offers no AUTH; remove the password setting") from None
@@ -230,16 +261,17 @@ class SmtpTransport:
                                      f"{what}: check smtp.port")
             kind = SmtpPermanent if exc.smtp_code >= 500 else SmtpTransient
             return kind(f"{where}: {exc.smtp_code} {text}", exc.smtp_code)
+        fix = connect_fix(exc, "smtp") if action == "connect" else ""
         if isinstance(exc, ssl.SSLError) and (reason := network_reason(exc)):  # untrusted, or not TLS at all
-            return SmtpTransient(f"{where}: {reason}")
+            return SmtpTransient(f"{where}: {reason}{fix}")
         if isinstance(exc, smtplib.SMTPNotSupportedError):
             if "STARTTLS" in str(exc).upper():  # STARTTLS stripped or not offered: never send in clear
                 return SmtpTransient(f"{where}: server does not offer STARTTLS")
             return SmtpPermanent(f"{where}: {exc}")  # e.g. SMTPUTF8 needed but not offered
         if isinstance(exc, TimeoutError):
-            return SmtpTransient(f"{where}: timed out after {self.settings.timeout:g} s")
+            return SmtpTransient(f"{where}: timed out after {self.settings.timeout:g} s{fix}")
         if isinstance(exc, OSError) and (reason := network_reason(exc)):
-            return SmtpTransient(f"{where}: {reason}")  # "Connection refused", without "[Errno 111]"
+            return SmtpTransient(f"{where}: {reason}{fix}")  # "Connection refused", without "[Errno 111]"
         if isinstance(exc, smtplib.SMTPServerDisconnected | OSError | smtplib.SMTPException):
             return SmtpTransient(f"{where}: {exc or type(exc).__name__}")
         return SmtpError(f"{where}: {exc}")  # pragma: no cover - every caller passes one of the above

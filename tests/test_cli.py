@@ -104,7 +104,8 @@ def test_a_refused_login_is_one_plain_line(
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1] == (
         f"mailbot: IMAP login refused for {imap_account.username} on 127.0.0.1:{imap_account.server.imaps_port}: "
-        "[AUTHENTICATIONFAILED] Authentication failed. (check the username and the password source in the config)")
+        "[AUTHENTICATIONFAILED] Authentication failed: check imap.username and the password in environment "
+        f"variable {imap_account.env_var} (imap.password_env)")
 
 
 def test_a_tls_mode_mismatch_gets_a_hint(

@@ -1,19 +1,25 @@
 """What an operator sees when the command line, the config or a file is wrong: one line naming the key or file
-and what to do, the documented exit status, never a traceback. In process (click's CliRunner); no servers."""
+and what to do, the documented exit status, never a traceback. In process (click's CliRunner); the `init`
+checks at the end use the real test servers."""
 
 from __future__ import annotations
 
+import getpass
+import hashlib
 import logging
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from servers import ImapAccount, SmtpSink, TlsFiles, free_port
 
 from mailbot.cli import EXIT_CONFIG, EXIT_STALE, EXIT_UNAVAILABLE, main
-from mailbot.config import load_config
+from mailbot.config import Config, load_config
 from mailbot.service import Mailbot
+from mailbot.tls import login_fix
 
 ROOT = Path(__file__).resolve().parent.parent
 ROSTER = ROOT / "fixtures" / "roster" / "roster.xlsx"
@@ -85,6 +91,61 @@ def test_a_missing_ca_file_is_named_at_load(tmp_path: Path, command: str) -> Non
     result = invoke("--config", path, command)
     assert result.exit_code == EXIT_CONFIG
     assert result.stderr == f"mailbot: {path}: imap.ca_file: /nonexistent/ca.pem: no such file\n"
+
+
+# --- #11 (operator path): a state folder mailbot may not write is named with its owner and the fix, exit 2 ------
+
+
+@pytest.fixture
+def locked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A folder this user may not write in. The tests run as root, for whom chmod changes nothing: the
+    permission check itself (os.access) is what refuses here, for this folder only."""
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    real_access = os.access
+
+    def access(path: object, mode: int, *args: object, **kwargs: object) -> bool:
+        if Path(str(path)) == folder and mode & os.W_OK:
+            return False
+        return real_access(path, mode, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "access", access)
+    return folder
+
+
+@pytest.mark.parametrize("command", ["init", "poll", "run", "health"])
+def test_an_unwritable_state_folder_is_named_with_its_owner_and_the_fix(
+    tmp_path: Path, locked: Path, command: str, daemon_calls: list[object]
+) -> None:
+    path = write_config(tmp_path, CONFIG.replace('"state/mailbot.db"', '"locked/state/mailbot.db"'))
+    result = invoke("--config", path, command)
+    assert result.exit_code == EXIT_CONFIG and daemon_calls == []
+    user = getpass.getuser()
+    assert result.stderr == (
+        f"mailbot: mailbot.database: cannot create {locked / 'state'}: {locked} belongs to {locked.owner()}, and "
+        f"user {user} may not write in it (as root: install -d -o {user} -m 0750 {locked / 'state'}; or point "
+        f"mailbot.database in {path} elsewhere)\n")
+    assert not (locked / "state").exists()
+
+
+def test_an_unwritable_archive_folder_is_named(tmp_path: Path, locked: Path) -> None:
+    path = write_config(tmp_path, CONFIG.replace('"state/archive"', '"locked"'))
+    result = invoke("--config", path, "init")
+    assert result.exit_code == EXIT_CONFIG
+    user = getpass.getuser()
+    assert result.stderr == (
+        f"mailbot: mailbot.archive_dir: cannot write {locked}: it belongs to {locked.owner()}, and user {user} may "
+        f"not write it (point mailbot.archive_dir in {path} at a folder {user} owns, or as root: chown -R {user} "
+        f"{locked})\n")
+
+
+def test_a_file_where_the_state_folder_should_be_is_named(tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+    (tmp_path / "state").write_text("not a folder", encoding="utf-8")
+    result = invoke("--config", path, "init")
+    assert result.exit_code == EXIT_CONFIG
+    assert result.stderr == (f"mailbot: mailbot.database: cannot create {tmp_path / 'state'}: {tmp_path / 'state'} "
+                             "is a file, not a folder (point mailbot.database elsewhere)\n")
 
 
 # --- #6: `run` will not start without its passwords ---------------------------------------------------------------
@@ -213,10 +274,13 @@ def test_import_of_text_that_is_not_an_email_exits_1(tmp_path: Path) -> None:
 
 
 def test_a_failed_import_shows_its_reason_and_exits_1(tmp_path: Path) -> None:
-    blocker = tmp_path / "blocker"
-    blocker.write_text("a file where the archive folder should be\n", encoding="utf-8")
-    path = with_database(tmp_path, CONFIG.replace('archive_dir = "state/archive"', 'archive_dir = "blocker/archive"'))
+    path = with_database(tmp_path)
     report = ROOT / "fixtures" / "emails" / "auto_reply_out_of_office.eml"
+    # A file where this message's archive sub-folder should be: the archive folder itself is fine (`import`
+    # checks that first), so the failure comes from processing the message.
+    fan_out = tmp_path / "state" / "archive" / hashlib.sha256(report.read_bytes()).hexdigest()[:2]
+    fan_out.parent.mkdir(parents=True)
+    fan_out.write_text("a file where the archive folder should be\n", encoding="utf-8")
     result = invoke("--config", path, "import", report, logged_traceback=True)  # the service logs it for a bug
     assert result.exit_code == EXIT_UNAVAILABLE
     line = next(line for line in result.stdout.splitlines() if line.startswith(f"{report}: "))
@@ -256,3 +320,144 @@ def test_health_help_names_both_checks_and_exit_4(tmp_path: Path) -> None:
     result = invoke("health", "--config", write_config(tmp_path))
     assert result.exit_code == EXIT_STALE and "no database" in result.stdout
     assert os.environ.get("MAILBOT_CONFIG") is None
+
+
+# --- #11 (operator path): every `mailbot init` failure names what to change --------------------------------------
+# Against the real test servers (Dovecot, aiosmtpd): the messages come from what those servers really answer.
+
+BAD_ROSTER = ROOT / "fixtures" / "roster" / "bad_roster.xlsx"
+
+
+def init(config: Config) -> Result:
+    return invoke("--config", config.source, "init")
+
+
+def failed_line(result: Result, server: str) -> str:
+    return next(line for line in result.stdout.splitlines() if line.startswith(f"{server}: FAILED"))
+
+
+@pytest.mark.servers
+def test_init_with_a_wrong_imap_password_names_its_variable(
+    imap_account: ImapAccount, make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = make_config(ROSTER)
+    monkeypatch.setenv(imap_account.env_var, "wrong-password")
+    result = init(config)
+    assert result.exit_code == EXIT_UNAVAILABLE
+    assert "wrong-password" not in result.output
+    assert failed_line(result, "IMAP") == (
+        f"IMAP: FAILED (IMAP login refused for {imap_account.username} on 127.0.0.1:"
+        f"{imap_account.server.imaps_port}: [AUTHENTICATIONFAILED] Authentication failed: check imap.username and "
+        f"the password in environment variable {imap_account.env_var} (imap.password_env))")
+
+
+@pytest.mark.servers
+def test_init_with_a_wrong_smtp_password_names_its_file(
+    imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    secret = tmp_path / "smtp-password"
+    secret.write_text("wrong-password\n", encoding="utf-8")
+    config = make_config(ROSTER, smtp={"password_env": "", "password_file": str(secret)})
+    result = init(config)
+    assert result.exit_code == EXIT_UNAVAILABLE
+    assert "wrong-password" not in result.output
+    line = failed_line(result, "SMTP")
+    assert line.startswith(f"SMTP: FAILED (SMTP login refused for {smtp_sink.username} on 127.0.0.1:{smtp_sink.port}: "
+                           "535 ")
+    assert line.endswith(f": check smtp.username and the password in file {secret} (smtp.password_file))")
+
+
+def test_a_refused_login_at_nic_mail_names_app_specific_passwords() -> None:
+    origin = "environment variable MAILBOT_IMAP_PASSWORD (imap.password_env)"
+    assert "app-specific password" in login_fix("imap", origin, "imap.mgovcloud.in")
+    assert "app-specific password" in login_fix("smtp", origin, "SMTP.MGOVCLOUD.IN.")
+    assert "app-specific" not in login_fix("imap", origin, "imap.example.org")
+
+
+@pytest.mark.servers
+def test_init_with_a_port_where_nothing_listens_names_the_port(
+    imap_account: ImapAccount, make_config: Callable[..., Config]
+) -> None:
+    port = free_port()
+    result = init(make_config(ROSTER, imap={"port": port}))
+    assert result.exit_code == EXIT_UNAVAILABLE
+    assert failed_line(result, "IMAP") == (f"IMAP: FAILED (IMAP 127.0.0.1:{port}: connect: Connection refused: "
+                                           "nothing listens there: check imap.port (and imap.host))")
+
+
+@pytest.mark.servers
+def test_init_with_a_host_that_does_not_exist_names_the_host(
+    imap_account: ImapAccount, make_config: Callable[..., Config]
+) -> None:
+    result = init(make_config(ROSTER, smtp={"host": "no-such-host.invalid"}))
+    assert result.exit_code == EXIT_UNAVAILABLE
+    line = failed_line(result, "SMTP")
+    assert line.startswith("SMTP: FAILED (SMTP no-such-host.invalid:") and line.endswith(
+        ": no such host: check smtp.host)")
+
+
+@pytest.mark.servers
+def test_init_with_an_untrusted_certificate_names_ca_file(
+    imap_account: ImapAccount, make_config: Callable[..., Config]
+) -> None:
+    result = init(make_config(ROSTER, imap={"ca_file": ""}))  # the test server's certificate is self-signed
+    assert result.exit_code == EXIT_UNAVAILABLE
+    line = failed_line(result, "IMAP")
+    assert "TLS certificate not trusted" in line
+    assert line.endswith(": if this is the right server, set imap.ca_file to the certificate of the CA that signed "
+                         "it (for a self-signed server, its own certificate))")
+
+
+@pytest.mark.servers
+def test_starttls_on_the_imaps_port_is_named_in_seconds(
+    imap_account: ImapAccount, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(ROSTER, imap={"security": "starttls", "port": imap_account.server.imaps_port,
+                                       "timeout": 60})
+    started = time.monotonic()
+    result = init(config)
+    elapsed = time.monotonic() - started
+    assert result.exit_code == EXIT_UNAVAILABLE
+    assert failed_line(result, "IMAP") == (
+        f"IMAP: FAILED (IMAP 127.0.0.1:{imap_account.server.imaps_port}: connect: no greeting within 3 s: this "
+        'port speaks TLS from the first byte: set imap.security = "ssl" (or keep "starttls" and use port 143))')
+    assert elapsed < 15, elapsed  # not the 60 s timeout
+
+
+@pytest.mark.servers
+def test_starttls_on_the_smtps_port_is_named_in_seconds(
+    imap_account: ImapAccount, make_config: Callable[..., Config], tls_files: TlsFiles
+) -> None:
+    smtps = SmtpSink(tls_files, security="ssl")
+    smtps.start()
+    try:
+        config = make_config(ROSTER, smtp={"port": smtps.port, "timeout": 60})  # security = "starttls"
+        started = time.monotonic()
+        result = init(config)
+        elapsed = time.monotonic() - started
+    finally:
+        smtps.stop()
+    assert result.exit_code == EXIT_UNAVAILABLE
+    assert failed_line(result, "SMTP") == (
+        f"SMTP: FAILED (SMTP 127.0.0.1:{smtps.port}: connect: no greeting within 3 s: this port speaks TLS from "
+        'the first byte: set smtp.security = "ssl" (or keep "starttls" and use port 587))')
+    assert elapsed < 15, elapsed
+
+
+def test_init_without_a_roster_names_roster_path(tmp_path: Path) -> None:
+    path = write_config(tmp_path, CONFIG.replace(str(ROSTER), str(tmp_path / "roster.xlsx")))
+    result = invoke("--config", path, "init")
+    assert result.exit_code == EXIT_CONFIG
+    assert result.stderr.splitlines()[-1] == (
+        f"mailbot: roster.path: {tmp_path / 'roster.xlsx'}: no such file or folder: copy CEG's roster there or set "
+        f"roster.path in {path} (an .xlsx workbook, or a folder of dsps.csv, assignments.csv and degs.csv; "
+        "fixtures/roster/ has an example)")
+
+
+def test_init_with_a_broken_roster_names_the_rows_and_the_file(tmp_path: Path) -> None:
+    path = write_config(tmp_path, CONFIG.replace(str(ROSTER), str(BAD_ROSTER)))
+    result = invoke("--config", path, "init")
+    assert result.exit_code == EXIT_CONFIG
+    lines = result.stderr.splitlines()
+    assert "bad_roster.xlsx, sheet Assignments, row 4: unknown district 'Allahabd' (did you mean Prayagraj?)" in lines
+    assert lines[-1] == f"fix the rows named above in {BAD_ROSTER}, save it, and run the command again"

@@ -57,7 +57,15 @@ def test_minimal_config_fills_defaults(tmp_path: Path) -> None:
     ("change", "names"),
     [
         (("[imap]\nhost", "[imap]\nhots"), "imap.host: missing (required); is imap.hots a misspelling"),
-        (("[ceg]", '[calendar]\ntimezon = "UTC"\n[ceg]'), "calendar.timezon: unknown key"),
+        (("[ceg]", '[calendar]\ntimezon = "UTC"\n[ceg]'),
+         "calendar.timezon: unknown key; did you mean calendar.timezone?"),
+        # A misspelt optional key has a default, so only the unknown-key check sees it: it names the intent too.
+        (("[ceg]", "[calendar]\nlag_treshold = 0.4\n[ceg]"),
+         "calendar.lag_treshold: unknown key; did you mean calendar.lag_threshold?"),
+        (("[ceg]", "[schedule]\npoll_minute = 2\n[ceg]"),
+         "schedule.poll_minute: unknown key; did you mean schedule.poll_minutes?"),
+        (("[ceg]", "[schedule]\nfrobnicate = 2\n[ceg]"),
+         "schedule.frobnicate: unknown key (check the spelling against config.example.toml)"),
         (('username = "jsk@ceg.example"\n', ""), "imap.username: missing"),
         (('[smtp]\nhost = "smtp.example.org"', '[smtp]\nhost = "smtp.example.org"\nport = "465"'),
          "smtp.port: expected a whole number"),

@@ -6,6 +6,9 @@ mailbot's code, so a demo that printed one thing and stored another would fail.
 
 from __future__ import annotations
 
+import email
+import email.policy
+import hashlib
 import io
 import sqlite3
 import subprocess
@@ -76,8 +79,32 @@ def test_emails_sent_match_the_outbox(demo: tuple[DemoResult, list[str]]) -> Non
         assert sent.get(kind, 0) >= 1, kind
     assert sent["summary"] == 1
     assert f"Emails sent: {result.emails} " in "\n".join(lines)
-    saved = sorted((result.workdir / "sent").glob("*.eml"))
-    assert len(saved) == result.emails
+
+
+def test_every_email_sent_is_kept_under_each_of_its_recipients(demo: tuple[DemoResult, list[str]]) -> None:
+    result, lines = demo
+    recipients = {str(mid).strip(): str(to).lower().split(";") for mid, to in
+                  rows(result.database, "select message_id, recipients from outbox where status = 'sent'")}
+    saved = sorted((result.workdir / "outgoing").glob("*/*.eml"))
+    assert len(saved) == sum(len(to) for to in recipients.values())  # one file per recipient of each envelope
+    for path in saved:
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert path.parent.name in recipients[str(message["Message-ID"]).strip()], path
+    # An escalation goes to a DEGS and, as its own envelope, to CEG: the two copies are told apart by folder.
+    escalations = [p for p in saved if p.name.endswith("-escalation.eml")]
+    assert len({p.parent.name for p in escalations}) > 1
+    assert len({p.name for p in saved}) == result.emails  # NNN is the envelope: unique within the run
+    assert f"Every email sent: {result.workdir / 'outgoing'}/<recipient>/" in lines
+
+
+def test_every_email_read_is_kept_as_it_arrived(demo: tuple[DemoResult, list[str]]) -> None:
+    result, lines = demo
+    saved = sorted((result.workdir / "incoming").glob("*.eml"))
+    assert len(saved) == result.delivered
+    digests = {hashlib.sha256(p.read_bytes()).hexdigest() for p in saved}
+    assert digests == {str(d) for (d,) in rows(result.database, "select sha256 from ledger")}
+    assert saved[0].name == "001-CMS-Computers-on-time-Hindi-file-name.eml"  # arrival order, named by what it is
+    assert f"Every email read: {result.workdir / 'incoming'}/" in lines
 
 
 def test_nobody_answers_the_stranger_or_the_auto_reply(demo: tuple[DemoResult, list[str]]) -> None:
