@@ -229,6 +229,11 @@ _PATTERN_WORDS = {"": "plain", "lines": "striped", "diagonal": "diagonal stripes
 _TROUBLE_ORDER = ("missing", "invalid", "late", "pending")
 
 
+def _lower_first(text: str) -> str:
+    """A reason continuing a sentence: ``Shreetron: all 16 — the file could not be read``."""
+    return text[:1].lower() + text[1:]
+
+
 def _whole_pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.0f}%"
 
@@ -277,7 +282,7 @@ def _trouble(report: WeeklyReport, rejections: Mapping[str, str]) -> list[dict[s
                 "districts_en": names([d.name_en for d in lines]),
                 "districts_hi": names([d.name_hi for d in lines], "hi"),
                 "streak": streak if status in ("missing", "invalid") else 0,
-                "reason": rejections.get(dsp, "") if status == "invalid" else "",
+                "reason": _lower_first(rejections.get(dsp, "")) if status == "invalid" else "",
             })
         out.append({"status": status, "en": en, "hi": hi, "colour": STATUS_COLOURS[status],
                     "map_colour": MAP_COLOURS[status], "count": sum(d["count"] for d in dsps), "dsps": dsps})

@@ -62,16 +62,17 @@ def _pattern(kind: str, size: tuple[int, int], colour: str) -> Image.Image:
     img = Image.new("RGB", size, colour)
     draw = ImageDraw.Draw(img)
     w, h = size
-    step = 7
+    # Thin, sparse white lines: the hatch must show without washing out the colour the legend names.
+    step = 6 if kind == "lines" else 8
     if kind == "lines":
         for y in range(0, h, step):
-            draw.line([(0, y), (w, y)], fill="#ffffff", width=2)
+            draw.line([(0, y), (w, y)], fill="#ffffff", width=1)
     if kind in ("diagonal", "crosshatch"):
         for x in range(-h, w, step):
-            draw.line([(x, 0), (x + h, h)], fill="#ffffff", width=2)
+            draw.line([(x, 0), (x + h, h)], fill="#ffffff", width=1)
     if kind == "crosshatch":
-        for x in range(0, w + h, step):
-            draw.line([(x, 0), (x - h, h)], fill="#ffffff", width=2)
+        for x in range(0, w + h, step + 4):
+            draw.line([(x, 0), (x - h, h)], fill="#ffffff", width=1)
     return img
 
 
