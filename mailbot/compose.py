@@ -33,7 +33,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from mailbot.compliance import Rate, Status, WeeklyReport
 from mailbot.districts import by_code
 from mailbot.ladder import Notification, Outstanding
-from mailbot.statemap import MAP_COLOURS, PATTERNS, map_size, status_map, worst
+from mailbot.statemap import MAP_COLOURS, PATTERNS, district_statuses, map_size, status_map, worst
 from mailbot.summary import STATUS_COLOURS, STATUS_LABELS, QuarantineItem, quarantine_reason
 from mailbot.template import report_workbook
 from mailbot.weeks import Week
@@ -489,10 +489,7 @@ class Composer:
         ]
         outstanding.sort(key=lambda d: (d.name_en, d.dsp))
         lagging = sorted((_progress_line(p) for p in report.progress if p.lagging), key=lambda p: p.district.name_en)
-        by_district: dict[int, list[str]] = {}
-        for c in report.cells:
-            by_district.setdefault(c.lgd_code, []).append(c.status)
-        map_statuses = {lgd: worst(statuses) for lgd, statuses in by_district.items()}
+        map_statuses = district_statuses((c.lgd_code, c.status) for c in report.cells)
         counts = Counter(map_statuses.values())
         previous = _previous_rates(report)
         return {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 
@@ -55,6 +55,14 @@ def district_codes() -> frozenset[int]:
 def worst(statuses: Sequence[str]) -> str:
     """The status a district shows when its DSPs differ: the most urgent one."""
     return min(statuses, key=SEVERITY.index)
+
+
+def district_statuses(pairs: Iterable[tuple[int, str]]) -> dict[int, str]:
+    """(LGD code, status) per expected (DSP, district) pair -> one status per district (the worst)."""
+    by_district: dict[int, list[str]] = {}
+    for lgd_code, status in pairs:
+        by_district.setdefault(lgd_code, []).append(status)
+    return {lgd: worst(statuses) for lgd, statuses in by_district.items()}
 
 
 def _pattern(kind: str, size: tuple[int, int], colour: str) -> Image.Image:

@@ -85,7 +85,7 @@ def render_workbooks(books: list[Path], out: Path) -> int:
             subprocess.run([soffice, f"-env:UserInstallation=file://{tmp}/profile", "--headless", "--convert-to",
                             "pdf", "--outdir", tmp, str(book)], check=True, capture_output=True, timeout=300)
             pdf = Path(tmp) / f"{book.stem}.pdf"
-            subprocess.run([pdftoppm, "-png", "-r", "60", str(pdf), str(out / book.stem)], check=True, timeout=300)
+            subprocess.run([pdftoppm, "-png", "-r", "80", str(pdf), str(out / book.stem)], check=True, timeout=300)
             count += len(list(out.glob(f"{book.stem}-*.png")))
     return count
 
