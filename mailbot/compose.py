@@ -412,7 +412,8 @@ class Composer:
             context.update(self._summary_vars(n.context["report"], unanswered, rejections or {}))
             # The map goes inside the HTML (multipart/related): every mail client shows a CID image, few show
             # data: URIs and none should fetch a remote one.
-            context["map_cid"] = f"statemap-{n.week}@{self.from_address.rpartition('@')[2] or 'mailbot'}"
+            domain = self.from_address.rpartition("@")[2] or "mailbot"
+            context["map_cid"] = f"statemap.{n.week.year}{n.week.number:02d}@{domain}"  # bodies never show "2026-W"
         else:
             raise ValueError(f"not a ladder notification: {n.kind}")
         msg = self._message(
