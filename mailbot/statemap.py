@@ -91,9 +91,8 @@ def _png(img: Image.Image) -> bytes:
     return out.getvalue()
 
 
-def status_map(statuses: Mapping[int, str], width: int = MAP_WIDTH) -> bytes:
-    """The 75 districts, each filled with its status colour and hatch (``statuses``: LGD code -> status key;
-    a district not in it is white: nothing was expected there)."""
+def _frame(width: int) -> tuple[float, float, float, float, int, tuple[int, int]]:
+    """West, north, the longitude squeeze, pixels per degree, the margin and the image size for ``width``."""
     rings = _boundaries()
     lons = [x for _, ring in rings for x, _ in ring]
     lats = [y for _, ring in rings for _, y in ring]
@@ -101,24 +100,31 @@ def status_map(statuses: Mapping[int, str], width: int = MAP_WIDTH) -> bytes:
     squeeze = math.cos(math.radians((south + north) / 2))  # degrees of longitude are shorter than of latitude
     margin = 6
     scale = (width - 2 * margin) / ((east - west) * squeeze)
-    height = round((north - south) * scale) + 2 * margin
-    size = (width, height)
+    return west, north, squeeze, scale, margin, (width, round((north - south) * scale) + 2 * margin)
+
+
+def status_map(statuses: Mapping[int, str], width: int = MAP_WIDTH) -> bytes:
+    """The 75 districts, each filled with its status colour and hatch (``statuses``: LGD code -> status key;
+    a district not in it is white: nothing was expected there)."""
+    rings = _boundaries()
+    west, north, squeeze, scale, margin, size = _frame(width)
 
     def xy(ring: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
         return [(margin + (x - west) * squeeze * scale, margin + (north - y) * scale) for x, y in ring]
 
     img = Image.new("RGB", size, "#ffffff")
-    tiles = {s: _pattern(PATTERNS[s], size, c) for s, c in MAP_COLOURS.items() if PATTERNS[s]}
     draw = ImageDraw.Draw(img)
+    masks: dict[str, Image.Image] = {}  # one mask per hatched status: a paste per status, not per district
     for code, ring in rings:
-        status = statuses.get(code)
-        points = xy(ring)
-        if status in tiles:
-            mask = Image.new("L", size, 0)
-            ImageDraw.Draw(mask).polygon(points, fill=255)
-            img.paste(tiles[status], (0, 0), mask)
+        status = statuses.get(code, "")
+        if PATTERNS.get(status):
+            if status not in masks:
+                masks[status] = Image.new("1", size, 0)
+            ImageDraw.Draw(masks[status]).polygon(xy(ring), fill=1)
         else:
-            draw.polygon(points, fill=MAP_COLOURS.get(status or "", _NO_DATA))
+            draw.polygon(xy(ring), fill=MAP_COLOURS.get(status, _NO_DATA))
+    for status, mask in masks.items():
+        img.paste(_pattern(PATTERNS[status], size, MAP_COLOURS[status]), (0, 0), mask)
     for _, ring in rings:  # borders last, so no fill covers a neighbour's edge
         draw.line([*xy(ring), xy(ring)[0]], fill=_OUTLINE, width=2)
     return _png(img)
@@ -126,6 +132,5 @@ def status_map(statuses: Mapping[int, str], width: int = MAP_WIDTH) -> bytes:
 
 def map_size(width: int = MAP_WIDTH) -> tuple[int, int]:
     """The pixel size ``status_map`` draws at ``width`` (for the <img> tag's width and height)."""
-    with Image.open(io.BytesIO(status_map({}, width))) as img:
-        return img.size
+    return _frame(width)[-1]
 

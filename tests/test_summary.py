@@ -208,3 +208,26 @@ def test_progress_sheet_says_when_figures_are_an_earlier_report() -> None:
     rows = {r[3]: dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=3, values_only=True)}
     assert rows[AGRA]["Figures from week (last report)"] == "2–8 Nov 2026"
     assert rows[AGRA]["Increase this week"] is None
+
+
+def test_the_map_draws_every_district_and_ships_its_licence() -> None:
+    from importlib import resources
+
+    from PIL import Image
+
+    from mailbot.districts import all_districts
+    from mailbot.statemap import MAP_COLOURS, district_codes, district_statuses, map_size, status_map
+
+    assert district_codes() == {d.lgd_code for d in all_districts()}  # the boundaries match the district list
+    assert district_statuses([(AGRA, "on_time"), (AGRA, "missing"), (119, "late"), (119, "pending")]) == {
+        AGRA: "missing", 119: "late"}  # a district shows its most urgent status
+    png = status_map(dict.fromkeys(district_codes(), "late"))
+    assert len(png) < 60_000
+    with Image.open(io.BytesIO(png)) as img:
+        assert img.size == map_size() == (640, 623)
+        colours = {img.convert("RGB").getpixel((x, y)) for x in range(0, 640, 7) for y in range(0, 623, 7)}
+    amber = tuple(int(MAP_COLOURS["late"][i:i + 2], 16) for i in (1, 3, 5))
+    green = tuple(int(MAP_COLOURS["on_time"][i:i + 2], 16) for i in (1, 3, 5))
+    assert amber in colours and green not in colours
+    notice = resources.files("mailbot").joinpath("data/up_districts.geojson.LICENSE").read_text(encoding="utf-8")
+    assert "MIT License" in notice and "Copyright (c) 2017 Hindustan Times" in notice
