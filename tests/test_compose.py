@@ -510,3 +510,18 @@ def test_no_email_shows_codes_placeholders_or_half_translated_words(composer: Co
             for wrong in ("None", "वर्कबुक", "फाइल", "(दों)", "district(s)", "जनपद ई-गवर्नेंस", "CEG mailbot द्वारा"):
                 assert wrong not in text, (wrong, subject)
             assert "जन सेवा केन्द्र रिपोर्ट प्रणाली द्वारा भेजा गया स्वचालित संदेश है।" in text
+
+
+def test_summary_gives_the_change_against_last_week(composer: Composer) -> None:
+    # In W42 CMS sent its 25 reports late: on time fell from 74 to 49 of 75 (98.7% -> 65.3%).
+    note = notes_at(TUE, 10, "summary")[0]
+    w42 = Week(2026, 42)
+    report = evaluate(roster(), facts(), CALENDAR, ist(TUE, 10), w42)
+    note = replace(note, week=w42, context={**note.context, "report": report})
+    msg = reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=b"x"))
+    text, html = text_of(msg), text_of(msg, "html")
+    assert "Reported / प्राप्त: 74 of 75 (99%), ±0 pts vs 5–11 Oct\n" in text
+    assert "On time / समय पर: 49 (65%), -33 pts vs 5–11 Oct\n" in text
+    assert "-33 pts vs 5–11 Oct" in html
+    assert "Late / विलम्ब से: 25 districts\n- CMS Computers: all 25 of its districts\n" in text
+    assert msg["Subject"].startswith("JSK 12–18 Oct: 74/75 reported (99%), 49 on time")
