@@ -49,6 +49,7 @@ Fix = Literal["cells", "file", "resend", "attach"]
 
 UNANSWERED_LISTED = 10  # unanswered messages listed in CEG's summary email; the workbook lists them all
 DSP_WEEKS = 12  # weeks of per-DSP reporting in CEG's summary email
+MAP_DISPLAY_WIDTH = 380  # px: the map's cell beside the legend in a 640 px email; phones shrink it to fit
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,11 @@ def _slug(text: str) -> str:
 
 _PATTERN_WORDS = {"": "plain", "lines": "striped", "diagonal": "diagonal stripes", "crosshatch": "cross-hatched"}
 _TROUBLE_ORDER = ("missing", "invalid", "late", "pending")
+
+
+def _display_size(size: tuple[int, int], width: int = MAP_DISPLAY_WIDTH) -> tuple[int, int]:
+    """The <img> tag's width and height: clients that ignore CSS (Outlook) draw the picture at this size."""
+    return width, round(size[1] * width / size[0])
 
 
 def _lower_first(text: str) -> str:
@@ -506,7 +512,7 @@ class Composer:
             "trouble": _trouble(report, rejections),
             "map_statuses": map_statuses,
             "map_cid": "",  # set by notification(), which attaches the picture
-            "map_size": map_size(),
+            "map_size": _display_size(map_size()),
             "legend": [
                 {"status": s, "en": STATUS_LABELS[s][0], "hi": STATUS_LABELS[s][1], "colour": MAP_COLOURS[s],
                  "pattern": _PATTERN_WORDS[PATTERNS[s]], "count": counts.get(s, 0)}
