@@ -55,6 +55,7 @@ _HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
 _HEADER_FONT = Font(bold=True, color="FFFFFF")
 _PERCENT = "0.0%"
 _WHEN = "yyyy-mm-dd hh:mm"
+RATES_WIDTHS = (26, 9, 9, 9, 9, 9, 9, 12, 12, 12, 12, 12)
 CHART_ROWS = 17  # rows of the default height an 8 cm chart covers, and a little space
 
 
@@ -415,7 +416,7 @@ def _rates_sheet(ws: Worksheet, report: WeeklyReport) -> None:
     statewide.set_categories(Reference(ws, min_col=1, min_row=3, max_row=last))
     _markers(statewide)
     # The charts side by side under the weekly table, then a page break: fitting the sheet to the page width
-    # keeps them whole, and a page break never cuts one in two.
+    # keeps them whole, and a page break never cuts one in two. Page 2 per DSP, page 3 per division.
     ws.add_chart(statewide, f"A{last + 2}")
     charts_end = last + 2 + CHART_ROWS
     ws.row_breaks.append(Break(id=charts_end))
@@ -430,6 +431,7 @@ def _rates_sheet(ws: Worksheet, report: WeeklyReport) -> None:
         for w in report.rates
     ]
     last = _table(ws, top + 1, ["Week", *dsps], per_dsp, dict.fromkeys(range(2, len(dsps) + 2), _PERCENT))
+    _header_height(ws, top + 1, ["Week", *dsps], RATES_WIDTHS)  # DSP names wrap in the narrow columns
     by_dsp = _line_chart("Reporting rate per DSP", "Reported / expected")
     if dsps:
         by_dsp.add_data(Reference(ws, min_col=2, max_col=1 + len(dsps), min_row=top + 1, max_row=last),
@@ -443,17 +445,16 @@ def _rates_sheet(ws: Worksheet, report: WeeklyReport) -> None:
     ws.cell(row=top, column=1).font = Font(bold=True)
     dsp_rows = [_rate_row(name, r) for name, r in report.week_rates.by_dsp.items()]
     last = _table(ws, top + 1, ["DSP", *headers[1:]], dsp_rows, formats)
+    ws.row_breaks.append(Break(id=last + 1))  # the divisions on a page of their own, with their title
     top = last + 2
     _put(ws, top, 1, f"Per division, {_week_title(report)}")
     ws.cell(row=top, column=1).font = Font(bold=True)
     division_rows = [_rate_row(name, r) for name, r in report.week_rates.by_division.items()]
     last = _table(ws, top + 1, ["Division", *headers[1:]], division_rows, formats)
     ws.freeze_panes = "B3"
-    widths = [26, 9, 9, 9, 9, 9, 9, 12, 12]
-    _widths(ws, widths)
-    _header_height(ws, 2, headers, widths)
+    _widths(ws, RATES_WIDTHS)
+    _header_height(ws, 2, headers, RATES_WIDTHS)
     _print_setup(ws, "1:1")
-    ws.page_setup.fitToHeight = 2  # the charts' page and the tables' page
 
 
 def _map_sheet(ws: Worksheet, report: WeeklyReport) -> None:
