@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import email.policy
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,10 +31,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, StrictUndefined, TemplateNotFound
 from jinja2.sandbox import SandboxedEnvironment
 
-from mailbot.compliance import Rate, WeeklyReport
+from mailbot.compliance import Rate, Status, WeeklyReport
 from mailbot.districts import by_code
 from mailbot.ladder import Notification, Outstanding
 from mailbot.message import msg_id
+from mailbot.statemap import MAP_COLOURS, PATTERNS, district_statuses, map_size, status_map, worst
 from mailbot.summary import STATUS_COLOURS, STATUS_LABELS, QuarantineItem, quarantine_reason
 from mailbot.template import report_workbook
 from mailbot.weeks import Week
@@ -52,6 +54,8 @@ Fix = Literal["cells", "file", "resend", "attach"]
 STRICT = (email.policy.default.clone(verify_generated_headers=True)
           if hasattr(email.policy.default, "verify_generated_headers") else email.policy.default)
 UNANSWERED_LISTED = 10  # unanswered messages listed in CEG's summary email; the workbook lists them all
+DSP_WEEKS = 12  # weeks of per-DSP reporting in CEG's summary email
+MAP_DISPLAY_WIDTH = 380  # px: the map's cell beside the legend in a 640 px email; phones shrink it to fit
 
 
 @dataclass(frozen=True)
@@ -257,6 +261,103 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-") or "DSP"
 
 
+_PATTERN_WORDS = {"": "plain", "lines": "striped", "diagonal": "diagonal stripes", "crosshatch": "cross-hatched"}
+_TROUBLE_ORDER = ("missing", "invalid", "late", "pending")
+
+
+def _display_size(size: tuple[int, int], width: int = MAP_DISPLAY_WIDTH) -> tuple[int, int]:
+    """The <img> tag's width and height: clients that ignore CSS (Outlook) draw the picture at this size."""
+    return width, round(size[1] * width / size[0])
+
+
+def _lower_first(text: str) -> str:
+    """A reason continuing a sentence: ``Shreetron: all 16 — the file could not be read``."""
+    return text[:1].lower() + text[1:]
+
+
+def _whole_pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
+def _previous_rates(report: WeeklyReport) -> tuple[Week, Rate] | None:
+    """Last week's statewide rate, when anything was expected then (none in the first week)."""
+    if len(report.rates) < 2 or not report.rates[-2].statewide.expected:
+        return None
+    return report.rates[-2].week, report.rates[-2].statewide
+
+
+def _points(now: float | None, before: float | None) -> str:
+    if now is None or before is None:
+        return ""
+    diff = round((now - before) * 100)
+    return f"{diff:+d}" if diff else "±0"
+
+
+def _change(now: Rate, before: Rate | None) -> dict[str, str]:
+    """Percentage points against last week, signed (``+5``, ``-3``, ``±0``); empty strings in the first week."""
+    if before is None:
+        return {"reporting": "", "on_time": ""}
+    return {"reporting": _points(now.reporting_rate, before.reporting_rate),
+            "on_time": _points(now.on_time_rate, before.on_time_rate)}
+
+
+def _trouble(report: WeeklyReport, rejections: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The DSPs with a district not on time, grouped by what went wrong (missing, invalid, late, pending), each
+    with its districts and, for invalid ones, why the report was refused."""
+    groups: dict[str, dict[str, list[int]]] = {s: {} for s in _TROUBLE_ORDER}
+    for c in report.cells:
+        if c.status in groups:
+            groups[c.status].setdefault(c.dsp, []).append(c.lgd_code)
+    owed = Counter(c.dsp for c in report.cells)
+    out: list[dict[str, Any]] = []
+    for status in _TROUBLE_ORDER:
+        if not groups[status]:
+            continue
+        en, hi = STATUS_LABELS[status]
+        dsps: list[dict[str, Any]] = []
+        for dsp, codes in sorted(groups[status].items(), key=lambda item: (-len(item[1]), item[0])):
+            lines = _district_lines(codes)
+            streak = max(report.missing_streaks.get((dsp, code), 0) for code in codes)
+            dsps.append({
+                "dsp": dsp, "count": len(codes), "all": len(codes) == owed[dsp], "owed": owed[dsp],
+                "districts_en": names([d.name_en for d in lines]),
+                "districts_hi": names([d.name_hi for d in lines], "hi"),
+                "streak": streak if status in ("missing", "invalid") else 0,
+                "reason": _lower_first(rejections.get(dsp, "")) if status == "invalid" else "",
+            })
+        out.append({"status": status, "en": en, "hi": hi, "colour": STATUS_COLOURS[status],
+                    "map_colour": MAP_COLOURS[status], "count": sum(d["count"] for d in dsps), "dsps": dsps})
+    return out
+
+
+def _dsp_weeks(report: WeeklyReport) -> list[dict[str, Any]]:
+    """Per DSP, its last weeks (oldest first): the share of its districts reported, coloured by the worst status
+    of the week; a blank cell where nothing was owed."""
+    weeks = report.weeks[-DSP_WEEKS:]
+    offset = len(report.weeks) - len(weeks)
+    by_dsp: dict[str, list[list[Status]]] = {}
+    for (dsp, _), history in report.history.items():
+        per_week = by_dsp.setdefault(dsp, [[] for _ in weeks])
+        for i, owed in enumerate(history[offset:]):
+            if owed is not None:
+                per_week[i].append(owed)
+    rows = []
+    for dsp in sorted(by_dsp):
+        cells = []
+        for week, statuses in zip(weeks, by_dsp[dsp], strict=True):
+            if not statuses:
+                cells.append({"week": week_dates(week, year=False), "text": "", "colour": "#ffffff", "status": ""})
+                continue
+            rate = Rate.of(statuses)
+            status = worst(statuses)
+            cells.append({"week": week_dates(week, year=False), "text": _whole_pct(rate.reporting_rate).rstrip("%"),
+                          "colour": STATUS_COLOURS[status], "status": STATUS_LABELS[status][0]})
+        rate_now = report.week_rates.by_dsp.get(dsp, Rate())
+        rows.append({"dsp": dsp, "reported": rate_now.reported, "expected": rate_now.expected,
+                     "reporting": _whole_pct(rate_now.reporting_rate), "cells": cells})
+    return rows
+
+
 # --- the composer -------------------------------------------------------------------------------------------
 
 
@@ -325,9 +426,11 @@ class Composer:
         message_id: str | None = None,
         summary_xlsx: bytes | None = None,
         unanswered: Sequence[QuarantineItem] = (),
+        rejections: Mapping[str, str] | None = None,
     ) -> EmailMessage:
         """The email for one ladder step. A summary needs ``summary_xlsx`` (summary.build_workbook) and the
-        week's unanswered messages (the first few are listed); a reminder gets its pre-filled template here."""
+        week's unanswered messages (the first few are listed), and may name why each DSP's report was refused
+        (``rejections``: DSP -> reason); a reminder gets its pre-filled template here."""
         context: dict[str, Any] = {"dsp": n.dsp or "", **self._week_vars(n.week, n.context.get("deadline"))}
         if n.kind in ("reminder", "overdue"):
             context["districts"] = [_outstanding_line(o) for o in n.context["districts"]]
@@ -349,7 +452,11 @@ class Composer:
         elif n.kind == "summary":
             if summary_xlsx is None:
                 raise ValueError("a summary email needs its workbook (summary_xlsx)")
-            context.update(self._summary_vars(n.context["report"], unanswered))
+            context.update(self._summary_vars(n.context["report"], unanswered, rejections or {}))
+            # The map goes inside the HTML (multipart/related): every mail client shows a CID image, few show
+            # data: URIs and none should fetch a remote one.
+            domain = self.from_address.rpartition("@")[2] or "mailbot"
+            context["map_cid"] = f"statemap.{n.week.year}{n.week.number:02d}@{domain}"  # bodies never show "2026-W"
         else:
             raise ValueError(f"not a ladder notification: {n.kind}")
         msg = self._message(
@@ -357,6 +464,8 @@ class Composer:
         )
         if n.kind == "reminder" and n.dsp is not None:
             self._attach_template(msg, n.dsp, n.week, n.lgd_codes)
+        if n.kind == "summary":
+            self._attach_map(msg, context["map_cid"], context["map_statuses"], str(n.week))
         if summary_xlsx is not None and n.kind == "summary":
             msg.add_attachment(summary_xlsx, *XLSX, filename=f"JSK-weekly-summary-{n.week}.xlsx")
         return msg
@@ -406,8 +515,12 @@ class Composer:
             "deadline_hi_short": when_text(due, "hi", year=False) if due else "",
         }
 
-    def _summary_vars(self, report: WeeklyReport, unanswered: Sequence[QuarantineItem]) -> dict[str, Any]:
+    def _summary_vars(
+        self, report: WeeklyReport, unanswered: Sequence[QuarantineItem], rejections: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """The week at a glance first (figures with the change, who is in trouble and why, the map), details after."""
         rates = report.week_rates
+        tz = report.deadline.tzinfo
         outstanding = [
             district_line(
                 c.lgd_code,
@@ -420,10 +533,30 @@ class Composer:
         ]
         outstanding.sort(key=lambda d: (d.name_en, d.dsp))
         lagging = sorted((_progress_line(p) for p in report.progress if p.lagging), key=lambda p: p.district.name_en)
+        map_statuses = district_statuses((c.lgd_code, c.status) for c in report.cells)
+        counts = Counter(map_statuses.values())
+        previous = _previous_rates(report)
         return {
-            "as_of": when_text(report.as_of.astimezone(report.deadline.tzinfo)),
-            "as_of_hi": when_text(report.as_of.astimezone(report.deadline.tzinfo), "hi"),
+            "as_of": when_text(report.as_of.astimezone(tz)),
+            "as_of_hi": when_text(report.as_of.astimezone(tz), "hi"),
+            "week_short": week_dates(report.week, year=False),
             "statewide": _rate_line("Uttar Pradesh", rates.statewide),
+            "reporting_whole": _whole_pct(rates.statewide.reporting_rate),
+            "on_time_whole": _whole_pct(rates.statewide.on_time_rate),
+            "change": _change(rates.statewide, previous[1] if previous else None),
+            "previous_week_en": week_dates(previous[0], year=False) if previous else "",
+            "previous_week_hi": week_dates(previous[0], "hi", year=False) if previous else "",
+            "trouble": _trouble(report, rejections),
+            "map_statuses": map_statuses,
+            "map_cid": "",  # set by notification(), which attaches the picture
+            "map_size": _display_size(map_size()),
+            "legend": [
+                {"status": s, "en": STATUS_LABELS[s][0], "hi": STATUS_LABELS[s][1], "colour": MAP_COLOURS[s],
+                 "pattern": _PATTERN_WORDS[PATTERNS[s]], "count": counts.get(s, 0)}
+                for s in MAP_COLOURS
+                if counts.get(s, 0) or s != "pending"
+            ],
+            "dsp_weeks": _dsp_weeks(report),
             "dsp_rates": [_rate_line(name, r) for name, r in rates.by_dsp.items()],
             "division_rates": [_rate_line(name, r) for name, r in rates.by_division.items()],
             "trend": [(w.week, pct(w.statewide.reporting_rate)) for w in report.rates],
@@ -433,7 +566,7 @@ class Composer:
             # The first few, so CEG sees at a glance whether a DSP wrote from an address not in the roster.
             "unanswered": [
                 {"sender": q.sender or "(no sender)", "subject": q.subject or "(no subject)",
-                 "received": when_text(q.received.astimezone(report.deadline.tzinfo), short=True) if q.received else "",
+                 "received": when_text(q.received.astimezone(tz), short=True) if q.received else "",
                  "reason": quarantine_reason(q.reason)}
                 for q in unanswered[:UNANSWERED_LISTED]
             ],
@@ -481,6 +614,14 @@ class Composer:
         if html is not None:
             msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
         return msg
+
+    def _attach_map(self, msg: EmailMessage, cid: str, statuses: Mapping[int, str], week: str) -> None:
+        html = msg.get_body(preferencelist=("html",))
+        png = status_map(statuses)
+        if html is None:  # CEG's own templates may have dropped the HTML part: attach the picture instead
+            msg.add_attachment(png, "image", "png", filename=f"JSK-map-{week}.png")
+            return
+        html.add_related(png, "image", "png", cid=f"<{cid}>", filename=f"JSK-map-{week}.png", disposition="inline")
 
     def _attach_template(self, msg: EmailMessage, dsp: str, week: Week, lgd_codes: Sequence[int]) -> None:
         content = report_workbook(dsp, week, sorted(lgd_codes, key=lambda c: by_code(c).name_en))

@@ -69,6 +69,25 @@ def replies_withheld(session: Session, start: datetime, end: datetime) -> int:
         col(Ledger.reply_withheld), col(Ledger.first_seen) >= start, col(Ledger.first_seen) < end)).all())
 
 
+def rejection_reasons(session: Session, week: Week, tz: ZoneInfo) -> dict[str, str]:
+    """Why each DSP's report for ``week`` was refused, for CEG's summary: the first error of its latest rejected
+    message (first sentence only: the advice is the DSP's), with how many other problems it had."""
+    names = {d.id: d.name for d in session.exec(select(Dsp))}
+    latest: dict[str, Ledger] = {}
+    for ledger, weeks in rejected_messages(session, tz):
+        dsp = names[ledger.dsp_id]  # rejected_messages gives DSPs' messages only
+        if week in weeks and (dsp not in latest or (ledger.id or 0) > (latest[dsp].id or 0)):
+            latest[dsp] = ledger
+    reasons = {}
+    for dsp, ledger in latest.items():
+        errors = session.exec(select(Problem).where(Problem.ledger_id == ledger.id, Problem.severity == "error")
+                              .order_by(col(Problem.id))).all()
+        if errors:
+            first = errors[0].message.split(". ")[0].rstrip(".")
+            reasons[dsp] = first + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else "")
+    return reasons
+
+
 def quarantined_in(session: Session, week: Week, tz: ZoneInfo) -> list[QuarantineItem]:
     """Messages nobody answered that arrived during ``week`` or the reporting week after it."""
     start = datetime.combine(week.monday, datetime.min.time(), tzinfo=tz)

@@ -28,7 +28,7 @@ from mailbot.districts import all_districts, by_code
 from mailbot.intake import Intake, MailboxLike, PollReport
 from mailbot.ladder import held_because
 from mailbot.mailbox import Mailbox, MailboxAuthError
-from mailbot.queries import quarantined_in, report_facts
+from mailbot.queries import quarantined_in, rejection_reasons, report_facts
 from mailbot.roster import Roster, RosterError, load_roster
 from mailbot.smtp import SmtpAuthError, SmtpTransport
 from mailbot.status import week_status
@@ -300,7 +300,8 @@ class Mailbot:
                     message = self.composer.notification(
                         n, now=now, message_id=message_id,
                         summary_xlsx=build_workbook(n.context["report"], items, self.config.calendar.lag_threshold),
-                        unanswered=items)
+                        unanswered=items,
+                        rejections=rejection_reasons(session, n.week, self.config.calendar.timezone))
                 else:
                     message = self.composer.notification(n, now=now, message_id=message_id)
                 if dry_run is not None:

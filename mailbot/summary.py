@@ -1,9 +1,11 @@
 """CEG's weekly summary workbook: data in, .xlsx bytes out (openpyxl).
 
-Sheets: Status (every expected district x DSP pair of the week), Progress (per district, against target),
-History (pairs x weeks, coloured by conditional formatting so a re-sorted sheet keeps its colours), Rates
-(statewide per week with a native line chart, then per DSP and per division for the week), Quarantine (mail
-nobody answered).
+Sheets: Map (the week's figures and the districts coloured by status), Status (every expected district x DSP
+pair of the week), Progress (per district, against target), History (pairs x weeks, coloured by conditional
+formatting so a re-sorted sheet keeps its colours), Rates (statewide and per DSP per week, each with a native
+line chart, then per DSP and per division for the week), Quarantine (mail nobody answered).
+
+Every sheet prints landscape, fitted to the page width, with its title and header rows on each page.
 
 Text that came from outside (subjects, addresses, reasons) is stored as a string with Excel's quote prefix, so
 a subject like ``=HYPERLINK(...)`` is shown, never evaluated.
@@ -12,6 +14,8 @@ a subject like ``=HYPERLINK(...)`` is shown, never evaluated.
 from __future__ import annotations
 
 import io
+import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -20,14 +24,17 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import LineChart, Reference
+from openpyxl.drawing.image import Image as SheetImage
 from openpyxl.formatting.rule import CellIsRule
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.pagebreak import Break
 from openpyxl.worksheet.worksheet import Worksheet
 
 from mailbot.compliance import Rate, WeeklyReport
 from mailbot.districts import by_code
 from mailbot.progress import Progress
+from mailbot.statemap import MAP_COLOURS, district_statuses, status_map
 from mailbot.wording import day_text, week_dates, when_text
 
 STATUS_COLOURS = {
@@ -48,6 +55,8 @@ _HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
 _HEADER_FONT = Font(bold=True, color="FFFFFF")
 _PERCENT = "0.0%"
 _WHEN = "yyyy-mm-dd hh:mm"
+RATES_WIDTHS = (26, 9, 9, 9, 9, 9, 9, 12, 12, 12, 12, 12)
+CHART_ROWS = 17  # rows of the default height an 8 cm chart covers, and a little space
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,40 @@ def _table(
     return top + len(rows)
 
 
+def _header_height(ws: Worksheet, row: int, headers: Sequence[str], widths: Sequence[float]) -> None:
+    """Tall enough for the longest wrapped header: Excel does not grow a row for wrapped text by itself."""
+    lines = max((math.ceil(len(h) / max(w - 2, 1)) for h, w in zip(headers, widths, strict=False)), default=1)
+    ws.row_dimensions[row].height = 15 * max(lines, 1) + 2
+
+
+def _wrap_rows(ws: Worksheet, top: int, count: int, columns: Sequence[int], widths: Sequence[float]) -> None:
+    """Wrap the text of ``columns`` and make each row tall enough for it (neither Excel nor LibreOffice grows a
+    row written with a wrapped cell by itself)."""
+    for r in range(top, top + count):
+        lines = 1
+        for col in columns:
+            cell = ws.cell(row=r, column=col)
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+            lines = max(lines, math.ceil(len(str(cell.value or "")) / max(widths[col - 1] - 2, 1)))
+        if lines > 1:
+            ws.row_dimensions[r].height = 15 * lines
+            for cell in ws[r]:  # the row's figures line up with the first line of the wrapped text
+                cell.alignment = Alignment(wrap_text=cell.alignment.wrap_text, vertical="top")
+
+
+def _print_setup(ws: Worksheet, title_rows: str = "1:2") -> None:
+    """Landscape A4, as wide as the page, as many pages down as it takes, the title and headers on every page."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = title_rows
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.page_margins.top = ws.page_margins.bottom = 0.5
+    ws.oddFooter.center.text = "&A, page &P of &N"
+
+
 def _title(ws: Worksheet, text: str) -> None:
     _put(ws, 1, 1, text)
     ws.cell(row=1, column=1).font = Font(bold=True, size=13)
@@ -194,7 +237,10 @@ def _status_sheet(ws: Worksheet, report: WeeklyReport) -> None:
             ws.cell(row=r, column=col).fill = _fill(c.status)
     ws.freeze_panes = "B3"
     ws.auto_filter.ref = f"A2:J{max(last, 2)}"
-    _widths(ws, [22, 20, 14, 9, 26, 11, 12, 17, 9, 11])
+    widths = [20, 18, 13, 8, 18, 10, 11, 17, 10, 10]
+    _widths(ws, widths)
+    _header_height(ws, 2, headers, widths)
+    _print_setup(ws)
 
 
 def _lag_text(p: Progress, lag_threshold: float) -> str:
@@ -209,7 +255,7 @@ def _lag_text(p: Progress, lag_threshold: float) -> str:
     return "; ".join(words)
 
 
-def _progress_row(p: Progress, lag_threshold: float) -> list[Any]:
+def _progress_row(p: Progress, lag_threshold: float, carried_column: bool) -> list[Any]:
     figures: list[Any] = [
         p.rural_target,
         p.rural_opened,
@@ -230,9 +276,9 @@ def _progress_row(p: Progress, lag_threshold: float) -> list[Any]:
     if not p.has_figures:  # nobody reported: blanks, not zeros that read like a report of nothing opened
         figures = [None] * len(figures)
     # A DSP's last figures stand in for the weeks it skipped: say from when, so nobody reads them as this week's.
-    carried = str(p.figures_week) if p.carried_forward else None
+    carried = [week_dates(p.figures_week) if p.carried_forward and p.figures_week else None] if carried_column else []
     return [*_district(p.lgd_code), ", ".join(p.dsps), *figures, _lag_text(p, lag_threshold), ", ".join(p.unreported),
-            carried]
+            *carried]
 
 
 def _progress_sheet(ws: Worksheet, report: WeeklyReport, lag_threshold: float) -> None:
@@ -260,17 +306,26 @@ def _progress_sheet(ws: Worksheet, report: WeeklyReport, lag_threshold: float) -
         "Weeks without increase",
         "Lagging",
         "Not reported by",
-        "Figures from week",
     ]
     progress = sorted(report.progress, key=lambda p: by_code(p.lgd_code).name_en)
-    rows = [_progress_row(p, lag_threshold) for p in progress]
+    # Only when a DSP skipped a week are a district's figures older than the week: otherwise the column would be
+    # empty on every row (it always was in a DSP's first weeks), so it is there only when it says something.
+    carried_column = any(p.carried_forward for p in progress)
+    if carried_column:
+        headers.append("Figures from week (last report)")
+    rows = [_progress_row(p, lag_threshold, carried_column) for p in progress]
     _table(ws, 2, headers, rows, {8: _PERCENT, 11: _PERCENT, 14: _PERCENT, 19: _PERCENT})
     lag_fill = _fill("missing")
     for r, p in enumerate(progress, start=3):
         if p.lagging:
             ws.cell(row=r, column=21).fill = lag_fill
+
     ws.freeze_panes = "B3"
-    _widths(ws, [22, 20, 14, 9, 26, *([10] * 15), 10, 24, 20, 12])
+    widths = [18, 16, 11, 7, 18, *([10] * 8), 12, 10, 10, 11, 10, 10, 10, 24, 16, 16]
+    _widths(ws, widths)
+    _header_height(ws, 2, headers, widths)
+    _wrap_rows(ws, 3, len(rows), (5, 21, 22), widths)  # DSP lists and reasons wrap rather than hide
+    _print_setup(ws)
 
 
 def _history_sheet(ws: Worksheet, report: WeeklyReport) -> None:
@@ -296,7 +351,9 @@ def _history_sheet(ws: Worksheet, report: WeeklyReport) -> None:
                 area, CellIsRule(operator="equal", formula=[f'"{label}"'], fill=fill)
             )
     ws.freeze_panes = "D3"
-    _widths(ws, [26, 22, 20, *([10] * len(report.weeks))])
+    widths = [18, 20, 18, *([9] * len(report.weeks))]
+    _widths(ws, widths)
+    _print_setup(ws)
 
 
 def _rate_row(name: str, rate: Rate) -> list[Any]:
@@ -311,6 +368,29 @@ def _rate_row(name: str, rate: Rate) -> list[Any]:
         rate.reporting_rate,
         rate.on_time_rate,
     ]
+
+
+def _line_chart(title: str, y_title: str) -> LineChart:
+    chart = LineChart()
+    chart.title = title
+    chart.y_axis.title = y_title
+    chart.y_axis.number_format = "0%"
+    chart.y_axis.scaling.min = 0
+    chart.y_axis.scaling.max = 1
+    chart.x_axis.title = "Week"
+    chart.x_axis.delete = False  # newer Excel hides axes unless told
+    chart.y_axis.delete = False
+    chart.height, chart.width = 8, 13.5  # two side by side fill a landscape page
+    return chart
+
+
+def _markers(chart: LineChart) -> None:
+    """A marker on every point: in the first week the line is one point, which a plain line does not show."""
+    symbols = ("circle", "square", "triangle", "diamond", "x", "star", "plus")
+    for i, series in enumerate(chart.series):
+        series.marker.symbol = symbols[i % len(symbols)]
+        series.marker.size = 7
+        series.smooth = False
 
 
 def _rates_sheet(ws: Worksheet, report: WeeklyReport) -> None:
@@ -331,33 +411,74 @@ def _rates_sheet(ws: Worksheet, report: WeeklyReport) -> None:
     formats = {8: _PERCENT, 9: _PERCENT}
     rows = [_rate_row(str(w.week), w.statewide) for w in report.rates]
     last = _table(ws, 2, headers, rows, formats)
+    statewide = _line_chart("Statewide rates", "Reports / expected")
+    statewide.add_data(Reference(ws, min_col=8, max_col=9, min_row=2, max_row=last), titles_from_data=True)
+    statewide.set_categories(Reference(ws, min_col=1, min_row=3, max_row=last))
+    _markers(statewide)
+    # The charts side by side under the weekly table, then a page break: fitting the sheet to the page width
+    # keeps them whole, and a page break never cuts one in two. Page 2 per DSP, page 3 per division.
+    ws.add_chart(statewide, f"A{last + 2}")
+    charts_end = last + 2 + CHART_ROWS
+    ws.row_breaks.append(Break(id=charts_end))
 
-    chart = LineChart()
-    chart.title = "Statewide reporting rate"
-    chart.y_axis.title = "Reported / expected"
-    chart.y_axis.number_format = "0%"
-    chart.y_axis.scaling.min = 0
-    chart.y_axis.scaling.max = 1
-    chart.x_axis.title = "Week"
-    chart.x_axis.delete = False  # newer Excel hides axes unless told
-    chart.y_axis.delete = False
-    chart.add_data(Reference(ws, min_col=8, max_col=9, min_row=2, max_row=last), titles_from_data=True)
-    chart.set_categories(Reference(ws, min_col=1, min_row=3, max_row=last))
-    chart.height, chart.width = 8, 16
-    ws.add_chart(chart, "K2")
+    # Per DSP, week by week: one column per DSP, so the chart gets one line per DSP.
+    top = charts_end + 1
+    _put(ws, top, 1, "Reporting rate per DSP, by week")
+    ws.cell(row=top, column=1).font = Font(bold=True)
+    dsps = sorted({name for w in report.rates for name in w.by_dsp})
+    per_dsp = [
+        [str(w.week), *(w.by_dsp[name].reporting_rate if name in w.by_dsp else None for name in dsps)]
+        for w in report.rates
+    ]
+    last = _table(ws, top + 1, ["Week", *dsps], per_dsp, dict.fromkeys(range(2, len(dsps) + 2), _PERCENT))
+    _header_height(ws, top + 1, ["Week", *dsps], RATES_WIDTHS)  # DSP names wrap in the narrow columns
+    by_dsp = _line_chart("Reporting rate per DSP", "Reported / expected")
+    if dsps:
+        by_dsp.add_data(Reference(ws, min_col=2, max_col=1 + len(dsps), min_row=top + 1, max_row=last),
+                        titles_from_data=True)
+        by_dsp.set_categories(Reference(ws, min_col=1, min_row=top + 2, max_row=last))
+        _markers(by_dsp)
+    ws.add_chart(by_dsp, f"F{top - CHART_ROWS - 1}")
 
     top = last + 2
     _put(ws, top, 1, f"Per DSP, {_week_title(report)}")
     ws.cell(row=top, column=1).font = Font(bold=True)
     dsp_rows = [_rate_row(name, r) for name, r in report.week_rates.by_dsp.items()]
     last = _table(ws, top + 1, ["DSP", *headers[1:]], dsp_rows, formats)
+    ws.row_breaks.append(Break(id=last + 1))  # the divisions on a page of their own, with their title
     top = last + 2
     _put(ws, top, 1, f"Per division, {_week_title(report)}")
     ws.cell(row=top, column=1).font = Font(bold=True)
     division_rows = [_rate_row(name, r) for name, r in report.week_rates.by_division.items()]
-    _table(ws, top + 1, ["Division", *headers[1:]], division_rows, formats)
+    last = _table(ws, top + 1, ["Division", *headers[1:]], division_rows, formats)
     ws.freeze_panes = "B3"
-    _widths(ws, [26, 9, 9, 9, 9, 9, 9, 12, 12])
+    _widths(ws, RATES_WIDTHS)
+    _header_height(ws, 2, headers, RATES_WIDTHS)
+    _print_setup(ws, "1:1")
+
+
+def _map_sheet(ws: Worksheet, report: WeeklyReport) -> None:
+    """The first sheet: the week's figures, a legend with counts, and the districts coloured by status."""
+    _title(ws, f"JSK weekly reports, {_week_title(report)}: the districts by status")
+    rate = report.week_rates.statewide
+    _put(ws, 2, 1, f"Reported: {rate.reported} of {rate.expected}; on time: {rate.on_time}. "
+                   f"Status as of {when_text(report.as_of.astimezone(report.deadline.tzinfo), short=True)}.")
+    statuses = district_statuses((c.lgd_code, c.status) for c in report.cells)
+    counts = Counter(statuses.values())
+    _table(ws, 4, ["Districts", "Status", "स्थिति"],
+           [[counts.get(s, 0), *STATUS_LABELS[s]] for s in MAP_COLOURS], {})
+    for r, status in enumerate(MAP_COLOURS, start=5):
+        colour = MAP_COLOURS[status].lstrip("#").upper()
+        ws.cell(row=r, column=1).fill = PatternFill("solid", fgColor=colour, bgColor=colour)
+        ws.cell(row=r, column=1).font = Font(bold=True, color="FFFFFF")
+        ws.cell(row=r, column=1).alignment = Alignment(horizontal="center")
+    _put(ws, 11, 1, "Late: striped; missing: diagonal stripes; invalid: cross-hatched.")
+    _put(ws, 12, 1, "A district with several DSPs shows the worst of their statuses.")
+    image = SheetImage(io.BytesIO(status_map(statuses)))
+    ws.add_image(image, "A14")
+    _widths(ws, [12, 14, 14])
+    _print_setup(ws, "1:1")
+    ws.page_setup.orientation = "portrait"  # the map is about square: it reads best upright
 
 
 def _quarantine_sheet(ws: Worksheet, report: WeeklyReport, items: Sequence[QuarantineItem]) -> None:
@@ -368,7 +489,10 @@ def _quarantine_sheet(ws: Worksheet, report: WeeklyReport, items: Sequence[Quara
     rows = [[i.sender, i.subject, _local(i.received, tz), quarantine_reason(i.reason)] for i in items]
     _table(ws, 2, ["Sender", "Subject", "Received", "Reason"], rows, {3: _WHEN})
     ws.freeze_panes = "A3"
-    _widths(ws, [34, 50, 17, 50])
+    widths = [34, 50, 17, 40]
+    _widths(ws, widths)
+    _wrap_rows(ws, 3, len(rows), (1, 2, 4), widths)
+    _print_setup(ws)
 
 
 def build_workbook(
@@ -379,10 +503,11 @@ def build_workbook(
     wb = Workbook()
     wb.properties.creator = "mailbot"
     wb.properties.created = _local(report.as_of, UTC)  # not the wall clock: the evaluation moment
-    status = wb.active
-    assert status is not None  # noqa: S101 - a new Workbook always has one sheet
-    status.title = "Status"
-    _status_sheet(status, report)
+    first = wb.active
+    assert first is not None  # noqa: S101 - a new Workbook always has one sheet
+    first.title = "Map"
+    _map_sheet(first, report)
+    _status_sheet(wb.create_sheet("Status"), report)
     _progress_sheet(wb.create_sheet("Progress"), report, lag_threshold)
     _history_sheet(wb.create_sheet("History"), report)
     _rates_sheet(wb.create_sheet("Rates"), report)

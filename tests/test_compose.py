@@ -12,9 +12,10 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from compliance_quarter import AGRA, CALENDAR, CEG, CMS, FARRUKHABAD, SREI, facts, ist, roster
+from compliance_quarter import AGRA, CALENDAR, CEG, CMS, FARRUKHABAD, SHREE, SREI, facts, ist, roster
+from PIL import Image as PILImage
 
-from mailbot.compliance import Notification, due_notifications
+from mailbot.compliance import Notification, ReportFact, due_notifications, evaluate
 from mailbot.compose import Composer, InForce, IngestReply
 from mailbot.ladder import Outstanding
 from mailbot.summary import QuarantineItem, build_workbook
@@ -340,6 +341,81 @@ def test_action_alert_labels_figures_carried_from_an_earlier_report(composer: Co
         assert "सप्ताह 2–8 नवम्बर 2026 की अन्तिम प्राप्त रिपोर्ट से" in part
 
 
+def summary_email(composer: Composer, **kwargs: object) -> EmailMessage:
+    note = notes_at(TUE, 10, "summary")[0]
+    xlsx = build_workbook(note.context["report"], (), 0.5)
+    return reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=xlsx,
+                                         **kwargs))  # type: ignore[arg-type]
+
+
+def test_summary_subject_leads_with_the_figures(composer: Composer) -> None:
+    subject = summary_email(composer)["Subject"]
+    # A phone's inbox line shows about 40 characters: the figures are inside them.
+    assert subject.startswith("JSK 16–22 Nov: 74/76 reported (97%), 74 on time")
+    assert subject.index("(97%)") < 40
+    assert subject.endswith("(2026-W47) / 74/76 प्राप्त, 74 समय पर")
+
+
+def test_summary_first_screen_has_the_figures_change_trouble_and_map(composer: Composer) -> None:
+    unanswered = [QuarantineItem("district.coordinator@gmail.example", "Weekly JSK report Agra", ist(MON, 10, 30),
+                                 "unknown sender district.coordinator@gmail.example")]
+    msg = summary_email(composer, unanswered=unanswered)
+    text, html = text_of(msg), text_of(msg, "html")
+    assert text.startswith("JSK weekly reports, week 16–22 Nov 2026 / सप्ताह 16–22 नवम्बर 2026\n\n"
+                           "Reported / प्राप्त: 74 of 76 (97%), ±0 pts vs 9–15 Nov\n"
+                           "On time / समय पर: 74 (97%), ±0 pts vs 9–15 Nov\n")
+    # The DSPs in trouble, grouped by what went wrong, each with its districts.
+    assert ("Missing / अप्राप्त: 2 districts\n- Shreetron: Agra (4 weeks in a row)\n"
+            "- Srei Sahaj: Farrukhabad (8 weeks in a row)\n") in text
+    assert "Districts on the map / मानचित्र में जनपद: 73 on time (समय पर), 0 late (विलम्ब से), 2 missing" in text
+    for label in ("73</b> On time", "समय पर", "2</b> Missing", "अप्राप्त", "(diagonal stripes)"):
+        assert label in html, label  # the legend: colour, words in both languages, the count
+    # Phone order: figures, trouble, map; the unanswered mail and the per-district list only after the map.
+    order = [html.index(s) for s in ("74/76", "Missing</b> / ", "cid:", "By DSP", "Not received, by district",
+                                     "Unanswered messages: 1")]
+    assert order == sorted(order)
+    assert "district.coordinator@gmail.example" in text and "Address not in roster" in html
+    # Lagging districts name their DSP.
+    assert "- Aligarh / अलीगढ़ (CMS Computers): 76 of 120 (63.3%), gap 44" in text
+    # Per DSP, the weeks so far (8 here, 12 at most), oldest first; Shreetron owed nothing before W44.
+    assert "- Shreetron: 0/1 this week (0%); weeks: · · · · 0 0 0 0\n" in text
+    assert html.count('title="16–22 Nov: ') == 4  # the newest week's cell for each of the 4 DSPs
+
+
+def test_summary_map_is_an_inline_png_the_html_shows(composer: Composer) -> None:
+    msg = summary_email(composer)
+    html_part = msg.get_body(preferencelist=("html",))
+    assert html_part is not None
+    related = next(p for p in msg.walk() if p.get_content_type() == "multipart/related")
+    parts = list(related.iter_parts())
+    assert [p.get_content_type() for p in parts] == ["text/html", "image/png"]
+    image = parts[1]
+    cid = image["Content-ID"].strip("<>")
+    assert cid == "statemap.202647@ceg.up.gov.in"
+    assert f'src="cid:{cid}"' in text_of(msg, "html")
+    png = image.get_payload(decode=True)
+    assert isinstance(png, bytes) and png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) < 60_000
+    with PILImage.open(io.BytesIO(png)) as picture:
+        picture.verify()
+        assert picture.size == (640, 623)
+    assert 'width="380" height="370"' in text_of(msg, "html")  # the size Outlook draws it at (it ignores CSS)
+    # The map is not an attachment: only the workbook is.
+    assert list(attachments(msg)) == ["JSK-weekly-summary-2026-W47.xlsx"]
+
+
+def test_summary_says_why_a_report_was_refused(composer: Composer) -> None:
+    note = notes_at(TUE, 10, "summary")[0]
+    refused = [*facts(), ReportFact(SHREE, AGRA, W47, ist(MON, 9), False, {})]
+    report = evaluate(roster(), refused, CALENDAR, ist(TUE, 10), W47)
+    note = replace(note, context={**note.context, "report": report})
+    msg = reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=b"x",
+                                        rejections={SHREE: "The file could not be read (damaged or incomplete)"}))
+    text = text_of(msg)
+    assert ("Invalid / अमान्य: 1 district\n- Shreetron: Agra — the file could not be read (damaged or incomplete)"
+            ) in text
+    assert "Missing / अप्राप्त: 1 district\n- Srei Sahaj: Farrukhabad" in text
+
+
 def test_summary_html_and_workbook(composer: Composer) -> None:
     note = notes_at(TUE, 10, "summary")[0]
     xlsx = build_workbook(note.context["report"], (), 0.5)
@@ -351,17 +427,12 @@ def test_summary_html_and_workbook(composer: Composer) -> None:
     ]
     msg = reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=xlsx,
                                         unanswered=unanswered))
-    assert msg["Subject"].startswith(
-        "JSK weekly compliance, week 16–22 Nov 2026 (2026-W47): 97.4% reported, 97.4% on time"
-    )
-    assert "सप्ताह 16–22 नवम्बर 2026: 97.4% प्राप्त" in msg["Subject"]
     assert msg["To"] == "jsk@ceg.up.gov.in, monitor@ceg.up.gov.in"
     html = text_of(msg, "html")
     assert 'name="viewport"' in html
     assert "#ffc7ce" in html  # missing in red
     assert "Farrukhabad" in html and "फर्रुखाबाद" in html
     text = text_of(msg)
-    assert "74 of 76 reports received (97.4%)" in text
     assert "Unanswered messages (unknown senders, quarantined) / अनुत्तरित संदेश (अज्ञात प्रेषक, अलग रखे गए संदेश): 12" in text
     # The first ten, in words, so CEG sees a DSP writing from a new address without opening the workbook.
     assert ('- district.coordinator@gmail.example: "Weekly JSK report Agra", Mon 23 Nov 2026, 10:30 IST: '
@@ -456,3 +527,18 @@ def test_no_email_shows_codes_placeholders_or_half_translated_words(composer: Co
             for wrong in ("None", "वर्कबुक", "फाइल", "(दों)", "district(s)", "जनपद ई-गवर्नेंस", "CEG mailbot द्वारा"):
                 assert wrong not in text, (wrong, subject)
             assert "जन सेवा केन्द्र रिपोर्ट प्रणाली द्वारा भेजा गया स्वचालित संदेश है।" in text
+
+
+def test_summary_gives_the_change_against_last_week(composer: Composer) -> None:
+    # In W42 CMS sent its 25 reports late: on time fell from 74 to 49 of 75 (98.7% -> 65.3%).
+    note = notes_at(TUE, 10, "summary")[0]
+    w42 = Week(2026, 42)
+    report = evaluate(roster(), facts(), CALENDAR, ist(TUE, 10), w42)
+    note = replace(note, week=w42, context={**note.context, "report": report})
+    msg = reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=b"x"))
+    text, html = text_of(msg), text_of(msg, "html")
+    assert "Reported / प्राप्त: 74 of 75 (99%), ±0 pts vs 5–11 Oct\n" in text
+    assert "On time / समय पर: 49 (65%), -33 pts vs 5–11 Oct\n" in text
+    assert "-33 pts vs 5–11 Oct" in html
+    assert "Late / विलम्ब से: 25 districts\n- CMS Computers: all 25 of its districts\n" in text
+    assert msg["Subject"].startswith("JSK 12–18 Oct: 74/75 reported (99%), 49 on time")

@@ -187,3 +187,18 @@ def test_a_folder_holding_a_real_installation_is_refused_and_left_alone(tmp_path
     assert "Traceback" not in done.stderr
     assert (tmp_path / "mailbot.db").read_bytes() == b"the reports"
     assert (tmp_path / "archive" / "ab" / "abcdef.eml.gz").exists()
+
+
+def test_ceg_summary_gives_the_week_on_its_first_lines(demo: tuple[DemoResult, list[str]]) -> None:
+    import email
+    from email.policy import default
+
+    result, _ = demo
+    [eml] = (result.workdir / "sent").glob("*-summary.eml")
+    msg = email.message_from_bytes(eml.read_bytes(), policy=default)
+    assert msg["Subject"].startswith("JSK 16–22 Nov: 57/75 reported (76%), 41 on time")
+    text = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    # Shreetron's damaged workbook: refused, and the summary says why (read from the stored rejection).
+    assert "- Shreetron: all 16 of its districts — the file could not be read (damaged or incomplete)" in text
+    assert "- UPDESCO: Aligarh and Sambhal" in text
+    assert [p.get_content_type() for p in msg.walk() if p["Content-ID"]] == ["image/png"]

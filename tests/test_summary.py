@@ -36,10 +36,38 @@ def book(report: WeeklyReport) -> openpyxl.Workbook:
 
 
 def test_sheets(book: openpyxl.Workbook) -> None:
-    assert book.sheetnames == ["Status", "Progress", "History", "Rates", "Quarantine"]
-    for ws in book.worksheets:
+    assert book.sheetnames == ["Map", "Status", "Progress", "History", "Rates", "Quarantine"]
+    for ws in book.worksheets[1:]:
         assert ws.freeze_panes is not None
         assert ws.cell(row=2, column=1).font.bold
+
+
+def test_every_sheet_prints_fitted_to_the_page_width_with_its_headers_on_each_page(book: openpyxl.Workbook) -> None:
+    for ws in book.worksheets:
+        setup = ws.page_setup
+        assert ws.sheet_properties.pageSetUpPr.fitToPage, ws.title
+        assert (setup.fitToWidth, int(setup.paperSize)) == (1, 9), ws.title  # 9: A4
+        assert setup.orientation == ("portrait" if ws.title == "Map" else "landscape"), ws.title
+        assert ws.print_title_rows, ws.title
+    for name in ("Status", "Progress", "History", "Quarantine"):
+        assert book[name].print_title_rows == "$1:$2"  # the title and the column headers
+    # The headers wrap in a row tall enough for them: "Weeks without increase" needs three lines of 10.
+    progress = book["Progress"]
+    assert progress.row_dimensions[2].height >= 45
+    assert all(progress.cell(row=2, column=c).alignment.wrap_text for c in range(1, progress.max_column + 1))
+
+
+def test_map_sheet_has_the_legend_and_the_map(book: openpyxl.Workbook, report: WeeklyReport) -> None:
+    ws = book["Map"]
+    legend = {r[1]: (r[0], r[2]) for r in ws.iter_rows(min_row=5, max_row=9, values_only=True)}
+    # 75 districts; Agra and Farrukhabad have a DSP that sent nothing: the district shows missing.
+    assert legend == {"On time": (73, "समय पर"), "Late": (0, "विलम्ब से"), "Missing": (2, "अप्राप्त"),
+                      "Invalid": (0, "अमान्य"), "Pending": (0, "प्रतीक्षित")}
+    assert ws["A2"].value == "Reported: 74 of 76; on time: 74. Status as of Tue 24 Nov 2026, 10:00 IST."
+    images = ws._images
+    assert len(images) == 1
+    data = images[0]._data()
+    assert data.startswith(b"\x89PNG") and len(data) < 60_000
 
 
 def test_status_sheet_agrees_with_the_report(book: openpyxl.Workbook, report: WeeklyReport) -> None:
@@ -72,7 +100,8 @@ def test_progress_sheet(book: openpyxl.Workbook, report: WeeklyReport) -> None:
     assert agra["B2C uptake"] == pytest.approx(0.2)
     assert agra["Lagging"] is None  # not lagging: blank
     assert agra["Not reported by"] == SHREE
-    assert agra["Figures from week"] is None  # this week's own figures
+    # Every district's figures are this week's: no column that would be empty on every row.
+    assert not any(h and h.startswith("Figures from") for h in header)
     assert rows[119]["Lagging"] == "No increase for 3 weeks"  # Aligarh
     assert rows[121]["Lagging"] == "Below 50% of target"  # Ambedkar Nagar: the configured threshold, in words
     assert ws.cell(row=3, column=14).number_format == "0.0%"
@@ -130,9 +159,26 @@ def test_rates_sheet_and_chart(book: openpyxl.Workbook, report: WeeklyReport) ->
     assert last[:7] == ("2026-W47", 76, 74, 0, 2, 0, 0)
     assert last[7] == pytest.approx(74 / 76)
     charts = ws._charts
-    assert len(charts) == 1
-    assert isinstance(charts[0], LineChart)
+    assert len(charts) == 2 and all(isinstance(c, LineChart) for c in charts)
+    statewide, by_dsp = charts
+    assert len(statewide.series) == 2  # reporting and on-time rate
+    # One line per DSP, from its own column of weekly rates.
+    assert len(by_dsp.series) == len(report.week_rates.by_dsp) == 4
+    for chart in charts:  # markers: in the first week a line is one point, which only a marker shows
+        assert all(s.marker is not None and s.marker.symbol not in (None, "none") for s in chart.series)
+    # Both charts sit side by side above a page break, so printing never cuts one in two.
+    rows = {c.anchor._from.row for c in charts}
+    assert len(rows) == 1
+    assert [b.id for b in ws.row_breaks.brk] and ws.row_breaks.brk[0].id > rows.pop() + 15
     values = [c.value for c in ws["A"]]
+    assert "Reporting rate per DSP, by week" in values
+    top = values.index("Reporting rate per DSP, by week") + 1
+    header = [c.value for c in ws[top + 1]]
+    assert header[:2] == ["Week", "CMS Computers"]
+    shree = header.index(SHREE)
+    per_week = {r[0]: r for r in ws.iter_rows(min_row=top + 2, max_row=top + 1 + len(report.weeks), values_only=True)}
+    assert per_week["2026-W47"][shree] == 0  # Shreetron sent nothing for Agra
+    assert per_week["2026-W40"][shree] is None  # ... and owed nothing before W44
     assert "Per DSP, week 16–22 Nov 2026 (2026-W47)" in values
     assert "Per division, week 16–22 Nov 2026 (2026-W47)" in values
 
@@ -160,5 +206,28 @@ def test_progress_sheet_says_when_figures_are_an_earlier_report() -> None:
                                                           CALENDAR.lag_threshold)))["Progress"]
     header = [c.value for c in ws[2]]
     rows = {r[3]: dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=3, values_only=True)}
-    assert rows[AGRA]["Figures from week"] == "2026-W45"
+    assert rows[AGRA]["Figures from week (last report)"] == "2–8 Nov 2026"
     assert rows[AGRA]["Increase this week"] is None
+
+
+def test_the_map_draws_every_district_and_ships_its_licence() -> None:
+    from importlib import resources
+
+    from PIL import Image
+
+    from mailbot.districts import all_districts
+    from mailbot.statemap import MAP_COLOURS, district_codes, district_statuses, map_size, status_map
+
+    assert district_codes() == {d.lgd_code for d in all_districts()}  # the boundaries match the district list
+    assert district_statuses([(AGRA, "on_time"), (AGRA, "missing"), (119, "late"), (119, "pending")]) == {
+        AGRA: "missing", 119: "late"}  # a district shows its most urgent status
+    png = status_map(dict.fromkeys(district_codes(), "late"))
+    assert len(png) < 60_000
+    with Image.open(io.BytesIO(png)) as img:
+        assert img.size == map_size() == (640, 623)
+        colours = {img.convert("RGB").getpixel((x, y)) for x in range(0, 640, 7) for y in range(0, 623, 7)}
+    amber = tuple(int(MAP_COLOURS["late"][i:i + 2], 16) for i in (1, 3, 5))
+    green = tuple(int(MAP_COLOURS["on_time"][i:i + 2], 16) for i in (1, 3, 5))
+    assert amber in colours and green not in colours
+    notice = resources.files("mailbot").joinpath("data/up_districts.geojson.LICENSE").read_text(encoding="utf-8")
+    assert "MIT License" in notice and "Copyright (c) 2017 Hindustan Times" in notice
