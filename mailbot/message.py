@@ -188,6 +188,9 @@ def parse_message(raw: bytes) -> ParsedMessage:
     )
 
 
+_FIELD_START = re.compile(rb"[!-9;-~]+[ \t]*:")  # a header field's name (printable ASCII but ':'), then ':'
+
+
 def _cap_headers(raw: bytes, defects: list[str]) -> bytes:
     """``raw`` with each top-level header field cut to MAX_HEADER_FIELD bytes and the block to MAX_HEADER_BLOCK,
     and bare CRs in it made spaces, before the ``email`` package decodes any of it. Linear in the block's size."""
@@ -199,6 +202,14 @@ def _cap_headers(raw: bytes, defects: list[str]) -> bytes:
         head = re.sub(rb"\r(?!\n)", b" ", head)
         raw = head + raw[end:]
         defects.append("a header contains a bare carriage return (CR); it was read as a space")
+    lines = head.split(b"\n")
+    if any(line.strip() and not line[:1].isspace() and not _FIELD_START.match(line) for line in lines[1:]):
+        # A stray line break inside a header value (some servers store a bare CR as CRLF) would end the header
+        # block for the parser, and the report's attachments with it: read the piece as a continuation line.
+        head = b"\n".join([lines[0], *(b" " + line if line.strip() and not line[:1].isspace()
+                                       and not _FIELD_START.match(line) else line for line in lines[1:])])
+        raw = head + raw[end:]
+        defects.append("a header line was broken by a stray line break; it was read as part of the header above")
     if len(head) <= MAX_HEADER_FIELD:
         return raw
     # A field starts at a line that does not begin with white space (a continuation line does).

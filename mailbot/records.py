@@ -176,7 +176,9 @@ def _queue_reply(session: Session, ledger: Ledger, *, key: str, dsp: str, messag
     to = reply_addresses(message, dsp, roster, trusted)
     if not to:
         return
-    over = _over_reply_limit(session, to, now, config.imap.max_replies_per_address_per_day)
+    # Only rejections are limited: a loop (an autoresponder answering our answers) or a flood of junk is always
+    # refused, while a DSP that sends one email per district still gets a receipt for each report it sent.
+    over = None if accepted else _over_reply_limit(session, to, now, config.imap.max_replies_per_address_per_day)
     if over:
         ledger.reply_withheld = True
         ledger.reason = (f"{ledger.reason}; not answered: {over} already had "
@@ -217,11 +219,11 @@ def reply_addresses(message: ParsedMessage, dsp: str, roster: Roster, trusted: b
 
 
 def _over_reply_limit(session: Session, to: Sequence[str], now: datetime, limit: int) -> str | None:
-    """The first of ``to`` that was sent ``limit`` answers to DSPs' emails in the last 24 hours, else None."""
+    """The first of ``to`` that was sent ``limit`` rejections in the last 24 hours, else None."""
     since = now - timedelta(days=1)
     counts: dict[str, int] = {}
     for row in session.exec(select(Outbox).where(
-            col(Outbox.ledger_id).is_not(None), col(Outbox.kind).in_(REPLY_KINDS), col(Outbox.created_at) > since)):
+            col(Outbox.ledger_id).is_not(None), Outbox.kind == "rejection", col(Outbox.created_at) > since)):
         for address in outbox.recipients_of(row):
             counts[address] = counts.get(address, 0) + 1
     return next((a for a in to if counts.get(a, 0) >= limit), None)

@@ -2,8 +2,7 @@
 every attack in one mailbox, a good report after them, `mailbot poll` + `mailbot send` as a user runs them. For
 each: where it is filed, whether it is answered and to whom (never outside the roster), and mailbot still polls.
 
-One run (a module fixture) serves every case; the cases another branch fixes are marked xfail(strict) until the
-merge."""
+One run (a module fixture) serves every case."""
 
 from __future__ import annotations
 
@@ -30,7 +29,6 @@ ROSTER = ROOT / "fixtures" / "roster" / "roster.xlsx"
 HOSTILE = ROOT / "fixtures" / "hostile"
 CEG = ("jsk@ceg.example", "operator@ceg.example")
 FORGED_LINE = "2026-11-23 10:00:00,000 INFO mailbot.intake: UID 1 forged"
-SENDER_BRANCH = "fixed on branch wave1-sender"
 
 pytestmark = pytest.mark.servers
 
@@ -136,7 +134,6 @@ def test_the_pass_survives_the_corpus_and_mailbot_still_polls(run: Run, dovecot:
         assert db.execute("pragma integrity_check").fetchone() == ("ok",)
 
 
-@pytest.mark.xfail(strict=True, reason=SENDER_BRANCH)  # today reply_to_quoted_semicolons reaches v1@evil.example
 def test_nothing_is_sent_outside_the_roster(run: Run) -> None:
     roster = load_roster(ROSTER)
     allowed = {a.lower() for d in roster.dsps for a in (*d.sender_addresses, *d.contact_addresses)}
@@ -163,14 +160,11 @@ SENDER = [
     Expected("reply_to_quoted_semicolons", "accepted", "Processed", True),
     Expected("encoded_word_message_id_crlf", "accepted", "Processed", True),
     Expected("bare_cr_message_id", "accepted", "Processed", True),
-    # Works today already (the reply goes to From; no header is built from Reply-To): kept as a guard.
     Expected("reply_to_encoded_crlf", "accepted", "Processed", True),
 ]
 
 
-@pytest.mark.parametrize("expected", BUDGET + [
-    pytest.param(e, marks=pytest.mark.xfail(strict=True, reason=SENDER_BRANCH)) for e in SENDER[:3]
-] + SENDER[3:], ids=lambda e: e.case)
+@pytest.mark.parametrize("expected", BUDGET + SENDER, ids=lambda e: e.case)
 def test_each_attack_is_filed_with_a_reason_and_answered_only_to_the_roster(run: Run, expected: Expected) -> None:
     ((outcome, folder, reason),) = run.ledger(expected.case)
     assert (outcome, folder) == (expected.outcome, expected.folder), reason
@@ -184,21 +178,18 @@ def test_each_attack_is_filed_with_a_reason_and_answered_only_to_the_roster(run:
 
 
 def test_a_newline_in_a_cell_or_a_header_cannot_forge_a_log_line(run: Run) -> None:
-    # Today no log line quotes a cell (the formatter itself: tests/test_intake_budget.py); the Message-IDs are
-    # logged, and encoded_word_message_id_crlf's holds an encoded CR/LF.
+    # No log line quotes a cell or a malformed Message-ID today (the formatter itself: tests/test_intake_budget.py),
+    # so this guards the whole run's log against lines a message could have written.
     assert run.ledger("newline_in_cell")[0][:2] in {("accepted", "Processed"), ("rejected", "Rejected")}
-    assert "v3@evil.example" in run.logs
     assert not any(line.startswith((FORGED_LINE, "Reply-To:")) for line in run.logs.splitlines())
 
 
-@pytest.mark.xfail(strict=True, reason=SENDER_BRANCH)
 def test_an_autoresponder_gets_a_handful_of_replies_not_one_per_message(run: Run) -> None:
     rows = run.ledger("autoresponder_without_headers")
     assert len(rows) == mh.EXTRA_AUTOREPLIES + 1 and all(folder == "Rejected" for _, folder, _ in rows)
     assert 1 <= len(run.replies("autoresponder_without_headers")) <= 5
 
 
-@pytest.mark.xfail(strict=True, reason=SENDER_BRANCH)  # today: "Reply-To: v3@evil.example" is injected
 def test_reply_headers_carry_nothing_from_a_strangers_message_id(run: Run) -> None:
     for m in run.sink.messages:
         parsed = email.message_from_bytes(m.raw, policy=email.policy.default)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from emails import FilePart, build_email, fixture_email, fixture_names, make_emails
@@ -325,3 +326,13 @@ def test_a_bare_cr_in_a_header_does_not_lose_the_attachment() -> None:
     raw = fixture_email("reply_to_same_domain").replace(b"\r\nSubject:", b"\r\nX-Note: a\rb\r\nSubject:", 1)
     parsed = parse_message(raw)
     assert len(parsed.attachments) == 1
+
+
+def test_a_header_broken_by_a_stray_line_break_keeps_the_reports_attachment() -> None:
+    # Dovecot stores a bare CR in a header as CR LF: the piece after it must not end the header block.
+    raw = (Path(__file__).resolve().parent.parent / "fixtures" / "hostile" / "bare_cr_message_id.eml").read_bytes()
+    stored = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+    parsed = parse_message(stored)
+    assert [a.kind for a in parsed.attachments] == ["xlsx"]
+    assert parsed.message_id == ""  # "<bare" + line break + "cr@...>" is no msg-id: left out of our headers
+    assert "a header line was broken by a stray line break" in parsed.defects[0]

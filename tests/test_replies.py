@@ -116,6 +116,25 @@ def test_replies_to_one_address_stop_at_the_daily_limit_and_are_counted(
     bot.close()
 
 
+def test_a_dsp_sending_one_report_per_district_gets_a_receipt_for_each_beyond_the_limit(
+    smtp_sink: SmtpSink, make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    # The limit stops loops and floods of rejections; genuine reports (here 4, limit 2) are always acknowledged.
+    config = make_config(ROSTER, imap={"max_replies_per_address_per_day": 2})
+    bot = Mailbot(config, clock=lambda: NOW)
+    codes = load_roster(ROSTER).districts_of(CMS, WEEK)[:4]
+    for i, code in enumerate(codes):
+        figures: dict[int, dict[str, int | str]] = {
+            code: {"rural_target": 100, "rural_opened": 10 + i, "urban_target": 20, "urban_opened": 5}}
+        raw = build_email(sender=f"{CMS} <reports@cms.example>", subject=f"JSK report {WEEK} ({i})",
+                          attachments=[("r.xlsx", report_workbook(CMS, WEEK, [code], figures))],
+                          message_id=f"<district{i}@cms.example>")
+        assert _import(bot, tmp_path, raw, f"district{i}") == "accepted"
+    kinds = [str(msg["X-Mailbot-Kind"]) for _, msg in _replies(config)]
+    assert kinds == ["acknowledgement"] * 4
+    bot.close()
+
+
 def test_the_outbox_refuses_an_address_that_is_not_plain_and_reads_old_rows(tmp_path: Path) -> None:
     msg = EmailMessage()
     msg["From"] = "mailbot@ceg.example"
