@@ -194,7 +194,7 @@ def test_ceg_summary_gives_the_week_on_its_first_lines(demo: tuple[DemoResult, l
     from email.policy import default
 
     result, _ = demo
-    [eml] = (result.workdir / "sent").glob("*-summary.eml")
+    [eml] = (result.workdir / "outgoing").glob("*/*-summary.eml")
     msg = email.message_from_bytes(eml.read_bytes(), policy=default)
     assert msg["Subject"].startswith("JSK 16–22 Nov: 57/75 reported (76%), 41 on time")
     text = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
