@@ -257,3 +257,22 @@ def test_new_mail_runs_poll_then_send_even_while_a_poll_runs(tmp_path: Path) -> 
         daemon.shutdown()
     assert service.calls == ["poll", "send", "poll", "send"]
     assert overlapping and not any(overlapping), "never two jobs at once"
+
+
+def test_without_idle_the_daemon_keeps_polling_on_its_interval(tmp_path: Path) -> None:
+    service = FakeService()
+    stop = service.stop
+    box = FakeBox([[]], stop, idle=False)
+    daemon = scheduler.Daemon(make_test_config(tmp_path, idle=True), service, rng=random.Random(1),
+                              idle_mailbox=box)
+    daemon.start()
+    try:
+        assert daemon.watcher is not None
+        daemon.watcher.join(5)
+        assert daemon.watcher.offered is False
+        assert service.polled.wait(5), "the start-up poll"
+        poll = daemon.scheduler.get_job("poll")
+        assert poll is not None and poll.trigger.interval.total_seconds() == 5 * 60
+    finally:
+        daemon.shutdown()
+    assert box.connections == 1, "asked once, not again and again"
