@@ -308,11 +308,11 @@ class Daemon:
         self.mailbot.stop.set()
         with self._jobs_lock:
             self._closing = True
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
         if self.watcher is not None:
             # It wakes within IDLE_TICK_SECONDS; one stuck on a hung server is a daemon thread and is left.
             self.watcher.join(IDLE_STOP_WAIT)
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=True)
 
 
 IDLE_STOP_WAIT = 3.0  # seconds shutdown waits for the IDLE watcher to log out
@@ -341,7 +341,7 @@ class IdleWatcher:
         self.delay = delay
         self.mailbox = mailbox
         self.failures = 0
-        self.sessions = 0  # IDLE sessions established: tests and the benchmark wait on it
+        self.sessions = 0  # IDLE sessions established
         self.offered: bool | None = None  # whether the server offers IDLE (None: not known yet)
         self._thread = threading.Thread(target=self.run, name="mailbot-idle", daemon=True)
 
