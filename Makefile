@@ -47,3 +47,4 @@ demo:
 
 bench: setup
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/latency.py

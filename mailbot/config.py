@@ -111,6 +111,7 @@ class ImapSettings:
     max_message_bytes: int = 25 * 1024 * 1024
     authserv_id: str = ""  # when set: trust a From address only if this server's Authentication-Results vouch for it
     max_replies_per_address_per_day: int = MAX_REPLIES_PER_ADDRESS_PER_DAY
+    idle: bool = True  # wait in IMAP IDLE for new mail (receipts in seconds) where the server offers it
 
     @property
     def account(self) -> str:
@@ -481,6 +482,7 @@ def _imap(imap_section: _Section, base: Path) -> ImapSettings:
         authserv_id=imap_section.get("authserv_id", str, "").strip(),
         max_replies_per_address_per_day=imap_section.positive("max_replies_per_address_per_day",
                                                               MAX_REPLIES_PER_ADDRESS_PER_DAY),
+        idle=imap_section.get("idle", bool, True),
     )
     imap_section.finish()
     return imap

@@ -19,6 +19,8 @@ import imaplib
 import logging
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -46,6 +48,10 @@ log = logging.getLogger(__name__)
 DELETED = b"\\Deleted"
 # A FETCH batch is also cut at this many bytes (by RFC822.SIZE), so 50 large messages are not held at once.
 BATCH_BYTES = 32 * 1024 * 1024
+# RFC 2177: a server may drop a client idle for 30 minutes, so IDLE is re-issued well before that.
+IDLE_RENEW_SECONDS = 25 * 60.0
+# How often a waiting IDLE looks at its stop event: SIGTERM must end `mailbot run` within seconds.
+IDLE_TICK_SECONDS = 1.0
 
 
 class MailboxError(Exception):
@@ -345,6 +351,49 @@ class Mailbox:
             self.client.uid_expunge([uid])
 
 
+    # -- waiting for new mail (IMAP IDLE, RFC 2177) ------------------------------------------------
+
+    def wait_for_mail(
+        self, stop: threading.Event, *, renew: float = IDLE_RENEW_SECONDS, tick: float = IDLE_TICK_SECONDS
+    ) -> bool:
+        """Wait in IDLE on the selected folder. True as soon as the server reports new mail (EXISTS); False
+        when ``stop`` is set or ``renew`` seconds passed (call again: that re-issues IDLE as RFC 2177 asks).
+
+        Only IDLE, DONE and NOOP are sent: nothing from an email goes into a command. A server that ends the
+        session while we idle answers BYE instead of an error (a restart does that); that, a closed
+        connection and every network error raise ``MailboxUnavailable``.
+        """
+        client = self.client
+        with self._errors("NOOP"):
+            # Drains what the server has queued since the last command (IDLE would trip over an EXISTS sent
+            # before its "+ idling"), and mail that came in meanwhile counts as new.
+            _, responses = client.noop()
+        if _new_mail(responses):
+            return True
+        with self._errors("IDLE"):
+            client.idle()
+        new = False
+        deadline = time.monotonic() + renew
+        while not new and not stop.is_set() and time.monotonic() < deadline:
+            started = time.monotonic()
+            with self._errors("IDLE"):
+                responses = client.idle_check(timeout=tick)
+            bye = next((r for r in responses if r and r[0] == b"BYE"), None)
+            if bye is not None:
+                self._drop()
+                raise MailboxUnavailable(f"{self.where}: IDLE: the server ended the session: "
+                                         f"{_text(bye[1] if len(bye) > 1 else b'BYE')}")
+            if not responses and time.monotonic() - started < tick / 2:
+                # idle_check returns at once with nothing when the socket is readable but at its end: the
+                # server closed the connection without a word.
+                self._drop()
+                raise MailboxUnavailable(f"{self.where}: IDLE: connection closed by the server")
+            new = _new_mail(responses)
+        with self._errors("IDLE DONE"):
+            _, responses = client.idle_done()
+        return new or _new_mail(responses)
+
+
 def check_login(settings: ImapSettings) -> str:
     """A few lines for `mailbot init`: can we log in, what the server offers, which folders exist."""
     with Mailbox(settings) as box:
@@ -407,6 +456,11 @@ def _reason(exc: BaseException) -> str:
     if text.startswith("b'") or text.startswith('b"'):
         text = text[2:-1]
     return text
+
+
+def _new_mail(responses: Sequence[Any]) -> bool:
+    """Whether unsolicited responses include ``* n EXISTS`` (a message arrived; EXPUNGE only lowers n)."""
+    return any(isinstance(r, tuple) and len(r) >= 2 and r[1] == b"EXISTS" for r in responses)
 
 
 def _text(value: object) -> str:

@@ -7,6 +7,8 @@ logs its own failures: the daemon stops on SIGTERM/SIGINT (or ``stop``), never b
     send     every schedule.send_minutes (replies also go right after each poll and check)
     check    every schedule.check_minutes (catch-up: exact times are unimportant), then send
     summary  at calendar.summary_weekday/summary_time, a check + send so the summary is not up to an hour late
+    idle     not a job: a thread waiting in IMAP IDLE on a second connection (imap.idle, where the server offers
+             it) runs poll + send as soon as mail arrives; the poll interval stays as the safety net
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import FrameType
+from types import FrameType, TracebackType
 from typing import Any, Protocol
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -29,9 +31,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from mailbot.config import Config, ConfigError, ScheduleSettings
+from mailbot.config import Config, ConfigError, ImapSettings, ScheduleSettings
 from mailbot.lock import AlreadyRunning, DatabaseLock
-from mailbot.mailbox import MailboxAuthError, MailboxUnavailable
+from mailbot.mailbox import Mailbox, MailboxAuthError, MailboxError, MailboxUnavailable
 from mailbot.smtp import SmtpAuthError, SmtpError
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,20 @@ class Service(Protocol):
     def alert_operator(self, problem: str, detail: str) -> bool: ...
     def holding(self) -> bool: ...
     def close(self) -> None: ...
+
+
+class IdleMailbox(Protocol):
+    """What the IDLE watcher needs from ``mailbot.mailbox.Mailbox``."""
+
+    @property
+    def where(self) -> str: ...
+    def __enter__(self) -> IdleMailbox: ...
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+    def has(self, capability: str) -> bool: ...
+    def select(self, folder: str) -> int: ...
+    def wait_for_mail(self, stop: threading.Event) -> bool: ...
 
 
 def backoff_delay(failures: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:
@@ -106,6 +122,7 @@ class Daemon:
         *,
         rng: random.Random | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        idle_mailbox: Callable[[ImapSettings], IdleMailbox] = Mailbox,
     ) -> None:
         self.config = config
         self.mailbot = mailbot
@@ -122,7 +139,15 @@ class Daemon:
         # while it waits for the running job, so a job adding a retry after that point would deadlock.
         self._jobs_lock = threading.Lock()
         self._closing = False
+        self._poll_now_waiting = False
         self._add_jobs()
+        self.watcher: IdleWatcher | None = None
+        if config.imap.idle:
+            self.watcher = IdleWatcher(
+                config.imap, mailbot.stop, on_new_mail=self.poll_now,
+                delay=lambda failures: self._delay(failures, _seconds(config.schedule.poll_minutes)),
+                mailbox=idle_mailbox,
+            )
 
     # --- wiring ---------------------------------------------------------------------------------------------
 
@@ -181,6 +206,24 @@ class Daemon:
                 return
         # The operator alert above, and the replies to what was just ingested, go out now.
         self.send_job()
+
+    def poll_now(self) -> None:
+        """Poll (then send) as soon as the worker is free: the IDLE watcher saw new mail.
+
+        Its own job, so a trigger while the interval poll runs waits behind it (the single worker runs one job
+        at a time) instead of being dropped as "already running". While one such pass waits, more triggers
+        add nothing: it has not read the inbox yet, so it will see their mail too.
+        """
+        with self._jobs_lock:
+            if self._closing or self._poll_now_waiting:
+                return
+            self._poll_now_waiting = True
+            self.scheduler.add_job(self._poll_now_job, DateTrigger(datetime.now(self.config.calendar.timezone)),
+                                   id="poll-now", name="poll (new mail)", replace_existing=True, max_instances=2)
+
+    def _poll_now_job(self) -> None:
+        self._poll_now_waiting = False  # from here on, new mail needs another pass
+        self.poll_job()
 
     def send_job(self) -> None:
         if self.mailbot.stop.is_set():
@@ -257,6 +300,8 @@ class Daemon:
 
     def start(self) -> None:
         self.scheduler.start()
+        if self.watcher is not None:
+            self.watcher.start()
 
     def shutdown(self) -> None:
         """Let the job in hand finish its current message, then stop; queued jobs return at once."""
@@ -265,6 +310,90 @@ class Daemon:
             self._closing = True
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        if self.watcher is not None:
+            # It wakes within IDLE_TICK_SECONDS; one stuck on a hung server is a daemon thread and is left.
+            self.watcher.join(IDLE_STOP_WAIT)
+
+
+IDLE_STOP_WAIT = 3.0  # seconds shutdown waits for the IDLE watcher to log out
+
+
+class IdleWatcher:
+    """A thread on its own IMAP connection, waiting in IDLE on the report folder; ``on_new_mail`` runs when the
+    server reports new mail, and after each (re)connection (mail may have come while nobody watched).
+
+    A lost connection (a restart's BYE, a refused or timed-out connect) is re-established after ``delay``
+    (the poll's backoff). A server without IDLE ends the watcher: the poll interval alone reads the mail.
+    """
+
+    def __init__(
+        self,
+        settings: ImapSettings,
+        stop: threading.Event,
+        *,
+        on_new_mail: Callable[[], None],
+        delay: Callable[[int], float],
+        mailbox: Callable[[ImapSettings], IdleMailbox] = Mailbox,
+    ) -> None:
+        self.settings = settings
+        self.stop = stop
+        self.on_new_mail = on_new_mail
+        self.delay = delay
+        self.mailbox = mailbox
+        self.failures = 0
+        self.sessions = 0  # IDLE sessions established
+        self.offered: bool | None = None  # whether the server offers IDLE (None: not known yet)
+        self._thread = threading.Thread(target=self.run, name="mailbot-idle", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                if not self._session():
+                    return
+            except MailboxAuthError as exc:
+                # The poll job alerts the operator; trying the password faster would only lock the account.
+                self._failed(exc, auth=True)
+            except (MailboxError, ConfigError) as exc:
+                self._failed(exc)
+            except Exception as exc:
+                log.exception("IDLE watcher failed unexpectedly; it starts again")
+                self._failed(exc)
+
+    def _session(self) -> bool:
+        """One connection: False when the server has no IDLE (the watcher ends), True when stopping."""
+        with self.mailbox(self.settings) as box:
+            where = box.where
+            self.offered = box.has("IDLE")
+            if not self.offered:
+                log.info("%s does not offer IDLE: new mail is read at each poll (schedule.poll_minutes)", where)
+                return False
+            box.select(self.settings.folder)
+            if self.failures:
+                log.info("%s: waiting for new mail (IDLE) again", where)
+            else:
+                log.info("%s: waiting for new mail (IDLE); the poll interval stays as a safety net", where)
+            self.failures = 0
+            self.sessions += 1
+            self.on_new_mail()  # whatever came while no IDLE was watching (start-up, an outage)
+            while not self.stop.is_set():
+                if box.wait_for_mail(self.stop):
+                    log.info("%s: new mail: reading it now", where)
+                    self.on_new_mail()
+        return True
+
+    def _failed(self, exc: Exception, *, auth: bool = False) -> None:
+        self.failures += 1
+        delay = self.delay(self.failures if not auth else 62)  # a refused login waits the full interval
+        log.warning("IDLE on the mailbox %s lost (failure %d): %s; reconnecting in %.1f s",
+                    self.settings.account, self.failures, exc, delay)
+        self.stop.wait(delay)
 
 
 def run_daemon(

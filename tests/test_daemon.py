@@ -288,3 +288,68 @@ def test_revoked_password_alerts_the_operator_once_while_it_lasts(
 
     status, _ = daemon.terminate()
     assert status == 0
+
+
+SLOW = {"poll_minutes": 60, "send_minutes": 60, "check_minutes": 60, "health_max_age_minutes": 120}
+IDLING = "waiting for new mail (IDLE)"
+
+
+def test_a_report_gets_its_receipt_in_seconds_while_the_daemon_idles(
+    tmp_path: Path, make_config: Callable[..., Config], imap_account: Any, smtp_sink: SmtpSink,
+    start_daemon: Callable[[Config], Daemon],
+) -> None:
+    # An hour between polls and sends: only IDLE can make the receipt come in seconds.
+    config = make_config(write_roster(tmp_path / "roster"), schedule=SLOW)
+    daemon = start_daemon(config)
+    wait_until(lambda: IDLING in daemon.log(), "the watcher to enter IDLE", daemon=daemon)
+    # The start-up poll and the one after IDLE began: the report below can only be read because of IDLE.
+    wait_until(lambda: daemon.log().count("poll done") >= 2, "the start-up polls", daemon=daemon)
+    message_id, raw = report_mail("idle")
+    appended = time.monotonic()
+    imap_account.server.seed(imap_account.username, raw)
+    wait_until(lambda: replies_to(smtp_sink, message_id), "the receipt", timeout=10, daemon=daemon)
+    latency = time.monotonic() - appended
+    assert latency < 10, f"{latency:.1f} s"
+    assert "new mail: reading it now" in daemon.log()
+
+    status, seconds = daemon.terminate()
+    assert status == 0, daemon.log()
+    assert seconds < 5, "IDLE wakes up for SIGTERM"
+    assert "Traceback" not in daemon.log()
+
+
+def test_the_idle_watcher_reconnects_after_a_dovecot_restart(
+    tmp_path: Path, tls_files: TlsFiles, make_config: Callable[..., Config], smtp_sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch, start_daemon: Callable[[Config], Daemon],
+) -> None:
+    server = DovecotServer(tls=tls_files)  # our own: the session's Dovecot must not go down under others
+    try:
+        server.start()
+        user, password = server.add_user()
+        monkeypatch.setenv("MAILBOT_TEST_IDLE_RESTART_PASSWORD", password)
+        config = make_config(
+            write_roster(tmp_path / "roster"),
+            imap={"port": server.imaps_port, "username": user, "password_env": "MAILBOT_TEST_IDLE_RESTART_PASSWORD",
+                  "ca_file": str(server.ca_file)},
+            schedule=SLOW,
+        )
+        daemon = start_daemon(config)
+        wait_until(lambda: IDLING in daemon.log(), "the watcher to enter IDLE", daemon=daemon)
+
+        server.stop()  # idling clients get a BYE
+        wait_until(lambda: "IDLE on the mailbox" in daemon.log() and "lost" in daemon.log(),
+                   "the watcher to notice", daemon=daemon)
+        server.start()
+        wait_until(lambda: "waiting for new mail (IDLE) again" in daemon.log(), "the watcher to reconnect",
+                   timeout=30, daemon=daemon)
+
+        message_id, raw = report_mail("after-restart")
+        server.seed(user, raw)
+        wait_until(lambda: replies_to(smtp_sink, message_id), "the receipt after the restart", timeout=10,
+                   daemon=daemon)
+        assert raw in server.messages(user, "Processed")
+        status, seconds = daemon.terminate()
+        assert status == 0 and seconds < 5, daemon.log()
+        assert "Traceback" not in daemon.log()
+    finally:
+        server.close()

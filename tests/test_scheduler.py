@@ -33,11 +33,15 @@ from mailbot.outbox import SendReport
 from mailbot.smtp import SmtpAuthError, SmtpError
 
 
-def make_test_config(tmp_path: Path, **schedule: Any) -> Config:
+def make_test_config(tmp_path: Path, idle: bool | None = False, **schedule: Any) -> Config:
+    """``idle`` is off unless asked for: these tests have no IMAP server (None: the key left out)."""
+    imap: dict[str, Any] = {"host": "127.0.0.1", "username": "ceg", "password_env": "UNUSED", "security": "none"}
+    if idle is not None:
+        imap["idle"] = idle
     data = {
         "mailbot": {"database": str(tmp_path / "mailbot.db")},
         "roster": {"path": str(tmp_path / "roster.xlsx")},
-        "imap": {"host": "127.0.0.1", "username": "ceg", "password_env": "UNUSED", "security": "none"},
+        "imap": imap,
         "smtp": {"host": "127.0.0.1", "from_address": "mailbot@ceg.example", "security": "none"},
         "ceg": {"addresses": ["jsk@ceg.example"], "operator": "ops@ceg.example"},
         "calendar": {"timezone": "Asia/Kolkata", "summary_weekday": "tuesday", "summary_time": "10:00"},
