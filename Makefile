@@ -38,6 +38,7 @@ test: setup servers
 lint: setup
 	$(BIN)/ruff check --quiet .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy --strict tests/servers.py tests/conftest.py tests/test_mailbox.py tests/test_smtp.py
 
 demo:
