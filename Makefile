@@ -38,7 +38,9 @@ test: setup servers
 lint: setup
 	$(BIN)/ruff check --quiet .
 	$(BIN)/mypy
-	$(BIN)/mypy --strict tests/servers.py tests/conftest.py tests/test_mailbox.py tests/test_smtp.py
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy --strict tests/servers.py tests/conftest.py tests/test_mailbox.py tests/test_smtp.py tests/fakes.py \
+		tests/test_outbox_rules.py tests/test_config_defaults.py tests/test_cell_rules.py
 
 demo:
 	@test $(INSTALLED) -nt pyproject.toml || echo "installing mailbot and its dependencies into $(VENV) (about a minute, once)..."

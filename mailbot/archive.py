@@ -44,10 +44,6 @@ class Archive:
         _fsync_dir(path.parent)
         return path
 
-    def load(self, digest: str) -> bytes:
-        with gzip.open(self.path_for(digest), "rb") as gz:
-            return gz.read()
-
 
 def _fsync_dir(directory: Path) -> None:
     # The rename is durable only once the directory entry is on disk.

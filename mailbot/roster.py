@@ -17,7 +17,7 @@ import warnings
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
@@ -29,6 +29,7 @@ from openpyxl.styles import Font
 from mailbot.address import plain_address
 from mailbot.districts import DistrictMatchError, all_districts, match_district
 from mailbot.weeks import Week
+from mailbot.workbook_cells import parse_date
 
 
 @dataclass(frozen=True)
@@ -142,9 +143,6 @@ _CSV_FILES = {"DSPs": "dsps.csv", "Assignments": "assignments.csv", "DEGS": "deg
 _HEADER_SEARCH_ROWS = 20  # a title or note may sit above the header row
 _MAX_ROWS = 10_000  # a roster has a few hundred rows; a million-row sheet is a mistake, not data
 
-_DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%y", "%d-%m-%y", "%d %b %Y", "%d-%b-%Y")
-_EXCEL_EPOCH = date(1899, 12, 30)
-_SERIALS = (36526, 73051)  # Excel serial numbers of 01/01/2000 and 01/01/2100
 
 
 def _name_key(name: str) -> str:
@@ -331,28 +329,12 @@ def _addresses(value: Any, where: str, what: str, problems: list[str]) -> tuple[
 
 
 def _date(value: Any) -> date:
-    """An Excel date, an Excel serial number, or day-first text; ValueError otherwise."""
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        # A date cell formatted as General shows its serial number; only this century's are plausible.
-        if not _SERIALS[0] <= value < _SERIALS[1]:
-            raise ValueError(value)
-        return _EXCEL_EPOCH + timedelta(days=int(value))
-    text = _text(value)
-    ascii_digits = "".join(str(int(c)) if c.isdigit() else c for c in text)  # Devanagari digits too
-    try:
-        return datetime.fromisoformat(ascii_digits).date()  # "2026-01-01 00:00:00" from a CSV export
-    except ValueError:
-        pass
-    for fmt in _DATE_FORMATS:
-        try:
-            return datetime.strptime(ascii_digits, fmt).date()  # noqa: DTZ007 - a calendar date, no time
-        except ValueError:
-            continue
-    raise ValueError(text)
+    """A date as the report parser reads one (``workbook_cells.parse_date``: a date cell, an Excel serial, day-first
+    or named-month text in English or Hindi); ValueError otherwise."""
+    found = parse_date(value)
+    if found is None:
+        raise ValueError(_text(value))
+    return found
 
 
 def _cell_date(rec: Mapping[str, Any], field: str, where: str, problems: list[str]) -> date | None:

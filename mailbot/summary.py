@@ -22,7 +22,6 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import LineChart, Reference
 from openpyxl.drawing.image import Image as SheetImage
 from openpyxl.formatting.rule import CellIsRule
@@ -31,6 +30,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.pagebreak import Break
 from openpyxl.worksheet.worksheet import Worksheet
 
+from mailbot.cells import text_cell
 from mailbot.compliance import Rate, WeeklyReport
 from mailbot.districts import by_code
 from mailbot.progress import Progress
@@ -104,21 +104,10 @@ def _fill(status: str) -> PatternFill:
     return PatternFill("solid", fgColor=colour, bgColor=colour)
 
 
-def safe_text(value: str) -> str:
-    """Drop characters an .xlsx cannot hold (control characters); the formula guard is in ``_put``."""
-    return str(ILLEGAL_CHARACTERS_RE.sub("", value))
-
-
 def _put(ws: Worksheet, row: int, col: int, value: Any, number_format: str | None = None) -> None:
     cell = ws.cell(row=row, column=col)
     if isinstance(value, str):
-        text = safe_text(value)
-        cell.value = text
-        # openpyxl makes any string starting with "=" a formula; force text and show it as typed. Judged on the
-        # text as stored: a control character stripped above must not hide a leading "=".
-        cell.data_type = "s"
-        if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-            cell.quotePrefix = True
+        text_cell(cell, value)
     else:
         cell.value = value
     if number_format:

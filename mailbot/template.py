@@ -20,6 +20,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from mailbot.cells import text_cell
 from mailbot.districts import by_code
 from mailbot.headers import COLUMNS, DSP_LABEL, FIGURE_KEYS, TITLE, WEEK_ENDING_LABEL
 from mailbot.weeks import Week
@@ -30,7 +31,6 @@ SHEET_TITLE = "JSK weekly report"
 HEADER_ROW = 5  # title, DSP, week ending, a blank row, then the header
 _WIDTHS = {"district": 24, "lgd_code": 10, "remarks": 36}
 _FIGURE_WIDTH = {"en": 16, "hi": 20, "both": 24}
-_FORMULA_LEADS = ("=", "+", "-", "@")
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 
 
@@ -102,18 +102,6 @@ def _put(cell: Cell, value: Any) -> None:
         text_cell(cell, value)
     else:
         cell.value = value
-
-
-def text_cell(cell: Cell, text: str) -> None:
-    """Write outside text so no spreadsheet program takes it for a formula.
-
-    openpyxl stores any string starting with '=' as a formula; forcing the string type keeps it text, and Excel's
-    quote prefix keeps '=', '+', '-', '@' text when someone edits the cell later.
-    """
-    cell.value = text
-    cell.data_type = "s"
-    if text.startswith(_FORMULA_LEADS):
-        cell.quotePrefix = True
 
 
 def save_workbook(book: Workbook, when: datetime) -> bytes:

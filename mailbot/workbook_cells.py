@@ -45,7 +45,8 @@ _SEPARATED = re.compile(rf"^[+-]?\d+(?:[.,{_GROUP_SPACES}]+\d+)+$")
 _PLACEHOLDERS = frozenset({"-", "--", "–", "—", "na", "n/a", "n.a.", "n.a", "nil", "none", "शून्य"})
 
 EXCEL_EPOCH = date(1899, 12, 30)  # serial 1 = 1900-01-01, counting Excel's phantom 29 Feb 1900
-_SERIAL_RANGE = (36526, 73051)  # 2000-01-01 .. 2099-12-31: a number outside is not a report date
+# Serials of 2000-01-01 and 2100-01-01, the upper one excluded: a number outside is not a report date.
+_SERIAL_RANGE = (36526, 73051)
 
 _MONTHS = {
     "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "sept": 9,
@@ -140,7 +141,8 @@ def parse_date(value: Any) -> date | None:
         return value
     if isinstance(value, str):
         text = value.translate(_DIGITS).strip()
-        return _serial(int(text)) if text.isdigit() else _date_in_text(text)
+        # isdecimal, not isdigit: "²" is a digit that int() refuses.
+        return _serial(int(text)) if text.isdecimal() else _date_in_text(text)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return _serial(value)
     return None
@@ -148,7 +150,7 @@ def parse_date(value: Any) -> date | None:
 
 def _serial(value: float) -> date | None:
     """An Excel serial in General format stays a number; only a plausible report date counts."""
-    if _SERIAL_RANGE[0] <= value <= _SERIAL_RANGE[1]:
+    if _SERIAL_RANGE[0] <= value < _SERIAL_RANGE[1]:
         return EXCEL_EPOCH + timedelta(days=int(value))
     return None
 

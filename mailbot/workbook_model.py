@@ -69,10 +69,6 @@ class ParsedWorkbook:
     def errors(self) -> tuple[Problem, ...]:
         return tuple(p for p in self.problems if p.severity == "error")
 
-    @property
-    def warnings(self) -> tuple[Problem, ...]:
-        return tuple(p for p in self.problems if p.severity == "warning")
-
 
 @dataclass(frozen=True)
 class Header:

@@ -36,6 +36,10 @@ Fixtures
     through env vars, never in the file) and loads it with ``mailbot.config.load_config``. ``overrides`` are
     TOML sections merged over the defaults: ``make_config(roster, imap={"batch_size": 2},
     calendar={"timezone": "UTC"})``. Database and archive live in ``tmp_path``.
+``config_without_servers -> (roster_path, **overrides) -> Config`` (function)
+    The same, loaded from a real TOML file, but pointing at no server (IMAP and SMTP on 127.0.0.1 port 1, where
+    nothing listens: a stray connection is refused at once), so no Dovecot starts. For tests of the rules above
+    the seams, with ``tests/fakes.py`` (``FakeMailbox``, ``RecordingTransport``) as the mailbox and the transport.
 
 Measured here: certificate 0.2 s once per session; Dovecot start ~0.04 s, stop ~5 ms (up to ~1 s right after
 sessions ended); sink start/stop ~5 ms. A failed Dovecot login costs ~0.5 s; a changed password is seen
@@ -151,6 +155,31 @@ def make_config(
                 "ca_file": str(smtp_sink.tls.cert) if smtp_sink.tls else "",
                 "timeout": 10,
             },
+            "ceg": {"addresses": ["jsk@ceg.example"], "operator": "operator@ceg.example"},
+        }
+        for name, values in overrides.items():
+            sections.setdefault(name, {}).update(values)
+        path = tmp_path / "mailbot.toml"
+        path.write_text(to_toml(sections), encoding="utf-8")
+        return load_config(path)
+
+    return make
+
+
+NO_SERVER_PORT = 1  # tcpmux: nothing listens there on a test machine
+
+
+@pytest.fixture
+def config_without_servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Config]:
+    monkeypatch.setenv("MAILBOT_TEST_NO_SERVER_PASSWORD", "unused")
+
+    def make(roster_path: Path, **overrides: Mapping[str, Any]) -> Config:
+        sections: dict[str, dict[str, Any]] = {
+            "mailbot": {"database": str(tmp_path / "mailbot.db"), "archive_dir": str(tmp_path / "archive")},
+            "roster": {"path": str(roster_path)},
+            "imap": {"host": HOST, "port": NO_SERVER_PORT, "username": "ceg",
+                     "password_env": "MAILBOT_TEST_NO_SERVER_PASSWORD", "timeout": 1},
+            "smtp": {"host": HOST, "port": NO_SERVER_PORT, "from_address": "mailbot@ceg.example", "timeout": 1},
             "ceg": {"addresses": ["jsk@ceg.example"], "operator": "operator@ceg.example"},
         }
         for name, values in overrides.items():
