@@ -324,5 +324,5 @@ def test_a_sending_quota_leaves_every_email_waiting_alerts_the_operator_and_turn
         bot.close()
     # Mail goes again; what health still says is about the mailbox, never polled in this test.
     assert health(config, datetime.now(UTC))[1].startswith("unhealthy: no successful poll recorded yet")
-    alert = smtp_sink.messages[-1].message
-    assert "Daily sending quota exceeded" in alert.get_body(("plain",)).get_content()
+    body = smtp_sink.messages[-1].message.get_body(("plain",))
+    assert body is not None and "Daily sending quota exceeded" in body.get_content()
