@@ -154,12 +154,12 @@ class CalendarSettings:
 
 @dataclass(frozen=True)
 class ScheduleSettings:
-    poll_minutes: float = 5
-    send_minutes: float = 5
-    check_minutes: float = 60
+    poll_minutes: float = 5.0
+    send_minutes: float = 5.0
+    check_minutes: float = 60.0
     misfire_grace_seconds: int = 6 * 3600
-    health_max_age_minutes: float = 30
-    outbox_max_age_minutes: float = 180
+    health_max_age_minutes: float = 30.0
+    outbox_max_age_minutes: float = 180.0
     # Steps that say "missing" wait while the last complete read of the mailbox is older than this many poll
     # intervals (ladder.held_because): a few missed polls are tolerated, a dead mailbox login is not.
     stale_after_polls: float = 3.0

@@ -436,7 +436,7 @@ def run_daemon(
             daemon = Daemon(config, mailbot)
             daemon.start()
             schedule = config.schedule
-            log.info("mailbot running on %s (lock %s): poll every %s min, send %s, check %s",
+            log.info("mailbot running on %s (lock %s): poll every %g min, send %g, check %g",
                      config.database, lock.path, schedule.poll_minutes, schedule.send_minutes,
                      schedule.check_minutes)
             try:

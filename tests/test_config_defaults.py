@@ -66,9 +66,6 @@ def test_minimal_schedule_section_equals_the_dataclass_defaults(minimal: Config)
     assert _differences(minimal.schedule, ScheduleSettings()) == {}
 
 
-@pytest.mark.xfail(reason="divergence: the dataclass writes the minute defaults as int (5), the parser as float "
-                          "(5.0); equal values, different types. Passes once the defaults live in one place.",
-                   strict=True)
 def test_minimal_schedule_section_has_the_dataclass_default_types(minimal: Config) -> None:
     assert _differences(minimal.schedule, ScheduleSettings(), types=True) == {}
 
