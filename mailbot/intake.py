@@ -15,6 +15,7 @@ import gzip
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -46,7 +47,7 @@ class MailboxLike(Protocol):
     def sizes(self, uids: Sequence[int]) -> dict[int, int]: ...
     def fetch(self, uids: Sequence[int], sizes: Mapping[int, int] | None = None) -> Iterator[FetchedMessage]: ...
     def header(self, uid: int) -> FetchedMessage | None: ...
-    def move(self, uid: int, folder: str) -> None: ...
+    def move(self, uids: int | Sequence[int], folder: str) -> None: ...
     def close(self) -> None: ...
 
 
@@ -85,10 +86,9 @@ class Intake:
                     Ledger.account == settings.account, Ledger.folder == settings.folder,
                     Ledger.uidvalidity == uidvalidity, col(Ledger.uid).in_(uids[start:start + 500]))))
         # Decided before but not moved (a crash between commit and move): file them now.
-        for uid in uids:
-            row = known.get(uid)
-            if row is not None and row.outcome in FINAL and not self.stop.is_set():
-                self._file(box, row.id, uid, _folder_for(row.outcome, row.filed_to, self.config), report)
+        self._file_all(box, [(uid, row.id, _folder_for(row.outcome, row.filed_to, self.config))
+                             for uid in uids if (row := known.get(uid)) is not None and row.outcome in FINAL
+                             and not self.stop.is_set()], report)
         todo = [uid for uid in uids if uid not in known or _due_retry(known[uid], now)]
         report.seen = len(todo)
         if not todo:
@@ -103,17 +103,30 @@ class Intake:
                     self._file(box, ledger_id, uid, settings.rejected_folder, report)
             else:
                 fetchable.append(uid)
-        for done, fetched in enumerate(box.fetch(fetchable, sizes), start=1):
-            if self.stop.is_set():
-                log.info("stop requested: leaving %d message(s) for the next pass", len(fetchable) - done + 1)
-                break
-            key = (settings.account, settings.folder, uidvalidity, fetched.uid)
-            outcome, ledger_id, folder = self.ingest_raw(key, fetched.raw, fetched.internaldate, roster)
-            report.count(outcome)
-            if folder:
-                self._file(box, ledger_id, fetched.uid, folder, report)
-            if progress:
-                progress(done, len(fetchable))
+        # Filed in UID sets once their decisions are committed (one MOVE per folder and batch, not per message).
+        decided: list[tuple[int, int | None, str]] = []
+        try:
+            for done, fetched in enumerate(box.fetch(fetchable, sizes), start=1):
+                if self.stop.is_set():
+                    log.info("stop requested: leaving %d message(s) for the next pass", len(fetchable) - done + 1)
+                    break
+                key = (settings.account, settings.folder, uidvalidity, fetched.uid)
+                outcome, ledger_id, folder = self.ingest_raw(key, fetched.raw, fetched.internaldate, roster)
+                report.count(outcome)
+                if folder:
+                    decided.append((fetched.uid, ledger_id, folder))
+                if len(decided) >= settings.batch_size:
+                    self._file_all(box, decided, report)
+                    decided = []
+                if progress:
+                    progress(done, len(fetchable))
+        except MailboxUnavailable:
+            raise  # the session is gone: the next pass files what was decided
+        except BaseException:
+            with suppress(MailboxError):  # FETCH refused: what was committed is still filed
+                self._file_all(box, decided, report)
+            raise
+        self._file_all(box, decided, report)
 
     def ingest_raw(self, key: tuple[str, str, int, int], raw: bytes, received_at: datetime, roster: Roster
                    ) -> tuple[str, int, str]:
@@ -218,6 +231,33 @@ class Intake:
         except Exception:
             log.exception("UID %s: too large, and could not be recorded; left in the inbox", uid)
             return None
+
+    def _file_all(self, box: MailboxLike, decided: Sequence[tuple[int, int | None, str]], report: PollReport
+                  ) -> None:
+        """File decided messages, one UID set per folder; when the server refuses a set, each message is tried
+        alone, so one refused (a quota, a locked folder) is tried again next pass and holds up no other."""
+        by_folder: dict[str, list[tuple[int, int | None]]] = {}
+        for uid, ledger_id, folder in decided:
+            by_folder.setdefault(folder, []).append((uid, ledger_id))
+        for folder, items in by_folder.items():
+            if len(items) == 1:
+                self._file(box, items[0][1], items[0][0], folder, report)
+                continue
+            try:
+                box.move([uid for uid, _ in items], folder)
+            except MailboxUnavailable:
+                raise  # the session is gone: the next pass files them (their decisions are committed)
+            except MailboxError as exc:
+                log.info("%d message(s) could not be filed to %s together (%s); trying one by one",
+                         len(items), folder, exc)
+                for uid, ledger_id in items:
+                    self._file(box, ledger_id, uid, folder, report)
+                continue
+            report.moved += len(items)
+            with self.store.session() as session:
+                for row in session.exec(select(Ledger).where(col(Ledger.id).in_([i for _, i in items if i is not None]))):
+                    row.filed_to = folder
+                    session.add(row)
 
     def _file(self, box: MailboxLike, ledger_id: int | None, uid: int, folder: str, report: PollReport) -> None:
         try:

@@ -326,23 +326,29 @@ class Mailbox:
 
     # -- moving ------------------------------------------------------------------------------------
 
-    def move(self, uid: int, folder: str) -> None:
-        """Move one message out of the selected folder; its flags go with it (\\Seen is not touched)."""
+    def move(self, uids: int | Sequence[int], folder: str) -> None:
+        """Move messages out of the selected folder, as one UID set per command (``UID MOVE 1:50``, not 50
+        commands); their flags go with them (\\Seen is not touched). Refused: none or some of them moved (the
+        server decides); the caller tries what is left one by one, so one refusal holds up no other message."""
         name = self.server_name(folder)
-        if self.use_move and self.has("MOVE"):
-            with self._errors(f"UID MOVE {uid} {name}"):
-                self.client.move([uid], name)
-            return
-        if not self.has("UIDPLUS"):
+        every = [uids] if isinstance(uids, int) else list(uids)
+        use_move = self.use_move and self.has("MOVE")
+        if not use_move and not self.has("UIDPLUS"):
             # Without UID EXPUNGE the only way out is a plain EXPUNGE, which would also erase other clients'
             # \Deleted mail: refuse rather than risk it.
-            raise MailboxError(f"{self.where}: no MOVE and no UIDPLUS; cannot move UID {uid} safely")
-        with self._errors(f"UID COPY {uid} {name}"):
-            self.client.copy([uid], name)
-        with self._errors(f"UID STORE {uid} +FLAGS \\Deleted"):
-            self.client.add_flags([uid], [DELETED], silent=True)
-        with self._errors(f"UID EXPUNGE {uid}"):
-            self.client.uid_expunge([uid])
+            raise MailboxError(f"{self.where}: no MOVE and no UIDPLUS; cannot move UID {_uid_set(every)} safely")
+        for batch in _chunks(every, 500):
+            where = _uid_set(batch)
+            if use_move:
+                with self._errors(f"UID MOVE {where} {name}"):
+                    self.client.move(batch, name)
+                continue
+            with self._errors(f"UID COPY {where} {name}"):
+                self.client.copy(batch, name)
+            with self._errors(f"UID STORE {where} +FLAGS \\Deleted"):
+                self.client.add_flags(batch, [DELETED], silent=True)
+            with self._errors(f"UID EXPUNGE {where}"):
+                self.client.uid_expunge(batch)
 
 
 def check_login(settings: ImapSettings) -> str:
@@ -367,6 +373,13 @@ def check_login(settings: ImapSettings) -> str:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _uid_set(uids: Sequence[int]) -> str:
+    """For messages: "7", or "7..58 (12 messages)"."""
+    if len(uids) == 1:
+        return str(uids[0])
+    return f"{min(uids)}..{max(uids)} ({len(uids)} messages)"
 
 
 def _cap_literals(client: IMAPClient, max_message_bytes: int) -> None:
