@@ -103,6 +103,11 @@ class Intake:
                     self._file(box, ledger_id, uid, settings.rejected_folder, report)
             else:
                 fetchable.append(uid)
+        self._read(box, uidvalidity, fetchable, sizes, roster, report, progress)
+
+    def _read(self, box: MailboxLike, uidvalidity: int, fetchable: Sequence[int], sizes: Mapping[int, int],
+              roster: Roster, report: PollReport, progress: Callable[[int, int], None] | None) -> None:
+        settings = self.config.imap
         # Filed in UID sets once their decisions are committed (one MOVE per folder and batch, not per message).
         decided: list[tuple[int, int | None, str]] = []
         try:
@@ -255,7 +260,8 @@ class Intake:
                 continue
             report.moved += len(items)
             with self.store.session() as session:
-                for row in session.exec(select(Ledger).where(col(Ledger.id).in_([i for _, i in items if i is not None]))):
+                ids = [i for _, i in items if i is not None]
+                for row in session.exec(select(Ledger).where(col(Ledger.id).in_(ids))):
                     row.filed_to = folder
                     session.add(row)
 

@@ -83,8 +83,8 @@ def record_message(
         # Answered by the index (dsp_id, lgd_code, week) whatever the history's size; a Core query on the
         # connection: no ORM objects, no autoflush (this message's rows are not in the session yet).
         row = connection.execute(sa_select(*figures).where(
-            ReportRow.dsp_id == dsp_ids[dsp], ReportRow.lgd_code == lgd_code, col(ReportRow.current),
-            ReportRow.week < str(week)).order_by(col(ReportRow.week).desc()).limit(1)).first()
+            col(ReportRow.dsp_id) == dsp_ids[dsp], col(ReportRow.lgd_code) == lgd_code, col(ReportRow.current),
+            col(ReportRow.week) < str(week)).order_by(col(ReportRow.week).desc()).limit(1)).first()
         return None if row is None else dict(zip(FIGURES, row, strict=True))
 
     decision = decide(message, roster, received_at, config.calendar.timezone, previous, config.imap.authserv_id)
