@@ -111,6 +111,9 @@ class ImapSettings:
     max_message_bytes: int = 25 * 1024 * 1024
     authserv_id: str = ""  # when set: trust a From address only if this server's Authentication-Results vouch for it
     max_replies_per_address_per_day: int = MAX_REPLIES_PER_ADDRESS_PER_DAY
+    # "move": a dedicated mailbox, everything is filed. "leave": a shared one, mail not from a roster address is
+    # left where it is, unread, and never fetched again.
+    unrelated: Literal["leave", "move"] = "move"
 
     @property
     def account(self) -> str:
@@ -481,6 +484,7 @@ def _imap(imap_section: _Section, base: Path) -> ImapSettings:
         authserv_id=imap_section.get("authserv_id", str, "").strip(),
         max_replies_per_address_per_day=imap_section.positive("max_replies_per_address_per_day",
                                                               MAX_REPLIES_PER_ADDRESS_PER_DAY),
+        unrelated=imap_section.choice("unrelated", ("move", "leave"), "move"),  # type: ignore[arg-type]
     )
     imap_section.finish()
     return imap

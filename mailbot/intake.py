@@ -23,6 +23,7 @@ from typing import Protocol
 
 from sqlmodel import col, select
 
+from mailbot.address import plain_address
 from mailbot.archive import Archive, sha256_hex
 from mailbot.compose import Composer
 from mailbot.config import Config
@@ -47,6 +48,7 @@ class MailboxLike(Protocol):
     def sizes(self, uids: Sequence[int]) -> dict[int, int]: ...
     def fetch(self, uids: Sequence[int], sizes: Mapping[int, int] | None = None) -> Iterator[FetchedMessage]: ...
     def header(self, uid: int) -> FetchedMessage | None: ...
+    def senders(self, uids: Sequence[int]) -> dict[int, FetchedMessage]: ...
     def move(self, uids: int | Sequence[int], folder: str) -> None: ...
     def close(self) -> None: ...
 
@@ -61,6 +63,7 @@ class PollReport:
     failed: int = 0
     quarantined: int = 0
     moved: int = 0
+    left: int = 0  # imap.unrelated = "leave": not from a roster address, left unread where it is
 
     def count(self, outcome: str) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
@@ -91,6 +94,8 @@ class Intake:
                              and not self.stop.is_set()], report)
         todo = [uid for uid in uids if uid not in known or _due_retry(known[uid], now)]
         report.seen = len(todo)
+        if todo and settings.unrelated == "leave":
+            todo = self._leave_unrelated(box, uidvalidity, todo, roster, report)
         if not todo:
             return
         sizes = box.sizes(todo)
@@ -237,6 +242,36 @@ class Intake:
             log.exception("UID %s: too large, and could not be recorded; left in the inbox", uid)
             return None
 
+    def _leave_unrelated(self, box: MailboxLike, uidvalidity: int, todo: list[int], roster: Roster,
+                         report: PollReport) -> list[int]:
+        """A shared mailbox: read only the From header of new mail; what is not from a roster address (a DSP's
+        sender or contact, a DEGS) stays where it is, unread, remembered by UID so it is never fetched again.
+        Returns the UIDs still to read."""
+        settings, now = self.config.imap, self.clock()
+        ours = roster_addresses(roster)
+        headers = box.senders(todo)
+        keep, left = [], []
+        for uid in todo:
+            header = headers.get(uid)
+            if header is None:
+                continue  # gone meanwhile (moved by another client)
+            sender = _sender_of(header.raw)
+            if sender in ours:
+                keep.append(uid)
+            else:
+                left.append((uid, sender, header.internaldate))
+        if left:
+            with self.store.session() as session:
+                for uid, sender, received_at in left:
+                    session.add(Ledger(
+                        account=settings.account, folder=settings.folder, uidvalidity=uidvalidity, uid=uid,
+                        outcome="left", first_seen=now, updated=now, received_at=received_at,
+                        sender=(sender or "")[:500], reason='not from a roster address: left unread in the '
+                        'mailbox (imap.unrelated = "leave")'))
+            report.left += len(left)
+            log.info("%d message(s) not from a roster address left unread in %s", len(left), settings.folder)
+        return keep
+
     def _file_all(self, box: MailboxLike, decided: Sequence[tuple[int, int | None, str]], report: PollReport
                   ) -> None:
         """File decided messages, one UID set per folder; when the server refuses a set, each message is tried
@@ -304,6 +339,22 @@ class Intake:
             row = ledger_for(session, key)
             assert row is not None  # noqa: S101 - ingest_raw always writes one
             return row
+
+
+def roster_addresses(roster: Roster) -> frozenset[str]:
+    """Every address in the roster: DSPs' senders and contacts, DEGS addresses (case-folded)."""
+    found = {a for d in roster.dsps for a in (*d.sender_addresses, *d.contact_addresses)}
+    found.update(a for addresses in roster.degs.values() for a in addresses)
+    return frozenset(a.casefold() for a in found)
+
+
+def _sender_of(header: bytes) -> str | None:
+    """The plain From address of a header block, or None (none, or not one plain address)."""
+    try:
+        sender = parse_message(header).sender
+    except Exception:  # hostile or broken: not a roster address
+        return None
+    return plain_address(sender) if sender else None
 
 
 def _folder_for(outcome: str, filed_to: str, config: Config) -> str:

@@ -267,6 +267,20 @@ class Mailbox:
         raw = next((v for k, v in item.items() if k.startswith(b"BODY[HEADER]") and isinstance(v, bytes)), None)
         return None if raw is None else FetchedMessage(uid, raw, _aware(item.get(b"INTERNALDATE")))
 
+    def senders(self, uids: Sequence[int]) -> dict[int, FetchedMessage]:
+        """Only the From header of each UID (BODY.PEEK[HEADER.FIELDS (FROM)]: no flag set, no body read), to
+        leave a stranger's mail unread in a shared mailbox. UIDs gone meanwhile are missing from the result."""
+        result: dict[int, FetchedMessage] = {}
+        for batch in _chunks(list(uids), 500):
+            with self._errors("UID FETCH BODY.PEEK[HEADER.FIELDS (FROM)]"):
+                data = self.client.fetch(batch, ["BODY.PEEK[HEADER.FIELDS (FROM)]", "INTERNALDATE"])
+            for uid, item in data.items():
+                raw = next((v for k, v in item.items() if k.startswith(b"BODY[HEADER") and isinstance(v, bytes)),
+                           None)
+                if raw is not None:
+                    result[int(uid)] = FetchedMessage(int(uid), raw, _aware(item.get(b"INTERNALDATE")))
+        return result
+
     # -- folders -----------------------------------------------------------------------------------
 
     def namespace(self) -> tuple[str, str]:
