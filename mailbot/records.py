@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -78,14 +79,18 @@ def record_message(
 
     figures = [getattr(ReportRow, k) for k in FIGURES]
     connection = session.connection()
+    latest: dict[tuple[str, Week], dict[int, Mapping[str, int | None]]] = {}
 
     def previous(dsp: str, lgd_code: int, week: Week) -> Mapping[str, int | None] | None:
-        # Answered by the index (dsp_id, lgd_code, week) whatever the history's size; a Core query on the
-        # connection: no ORM objects, no autoflush (this message's rows are not in the session yet).
-        row = connection.execute(sa_select(*figures).where(
-            col(ReportRow.dsp_id) == dsp_ids[dsp], col(ReportRow.lgd_code) == lgd_code, col(ReportRow.current),
-            col(ReportRow.week) < str(week)).order_by(col(ReportRow.week).desc()).limit(1)).first()
-        return None if row is None else dict(zip(FIGURES, row, strict=True))
+        if (dsp, week) not in latest:
+            # One query per DSP and week for all its districts (not one per district), on the index (dsp_id,
+            # current, lgd_code, week); a Core query on the connection: no ORM objects, no autoflush (this
+            # message's rows are not in the session yet). SQLite gives max()'s row for the bare columns.
+            found = connection.execute(sa_select(col(ReportRow.lgd_code), func.max(ReportRow.week), *figures).where(
+                col(ReportRow.dsp_id) == dsp_ids[dsp], col(ReportRow.current), col(ReportRow.week) < str(week))
+                .group_by(col(ReportRow.lgd_code)))
+            latest[dsp, week] = {row[0]: dict(zip(FIGURES, row[2:], strict=True)) for row in found}
+        return latest[dsp, week].get(lgd_code)
 
     decision = decide(message, roster, received_at, config.calendar.timezone, previous, config.imap.authserv_id)
     ledger.outcome, ledger.reason = decision.outcome, decision.reason[:1000]

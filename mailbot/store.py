@@ -207,7 +207,7 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
 # What ingest looks up for each message and district, so a lookup costs the same with 10 or 10,000 earlier
 # reports. Created at start on old and new databases alike (IF NOT EXISTS: idempotent).
 ADDED_INDEXES: tuple[tuple[str, str, str], ...] = (
-    ("ix_report_row_dsp_lgd_week", "report_row", "dsp_id, lgd_code, week"),
+    ("ix_report_row_dsp_current_lgd_week", "report_row", "dsp_id, current, lgd_code, week"),
     ("ix_report_row_dsp_week_lgd", "report_row", "dsp_id, week, lgd_code"),
     ("ix_ledger_account_sha256", "ledger", "account, sha256"),
     ("ix_outbox_kind_created", "outbox", "kind, created_at"),
