@@ -213,7 +213,12 @@ def main() -> int:  # noqa: PLR0915 - one run, in the order it prints
             with bot.store.session() as session:
                 raws = [row.raw for row in session.exec(select(Outbox).where(Outbox.status == "pending"))]
             floor = smtplib_floor(sink, raws)
-            took, sent = timed(bot.send)
+            if "--profile-send" in sys.argv:
+                profiler = cProfile.Profile()
+                took, sent = timed(lambda: profiler.runcall(bot.send))
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+            else:
+                took, sent = timed(bot.send)
             results.append(line(f"send {sent.sent} replies", took, floor, 2, "smtplib loop, one connection"))
 
             # --- a poll that finds nothing vs interpreter + imports + login
