@@ -10,7 +10,7 @@ A missing or failing secret source (environment variable, file, token command) r
 
 Rules kept here: UIDs only (never \\Seen, never sequence numbers); BODY.PEEK so fetching sets no flag;
 nothing from an email ever goes into an IMAP command; a message leaves the inbox only by MOVE or by COPY +
-\\Deleted + UID EXPUNGE of that one UID (never a plain EXPUNGE: it removes other clients' \\Deleted mail).
+\\Deleted + UID EXPUNGE of those UIDs only (never a plain EXPUNGE: it removes other clients' \\Deleted mail).
 """
 
 from __future__ import annotations
