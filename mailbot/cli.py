@@ -294,7 +294,8 @@ def poll(ctx: Context) -> None:
         report = _with_progress(bot.poll)
         click.echo(f"seen {report.seen}: accepted {report.accepted}, rejected {report.rejected}, ignored "
                    f"{report.ignored}, duplicate {report.duplicate}, failed {report.failed}, quarantined "
-                   f"{report.quarantined}; moved {report.moved}")
+                   f"{report.quarantined}; moved {report.moved}"
+                   + (f"; left unread {report.left}" if report.left else ""))
 
 
 def _with_progress(poll_fn: Callable[..., Any]) -> Any:

@@ -112,6 +112,9 @@ class ImapSettings:
     authserv_id: str = ""  # when set: trust a From address only if this server's Authentication-Results vouch for it
     max_replies_per_address_per_day: int = MAX_REPLIES_PER_ADDRESS_PER_DAY
     idle: bool = True  # wait in IMAP IDLE for new mail (receipts in seconds) where the server offers it
+    # "move": a dedicated mailbox, everything is filed. "leave": a shared one, mail not from a roster address is
+    # left where it is, unread, and never fetched again.
+    unrelated: Literal["leave", "move"] = "move"
 
     @property
     def account(self) -> str:
@@ -483,6 +486,7 @@ def _imap(imap_section: _Section, base: Path) -> ImapSettings:
         max_replies_per_address_per_day=imap_section.positive("max_replies_per_address_per_day",
                                                               MAX_REPLIES_PER_ADDRESS_PER_DAY),
         idle=imap_section.get("idle", bool, True),
+        unrelated=imap_section.choice("unrelated", ("move", "leave"), "move"),  # type: ignore[arg-type]
     )
     imap_section.finish()
     return imap

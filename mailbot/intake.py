@@ -15,6 +15,7 @@ import gzip
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Protocol
 
 from sqlmodel import col, select
 
+from mailbot.address import plain_address
 from mailbot.archive import Archive, sha256_hex
 from mailbot.compose import Composer
 from mailbot.config import Config
@@ -46,7 +48,8 @@ class MailboxLike(Protocol):
     def sizes(self, uids: Sequence[int]) -> dict[int, int]: ...
     def fetch(self, uids: Sequence[int], sizes: Mapping[int, int] | None = None) -> Iterator[FetchedMessage]: ...
     def header(self, uid: int) -> FetchedMessage | None: ...
-    def move(self, uid: int, folder: str) -> None: ...
+    def senders(self, uids: Sequence[int]) -> dict[int, FetchedMessage]: ...
+    def move(self, uids: int | Sequence[int], folder: str) -> None: ...
     def close(self) -> None: ...
 
 
@@ -60,6 +63,7 @@ class PollReport:
     failed: int = 0
     quarantined: int = 0
     moved: int = 0
+    left: int = 0  # imap.unrelated = "leave": not from a roster address, left unread where it is
 
     def count(self, outcome: str) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
@@ -85,12 +89,13 @@ class Intake:
                     Ledger.account == settings.account, Ledger.folder == settings.folder,
                     Ledger.uidvalidity == uidvalidity, col(Ledger.uid).in_(uids[start:start + 500]))))
         # Decided before but not moved (a crash between commit and move): file them now.
-        for uid in uids:
-            row = known.get(uid)
-            if row is not None and row.outcome in FINAL and not self.stop.is_set():
-                self._file(box, row.id, uid, _folder_for(row.outcome, row.filed_to, self.config), report)
+        self._file_all(box, [(uid, row.id, _folder_for(row.outcome, row.filed_to, self.config))
+                             for uid in uids if (row := known.get(uid)) is not None and row.outcome in FINAL
+                             and not self.stop.is_set()], report)
         todo = [uid for uid in uids if uid not in known or _due_retry(known[uid], now)]
         report.seen = len(todo)
+        if todo and settings.unrelated == "leave":
+            todo = self._leave_unrelated(box, uidvalidity, todo, roster, report)
         if not todo:
             return
         sizes = box.sizes(todo)
@@ -103,17 +108,35 @@ class Intake:
                     self._file(box, ledger_id, uid, settings.rejected_folder, report)
             else:
                 fetchable.append(uid)
-        for done, fetched in enumerate(box.fetch(fetchable, sizes), start=1):
-            if self.stop.is_set():
-                log.info("stop requested: leaving %d message(s) for the next pass", len(fetchable) - done + 1)
-                break
-            key = (settings.account, settings.folder, uidvalidity, fetched.uid)
-            outcome, ledger_id, folder = self.ingest_raw(key, fetched.raw, fetched.internaldate, roster)
-            report.count(outcome)
-            if folder:
-                self._file(box, ledger_id, fetched.uid, folder, report)
-            if progress:
-                progress(done, len(fetchable))
+        self._read(box, uidvalidity, fetchable, sizes, roster, report, progress)
+
+    def _read(self, box: MailboxLike, uidvalidity: int, fetchable: Sequence[int], sizes: Mapping[int, int],
+              roster: Roster, report: PollReport, progress: Callable[[int, int], None] | None) -> None:
+        settings = self.config.imap
+        # Filed in UID sets once their decisions are committed (one MOVE per folder and batch, not per message).
+        decided: list[tuple[int, int | None, str]] = []
+        try:
+            for done, fetched in enumerate(box.fetch(fetchable, sizes), start=1):
+                if self.stop.is_set():
+                    log.info("stop requested: leaving %d message(s) for the next pass", len(fetchable) - done + 1)
+                    break
+                key = (settings.account, settings.folder, uidvalidity, fetched.uid)
+                outcome, ledger_id, folder = self.ingest_raw(key, fetched.raw, fetched.internaldate, roster)
+                report.count(outcome)
+                if folder:
+                    decided.append((fetched.uid, ledger_id, folder))
+                if len(decided) >= settings.batch_size:
+                    self._file_all(box, decided, report)
+                    decided = []
+                if progress:
+                    progress(done, len(fetchable))
+        except MailboxUnavailable:
+            raise  # the session is gone: the next pass files what was decided
+        except BaseException:
+            with suppress(MailboxError):  # FETCH refused: what was committed is still filed
+                self._file_all(box, decided, report)
+            raise
+        self._file_all(box, decided, report)
 
     def ingest_raw(self, key: tuple[str, str, int, int], raw: bytes, received_at: datetime, roster: Roster
                    ) -> tuple[str, int, str]:
@@ -219,6 +242,64 @@ class Intake:
             log.exception("UID %s: too large, and could not be recorded; left in the inbox", uid)
             return None
 
+    def _leave_unrelated(self, box: MailboxLike, uidvalidity: int, todo: list[int], roster: Roster,
+                         report: PollReport) -> list[int]:
+        """A shared mailbox: read only the From header of new mail; what is not from a roster address (a DSP's
+        sender or contact, a DEGS) stays where it is, unread, remembered by UID so it is never fetched again.
+        Returns the UIDs still to read."""
+        settings, now = self.config.imap, self.clock()
+        ours = roster_addresses(roster)
+        headers = box.senders(todo)
+        keep, left = [], []
+        for uid in todo:
+            header = headers.get(uid)
+            if header is None:
+                continue  # gone meanwhile (moved by another client)
+            sender = _sender_of(header.raw)
+            if sender in ours:
+                keep.append(uid)
+            else:
+                left.append((uid, sender, header.internaldate))
+        if left:
+            with self.store.session() as session:
+                for uid, sender, received_at in left:
+                    session.add(Ledger(
+                        account=settings.account, folder=settings.folder, uidvalidity=uidvalidity, uid=uid,
+                        outcome="left", first_seen=now, updated=now, received_at=received_at,
+                        sender=(sender or "")[:500], reason='not from a roster address: left unread in the '
+                        'mailbox (imap.unrelated = "leave")'))
+            report.left += len(left)
+            log.info("%d message(s) not from a roster address left unread in %s", len(left), settings.folder)
+        return keep
+
+    def _file_all(self, box: MailboxLike, decided: Sequence[tuple[int, int | None, str]], report: PollReport
+                  ) -> None:
+        """File decided messages, one UID set per folder; when the server refuses a set, each message is tried
+        alone, so one refused (a quota, a locked folder) is tried again next pass and holds up no other."""
+        by_folder: dict[str, list[tuple[int, int | None]]] = {}
+        for uid, ledger_id, folder in decided:
+            by_folder.setdefault(folder, []).append((uid, ledger_id))
+        for folder, items in by_folder.items():
+            if len(items) == 1:
+                self._file(box, items[0][1], items[0][0], folder, report)
+                continue
+            try:
+                box.move([uid for uid, _ in items], folder)
+            except MailboxUnavailable:
+                raise  # the session is gone: the next pass files them (their decisions are committed)
+            except MailboxError as exc:
+                log.info("%d message(s) could not be filed to %s together (%s); trying one by one",
+                         len(items), folder, exc)
+                for uid, ledger_id in items:
+                    self._file(box, ledger_id, uid, folder, report)
+                continue
+            report.moved += len(items)
+            with self.store.session() as session:
+                ids = [i for _, i in items if i is not None]
+                for row in session.exec(select(Ledger).where(col(Ledger.id).in_(ids))):
+                    row.filed_to = folder
+                    session.add(row)
+
     def _file(self, box: MailboxLike, ledger_id: int | None, uid: int, folder: str, report: PollReport) -> None:
         try:
             box.move(uid, folder)
@@ -258,6 +339,22 @@ class Intake:
             row = ledger_for(session, key)
             assert row is not None  # noqa: S101 - ingest_raw always writes one
             return row
+
+
+def roster_addresses(roster: Roster) -> frozenset[str]:
+    """Every address in the roster: DSPs' senders and contacts, DEGS addresses (case-folded)."""
+    found = {a for d in roster.dsps for a in (*d.sender_addresses, *d.contact_addresses)}
+    found.update(a for addresses in roster.degs.values() for a in addresses)
+    return frozenset(a.casefold() for a in found)
+
+
+def _sender_of(header: bytes) -> str | None:
+    """The plain From address of a header block, or None (none, or not one plain address)."""
+    try:
+        sender = parse_message(header).sender
+    except Exception:  # hostile or broken: not a roster address
+        return None
+    return plain_address(sender) if sender else None
 
 
 def _folder_for(outcome: str, filed_to: str, config: Config) -> str:

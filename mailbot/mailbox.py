@@ -10,7 +10,7 @@ A missing or failing secret source (environment variable, file, token command) r
 
 Rules kept here: UIDs only (never \\Seen, never sequence numbers); BODY.PEEK so fetching sets no flag;
 nothing from an email ever goes into an IMAP command; a message leaves the inbox only by MOVE or by COPY +
-\\Deleted + UID EXPUNGE of that one UID (never a plain EXPUNGE: it removes other clients' \\Deleted mail).
+\\Deleted + UID EXPUNGE of those UIDs only (never a plain EXPUNGE: it removes other clients' \\Deleted mail).
 """
 
 from __future__ import annotations
@@ -273,6 +273,20 @@ class Mailbox:
         raw = next((v for k, v in item.items() if k.startswith(b"BODY[HEADER]") and isinstance(v, bytes)), None)
         return None if raw is None else FetchedMessage(uid, raw, _aware(item.get(b"INTERNALDATE")))
 
+    def senders(self, uids: Sequence[int]) -> dict[int, FetchedMessage]:
+        """Only the From header of each UID (BODY.PEEK[HEADER.FIELDS (FROM)]: no flag set, no body read), to
+        leave a stranger's mail unread in a shared mailbox. UIDs gone meanwhile are missing from the result."""
+        result: dict[int, FetchedMessage] = {}
+        for batch in _chunks(list(uids), 500):
+            with self._errors("UID FETCH BODY.PEEK[HEADER.FIELDS (FROM)]"):
+                data = self.client.fetch(batch, ["BODY.PEEK[HEADER.FIELDS (FROM)]", "INTERNALDATE"])
+            for uid, item in data.items():
+                raw = next((v for k, v in item.items() if k.startswith(b"BODY[HEADER") and isinstance(v, bytes)),
+                           None)
+                if raw is not None:
+                    result[int(uid)] = FetchedMessage(int(uid), raw, _aware(item.get(b"INTERNALDATE")))
+        return result
+
     # -- folders -----------------------------------------------------------------------------------
 
     def namespace(self) -> tuple[str, str]:
@@ -332,23 +346,29 @@ class Mailbox:
 
     # -- moving ------------------------------------------------------------------------------------
 
-    def move(self, uid: int, folder: str) -> None:
-        """Move one message out of the selected folder; its flags go with it (\\Seen is not touched)."""
+    def move(self, uids: int | Sequence[int], folder: str) -> None:
+        """Move messages out of the selected folder, as one UID set per command (``UID MOVE 1:50``, not 50
+        commands); their flags go with them (\\Seen is not touched). Refused: none or some of them moved (the
+        server decides); the caller tries what is left one by one, so one refusal holds up no other message."""
         name = self.server_name(folder)
-        if self.use_move and self.has("MOVE"):
-            with self._errors(f"UID MOVE {uid} {name}"):
-                self.client.move([uid], name)
-            return
-        if not self.has("UIDPLUS"):
+        every = [uids] if isinstance(uids, int) else list(uids)
+        use_move = self.use_move and self.has("MOVE")
+        if not use_move and not self.has("UIDPLUS"):
             # Without UID EXPUNGE the only way out is a plain EXPUNGE, which would also erase other clients'
             # \Deleted mail: refuse rather than risk it.
-            raise MailboxError(f"{self.where}: no MOVE and no UIDPLUS; cannot move UID {uid} safely")
-        with self._errors(f"UID COPY {uid} {name}"):
-            self.client.copy([uid], name)
-        with self._errors(f"UID STORE {uid} +FLAGS \\Deleted"):
-            self.client.add_flags([uid], [DELETED], silent=True)
-        with self._errors(f"UID EXPUNGE {uid}"):
-            self.client.uid_expunge([uid])
+            raise MailboxError(f"{self.where}: no MOVE and no UIDPLUS; cannot move UID {_uid_set(every)} safely")
+        for batch in _chunks(every, 500):
+            where = _uid_set(batch)
+            if use_move:
+                with self._errors(f"UID MOVE {where} {name}"):
+                    self.client.move(batch, name)
+                continue
+            with self._errors(f"UID COPY {where} {name}"):
+                self.client.copy(batch, name)
+            with self._errors(f"UID STORE {where} +FLAGS \\Deleted"):
+                self.client.add_flags(batch, [DELETED], silent=True)
+            with self._errors(f"UID EXPUNGE {where}"):
+                self.client.uid_expunge(batch)
 
 
     # -- waiting for new mail (IMAP IDLE, RFC 2177) ------------------------------------------------
@@ -416,6 +436,13 @@ def check_login(settings: ImapSettings) -> str:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _uid_set(uids: Sequence[int]) -> str:
+    """For messages: "7", or "7..58 (12 messages)"."""
+    if len(uids) == 1:
+        return str(uids[0])
+    return f"{min(uids)}..{max(uids)} ({len(uids)} messages)"
 
 
 def _cap_literals(client: IMAPClient, max_message_bytes: int) -> None:

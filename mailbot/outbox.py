@@ -168,13 +168,13 @@ def _deliver_one(store: Store, transport: Transport, outbox_id: int, now: dateti
         row = session.get(Outbox, outbox_id)
         if row is None or row.status != "pending":
             return
-        done = {r.address for r in session.exec(
-            select(OutboxRecipient).where(OutboxRecipient.outbox_id == outbox_id,
-                                          OutboxRecipient.status != "deferred")
-        )}
+        # Every answer so far, read once: recording and settling use this, not one query (and flush) each.
+        answers = {r.address: r for r in session.exec(
+            select(OutboxRecipient).where(OutboxRecipient.outbox_id == outbox_id))}
+        done = {a for a, r in answers.items() if r.status != "deferred"}
         waiting = [a for a in recipients_of(row) if a not in done]
         if not waiting:  # every recipient already answered: settle the row
-            _settle(session, row, now)
+            _settle(session, row, now, answers)
             return
         message = email.message_from_bytes(row.raw, policy=email.policy.SMTP)
         assert isinstance(message, EmailMessage)  # noqa: S101 - the SMTP policy builds EmailMessage
@@ -195,20 +195,21 @@ def _deliver_one(store: Store, transport: Transport, outbox_id: int, now: dateti
         except SmtpError as exc:  # permanent for this message (5xx to all, 552, no recipients)
             log.warning("outbox %s (%s): refused for good: %s", row.key, row.message_id, exc)
             for address, (code, text) in exc.refused.items():
-                _record(session, outbox_id, address, "refused", code, text)
+                _record(session, answers, outbox_id, address, "refused", code, text)
             row.status, row.last_error = "failed", str(exc)
             session.add(row)
             report.failed += 1
             return
         for address in result.accepted:
-            _record(session, outbox_id, address, "sent", 250, "")
+            _record(session, answers, outbox_id, address, "sent", 250, "")
         for address, (code, text) in result.refused.items():
-            _record(session, outbox_id, address, "deferred" if 400 <= code < 500 else "refused", code, text)
+            _record(session, answers, outbox_id, address, "deferred" if 400 <= code < 500 else "refused", code,
+                    text)
         if result.retry:
             _retry_later(row, now, max_attempts, f"deferred: {', '.join(result.retry)}")
             report.deferred += 1
         else:
-            _settle(session, row, now)
+            _settle(session, row, now, answers)
             report.sent += 1 if row.status in ("sent", "partial") else 0
             report.failed += 1 if row.status == "failed" else 0
         session.add(row)
@@ -216,9 +217,8 @@ def _deliver_one(store: Store, transport: Transport, outbox_id: int, now: dateti
                  ",".join(result.refused) or "none")
 
 
-def _settle(session: Session, row: Outbox, now: datetime) -> None:
-    answers = session.exec(select(OutboxRecipient).where(OutboxRecipient.outbox_id == row.id)).all()
-    sent = [a for a in answers if a.status == "sent"]
+def _settle(session: Session, row: Outbox, now: datetime, answers: dict[str, OutboxRecipient]) -> None:
+    sent = [a for a in answers.values() if a.status == "sent"]
     row.status = "sent" if len(sent) == len(answers) else "partial" if sent else "failed"
     row.sent_at = now if sent else None
     row.next_attempt_at = None
@@ -238,11 +238,11 @@ def _retry_later(row: Outbox, now: datetime, max_attempts: int, error: str) -> N
                 row.next_attempt_at.isoformat())
 
 
-def _record(session: Session, outbox_id: int, address: str, status: str, code: int | None, detail: str) -> None:
-    existing = session.exec(select(OutboxRecipient).where(
-        OutboxRecipient.outbox_id == outbox_id, OutboxRecipient.address == address)).first()
+def _record(session: Session, answers: dict[str, OutboxRecipient], outbox_id: int, address: str, status: str,
+            code: int | None, detail: str) -> None:
+    existing = answers.get(address)
     if existing is None:
-        existing = OutboxRecipient(outbox_id=outbox_id, address=address, status=status)
+        existing = answers[address] = OutboxRecipient(outbox_id=outbox_id, address=address, status=status)
     existing.status, existing.code, existing.detail = status, code, detail[:500]
     session.add(existing)
 

@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from mailbot import outbox
@@ -75,11 +77,20 @@ def record_message(
 
     dsp_ids = {d.name: d.id for d in session.exec(select(Dsp))}
 
+    figures = [getattr(ReportRow, k) for k in FIGURES]
+    connection = session.connection()
+    latest: dict[tuple[str, Week], dict[int, Mapping[str, int | None]]] = {}
+
     def previous(dsp: str, lgd_code: int, week: Week) -> Mapping[str, int | None] | None:
-        row = session.exec(select(ReportRow).where(
-            ReportRow.dsp_id == dsp_ids[dsp], ReportRow.lgd_code == lgd_code, col(ReportRow.current),
-            ReportRow.week < str(week)).order_by(col(ReportRow.week).desc())).first()
-        return None if row is None else {k: getattr(row, k) for k in FIGURES}
+        if (dsp, week) not in latest:
+            # One query per DSP and week for all its districts (not one per district), on the index (dsp_id,
+            # current, lgd_code, week); a Core query on the connection: no ORM objects, no autoflush (this
+            # message's rows are not in the session yet). SQLite gives max()'s row for the bare columns.
+            found = connection.execute(sa_select(col(ReportRow.lgd_code), func.max(ReportRow.week), *figures).where(
+                col(ReportRow.dsp_id) == dsp_ids[dsp], col(ReportRow.current), col(ReportRow.week) < str(week))
+                .group_by(col(ReportRow.lgd_code)))
+            latest[dsp, week] = {row[0]: dict(zip(FIGURES, row[2:], strict=True)) for row in found}
+        return latest[dsp, week].get(lgd_code)
 
     decision = decide(message, roster, received_at, config.calendar.timezone, previous, config.imap.authserv_id)
     ledger.outcome, ledger.reason = decision.outcome, decision.reason[:1000]
@@ -148,10 +159,17 @@ def _record_sheet(session: Session, ledger: Ledger, sheet: SheetDecision, receiv
     if submission_id is None:
         return _Stored([], None, False)
     changed = False
+    # The rows in force for the sheet's districts in one query (one flush), not one per district.
+    in_force_of: dict[int, list[ReportRow]] = {}
+    codes = sorted({row.lgd_code for row in sheet.rows})
+    for start in range(0, len(codes), 500):  # SQLite caps the variables in one statement
+        for found in session.exec(select(ReportRow).where(
+                ReportRow.dsp_id == ledger.dsp_id, ReportRow.week == week,
+                col(ReportRow.lgd_code).in_(codes[start:start + 500]), col(ReportRow.current))):
+            in_force_of.setdefault(found.lgd_code, []).append(found)
+    added: list[ReportRow] = []
     for row in sheet.rows:
-        in_force = session.exec(select(ReportRow).where(
-            ReportRow.dsp_id == ledger.dsp_id, ReportRow.week == week, ReportRow.lgd_code == row.lgd_code,
-            col(ReportRow.current))).all()
+        in_force = in_force_of.get(row.lgd_code, [])
         later = [r for r in in_force if r.received_at is not None and r.received_at > received_at]
         if not later:
             # This report is the latest received: it supersedes the rows in force, which stay as history.
@@ -159,10 +177,14 @@ def _record_sheet(session: Session, ledger: Ledger, sheet: SheetDecision, receiv
             for older in in_force:
                 older.current, older.superseded_by = False, submission_id
                 session.add(older)
-        session.add(ReportRow(
+        stored = ReportRow(
             submission_id=submission_id, dsp_id=ledger.dsp_id, week=week, lgd_code=row.lgd_code,
             received_at=received_at, current=not later, superseded_by=later[0].submission_id if later else None,
-            sheet=row.sheet, row=row.row, remarks=row.remarks[:1000], **{k: getattr(row, k) for k in FIGURES}))
+            sheet=row.sheet, row=row.row, remarks=row.remarks[:1000], **{k: getattr(row, k) for k in FIGURES})
+        added.append(stored)
+        if not later:  # a district twice in one sheet: the second row supersedes the first, as when flushed
+            in_force_of[row.lgd_code] = [stored]
+    session.add_all(added)
     return _Stored([r.lgd_code for r in sheet.rows], first_seen_in, changed)
 
 

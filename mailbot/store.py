@@ -204,6 +204,22 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# What ingest looks up for each message and district, so a lookup costs the same with 10 or 10,000 earlier
+# reports. Created at start on old and new databases alike (IF NOT EXISTS: idempotent).
+ADDED_INDEXES: tuple[tuple[str, str, str], ...] = (
+    ("ix_report_row_dsp_current_lgd_week", "report_row", "dsp_id, current, lgd_code, week"),
+    ("ix_report_row_dsp_week_lgd", "report_row", "dsp_id, week, lgd_code"),
+    ("ix_ledger_account_sha256", "ledger", "account, sha256"),
+    ("ix_outbox_kind_created", "outbox", "kind, created_at"),
+)
+
+
+def _add_missing_indexes(engine: Engine) -> None:
+    with engine.begin() as connection:
+        for name, table, columns in ADDED_INDEXES:
+            connection.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})")
+
+
 def _add_missing_columns(engine: Engine) -> None:
     with engine.begin() as connection:
         for table, column, definition in ADDED_COLUMNS:
@@ -229,6 +245,7 @@ class Store:
         event.listen(self.engine, "connect", _set_pragmas)
         SQLModel.metadata.create_all(self.engine)
         _add_missing_columns(self.engine)
+        _add_missing_indexes(self.engine)
         with self.session() as session:
             if session.get(KeyValue, "schema_version") is None:
                 session.add(KeyValue(key="schema_version", value=str(SCHEMA_VERSION)))

@@ -149,7 +149,7 @@ def test_message_that_kills_the_process_is_counted_first_skipped_for_later_mail_
 
 
 class RefusesMove:
-    """A real Mailbox whose MOVE of one UID the server refuses (a quota, a locked folder) ``times`` times."""
+    """A real Mailbox whose MOVE of one UID (alone or in a set) the server refuses (a quota, a locked folder)."""
 
     def __init__(self, settings: Any, refused_uid: int, times: list[int]) -> None:
         self.box = Mailbox(settings)
@@ -159,11 +159,13 @@ class RefusesMove:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.box, name)
 
-    def move(self, uid: int, folder: str) -> None:
-        if uid == self.refused_uid and self.times[0] > 0:
-            self.times[0] -= 1
+    def move(self, uids: int | list[int], folder: str) -> None:
+        every = [uids] if isinstance(uids, int) else list(uids)
+        if self.refused_uid in every and self.times[0] > 0:
+            # A set with it is refused whole (as a quota does); ``times`` counts the refusals of it alone.
+            self.times[0] -= len(every) == 1
             raise MailboxError("NO [OVERQUOTA] Quota exceeded (injected)")
-        self.box.move(uid, folder)
+        self.box.move(uids, folder)
 
 
 @pytestmark_servers
