@@ -144,20 +144,36 @@ class FakeMailbox:
         head = stored.raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
         return FetchedMessage(uid, head[:65536] + b"\r\n\r\n", stored.internaldate)
 
-    def move(self, uid: int, folder: str) -> None:
+    def senders(self, uids: Sequence[int]) -> dict[int, FetchedMessage]:
+        """The From header of each message (``imap.unrelated = "leave"`` reads only that first)."""
+        found = {}
+        for uid in uids:
+            stored = self._box().messages.get(uid)
+            if stored is not None:
+                lines = stored.raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0].splitlines()
+                sender = b"".join(line + b"\r\n" for line in lines if line.lower().startswith(b"from:"))
+                found[uid] = FetchedMessage(uid, sender + b"\r\n", stored.internaldate)
+        return found
+
+    def move(self, uids: int | Sequence[int], folder: str) -> None:
+        """One UID MOVE of a set: all or nothing, like the server (a refused UID refuses the whole set)."""
+        batch = [uids] if isinstance(uids, int) else list(uids)
         if self._drop_on_move:
             self._drop_on_move -= 1
-            raise MailboxUnavailable(f"fake: connection dropped during UID MOVE {uid} (injected)")
-        if self._refused_moves.get(uid, 0) > 0:
-            self._refused_moves[uid] -= 1
-            raise MailboxError(f"fake: UID MOVE {uid} {folder}: NO [OVERQUOTA] Quota exceeded (injected)")
+            raise MailboxUnavailable(f"fake: connection dropped during UID MOVE {batch} (injected)")
+        for uid in batch:
+            if self._refused_moves.get(uid, 0) > 0:
+                self._refused_moves[uid] -= 1
+                raise MailboxError(f"fake: UID MOVE {batch} {folder}: NO [OVERQUOTA] Quota exceeded (injected)")
         if folder not in self.folders:
-            raise MailboxError(f"fake: UID MOVE {uid} {folder}: NO [TRYCREATE] no such folder")
-        stored = self._box().messages.pop(uid, None)
-        if stored is None:
-            raise MailboxError(f"fake: UID MOVE {uid}: no such message")
-        self.deliver(stored.raw, folder, stored.internaldate)
-        self.moves.append((uid, folder))
+            raise MailboxError(f"fake: UID MOVE {batch} {folder}: NO [TRYCREATE] no such folder")
+        box = self._box()
+        if any(uid not in box.messages for uid in batch):
+            raise MailboxError(f"fake: UID MOVE {batch}: no such message")
+        for uid in batch:
+            stored = box.messages.pop(uid)
+            self.deliver(stored.raw, folder, stored.internaldate)
+            self.moves.append((uid, folder))
 
     def close(self) -> None:
         self.selected = None
