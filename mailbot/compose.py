@@ -36,7 +36,7 @@ from mailbot.districts import by_code
 from mailbot.ladder import Notification, Outstanding
 from mailbot.message import msg_id
 from mailbot.statemap import MAP_COLOURS, PATTERNS, district_statuses, map_size, status_map, worst
-from mailbot.summary import STATUS_COLOURS, STATUS_LABELS, QuarantineItem, quarantine_reason
+from mailbot.summary import STATUS_COLOURS, STATUS_LABELS, DistrictReply, QuarantineItem, quarantine_reason
 from mailbot.template import report_workbook
 from mailbot.weeks import Week
 from mailbot.wording import day_text, names, plural, week_dates, weeks_dates, when_text
@@ -427,6 +427,8 @@ class Composer:
         summary_xlsx: bytes | None = None,
         unanswered: Sequence[QuarantineItem] = (),
         rejections: Mapping[str, str] | None = None,
+        district_replies: Sequence[DistrictReply] = (),
+        withheld: int = 0,
     ) -> EmailMessage:
         """The email for one ladder step. A summary needs ``summary_xlsx`` (summary.build_workbook) and the
         week's unanswered messages (the first few are listed), and may name why each DSP's report was refused
@@ -453,6 +455,7 @@ class Composer:
             if summary_xlsx is None:
                 raise ValueError("a summary email needs its workbook (summary_xlsx)")
             context.update(self._summary_vars(n.context["report"], unanswered, rejections or {}))
+            context.update(self._replies_vars(n.context["report"], district_replies, withheld))
             # The map goes inside the HTML (multipart/related): every mail client shows a CID image, few show
             # data: URIs and none should fetch a remote one.
             domain = self.from_address.rpartition("@")[2] or "mailbot"
@@ -570,6 +573,22 @@ class Composer:
                  "reason": quarantine_reason(q.reason)}
                 for q in unanswered[:UNANSWERED_LISTED]
             ],
+        }
+
+    def _replies_vars(self, report: WeeklyReport, replies: Sequence[DistrictReply], withheld: int
+                      ) -> dict[str, Any]:
+        """District offices' answers (CEG reads them: mailbot does not) and the rejections not sent."""
+        tz = report.deadline.tzinfo
+        return {
+            "district_replies": [
+                {"district": names([by_code(c).name_en for c in r.lgd_codes]),
+                 "district_hi": names([by_code(c).name_hi for c in r.lgd_codes], "hi"),
+                 "sender": r.sender, "subject": r.subject or "(no subject)",
+                 "received": when_text(r.received.astimezone(tz), short=True) if r.received else "",
+                 "answers": r.answers}
+                for r in replies
+            ],
+            "withheld": withheld,
         }
 
     def _render(self, name: str, context: Mapping[str, Any]) -> str | None:

@@ -59,6 +59,7 @@ class PollReport:
     duplicate: int = 0
     failed: int = 0
     quarantined: int = 0
+    degs_reply: int = 0  # replies from district offices, kept for CEG's summary
     moved: int = 0
 
     def count(self, outcome: str) -> None:
@@ -263,7 +264,7 @@ class Intake:
 def _folder_for(outcome: str, filed_to: str, config: Config) -> str:
     if filed_to:
         return filed_to
-    good = outcome in ("accepted", "duplicate")  # a re-sent report is a good report
+    good = outcome in ("accepted", "duplicate", "degs_reply")  # a re-sent report is a good report
     return config.imap.processed_folder if good else config.imap.rejected_folder
 
 

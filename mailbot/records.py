@@ -17,6 +17,7 @@ from mailbot.compose import Composer, InForce, IngestReply
 from mailbot.config import Config
 from mailbot.ingest import SheetDecision, decide
 from mailbot.message import MessageError, ParsedMessage, parse_message
+from mailbot.queries import outbox_answered
 from mailbot.roster import Roster
 from mailbot.store import Dsp, Ledger, Outbox, Problem, ReportRow, Submission
 from mailbot.weeks import Week, last_completed_week
@@ -26,7 +27,7 @@ from mailbot.workbook import Problem as Found
 log = logging.getLogger(__name__)
 
 # Outcomes after which a message is filed and never looked at again.
-FINAL = frozenset({"accepted", "rejected", "ignored", "duplicate", "quarantined"})
+FINAL = frozenset({"accepted", "rejected", "ignored", "duplicate", "quarantined", "degs_reply"})
 REPLY_KINDS = ("acknowledgement", "partial", "rejection")  # compose.ReplyKind: answers to a DSP's email
 
 
@@ -85,6 +86,10 @@ def record_message(
     ledger.outcome, ledger.reason = decision.outcome, decision.reason[:1000]
     # A message that may not be the DSP's gets no DSP: queries read a DSP's rejected messages as its reports.
     ledger.dsp_id = dsp_ids.get(decision.dsp.name) if decision.dsp and decision.from_dsp else None
+    if decision.outcome == "degs_reply":
+        ledger.degs_lgd = ",".join(str(code) for code in decision.degs_districts)
+        answered = outbox_answered(session, message.refers_to)
+        ledger.answers_outbox_id = answered.id if answered is not None else None
     session.add(ledger)
     session.flush()
     assert ledger.id is not None  # noqa: S101 - flushed

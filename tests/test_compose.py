@@ -18,7 +18,7 @@ from PIL import Image as PILImage
 from mailbot.compliance import Notification, ReportFact, due_notifications, evaluate
 from mailbot.compose import Composer, InForce, IngestReply
 from mailbot.ladder import Outstanding
-from mailbot.summary import QuarantineItem, build_workbook
+from mailbot.summary import DistrictReply, QuarantineItem, build_workbook
 from mailbot.weeks import Week
 from mailbot.wording import plural, week_dates, weeks_dates, when_text
 from mailbot.workbook import Problem
@@ -542,3 +542,23 @@ def test_summary_gives_the_change_against_last_week(composer: Composer) -> None:
     assert "-33 pts vs 5–11 Oct" in html
     assert "Late / विलम्ब से: 25 districts\n- CMS Computers: all 25 of its districts\n" in text
     assert msg["Subject"].startswith("JSK 12–18 Oct: 74/75 reported (99%), 49 on time")
+
+
+def test_summary_counts_withheld_replies_only_when_there_are_some(composer: Composer) -> None:
+    quiet = summary_email(composer)
+    assert "withheld" not in text_of(quiet) and "withheld" not in text_of(quiet, "html")
+    msg = summary_email(composer, withheld=3)
+    for part in (text_of(msg), text_of(msg, "html")):
+        assert "3 rejections were not sent because the address had its daily limit of replies already" in part
+
+
+def test_summary_lists_district_office_replies_before_the_strangers(composer: Composer) -> None:
+    reply = DistrictReply((AGRA,), "degs.agra@up.example", "Re: Agra: report not received", ist(WED, 11),
+                          "escalation about Agra, week 2026-W47: Agra: report not received")
+    msg = summary_email(composer, district_replies=[reply])
+    text = text_of(msg)
+    assert ("Replies from district offices / जनपद कार्यालयों (DEGS) के उत्तर: 1 (read them: mailbot does not answer"
+            in text)
+    assert ('- Agra / आगरा — degs.agra@up.example: "Re: Agra: report not received"' in text
+            and "; answers the escalation about Agra, week 2026-W47" in text)
+    assert text.index("Replies from district offices") < text.index("Unanswered messages")
