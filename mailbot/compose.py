@@ -100,6 +100,9 @@ class IngestReply:
     template_lgd_codes: tuple[int, ...] = ()  # attach a pre-filled template for these districts (e.g. a rejection)
     still_due: tuple[int, ...] = ()  # the DSP's districts with no accepted row for the week yet (receipts)
     in_force: tuple[InForce, ...] = ()  # the figures in force after this email, for the districts it reported
+    cc: tuple[str, ...] = ()  # the DSP's other roster contacts: a rejection's reasons reach them too
+    deadline: datetime | None = None  # the week's report deadline (local time), when known
+    late: bool = False  # received after ``deadline``: the report counts as late
 
     @property
     def kind(self) -> ReplyKind:
@@ -133,6 +136,9 @@ class ProblemLine:
     where_hi: str
     message_en: str
     message_hi: str
+    place_en: str = ""  # "file report.xlsx, sheet Sheet1": said once above the problems found there
+    place_hi: str = ""
+    cell: str = ""  # "B7"
 
 
 @dataclass(frozen=True)
@@ -191,7 +197,8 @@ def _problem_line(p: Problem) -> ProblemLine:
         f"सेल {p.cell}" if p.cell else "",
     ]
     return ProblemLine(
-        p.severity, ", ".join(x for x in en if x), ", ".join(x for x in hi if x), p.message, p.message_hi
+        p.severity, ", ".join(x for x in en if x), ", ".join(x for x in hi if x), p.message, p.message_hi,
+        ", ".join(x for x in en[:2] if x), ", ".join(x for x in hi[:2] if x), p.cell,
     )
 
 
@@ -393,20 +400,24 @@ class Composer:
     def ingest_reply(self, reply: IngestReply, *, now: datetime, message_id: str | None = None) -> EmailMessage:
         kind = reply.kind
         lines = [_problem_line(p) for p in reply.problems]
+        # A district whose row is in the file but was refused is not "absent": say which is which.
+        refused = {p.lgd_code for p in reply.problems if p.severity == "error" and p.lgd_code is not None}
         context = {
             "dsp": reply.dsp_name,
             "original_subject": reply.original_subject,
             "accepted": _district_lines(reply.accepted),
-            "still_due": _district_lines(reply.still_due),
+            "still_due": _district_lines([c for c in reply.still_due if c not in refused]),
+            "refused": _district_lines([c for c in reply.still_due if c in refused]),
+            "late": reply.late,
+            **self._week_vars(reply.week, reply.deadline),
             "in_force": [_in_force_line(f) for f in sorted(reply.in_force, key=lambda f: by_code(f.lgd_code).name_en)],
             "errors": [line for line in lines if line.severity == "error"],
             "warnings": [line for line in lines if line.severity != "error"],
             "fix": _what_to_fix(reply.problems),
             "template_attached": bool(reply.template_lgd_codes and reply.week is not None),
-            **self._week_vars(reply.week),
         }
         msg = self._message(
-            kind, context=context, to=reply.to, cc=(), now=now, message_id=message_id, auto="auto-replied"
+            kind, context=context, to=reply.to, cc=reply.cc, now=now, message_id=message_id, auto="auto-replied"
         )
         original = msg_id(reply.original_message_id)  # a stranger's value: only a well-formed <id@host> is copied
         if original:

@@ -321,7 +321,7 @@ def _fell_since(row: ReportRow, earlier: Mapping[str, int | None] | None, file: 
                 f"Row {row.row} ({name_en}): {en} fell from {before} to {now}; it is a cumulative count and "
                 "should not go down. Please check.",
                 f"पंक्ति {row.row} ({name_hi}): {hi} {before} से घटकर {now} हो गए; यह संचयी संख्या है, घटनी नहीं चाहिए।",
-                file, row.sheet, _row_cell(row),
+                file, row.sheet, dict(row.cells).get(key) or _row_cell(row),  # the cell holding the figure
             ))
     return found
 

@@ -76,3 +76,34 @@ def test_receipt_lists_the_districts_still_due_counting_earlier_messages(
     text = last_reply(config)
     assert "still due" not in text and "अभी भी अपेक्षित" not in text
     bot.close()
+
+
+def test_a_late_receipt_says_so_and_a_refusal_reaches_the_contacts_too(
+    smtp_sink: SmtpSink, make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    config = make_config(ROSTER)
+    bot = Mailbot(config, clock=lambda: NOW)
+    cms = load_roster(ROSTER).districts_of(CMS, WEEK)
+    # DEFAULT_DATE (Mon 23 Nov 10:30 IST) is before the noon deadline: on time.
+    bot.import_file(report(tmp_path, "on-time", cms[:1]))
+    assert "counts as late" not in last_reply(config)
+    # The same district corrected after the deadline: its first report came on time, so not late either.
+    figures: dict[int, dict[str, int | str]] = {c: {"rural_target": 100, "rural_opened": 11, "urban_target": 20,
+                                                    "urban_opened": 5} for c in cms[:2]}
+    late = build_email(sender=f"{CMS} <reports@cms.example>", subject="JSK report late",
+                       date=datetime(2026, 11, 23, 14, 0, tzinfo=UTC),
+                       attachments=[("late.xlsx", report_workbook(CMS, WEEK, cms[:2], figures))])
+    (tmp_path / "late.eml").write_bytes(late)
+    bot.import_file(tmp_path / "late.eml")
+    text = last_reply(config)  # the second district is new, after the deadline: late
+    assert "Received after the deadline (Monday 23 November 2026, 12:00 IST): this report counts as late." in text
+
+    refused = build_email(sender=f"{CMS} <reports@cms.example>", subject="JSK report, nothing attached")
+    (tmp_path / "refused.eml").write_bytes(refused)
+    bot.import_file(tmp_path / "refused.eml")
+    with sqlite3.connect(config.database) as db:
+        [(kind, recipients)] = db.execute("select kind, recipients_json from outbox order by id desc limit 1")
+    # The sender, and the DSP's other roster contacts (plain addresses), so the reasons reach someone who acts.
+    assert kind == "rejection"
+    assert recipients == '["reports@cms.example", "jsk.up@cms.example", "pm.up@cms.example"]'
+    bot.close()
