@@ -103,6 +103,7 @@ class IngestReply:
     cc: tuple[str, ...] = ()  # the DSP's other roster contacts: a rejection's reasons reach them too
     deadline: datetime | None = None  # the week's report deadline (local time), when known
     late: bool = False  # received after ``deadline``: the report counts as late
+    targets: Mapping[int, Mapping[str, int | str]] | None = None  # last reported targets, for the template
 
     @property
     def kind(self) -> ReplyKind:
@@ -424,7 +425,7 @@ class Composer:
             msg["In-Reply-To"] = original
             msg["References"] = original
         if reply.template_lgd_codes and reply.week is not None:
-            self._attach_template(msg, reply.dsp_name, reply.week, reply.template_lgd_codes)
+            self._attach_template(msg, reply.dsp_name, reply.week, reply.template_lgd_codes, reply.targets)
         return msg
 
     # --- the escalation ladder ------------------------------------------------------------------------------
@@ -440,6 +441,7 @@ class Composer:
         rejections: Mapping[str, str] | None = None,
         district_replies: Sequence[DistrictReply] = (),
         withheld: int = 0,
+        targets: Mapping[int, Mapping[str, int | str]] | None = None,
     ) -> EmailMessage:
         """The email for one ladder step. A summary needs ``summary_xlsx`` (summary.build_workbook) and the
         week's unanswered messages (the first few are listed), and may name why each DSP's report was refused
@@ -477,7 +479,7 @@ class Composer:
             n.kind, context=context, to=n.to, cc=n.cc, now=now, message_id=message_id, auto="auto-generated"
         )
         if n.kind == "reminder" and n.dsp is not None:
-            self._attach_template(msg, n.dsp, n.week, n.lgd_codes)
+            self._attach_template(msg, n.dsp, n.week, n.lgd_codes, targets)
         if n.kind == "summary":
             self._attach_map(msg, context["map_cid"], context["map_statuses"], str(n.week))
         if summary_xlsx is not None and n.kind == "summary":
@@ -653,6 +655,7 @@ class Composer:
             return
         html.add_related(png, "image", "png", cid=f"<{cid}>", filename=f"JSK-map-{week}.png", disposition="inline")
 
-    def _attach_template(self, msg: EmailMessage, dsp: str, week: Week, lgd_codes: Sequence[int]) -> None:
-        content = report_workbook(dsp, week, sorted(lgd_codes, key=lambda c: by_code(c).name_en))
+    def _attach_template(self, msg: EmailMessage, dsp: str, week: Week, lgd_codes: Sequence[int],
+                         targets: Mapping[int, Mapping[str, int | str]] | None = None) -> None:
+        content = report_workbook(dsp, week, sorted(lgd_codes, key=lambda c: by_code(c).name_en), targets)
         msg.add_attachment(content, *XLSX, filename=f"JSK-weekly-report-{week}-{_slug(dsp)}.xlsx")

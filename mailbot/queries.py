@@ -89,6 +89,23 @@ def rejection_reasons(session: Session, week: Week, tz: ZoneInfo) -> dict[str, s
     return reasons
 
 
+TARGETS = ("rural_target", "urban_target")
+
+
+def last_targets(session: Session, dsp: str, week: Week) -> dict[int, dict[str, int | str]]:
+    """Each district's targets from ``dsp``'s latest report for a week up to ``week``: the pre-filled template
+    carries them, so the DSP types only what changed."""
+    dsp_id = session.exec(select(Dsp.id).where(Dsp.name == dsp)).first()
+    if dsp_id is None:
+        return {}
+    found: dict[int, dict[str, int | str]] = {}
+    for row in session.exec(select(ReportRow).where(
+            ReportRow.dsp_id == dsp_id, col(ReportRow.current), ReportRow.week <= str(week))
+            .order_by(col(ReportRow.week).desc(), col(ReportRow.id).desc())):
+        found.setdefault(row.lgd_code, {k: getattr(row, k) for k in TARGETS})
+    return found
+
+
 def outbox_answered(session: Session, refers_to: tuple[str, ...]) -> Outbox | None:
     """The email of ours that a reply answers: the last of its In-Reply-To/References ids that we sent."""
     if not refers_to:

@@ -17,7 +17,7 @@ from mailbot.compose import Composer, InForce, IngestReply
 from mailbot.config import Config
 from mailbot.ingest import SheetDecision, decide
 from mailbot.message import MessageError, ParsedMessage, parse_message
-from mailbot.queries import outbox_answered
+from mailbot.queries import last_targets, outbox_answered
 from mailbot.roster import Roster
 from mailbot.store import Dsp, Ledger, Outbox, Problem, ReportRow, Submission
 from mailbot.weeks import Week, deadline, last_completed_week
@@ -213,7 +213,8 @@ def _queue_reply(session: Session, ledger: Ledger, *, key: str, dsp: str, messag
     reply = IngestReply(
         to=to, dsp_name=dsp, original_subject=message.subject,
         original_message_id=message.message_id, week=week, accepted=accepted, problems=problems,
-        template_lgd_codes=template, still_due=still_due, in_force=in_force, cc=cc, deadline=due, late=late)
+        template_lgd_codes=template, still_due=still_due, in_force=in_force, cc=cc, deadline=due, late=late,
+        targets=last_targets(session, dsp, week) if template and week is not None else None)
     email_message = composer.ingest_reply(reply, now=now, message_id=composer.new_message_id())
     outbox.queue(session, key=key, kind=reply.kind, message=email_message, now=now, week=str(reply.week or ""),
                  dsp=dsp, ledger_id=ledger.id)

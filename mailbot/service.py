@@ -30,6 +30,7 @@ from mailbot.ladder import held_because
 from mailbot.mailbox import Mailbox, MailboxAuthError
 from mailbot.queries import (
     district_replies_in,
+    last_targets,
     quarantined_in,
     rejection_reasons,
     replies_withheld,
@@ -316,6 +317,9 @@ class Mailbot:
                         rejections=rejection_reasons(session, n.week, tz),
                         district_replies=replies,
                         withheld=replies_withheld(session, *summary_window(n.week, tz)))
+                elif n.kind == "reminder" and n.dsp is not None:  # its template carries the last targets
+                    message = self.composer.notification(n, now=now, message_id=message_id,
+                                                         targets=last_targets(session, n.dsp, n.week))
                 else:
                     message = self.composer.notification(n, now=now, message_id=message_id)
                 if dry_run is not None:

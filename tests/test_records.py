@@ -107,3 +107,36 @@ def test_a_late_receipt_says_so_and_a_refusal_reaches_the_contacts_too(
     assert kind == "rejection"
     assert recipients == '["reports@cms.example", "jsk.up@cms.example", "pm.up@cms.example"]'
     bot.close()
+
+
+def test_a_rejections_template_carries_each_districts_last_targets(
+    smtp_sink: SmtpSink, make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    import io
+
+    import openpyxl
+
+    config = make_config(ROSTER)
+    bot = Mailbot(config, clock=lambda: NOW)
+    cms = load_roster(ROSTER).districts_of(CMS, WEEK)
+    earlier = {cms[0]: {"rural_target": 140, "rural_opened": 10, "urban_target": 35, "urban_opened": 5}}
+    raw = build_email(sender=f"{CMS} <reports@cms.example>", subject="JSK report W46",
+                      attachments=[("w46.xlsx", report_workbook(CMS, Week(2026, 46), cms[:1], earlier))])
+    (tmp_path / "w46.eml").write_bytes(raw)
+    bot.import_file(tmp_path / "w46.eml")
+    (tmp_path / "bad.eml").write_bytes(build_email(sender=f"{CMS} <reports@cms.example>", subject="JSK W47"))
+    bot.import_file(tmp_path / "bad.eml")
+    bot.close()
+    with sqlite3.connect(config.database) as db:
+        [(raw_reply,)] = db.execute("select raw from outbox where kind = 'rejection'").fetchall()
+    msg = email.message_from_bytes(raw_reply, policy=email.policy.default)
+    assert isinstance(msg, email.message.EmailMessage)
+    [part] = list(msg.iter_attachments())
+    sheet = openpyxl.load_workbook(io.BytesIO(part.get_payload(decode=True))).active
+    assert sheet is not None
+    rows = {r[1]: r for r in sheet.iter_rows(min_row=6, values_only=True)}
+    header = [c.value for c in sheet[5]]
+    rural, urban = (next(i for i, h in enumerate(header) if str(h).startswith(p)) for p in ("Rural JSK target",
+                                                                                             "Urban JSK target"))
+    assert (rows[cms[0]][rural], rows[cms[0]][urban]) == (140, 35)  # from its W46 report
+    assert all(rows[c][rural] is None for c in cms[1:])  # never reported: left for the DSP
