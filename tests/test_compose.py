@@ -106,17 +106,17 @@ def test_acknowledgement(composer: Composer) -> None:
     assert "Agra / आगरा" in text
     assert "Aligarh / अलीगढ़" in text
     # The file and sheet said once; each problem names its cell, English then Hindi on the next line.
-    assert ("In file report.xlsx, sheet Sheet1 / फ़ाइल report.xlsx, शीट Sheet1:\n"
+    assert ("In file report.xlsx, sheet Sheet1 (फ़ाइल/शीट):\n"
             "1. Cell E7: Rural JSKs opened (130) exceed the target (120).\n"
             "   स्थापित ग्रामीण जन सेवा केन्द्र (130) लक्ष्य (120) से अधिक हैं।\n") in text
-    assert text.count("report.xlsx") == 2
+    assert text.count("report.xlsx") == 1
     assert '"JSK report W47"' in text
     assert "recorded for 2 districts:" in text and "उपरोक्त 2 जनपदों के लिए" in text
     assert "still due" not in text  # nothing outstanding: no section
     html = text_of(msg, "html")
     assert "आगरा" in html
     assert "16–22 Nov 2026" in html and "16–22 नवम्बर 2026" in html
-    assert ">E7</b>: Rural JSKs opened" in html and html.count("Sheet1") == 2
+    assert ">E7</b>: Rural JSKs opened" in html and html.count("Sheet1") == 1
 
 
 def test_a_message_id_that_is_not_one_well_formed_id_is_not_copied(composer: Composer) -> None:
