@@ -140,3 +140,31 @@ def test_a_rejections_template_carries_each_districts_last_targets(
                                                                                              "Urban JSK target"))
     assert (rows[cms[0]][rural], rows[cms[0]][urban]) == (140, 35)  # from its W46 report
     assert all(rows[c][rural] is None for c in cms[1:])  # never reported: left for the DSP
+
+
+def test_a_reminders_template_carries_the_last_targets(
+    smtp_sink: SmtpSink, make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    import io
+
+    import openpyxl
+
+    config = make_config(ROSTER, calendar={"first_week": "2026-W47"})
+    bot = Mailbot(config, clock=lambda: NOW)
+    cms = load_roster(ROSTER).districts_of(CMS, WEEK)
+    bot.import_file(report(tmp_path, "w47", cms[:1]))  # targets 100 / 20
+    # W48's reminders: any moment between its reminder and its deadline.
+    for day in range(26, 31):
+        bot.check(now=datetime(2026, 11, day, 6, 0, tzinfo=UTC))
+    bot.close()
+    with sqlite3.connect(config.database) as db:
+        found = db.execute("select raw from outbox where kind = 'reminder' and week = '2026-W48' and dsp = ?",
+                           (CMS,)).fetchall()
+    assert found
+    msg = email.message_from_bytes(found[0][0], policy=email.policy.default)
+    assert isinstance(msg, email.message.EmailMessage)
+    [part] = list(msg.iter_attachments())
+    sheet = openpyxl.load_workbook(io.BytesIO(part.get_payload(decode=True))).active
+    assert sheet is not None
+    rows = {r[1]: r for r in sheet.iter_rows(min_row=6, values_only=True)}
+    assert (rows[cms[0]][2], rows[cms[0]][4]) == (100, 20)
