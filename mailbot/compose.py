@@ -36,7 +36,7 @@ from mailbot.districts import by_code
 from mailbot.ladder import Notification, Outstanding
 from mailbot.message import msg_id
 from mailbot.statemap import MAP_COLOURS, PATTERNS, district_statuses, map_size, status_map, worst
-from mailbot.summary import STATUS_COLOURS, STATUS_LABELS, QuarantineItem, quarantine_reason
+from mailbot.summary import STATUS_COLOURS, STATUS_LABELS, DistrictReply, QuarantineItem, quarantine_reason
 from mailbot.template import report_workbook
 from mailbot.weeks import Week
 from mailbot.wording import day_text, names, plural, week_dates, weeks_dates, when_text
@@ -100,6 +100,10 @@ class IngestReply:
     template_lgd_codes: tuple[int, ...] = ()  # attach a pre-filled template for these districts (e.g. a rejection)
     still_due: tuple[int, ...] = ()  # the DSP's districts with no accepted row for the week yet (receipts)
     in_force: tuple[InForce, ...] = ()  # the figures in force after this email, for the districts it reported
+    cc: tuple[str, ...] = ()  # the DSP's other roster contacts: a rejection's reasons reach them too
+    deadline: datetime | None = None  # the week's report deadline (local time), when known
+    late: bool = False  # received after ``deadline``: the report counts as late
+    targets: Mapping[int, Mapping[str, int | str]] | None = None  # last reported targets, for the template
 
     @property
     def kind(self) -> ReplyKind:
@@ -133,6 +137,9 @@ class ProblemLine:
     where_hi: str
     message_en: str
     message_hi: str
+    place_en: str = ""  # "file report.xlsx, sheet Sheet1": said once above the problems found there
+    place_hi: str = ""
+    cell: str = ""  # "B7"
 
 
 @dataclass(frozen=True)
@@ -191,7 +198,8 @@ def _problem_line(p: Problem) -> ProblemLine:
         f"सेल {p.cell}" if p.cell else "",
     ]
     return ProblemLine(
-        p.severity, ", ".join(x for x in en if x), ", ".join(x for x in hi if x), p.message, p.message_hi
+        p.severity, ", ".join(x for x in en if x), ", ".join(x for x in hi if x), p.message, p.message_hi,
+        ", ".join(x for x in en[:2] if x), ", ".join(x for x in hi[:2] if x), p.cell,
     )
 
 
@@ -393,27 +401,31 @@ class Composer:
     def ingest_reply(self, reply: IngestReply, *, now: datetime, message_id: str | None = None) -> EmailMessage:
         kind = reply.kind
         lines = [_problem_line(p) for p in reply.problems]
+        # A district whose row is in the file but was refused is not "absent": say which is which.
+        refused = {p.lgd_code for p in reply.problems if p.severity == "error" and p.lgd_code is not None}
         context = {
             "dsp": reply.dsp_name,
             "original_subject": reply.original_subject,
             "accepted": _district_lines(reply.accepted),
-            "still_due": _district_lines(reply.still_due),
+            "still_due": _district_lines([c for c in reply.still_due if c not in refused]),
+            "refused": _district_lines([c for c in reply.still_due if c in refused]),
+            "late": reply.late,
+            **self._week_vars(reply.week, reply.deadline),
             "in_force": [_in_force_line(f) for f in sorted(reply.in_force, key=lambda f: by_code(f.lgd_code).name_en)],
             "errors": [line for line in lines if line.severity == "error"],
             "warnings": [line for line in lines if line.severity != "error"],
             "fix": _what_to_fix(reply.problems),
             "template_attached": bool(reply.template_lgd_codes and reply.week is not None),
-            **self._week_vars(reply.week),
         }
         msg = self._message(
-            kind, context=context, to=reply.to, cc=(), now=now, message_id=message_id, auto="auto-replied"
+            kind, context=context, to=reply.to, cc=reply.cc, now=now, message_id=message_id, auto="auto-replied"
         )
         original = msg_id(reply.original_message_id)  # a stranger's value: only a well-formed <id@host> is copied
         if original:
             msg["In-Reply-To"] = original
             msg["References"] = original
         if reply.template_lgd_codes and reply.week is not None:
-            self._attach_template(msg, reply.dsp_name, reply.week, reply.template_lgd_codes)
+            self._attach_template(msg, reply.dsp_name, reply.week, reply.template_lgd_codes, reply.targets)
         return msg
 
     # --- the escalation ladder ------------------------------------------------------------------------------
@@ -427,6 +439,9 @@ class Composer:
         summary_xlsx: bytes | None = None,
         unanswered: Sequence[QuarantineItem] = (),
         rejections: Mapping[str, str] | None = None,
+        district_replies: Sequence[DistrictReply] = (),
+        withheld: int = 0,
+        targets: Mapping[int, Mapping[str, int | str]] | None = None,
     ) -> EmailMessage:
         """The email for one ladder step. A summary needs ``summary_xlsx`` (summary.build_workbook) and the
         week's unanswered messages (the first few are listed), and may name why each DSP's report was refused
@@ -453,6 +468,7 @@ class Composer:
             if summary_xlsx is None:
                 raise ValueError("a summary email needs its workbook (summary_xlsx)")
             context.update(self._summary_vars(n.context["report"], unanswered, rejections or {}))
+            context.update(self._replies_vars(n.context["report"], district_replies, withheld))
             # The map goes inside the HTML (multipart/related): every mail client shows a CID image, few show
             # data: URIs and none should fetch a remote one.
             domain = self.from_address.rpartition("@")[2] or "mailbot"
@@ -463,7 +479,7 @@ class Composer:
             n.kind, context=context, to=n.to, cc=n.cc, now=now, message_id=message_id, auto="auto-generated"
         )
         if n.kind == "reminder" and n.dsp is not None:
-            self._attach_template(msg, n.dsp, n.week, n.lgd_codes)
+            self._attach_template(msg, n.dsp, n.week, n.lgd_codes, targets)
         if n.kind == "summary":
             self._attach_map(msg, context["map_cid"], context["map_statuses"], str(n.week))
         if summary_xlsx is not None and n.kind == "summary":
@@ -572,6 +588,22 @@ class Composer:
             ],
         }
 
+    def _replies_vars(self, report: WeeklyReport, replies: Sequence[DistrictReply], withheld: int
+                      ) -> dict[str, Any]:
+        """District offices' answers (CEG reads them: mailbot does not) and the rejections not sent."""
+        tz = report.deadline.tzinfo
+        return {
+            "district_replies": [
+                {"district": names([by_code(c).name_en for c in r.lgd_codes]),
+                 "district_hi": names([by_code(c).name_hi for c in r.lgd_codes], "hi"),
+                 "sender": r.sender, "subject": r.subject or "(no subject)",
+                 "received": when_text(r.received.astimezone(tz), short=True) if r.received else "",
+                 "answers": r.answers}
+                for r in replies
+            ],
+            "withheld": withheld,
+        }
+
     def _render(self, name: str, context: Mapping[str, Any]) -> str | None:
         try:
             template = self.env.get_template(name)
@@ -623,6 +655,7 @@ class Composer:
             return
         html.add_related(png, "image", "png", cid=f"<{cid}>", filename=f"JSK-map-{week}.png", disposition="inline")
 
-    def _attach_template(self, msg: EmailMessage, dsp: str, week: Week, lgd_codes: Sequence[int]) -> None:
-        content = report_workbook(dsp, week, sorted(lgd_codes, key=lambda c: by_code(c).name_en))
+    def _attach_template(self, msg: EmailMessage, dsp: str, week: Week, lgd_codes: Sequence[int],
+                         targets: Mapping[int, Mapping[str, int | str]] | None = None) -> None:
+        content = report_workbook(dsp, week, sorted(lgd_codes, key=lambda c: by_code(c).name_en), targets)
         msg.add_attachment(content, *XLSX, filename=f"JSK-weekly-report-{week}-{_slug(dsp)}.xlsx")

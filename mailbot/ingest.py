@@ -27,7 +27,7 @@ from mailbot.sender_auth import SenderCheck, check_sender
 from mailbot.weeks import Week, last_completed_week
 from mailbot.workbook import Problem, ReportRow
 
-Outcome = Literal["accepted", "rejected", "ignored"]
+Outcome = Literal["accepted", "rejected", "ignored", "degs_reply"]
 WeekSource = Literal["sheet", "subject", "received"]
 
 # Earlier figures for (DSP, district) before a week: {figure: value}, or None when nothing earlier was stored.
@@ -71,6 +71,7 @@ class Decision:
     # False when the message may not be the DSP's (forged or ambiguous From): it is answered at the roster address
     # it names, but it is no report, so it must leave no trace in compliance (the district stays "missing").
     from_dsp: bool = True
+    degs_districts: tuple[int, ...] = ()  # outcome "degs_reply": the districts whose office wrote
 
     @property
     def all_problems(self) -> tuple[Problem, ...]:
@@ -97,7 +98,7 @@ def decide(
         return Decision("ignored", "no sender address", None)
     dsp = roster.dsp_for_sender(message.sender)
     if dsp is None:
-        return Decision("ignored", f"unknown sender {message.sender}", None)
+        return _not_a_dsp(message.sender, roster)
     refused = _unauthenticated(message, dsp, authserv_id)
     if refused:
         return refused
@@ -118,6 +119,16 @@ def decide(
         else f"nothing accepted: {_first_error(sheets)}"
     )
     return Decision(outcome, reason, dsp, sheets=tuple(sheets), answer=True)
+
+
+def _not_a_dsp(sender: str, roster: Roster) -> Decision:
+    districts = roster.degs_districts_of(sender)
+    if districts:
+        # A district office answering an escalation: kept and listed for CEG, never answered by mailbot.
+        names = ", ".join(by_code(code).name_en for code in districts)
+        return Decision("degs_reply", f"reply from the district office (DEGS) of {names}", None,
+                        degs_districts=districts)
+    return Decision("ignored", f"unknown sender {sender}", None)
 
 
 def _nothing_attached(message: ParsedMessage, dsp: Dsp) -> Decision:
@@ -310,7 +321,7 @@ def _fell_since(row: ReportRow, earlier: Mapping[str, int | None] | None, file: 
                 f"Row {row.row} ({name_en}): {en} fell from {before} to {now}; it is a cumulative count and "
                 "should not go down. Please check.",
                 f"पंक्ति {row.row} ({name_hi}): {hi} {before} से घटकर {now} हो गए; यह संचयी संख्या है, घटनी नहीं चाहिए।",
-                file, row.sheet, _row_cell(row),
+                file, row.sheet, dict(row.cells).get(key) or _row_cell(row),  # the cell holding the figure
             ))
     return found
 

@@ -62,6 +62,7 @@ class PollReport:
     duplicate: int = 0
     failed: int = 0
     quarantined: int = 0
+    degs_reply: int = 0  # replies from district offices, kept for CEG's summary
     moved: int = 0
     left: int = 0  # imap.unrelated = "leave": not from a roster address, left unread where it is
 
@@ -360,7 +361,7 @@ def _sender_of(header: bytes) -> str | None:
 def _folder_for(outcome: str, filed_to: str, config: Config) -> str:
     if filed_to:
         return filed_to
-    good = outcome in ("accepted", "duplicate")  # a re-sent report is a good report
+    good = outcome in ("accepted", "duplicate", "degs_reply")  # a re-sent report is a good report
     return config.imap.processed_folder if good else config.imap.rejected_folder
 
 

@@ -108,6 +108,7 @@ class ParsedMessage:
     defects: tuple[str, ...]
     authentication_results: tuple[str, ...] = ()  # raw header values, topmost (added last) first
     several_senders: bool = False  # two From headers, or one naming several addresses: the first is ``sender``
+    refers_to: tuple[str, ...] = ()  # Message-IDs named by In-Reply-To and References: what it answers
 
 
 def is_office_file(head: bytes) -> bool:
@@ -185,7 +186,15 @@ def parse_message(raw: bytes) -> ParsedMessage:
         defects=tuple(dict.fromkeys(defects)),
         authentication_results=tuple(_all(msg, "Authentication-Results")),
         several_senders=_several_senders(msg),
+        refers_to=_refers_to(msg),
     )
+
+
+def _refers_to(msg: Message) -> tuple[str, ...]:
+    """The well-formed Message-IDs in In-Reply-To and References (at most 50: a thread, not a flood)."""
+    text = " ".join(_all(msg, "In-Reply-To") + _all(msg, "References"))
+    found = (msg_id(m) for m in re.findall(r"<[^<>\s]{1,998}>", text))
+    return tuple(dict.fromkeys(m for m in found if m))[:50]
 
 
 _FIELD_START = re.compile(rb"[!-9;-~]+[ \t]*:")  # a header field's name (printable ASCII but ':'), then ':'

@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from mailbot.compliance import ReportFact
+from mailbot.districts import by_code
 from mailbot.ingest import NOT_FROM_DSP, report_week
 from mailbot.roster import Roster
-from mailbot.store import Dsp, Ledger, Problem, ReportRow, Submission
-from mailbot.summary import QuarantineItem
+from mailbot.store import Dsp, Ledger, Outbox, Problem, ReportRow, Submission
+from mailbot.summary import DistrictReply, QuarantineItem
 from mailbot.weeks import Week
 from mailbot.workbook import FIGURES
 
@@ -88,10 +89,62 @@ def rejection_reasons(session: Session, week: Week, tz: ZoneInfo) -> dict[str, s
     return reasons
 
 
+TARGETS = ("rural_target", "urban_target")
+
+
+def last_targets(session: Session, dsp: str, week: Week) -> dict[int, dict[str, int | str]]:
+    """Each district's targets from ``dsp``'s latest report for a week up to ``week``: the pre-filled template
+    carries them, so the DSP types only what changed."""
+    dsp_id = session.exec(select(Dsp.id).where(Dsp.name == dsp)).first()
+    if dsp_id is None:
+        return {}
+    found: dict[int, dict[str, int | str]] = {}
+    for row in session.exec(select(ReportRow).where(
+            ReportRow.dsp_id == dsp_id, col(ReportRow.current), ReportRow.week <= str(week))
+            .order_by(col(ReportRow.week).desc(), col(ReportRow.id).desc())):
+        found.setdefault(row.lgd_code, {k: getattr(row, k) for k in TARGETS})
+    return found
+
+
+def outbox_answered(session: Session, refers_to: tuple[str, ...]) -> Outbox | None:
+    """The email of ours that a reply answers: the last of its In-Reply-To/References ids that we sent."""
+    if not refers_to:
+        return None
+    rows = {r.message_id: r for r in session.exec(select(Outbox).where(col(Outbox.message_id).in_(refers_to)))}
+    # In-Reply-To comes first and References list oldest first: prefer the direct parent.
+    return next((rows[m] for m in refers_to if m in rows), None)
+
+
+def summary_window(week: Week, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The mail a summary of ``week`` reports on: what arrived during it or the reporting week after it."""
+    start = datetime.combine(week.monday, datetime.min.time(), tzinfo=tz)
+    return start, start + timedelta(days=14)
+
+
+def district_replies_in(session: Session, week: Week, tz: ZoneInfo) -> list[DistrictReply]:
+    """Replies from district offices (roster DEGS addresses) in the summary window of ``week``, oldest first,
+    each with the escalation or alert of ours it answers when it named one."""
+    start, end = summary_window(week, tz)
+    found = []
+    for ledger, answered in session.exec(
+        select(Ledger, Outbox).join(Outbox, col(Ledger.answers_outbox_id) == col(Outbox.id), isouter=True)
+        .where(Ledger.outcome == "degs_reply", col(Ledger.first_seen) >= start, col(Ledger.first_seen) < end)
+        .order_by(col(Ledger.received_at), col(Ledger.id))
+    ):
+        codes = tuple(int(c) for c in ledger.degs_lgd.split(",") if c.strip().isdigit())
+        answers = ""
+        if answered is not None:
+            what = answered.kind.replace("_", " ")
+            where = f" about {by_code(answered.lgd_code).name_en}" if answered.lgd_code else ""
+            answers = f"{what}{where}, week {answered.week}: {answered.subject}" if answered.week else \
+                f"{what}{where}: {answered.subject}"
+        found.append(DistrictReply(codes, ledger.sender, ledger.subject, ledger.received_at, answers))
+    return found
+
+
 def quarantined_in(session: Session, week: Week, tz: ZoneInfo) -> list[QuarantineItem]:
     """Messages nobody answered that arrived during ``week`` or the reporting week after it."""
-    start = datetime.combine(week.monday, datetime.min.time(), tzinfo=tz)
-    end = start + timedelta(days=14)
+    start, end = summary_window(week, tz)
     rows = session.exec(select(Ledger).where(
         col(Ledger.outcome).in_(("ignored", "quarantined")),
         col(Ledger.first_seen) >= start, col(Ledger.first_seen) < end)).all()

@@ -19,16 +19,17 @@ from mailbot.compose import Composer, InForce, IngestReply
 from mailbot.config import Config
 from mailbot.ingest import SheetDecision, decide
 from mailbot.message import MessageError, ParsedMessage, parse_message
+from mailbot.queries import last_targets, outbox_answered
 from mailbot.roster import Roster
 from mailbot.store import Dsp, Ledger, Outbox, Problem, ReportRow, Submission
-from mailbot.weeks import Week, last_completed_week
+from mailbot.weeks import Week, deadline, last_completed_week
 from mailbot.workbook import FIGURES
 from mailbot.workbook import Problem as Found
 
 log = logging.getLogger(__name__)
 
 # Outcomes after which a message is filed and never looked at again.
-FINAL = frozenset({"accepted", "rejected", "ignored", "duplicate", "quarantined"})
+FINAL = frozenset({"accepted", "rejected", "ignored", "duplicate", "quarantined", "degs_reply"})
 REPLY_KINDS = ("acknowledgement", "partial", "rejection")  # compose.ReplyKind: answers to a DSP's email
 
 
@@ -96,6 +97,10 @@ def record_message(
     ledger.outcome, ledger.reason = decision.outcome, decision.reason[:1000]
     # A message that may not be the DSP's gets no DSP: queries read a DSP's rejected messages as its reports.
     ledger.dsp_id = dsp_ids.get(decision.dsp.name) if decision.dsp and decision.from_dsp else None
+    if decision.outcome == "degs_reply":
+        ledger.degs_lgd = ",".join(str(code) for code in decision.degs_districts)
+        answered = outbox_answered(session, message.refers_to)
+        ledger.answers_outbox_id = answered.id if answered is not None else None
     session.add(ledger)
     session.flush()
     assert ledger.id is not None  # noqa: S101 - flushed
@@ -215,13 +220,23 @@ def _queue_reply(session: Session, ledger: Ledger, *, key: str, dsp: str, messag
         week = week or last_completed_week(now, config.calendar.timezone)
         template = roster.districts_of(dsp, week)
     in_force: tuple[InForce, ...] = ()
+    late = False
+    due = None
+    if week is not None:
+        cal = config.calendar
+        due = deadline(week, cal.deadline_weekday, cal.deadline_time, cal.timezone)
     if accepted and week is not None and ledger.dsp_id is not None:
         still_due = _still_due(session, roster, dsp, ledger.dsp_id, week)
         in_force = _in_force(session, ledger, week, accepted, config)
+        late = due is not None and _late(session, ledger, week, accepted, due)
+    # A refusal reaches the DSP's other roster contacts too (the sender may be a clerk who left): nothing counted,
+    # and the overdue notice they get next points at these reasons.
+    cc = () if accepted else _contacts(roster, dsp, to, trusted)
     reply = IngestReply(
         to=to, dsp_name=dsp, original_subject=message.subject,
         original_message_id=message.message_id, week=week, accepted=accepted, problems=problems,
-        template_lgd_codes=template, still_due=still_due, in_force=in_force)
+        template_lgd_codes=template, still_due=still_due, in_force=in_force, cc=cc, deadline=due, late=late,
+        targets=last_targets(session, dsp, week) if template and week is not None else None)
     email_message = composer.ingest_reply(reply, now=now, message_id=composer.new_message_id())
     outbox.queue(session, key=key, kind=reply.kind, message=email_message, now=now, week=str(reply.week or ""),
                  dsp=dsp, ledger_id=ledger.id)
@@ -238,6 +253,32 @@ def reply_addresses(message: ParsedMessage, dsp: str, roster: Roster, trusted: b
     if reply_to is not None and (other := roster.dsp_for_sender(reply_to)) is not None and other.name == dsp:
         return (reply_to,)
     return (sender,)
+
+
+def _contacts(roster: Roster, dsp: str, to: Sequence[str], trusted: bool) -> tuple[str, ...]:
+    """The DSP's roster contact addresses not already in ``to``, each plain; none when the sender may be forged
+    (then only the roster address it claimed hears of it)."""
+    if not trusted:
+        return ()
+    seen = {a.casefold() for a in to}
+    found = []
+    for address in roster.dsp(dsp).contact_addresses:
+        plain = plain_address(address)
+        if plain is not None and plain.casefold() not in seen:
+            seen.add(plain.casefold())
+            found.append(plain)
+    return tuple(found)
+
+
+def _late(session: Session, ledger: Ledger, week: Week, accepted: Sequence[int], due: datetime) -> bool:
+    """Whether this email, received after ``due``, is the first valid report of some district it carries (a
+    correction of a report that came on time does not make it late: compliance counts the first receipt)."""
+    if ledger.received_at is None or ledger.received_at <= due:
+        return False
+    on_time = set(session.exec(select(ReportRow.lgd_code).where(
+        ReportRow.dsp_id == ledger.dsp_id, ReportRow.week == str(week), col(ReportRow.received_at) <= due,
+        col(ReportRow.lgd_code).in_(accepted))))
+    return any(code not in on_time for code in accepted)
 
 
 def _over_reply_limit(session: Session, to: Sequence[str], now: datetime, limit: int) -> str | None:

@@ -87,6 +87,14 @@ class Roster:
         """LGD codes some DSP reports for but no DEGS address is given for: their escalations reach CEG only."""
         return tuple(sorted({a.lgd_code for a in self.assignments} - {c for c, addrs in self.degs.items() if addrs}))
 
+    def degs_districts_of(self, address: str) -> tuple[int, ...]:
+        """The districts (LGD codes) whose DEGS uses ``address``; () for any other address."""
+        plain = plain_address(address)
+        if plain is None:
+            return ()
+        wanted = plain.casefold()
+        return tuple(code for code, addresses in self.degs.items() if wanted in {a.casefold() for a in addresses})
+
     def dsp_for_sender(self, address: str) -> Dsp | None:
         """The DSP whose reports come from ``address`` (a sender or contact address of its roster row), or
         None: an unknown sender is not authorised."""

@@ -28,7 +28,15 @@ from mailbot.districts import all_districts, by_code
 from mailbot.intake import Intake, MailboxLike, PollReport
 from mailbot.ladder import held_because
 from mailbot.mailbox import Mailbox, MailboxAuthError
-from mailbot.queries import quarantined_in, rejection_reasons, report_facts
+from mailbot.queries import (
+    district_replies_in,
+    last_targets,
+    quarantined_in,
+    rejection_reasons,
+    replies_withheld,
+    report_facts,
+    summary_window,
+)
 from mailbot.roster import Roster, RosterError, load_roster
 from mailbot.smtp import SmtpAuthError, SmtpTransport
 from mailbot.status import week_status
@@ -268,8 +276,10 @@ class Mailbot:
 
     def summary_workbook(self, week: Week | None = None, now: datetime | None = None) -> tuple[Week, bytes]:
         report = self.report(week, now)
+        with self.store.session() as session:
+            replies = district_replies_in(session, report.week, self.config.calendar.timezone)
         return report.week, build_workbook(report, self.quarantine_items(report.week),
-                                           self.config.calendar.lag_threshold)
+                                           self.config.calendar.lag_threshold, replies)
 
     def check(self, now: datetime | None = None, dry_run: Path | None = None) -> CheckReport:
         """Queue every notification due up to ``now`` that was never queued before. With ``dry_run``, write
@@ -297,11 +307,19 @@ class Mailbot:
                 message_id = self.composer.new_message_id()
                 if n.kind == "summary":
                     items = self.quarantine_items(n.week)
+                    tz = self.config.calendar.timezone
+                    replies = district_replies_in(session, n.week, tz)
                     message = self.composer.notification(
                         n, now=now, message_id=message_id,
-                        summary_xlsx=build_workbook(n.context["report"], items, self.config.calendar.lag_threshold),
+                        summary_xlsx=build_workbook(n.context["report"], items, self.config.calendar.lag_threshold,
+                                                    replies),
                         unanswered=items,
-                        rejections=rejection_reasons(session, n.week, self.config.calendar.timezone))
+                        rejections=rejection_reasons(session, n.week, tz),
+                        district_replies=replies,
+                        withheld=replies_withheld(session, *summary_window(n.week, tz)))
+                elif n.kind == "reminder" and n.dsp is not None:  # its template carries the last targets
+                    message = self.composer.notification(n, now=now, message_id=message_id,
+                                                         targets=last_targets(session, n.dsp, n.week))
                 else:
                     message = self.composer.notification(n, now=now, message_id=message_id)
                 if dry_run is not None:

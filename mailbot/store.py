@@ -91,6 +91,8 @@ class Ledger(SQLModel, table=True):
     filed_to: str = ""  # the folder it was moved to; '' while still in the inbox
     duplicate_of: int | None = Field(default=None, foreign_key="ledger.id")
     reply_withheld: bool = False  # a reply was due but its address had its day's share already (see records)
+    degs_lgd: str = ""  # outcome degs_reply: the LGD codes (comma-separated) of the district office that wrote
+    answers_outbox_id: int | None = None  # outcome degs_reply: the email of ours it answers (In-Reply-To/References)
 
 
 class Submission(SQLModel, table=True):
@@ -201,6 +203,8 @@ class KeyValue(SQLModel, table=True):
 ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("outbox", "recipients_json", "VARCHAR NOT NULL DEFAULT ''"),
     ("ledger", "reply_withheld", "BOOLEAN NOT NULL DEFAULT 0"),
+    ("ledger", "degs_lgd", "VARCHAR NOT NULL DEFAULT ''"),
+    ("ledger", "answers_outbox_id", "INTEGER"),
 )
 
 

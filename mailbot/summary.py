@@ -69,6 +69,17 @@ class QuarantineItem:
     reason: str
 
 
+@dataclass(frozen=True)
+class DistrictReply:
+    """A reply from a district office (a roster DEGS address), kept for CEG: mailbot never answers it."""
+
+    lgd_codes: tuple[int, ...]  # the districts whose office uses the sender address
+    sender: str
+    subject: str
+    received: datetime | None  # aware
+    answers: str  # the escalation or alert of ours it answers ('' when it named none we sent)
+
+
 # The ledger's reason (kept as it is there) -> what CEG reads in the Quarantine sheet. First match wins.
 _QUARANTINE_REASONS: tuple[tuple[str, str], ...] = (
     ("automated message: Auto-Submitted: auto-replied", "Automatic reply (out of office)"),
@@ -484,8 +495,22 @@ def _quarantine_sheet(ws: Worksheet, report: WeeklyReport, items: Sequence[Quara
     _print_setup(ws)
 
 
+def _district_replies_sheet(ws: Worksheet, report: WeeklyReport, items: Sequence[DistrictReply]) -> None:
+    _title(ws, "Replies from district offices (DEGS): read them; mailbot does not answer")
+    tz = report.deadline.tzinfo
+    rows = [[", ".join(by_code(c).name_en for c in i.lgd_codes), i.sender, i.subject, _local(i.received, tz),
+             i.answers or "(no earlier email of ours named)"] for i in items]
+    _table(ws, 2, ["District", "Sender", "Subject", "Received", "Answers"], rows, {4: _WHEN})
+    ws.freeze_panes = "A3"
+    widths = [18, 30, 40, 17, 44]
+    _widths(ws, widths)
+    _wrap_rows(ws, 3, len(rows), (1, 2, 3, 5), widths)
+    _print_setup(ws)
+
+
 def build_workbook(
-    report: WeeklyReport, quarantine: Sequence[QuarantineItem], lag_threshold: float
+    report: WeeklyReport, quarantine: Sequence[QuarantineItem], lag_threshold: float,
+    district_replies: Sequence[DistrictReply] = (),
 ) -> bytes:
     """CEG's workbook for ``report.week``; ``quarantine`` lists the week's unanswered messages;
     ``lag_threshold`` (``calendar.lag_threshold``) names the threshold in the Lagging column."""
@@ -501,6 +526,8 @@ def build_workbook(
     _history_sheet(wb.create_sheet("History"), report)
     _rates_sheet(wb.create_sheet("Rates"), report)
     _quarantine_sheet(wb.create_sheet("Quarantine"), report, quarantine)
+    if district_replies:
+        _district_replies_sheet(wb.create_sheet("District replies"), report, district_replies)
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -61,6 +61,12 @@ def report_workbook(
     ws["B3"].alignment = Alignment(horizontal="left")
     for cell in (ws["A2"], ws["A3"], ws["B2"], ws["B3"]):
         cell.font = Font(bold=True)
+    for label in (ws["A2"], ws["A3"]):
+        # Two languages do not fit the district column's width: wrap onto two lines rather than be cut off.
+        label.alignment = Alignment(wrap_text=True, vertical="center")
+    ws["B3"].alignment = Alignment(horizontal="left", vertical="center")
+    ws["B2"].alignment = Alignment(vertical="center")
+    ws.row_dimensions[2].height = ws.row_dimensions[3].height = 32
 
     fill = PatternFill("solid", fgColor="DDEBF7")
     for index, column in enumerate(COLUMNS, start=1):
@@ -94,6 +100,10 @@ def report_workbook(
     validation.add(f"{get_column_letter(first_figure)}{HEADER_ROW + 1}:{get_column_letter(last_figure)}{last_row}")
     ws.add_data_validation(validation)
     ws.freeze_panes = ws.cell(HEADER_ROW + 1, 2)  # header row and district column stay in view
+    # Printed (some offices check a print-out before sending): every column on one landscape page width.
+    ws.page_setup.orientation = "landscape"
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
     return save_workbook(book, datetime.combine(week.sunday, datetime.min.time()))
 
 

@@ -44,6 +44,7 @@ class ReportRow:
     b2c_enabled: int | None
     remarks: str
     district_cell: str = ""  # A1 address of the district cell, for problems found later (e.g. not assigned)
+    cells: tuple[tuple[str, str], ...] = ()  # (figure, A1 address) of the figures read, for problems found later
 
     def __post_init__(self) -> None:
         # The reader refuses every count outside 0..MAX_COUNT with a problem naming the cell; this makes sure no

@@ -152,6 +152,7 @@ class _Rows:
             transacting=figures["transacting"], b2c_enabled=figures["b2c_enabled"],
             remarks="" if is_empty(remarks) else " ".join(str(remarks).split()),
             district_cell=self.cell(row, "district"),
+            cells=tuple((k, self.cell(row, k)) for k in figures if k in self.header.columns),
         )
 
     def not_given(self, row: int, keys: list[str], label: tuple[str, str]) -> None:

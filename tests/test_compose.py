@@ -18,7 +18,7 @@ from PIL import Image as PILImage
 from mailbot.compliance import Notification, ReportFact, due_notifications, evaluate
 from mailbot.compose import Composer, InForce, IngestReply
 from mailbot.ladder import Outstanding
-from mailbot.summary import QuarantineItem, build_workbook
+from mailbot.summary import DistrictReply, QuarantineItem, build_workbook
 from mailbot.weeks import Week
 from mailbot.wording import plural, week_dates, weeks_dates, when_text
 from mailbot.workbook import Problem
@@ -105,15 +105,18 @@ def test_acknowledgement(composer: Composer) -> None:
     text = text_of(msg)
     assert "Agra / आगरा" in text
     assert "Aligarh / अलीगढ़" in text
-    assert "[file report.xlsx, sheet Sheet1, cell E7] Rural JSKs opened (130) exceed the target (120)." in text
-    assert "[फ़ाइल report.xlsx, शीट Sheet1, सेल E7]" in text
+    # The file and sheet said once; each problem names its cell, English then Hindi on the next line.
+    assert ("In file report.xlsx, sheet Sheet1 (फ़ाइल/शीट):\n"
+            "1. Cell E7: Rural JSKs opened (130) exceed the target (120).\n"
+            "   स्थापित ग्रामीण जन सेवा केन्द्र (130) लक्ष्य (120) से अधिक हैं।\n") in text
+    assert text.count("report.xlsx") == 1
     assert '"JSK report W47"' in text
     assert "recorded for 2 districts:" in text and "उपरोक्त 2 जनपदों के लिए" in text
     assert "still due" not in text  # nothing outstanding: no section
     html = text_of(msg, "html")
     assert "आगरा" in html
     assert "16–22 Nov 2026" in html and "16–22 नवम्बर 2026" in html
-    assert "सेल E7" in html  # the Hindi part names the cell in Hindi too
+    assert ">E7</b>: Rural JSKs opened" in html and html.count("Sheet1") == 1
 
 
 def test_a_message_id_that_is_not_one_well_formed_id_is_not_copied(composer: Composer) -> None:
@@ -138,11 +141,12 @@ def test_rejection_lists_every_problem_in_both_languages(composer: Composer) -> 
     assert msg["Subject"].startswith("Not accepted: JSK weekly report, week 16–22 Nov 2026 (2026-W47) / अस्वीकृत:")
     assert "सप्ताह 16–22 नवम्बर 2026" in msg["Subject"]
     text = text_of(msg)
-    assert "1. [file report.xlsx, sheet Sheet1, cell G9] Urban JSKs opened is negative (-4)." in text
+    assert "1. Cell G9: Urban JSKs opened is negative (-4).\n   स्थापित शहरी" in text
+    assert text.count("In file report.xlsx, sheet Sheet1") == 1  # both problems under one heading
     assert "correct each point above in the Excel file (each point names its cell)" in text
     assert "is attached" not in text  # no template in this reply
     assert "ऋणात्मक" in text
-    assert "cell E7" in text
+    assert "2. Cell E7: " in text
     assert "What to do" in text and "क्या करें" in text
     assert msg["In-Reply-To"] == ORIGINAL_ID
 
@@ -177,7 +181,7 @@ def test_partial(composer: Composer) -> None:
     assert "Agra / आगरा" in text
     assert "recorded for 1 district:" in text and "1 जनपद के लिए" in text
     assert "could NOT be accepted" in text
-    assert "cell G9" in text and "cell E7" in text
+    assert "Cell G9: " in text and "Cell E7: " in text
     html = text_of(msg, "html")
     assert "16–22 Nov 2026" in html
     assert "सप्ताह <b>16–22 नवम्बर 2026</b> की साप्ताहिक रिपोर्ट 1 जनपद के लिए दर्ज कर ली गई है" in html
@@ -542,3 +546,46 @@ def test_summary_gives_the_change_against_last_week(composer: Composer) -> None:
     assert "-33 pts vs 5–11 Oct" in html
     assert "Late / विलम्ब से: 25 districts\n- CMS Computers: all 25 of its districts\n" in text
     assert msg["Subject"].startswith("JSK 12–18 Oct: 74/75 reported (99%), 49 on time")
+
+
+def test_summary_counts_withheld_replies_only_when_there_are_some(composer: Composer) -> None:
+    quiet = summary_email(composer)
+    assert "withheld" not in text_of(quiet) and "withheld" not in text_of(quiet, "html")
+    msg = summary_email(composer, withheld=3)
+    for part in (text_of(msg), text_of(msg, "html")):
+        assert "3 rejections were not sent because the address had its daily limit of replies already" in part
+
+
+def test_summary_lists_district_office_replies_before_the_strangers(composer: Composer) -> None:
+    reply = DistrictReply((AGRA,), "degs.agra@up.example", "Re: Agra: report not received", ist(WED, 11),
+                          "escalation about Agra, week 2026-W47: Agra: report not received")
+    msg = summary_email(composer, district_replies=[reply])
+    text = text_of(msg)
+    assert ("Replies from district offices / जनपद कार्यालयों (DEGS) के उत्तर: 1 (read them: mailbot does not answer"
+            in text)
+    assert ('- Agra / आगरा — degs.agra@up.example: "Re: Agra: report not received"' in text
+            and "; answers the escalation about Agra, week 2026-W47" in text)
+    assert text.index("Replies from district offices") < text.index("Unanswered messages")
+
+
+def test_receipt_tells_refused_districts_from_absent_ones(composer: Composer) -> None:
+    refused = replace(ERROR, lgd_code=119)  # Aligarh's row is in the file, with a bad figure
+    due = IngestReply(("reports@cms.example",), CMS, "JSK", ORIGINAL_ID, W47, (AGRA,), [refused],
+                      still_due=(119, 121))
+    text = text_of(reparse(composer.ingest_reply(due, now=NOW, message_id=MSGID)))
+    assert "In this file but refused (see the problems), still due for week 16–22 Nov 2026: Aligarh." in text
+    assert "Not in this file, still due for week 16–22 Nov 2026: Ambedkar Nagar." in text
+    assert "इस फ़ाइल में हैं परन्तु अस्वीकृत (त्रुटियाँ देखें), अभी भी अपेक्षित (सप्ताह 16–22 नवम्बर 2026): अलीगढ़।" in text
+
+
+def test_a_late_receipt_says_it_counts_as_late(composer: Composer) -> None:
+    due = ist(MON, 12)
+    on_time = IngestReply(("reports@cms.example",), CMS, "JSK", ORIGINAL_ID, W47, (AGRA,), [], deadline=due)
+    assert "late" not in text_of(reparse(composer.ingest_reply(on_time, now=NOW, message_id=MSGID)))
+    late = replace(on_time, late=True, cc=("md@cms.example",))
+    msg = reparse(composer.ingest_reply(late, now=NOW, message_id=MSGID))
+    for part in (text_of(msg), text_of(msg, "html")):
+        assert "Received after the deadline" in part and "(Monday 23 November 2026, 12:00 IST)" in part
+        assert "counts as late" in part
+        assert "विलम्ब से प्राप्त मानी जाएगी" in part
+    assert msg["Cc"] == "md@cms.example"

@@ -126,7 +126,9 @@ def test_poll_and_send_file_every_message_and_answer_each_dsp_once(
     assert len(received) == 5  # cms, srmes, updesco, no attachment, password-protected: one each
     recipients = sorted(r for rcpts, _ in received for r in rcpts)
     assert "someone@unknown.example" not in recipients
-    assert set(recipients) == {"reports@cms.example", "mis@srmes.example", "jsk@updesco.example"}
+    assert set(recipients) == {"reports@cms.example", "mis@srmes.example", "jsk@updesco.example",
+                               # a rejection's reasons reach the DSP's other roster contacts too
+                               "jsk.up@cms.example", "pm.up@cms.example", "director@srmes.example"}
     by_subject = {m["Subject"]: m for _, m in received}
     acks = [m for m in by_subject.values() if m["To"] == "reports@cms.example" and str(WEEK) in m["Subject"]]
     assert acks and all(m["Auto-Submitted"] == "auto-replied" and m["In-Reply-To"] for m in acks)
@@ -399,7 +401,7 @@ def test_a_message_too_large_to_read_is_filed_and_its_dsp_told(
     assert query(config, "select count(*) from submission") == [(0,)]
     mailbot_cli(config, "send")
     [reply] = smtp_sink.messages  # only the DSP hears back
-    assert list(reply.rcpt_tos) == ["reports@cms.example"]
+    assert list(reply.rcpt_tos) == ["reports@cms.example", "jsk.up@cms.example", "pm.up@cms.example"]  # roster only
     body = reply.message.get_body(("plain",)).get_content()
     assert f"The email was {round(len(raw) / 1e3)} KB, more than the 4 KB mailbot reads" in body
     assert "alone" in body

@@ -170,7 +170,9 @@ def test_each_attack_is_filed_with_a_reason_and_answered_only_to_the_roster(run:
     assert (outcome, folder) == (expected.outcome, expected.folder), reason
     assert reason
     replies = run.replies(expected.case)
-    assert replies == ([("reports@cms.example",)] if expected.answered else [])
+    # A rejection goes to CMS's roster contacts too (plain roster addresses): never to anyone else.
+    cms = ("reports@cms.example", "jsk.up@cms.example", "pm.up@cms.example")
+    assert replies == ([cms if expected.outcome == "rejected" else cms[:1]] if expected.answered else [])
     for raw in run.reply_bytes(expected.case):  # no stranger's address in any header of the reply
         assert b"evil.example" not in raw and b"other.example" not in raw
     if expected.problem:

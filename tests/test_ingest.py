@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import openpyxl
 import pytest
 
 from mailbot.ingest import decide, report_week, week_in_subject
@@ -111,6 +113,17 @@ def test_a_cumulative_count_that_fell_is_a_warning(roster: Roster) -> None:
     assert decision.outcome == "accepted"
     [fell] = [p for p in decision.all_problems if p.code == "cumulative_decreased"]
     assert fell.severity == "warning" and "from 50 to 40" in fell.message
+    # It points at the cell that holds the figure, not at the district's name.
+    sheet = openpyxl.load_workbook(io.BytesIO(decision.sheets[0].attachment.content)).active
+    assert sheet is not None and sheet[fell.cell].value == 40
+
+
+def test_a_district_office_writing_is_a_degs_reply_never_answered(roster: Roster) -> None:
+    agra = roster.degs[118][0]
+    decision = decide(parse_message(build_email(sender=f"DM Office <{agra.upper()}>", subject="Re: Agra")),
+                      roster, RECEIVED, IST, nothing_before)
+    assert decision.outcome == "degs_reply" and decision.degs_districts == (118,) and not decision.answer
+    assert "Agra" in decision.reason
 
 
 def test_the_same_district_in_two_attachments_is_taken_once(roster: Roster) -> None:

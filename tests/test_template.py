@@ -92,3 +92,16 @@ def test_same_arguments_same_bytes() -> None:
 def test_unknown_lgd_code_is_a_programming_error() -> None:
     with pytest.raises(KeyError):
         report_workbook("CMS", WEEK, [999])
+
+
+def test_the_labels_wrap_instead_of_being_cut_off_and_targets_are_filled() -> None:
+    book = report_workbook("CMS", Week(2026, 47), [118, 119], {118: {"rural_target": 140, "urban_target": 35}})
+    ws = openpyxl.load_workbook(io.BytesIO(book)).active
+    assert ws is not None
+    assert str(ws["A3"].value).startswith("Week ending")
+    # The bilingual label is wider than the column: it wraps onto a row tall enough for two lines.
+    assert ws["A3"].alignment.wrap_text and (ws.row_dimensions[3].height or 0) >= 30
+    parsed = parse_workbook(book, "t.xlsx")
+    targets = {r.lgd_code: (r.rural_target, r.urban_target) for r in parsed.rows}
+    assert targets == {}  # only targets given: not a report until the opened counts are filled in
+    assert [c.value for c in ws[HEADER_ROW + 1]][2:5:2] == [140, 35]
