@@ -233,6 +233,18 @@ def _progress_line(p: Progress) -> ProgressLine:
     )
 
 
+def _action_vars(alert: Mapping[str, Any]) -> dict[str, Any]:
+    """An action alert's own template variables (also the ``action`` section of an escalation carrying one)."""
+    progress = _progress_line(alert["progress"])
+    dsps = [_outstanding_line(o) for o in alert["dsps"]]
+    # Whom the DEGS acts against: the DSPs long out, every DSP of a district far below its target, and the DSPs
+    # whose own count has stalled (not one that is growing or has met its target).
+    against = {d.dsp for d in dsps} | set(progress.stalled_dsps)
+    if progress.below_threshold:
+        against |= set(progress.dsps)
+    return {"dsps": dsps, "threshold": alert["threshold"], "progress": progress, "against": sorted(against)}
+
+
 def _rate_line(name: str, r: Rate) -> RateLine:
     outstanding = r.missing + r.invalid
     colour = STATUS_COLOURS["on_time" if r.on_time == r.expected else "missing" if outstanding else "late"]
@@ -440,15 +452,10 @@ class Composer:
             context["no_degs_address"] = n.context["no_degs_address"]
             context["contacts"] = n.context.get("contacts", {})
             if n.kind == "action_alert":
-                progress = _progress_line(n.context["progress"])
-                context["threshold"] = n.context["threshold"]
-                context["progress"] = progress
-                # Whom the DEGS acts against: the DSPs long out, every DSP of a district far below its target, and
-                # the DSPs whose own count has stalled (not one that is growing or has met its target).
-                against = {d.dsp for d in context["dsps"]} | set(progress.stalled_dsps)
-                if progress.below_threshold:
-                    against |= set(progress.dsps)
-                context["against"] = sorted(against)
+                context.update(_action_vars(n.context))
+            # An escalation due with the district's action alert carries it (ladder.merge_moment): one email.
+            alert = n.context.get("action")
+            context["action"] = _action_vars(alert) if n.kind == "escalation" and alert else None
         elif n.kind == "summary":
             if summary_xlsx is None:
                 raise ValueError("a summary email needs its workbook (summary_xlsx)")
@@ -462,6 +469,8 @@ class Composer:
         msg = self._message(
             n.kind, context=context, to=n.to, cc=n.cc, now=now, message_id=message_id, auto="auto-generated"
         )
+        if n.context.get("reply_to"):  # the DEGS answers with the action taken: that answer is for CEG
+            msg["Reply-To"] = ", ".join(n.context["reply_to"])
         if n.kind == "reminder" and n.dsp is not None:
             self._attach_template(msg, n.dsp, n.week, n.lgd_codes)
         if n.kind == "summary":

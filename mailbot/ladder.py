@@ -30,7 +30,7 @@ silently dropped; a DSP without contact addresses is written to at its sender ad
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -85,6 +85,8 @@ class Notification:
     lgd_codes: tuple[int, ...]
     due_at: datetime
     context: Mapping[str, Any]
+    # Keys of other steps this email carries (merge_moment): queued once, they are never sent on their own.
+    carries: tuple[str, ...] = ()
 
 
 # Steps that say a report is *missing* (or, for CEG's summary, state who is missing as fact). Each is held
@@ -239,10 +241,14 @@ def _district_steps(ev: Evaluation, week: Week, ceg: tuple[str, ...]) -> Iterato
             if ev.status(week, dsp, lgd).status in ("missing", "invalid")
         )
         degs = _addresses(ev.roster.degs.get(lgd, ()))
-        to, cc = (degs, ceg) if degs else (ceg, ())
+        # CEG gets no per-district copy: its weekly summary lists every district and DSP these steps are about
+        # (a copy per district was 22 emails in the demo week). A district without a DEGS address still goes to
+        # CEG, so it is never silently dropped. Replies go to CEG (Reply-To): the DEGS reports the action taken.
+        to, cc = (degs, ()) if degs else (ceg, ())
         # The DEGS follows up with the DSP: give it the addresses to write to.
         contacts = {dsp: _contacts(ev.roster.dsp(dsp)) for dsp in ev.dsps_of(lgd, week)}
-        base = {"deadline": due, "lgd_code": lgd, "no_degs_address": not degs, "contacts": contacts}
+        base = {"deadline": due, "lgd_code": lgd, "no_degs_address": not degs, "contacts": contacts,
+                "reply_to": ceg}
         if out:
             context = {**base, "dsps": out}
             yield from _fan_out(
@@ -275,6 +281,23 @@ def _district_steps(ev: Evaluation, week: Week, ceg: tuple[str, ...]) -> Iterato
                 due_at=escalate_at,
                 context=context,
             )
+
+
+def merge_moment(pending: Sequence[Notification]) -> list[Notification]:
+    """One email per recipient per moment: an escalation and an action alert due to the same address for the
+    same district and week (those not yet queued) become one escalation email with both sections
+    (``context["action"]`` is the alert's context) that ``carries`` the alert's key. Order is kept."""
+    alerts = {(n.week, n.lgd_codes, n.recipient): n for n in pending if n.kind == "action_alert"}
+    escalated = {(n.week, n.lgd_codes, n.recipient) for n in pending if n.kind == "escalation"}
+    out: list[Notification] = []
+    for n in pending:
+        moment = (n.week, n.lgd_codes, n.recipient)
+        if n.kind == "escalation" and moment in alerts:
+            alert = alerts[moment]
+            out.append(replace(n, context={**n.context, "action": alert.context}, carries=(*n.carries, alert.key)))
+        elif not (n.kind == "action_alert" and moment in escalated):
+            out.append(n)
+    return out
 
 
 def summary_due(ev: Evaluation, week: Week) -> datetime:

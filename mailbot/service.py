@@ -26,7 +26,7 @@ from mailbot.compose import Composer
 from mailbot.config import CalendarSettings, Config, ImapSettings, SmtpSettings
 from mailbot.districts import all_districts, by_code
 from mailbot.intake import Intake, MailboxLike, PollReport
-from mailbot.ladder import held_because
+from mailbot.ladder import held_because, merge_moment
 from mailbot.mailbox import Mailbox, MailboxAuthError
 from mailbot.queries import quarantined_in, rejection_reasons, report_facts
 from mailbot.roster import Roster, RosterError, load_roster
@@ -284,9 +284,8 @@ class Mailbot:
         read_at, problem = self.mailbox_read_at(), self.store.get_value(MAILBOX_PROBLEM) or ""
         max_age = self.config.schedule.mailbox_max_age
         with self.store.session() as session:
-            for n in due:
-                if outbox.is_queued(session, n.key):
-                    continue
+            # One email per recipient per moment: what is due together to one address goes as one email.
+            for n in merge_moment([n for n in due if not outbox.is_queued(session, n.key)]):
                 reason = held_because(n, read_at, now, max_age)
                 if reason is not None:
                     if problem:
@@ -310,6 +309,8 @@ class Mailbot:
                     outbox.queue(session, key=n.key, kind=n.kind, message=message, now=now, week=str(n.week),
                                  dsp=n.dsp or "", lgd_code=n.lgd_codes[0] if len(n.lgd_codes) == 1 else None,
                                  recipients=(n.recipient,))
+                    for carried in n.carries:
+                        outbox.mark_carried(session, carried, by=n.key)
                 report.queued += 1
                 report.kinds[n.kind] = report.kinds.get(n.kind, 0) + 1
                 log.info("%s %s for week %s to %s (%s)", "would queue" if dry_run else "queued", n.kind, n.week,

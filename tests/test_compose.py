@@ -17,7 +17,7 @@ from PIL import Image as PILImage
 
 from mailbot.compliance import Notification, ReportFact, due_notifications, evaluate
 from mailbot.compose import Composer, InForce, IngestReply
-from mailbot.ladder import Outstanding
+from mailbot.ladder import Outstanding, merge_moment
 from mailbot.summary import QuarantineItem, build_workbook
 from mailbot.weeks import Week
 from mailbot.wording import plural, week_dates, weeks_dates, when_text
@@ -239,11 +239,15 @@ def test_overdue(composer: Composer) -> None:
     assert "अप्राप्त सप्ताह (8): 28 सितम्बर – 4 अक्टूबर; 5–11 अक्टूबर;" in text
 
 
-def test_escalation_to_degs_cc_ceg(composer: Composer) -> None:
+def test_escalation_to_degs_answers_go_to_ceg(composer: Composer) -> None:
     note = next(n for n in notes_at(WED, 12, "escalation") if n.lgd_codes == (AGRA,))
     msg = reparse(composer.notification(note, now=ist(WED, 12), message_id=MSGID))
     assert msg["To"] == "degs118@up.gov.in"
-    assert msg["Cc"] == "jsk@ceg.up.gov.in, monitor@ceg.up.gov.in"
+    assert "Cc" not in msg  # CEG's weekly summary lists the district: no copy per district
+    assert msg["Reply-To"] == "jsk@ceg.up.gov.in, monitor@ceg.up.gov.in"
+    assert "reply to this email with what was done: your reply goes to CEG" in text_of(msg)
+    assert "की गई कार्यवाही की सूचना इसी ई-मेल का उत्तर देकर दें" in text_of(msg)
+    assert "copy" not in text_of(msg) and "प्रति" not in text_of(msg)
     assert msg["Subject"] == (
         "Not reported: Agra, JSK weekly report, week 16–22 Nov 2026 (2026-W47) / "
         "रिपोर्ट अप्राप्त: जनपद आगरा, जन सेवा केन्द्र साप्ताहिक रिपोर्ट, सप्ताह 16–22 नवम्बर 2026"
@@ -302,8 +306,27 @@ def test_action_alert(composer: Composer) -> None:
     hindi = text[text.index("सेवा में") :]  # the Hindi half says all the English half does
     assert "इस सप्ताह वृद्धि: +1" in hindi
     assert "बी2सी सेवाएँ देने वाले क्रियाशील केन्द्रों का अनुपात: 20.0%" in hindi
-    assert "इस सूचना की प्रति सी.ई.जी. को भेजी गई है" in hindi
+    assert "की गई कार्यवाही की सूचना इसी ई-मेल का उत्तर देकर दें: आपका उत्तर सी.ई.जी. को जाएगा" in hindi
+    assert "reply to this email with the action taken: your reply goes to CEG" in text
+    assert lagging["Reply-To"] == "jsk@ceg.up.gov.in, monitor@ceg.up.gov.in"
     assert "डी.एस.पी. CMS Computers के विरुद्ध" in hindi
+
+
+def test_escalation_carrying_the_action_alert_has_both_sections(composer: Composer) -> None:
+    both = merge_moment(notes_at(WED, 12, "escalation") + notes_at(WED, 12, "action_alert"))
+    note = next(n for n in both if n.lgd_codes == (AGRA,) and n.recipient == "degs118@up.gov.in")
+    msg = reparse(composer.notification(note, now=ist(WED, 12), message_id=MSGID))
+    assert msg["X-Mailbot-Kind"] == "escalation"
+    assert msg["Subject"].startswith("Action needed: Agra, JSK reports missing, week 16–22 Nov 2026")
+    assert msg["Reply-To"] == "jsk@ceg.up.gov.in, monitor@ceg.up.gov.in"
+    for text in (text_of(msg), text_of(msg, "html")):
+        # The escalation's part, then the alert's, in English and in Hindi.
+        assert text.index("Weeks missing (4)") < text.index("4 weeks in a row")
+        assert "take action against the DSP" in text and "Shreetron" in text
+        assert text.index("अप्राप्त सप्ताह (4)") < text.index("लगातार 4 सप्ताह")
+        assert "Shreetron</b> as per the terms" in text or "the DSP Shreetron as per the terms" in text
+    assert text_of(msg).index("4 weeks in a row") < text_of(msg).index("सेवा में")  # English, then Hindi
+    assert text_of(msg).count("reply to this email") == 1  # asked once, in the action section
 
 
 def test_action_alert_acts_only_against_the_dsp_that_stalled(composer: Composer) -> None:
