@@ -245,6 +245,17 @@ def _action_vars(alert: Mapping[str, Any]) -> dict[str, Any]:
     return {"dsps": dsps, "threshold": alert["threshold"], "progress": progress, "against": sorted(against)}
 
 
+def _causes(districts: Sequence[DistrictLine], reason: str) -> list[dict[str, Any]]:
+    """The overdue notice's lines: one per cause (not received, refused) and run of weeks missing, not one per
+    district (a DSP with 16 districts out read 16 identical lines). Not received first; names in name order."""
+    groups: dict[tuple[str, tuple[str, ...]], list[DistrictLine]] = {}
+    for d in sorted(districts, key=lambda d: (d.status != "missing", d.name_en)):
+        groups.setdefault((d.status, d.weeks), []).append(d)
+    return [{"status": status, "weeks": weeks, "districts": ds, "reason": reason if status == "invalid" else "",
+             "names_en": ", ".join(d.name_en for d in ds), "names_hi": ", ".join(d.name_hi for d in ds)}
+            for (status, weeks), ds in groups.items()]
+
+
 def _rate_line(name: str, r: Rate) -> RateLine:
     outstanding = r.missing + r.invalid
     colour = STATUS_COLOURS["on_time" if r.on_time == r.expected else "missing" if outstanding else "late"]
@@ -442,10 +453,15 @@ class Composer:
     ) -> EmailMessage:
         """The email for one ladder step. A summary needs ``summary_xlsx`` (summary.build_workbook) and the
         week's unanswered messages (the first few are listed), and may name why each DSP's report was refused
-        (``rejections``: DSP -> reason); a reminder gets its pre-filled template here."""
+        (``rejections``: DSP -> reason; the overdue notice says it too); a reminder and an overdue notice get the
+        pre-filled template here."""
         context: dict[str, Any] = {"dsp": n.dsp or "", **self._week_vars(n.week, n.context.get("deadline"))}
         if n.kind in ("reminder", "overdue"):
             context["districts"] = [_outstanding_line(o) for o in n.context["districts"]]
+            if n.kind == "overdue":
+                reason = (rejections or {}).get(n.dsp or "", "")
+                context["causes"] = _causes(context["districts"], reason)
+                context["refused"] = any(c["status"] == "invalid" for c in context["causes"])
         elif n.kind in ("escalation", "action_alert"):
             context["district"] = district_line(n.context["lgd_code"])
             context["dsps"] = [_outstanding_line(o) for o in n.context["dsps"]]
@@ -471,7 +487,7 @@ class Composer:
         )
         if n.context.get("reply_to"):  # the DEGS answers with the action taken: that answer is for CEG
             msg["Reply-To"] = ", ".join(n.context["reply_to"])
-        if n.kind == "reminder" and n.dsp is not None:
+        if n.kind in ("reminder", "overdue") and n.dsp is not None:
             self._attach_template(msg, n.dsp, n.week, n.lgd_codes)
         if n.kind == "summary":
             self._attach_map(msg, context["map_cid"], context["map_statuses"], str(n.week))

@@ -301,6 +301,10 @@ class Mailbot:
                         summary_xlsx=build_workbook(n.context["report"], items, self.config.calendar.lag_threshold),
                         unanswered=items,
                         rejections=rejection_reasons(session, n.week, self.config.calendar.timezone))
+                elif n.kind == "overdue":  # the notice says why a refused report was refused
+                    message = self.composer.notification(
+                        n, now=now, message_id=message_id,
+                        rejections=rejection_reasons(session, n.week, self.config.calendar.timezone))
                 else:
                     message = self.composer.notification(n, now=now, message_id=message_id)
                 if dry_run is not None:

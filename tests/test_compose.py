@@ -17,6 +17,7 @@ from PIL import Image as PILImage
 
 from mailbot.compliance import Notification, ReportFact, due_notifications, evaluate
 from mailbot.compose import Composer, InForce, IngestReply
+from mailbot.districts import by_code
 from mailbot.ladder import Outstanding, merge_moment
 from mailbot.summary import QuarantineItem, build_workbook
 from mailbot.weeks import Week
@@ -234,9 +235,34 @@ def test_overdue(composer: Composer) -> None:
         "अन्तिम तिथि निकल गई: सप्ताह 16–22 नवम्बर 2026 की जन सेवा केन्द्र साप्ताहिक रिपोर्ट अप्राप्त — Srei Sahaj"
     )
     text = text_of(msg)
-    assert "Farrukhabad" in text
+    assert "- not received: 1 district (Farrukhabad)" in text
     assert "weeks missing (8): 28 Sep – 4 Oct; 5–11 Oct;" in text  # every week missing, the year said once
     assert "अप्राप्त सप्ताह (8): 28 सितम्बर – 4 अक्टूबर; 5–11 अक्टूबर;" in text
+    assert list(attachments(msg)) == ["JSK-weekly-report-2026-W47-Srei-Sahaj.xlsx"]  # pre-filled, to send now
+
+
+def test_overdue_has_one_line_per_cause_with_the_refusal_reason(composer: Composer) -> None:
+    note = next(n for n in notes_at(MON, 13, "overdue") if n.dsp == SREI)
+    lgds = (150, 141, 152, 160, 148)
+    out = tuple(Outstanding(SREI, lgd, "invalid" if lgd in (152, 160) else "missing", (W47,), 1) for lgd in lgds)
+    note = replace(note, lgd_codes=lgds, context={**note.context, "districts": out})
+    msg = reparse(composer.notification(note, now=ist(MON, 13), message_id=MSGID,
+                                        rejections={SREI: "Sheet 'Report' has no 'District' column"}))
+    text = text_of(msg)
+    lines = [line for line in text.splitlines() if line.startswith("- ")]
+    names = {lgd: by_code(lgd).name_en for lgd in lgds}
+    missing = ", ".join(sorted(names[c] for c in (150, 141, 148)))
+    refused = ", ".join(sorted(names[c] for c in (152, 160)))
+    assert lines[:2] == [
+        f"- not received: 3 districts ({missing})",
+        f"- refused: 2 districts, because: Sheet 'Report' has no 'District' column ({refused})",
+    ]
+    assert len(lines) == 4  # and the same two in Hindi
+    assert "अस्वीकृत: 2 जनपद, कारण: Sheet 'Report' has no 'District' column" in text
+    assert "weeks missing" not in text  # one week only: the first sentence says which
+    book = openpyxl.load_workbook(io.BytesIO(attachments(msg)["JSK-weekly-report-2026-W47-Srei-Sahaj.xlsx"]))
+    filled = {row[0] for row in book.active.iter_rows(min_row=6, values_only=True) if row[0]}
+    assert filled == set(names.values())
 
 
 def test_escalation_to_degs_answers_go_to_ceg(composer: Composer) -> None:
