@@ -33,7 +33,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from mailbot.compliance import Rate, Status, WeeklyReport
 from mailbot.districts import by_code
-from mailbot.ladder import Notification, Outstanding
+from mailbot.ladder import Notification, Outstanding, acted_against
 from mailbot.message import msg_id
 from mailbot.statemap import MAP_COLOURS, PATTERNS, district_statuses, map_size, status_map, worst
 from mailbot.summary import STATUS_COLOURS, STATUS_LABELS, QuarantineItem, quarantine_reason
@@ -237,12 +237,8 @@ def _action_vars(alert: Mapping[str, Any]) -> dict[str, Any]:
     """An action alert's own template variables (also the ``action`` section of an escalation carrying one)."""
     progress = _progress_line(alert["progress"])
     dsps = [_outstanding_line(o) for o in alert["dsps"]]
-    # Whom the DEGS acts against: the DSPs long out, every DSP of a district far below its target, and the DSPs
-    # whose own count has stalled (not one that is growing or has met its target).
-    against = {d.dsp for d in dsps} | set(progress.stalled_dsps)
-    if progress.below_threshold:
-        against |= set(progress.dsps)
-    return {"dsps": dsps, "threshold": alert["threshold"], "progress": progress, "against": sorted(against)}
+    against = acted_against((d.dsp for d in dsps), alert["progress"])
+    return {"dsps": dsps, "threshold": alert["threshold"], "progress": progress, "against": against}
 
 
 def _causes(districts: Sequence[DistrictLine], reason: str) -> list[dict[str, Any]]:
@@ -472,6 +468,12 @@ class Composer:
             # An escalation due with the district's action alert carries it (ladder.merge_moment): one email.
             alert = n.context.get("action")
             context["action"] = _action_vars(alert) if n.kind == "escalation" and alert else None
+        elif n.kind == "dsp_warning":
+            context["threshold"] = n.context["threshold"]
+            context["districts"] = [
+                {"district": district_line(d["lgd_code"]), "streak": d["streak"],
+                 "progress": _progress_line(d["progress"])}
+                for d in sorted(n.context["districts"], key=lambda d: by_code(d["lgd_code"]).name_en)]
         elif n.kind == "summary":
             if summary_xlsx is None:
                 raise ValueError("a summary email needs its workbook (summary_xlsx)")

@@ -48,7 +48,7 @@ MAILBOX_PROBLEM = "mailbox_problem"  # why the last pass failed ("" once one suc
 SMTP_PROBLEM = "smtp_refused"  # why the SMTP server refused mailbot's login or sender ("" once a send works)
 HELD = "held_steps"  # JSON {at, count, reason}: what the last real check held back; "" when it held nothing
 FIRST_WEEK = "first_week"  # stored by the first real `check`: DSPs are held to account from this week on
-LADDER_KINDS = ("reminder", "overdue", "escalation", "action_alert", "summary")
+LADDER_KINDS = ("reminder", "overdue", "escalation", "action_alert", "dsp_warning", "summary")
 
 
 def utc_now() -> datetime:

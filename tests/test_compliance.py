@@ -53,6 +53,8 @@ def of_week(notes: list[Notification], week: Week) -> list[Notification]:
 # What W46 still has in flight during W47's steps, by window (see mailbot.ladder).
 W46_ESCALATIONS = {("escalation", "2026-W46", str(FARRUKHABAD)), ("escalation", "2026-W46", str(AGRA))}
 W46_ALERTS = {("action_alert", "2026-W46", str(lgd)) for lgd in (FARRUKHABAD, AGRA, ALIGARH, AMBEDKAR_NAGAR)}
+# Each DSP whose district office is asked to act against it is warned, once a week, about all such districts.
+W46_WARNINGS = {("dsp_warning", "2026-W46", dsp) for dsp in (SREI, SHREE, CMS)}
 W46_OVERDUE = {("overdue", "2026-W46", SREI), ("overdue", "2026-W46", SHREE)}
 W46_SUMMARY = {("summary", "2026-W46", "statewide")}
 
@@ -240,7 +242,7 @@ def test_progress_by_hand() -> None:
 def test_before_the_reminder_only_last_weeks_steps() -> None:
     notes = due(ist(SUN, 11, 59))
     assert of_week(notes, W47) == []
-    assert items(notes) == W46_ESCALATIONS | W46_ALERTS | W46_OVERDUE | W46_SUMMARY
+    assert items(notes) == W46_ESCALATIONS | W46_ALERTS | W46_WARNINGS | W46_OVERDUE | W46_SUMMARY
 
 
 def test_reminder_the_day_before_the_deadline() -> None:
@@ -259,7 +261,7 @@ def test_reminder_the_day_before_the_deadline() -> None:
     assert by_dsp[CMS].to == ("reports@cms.example", "ops@cms.example")
     assert by_dsp[CMS].due_at == ist(SUN, 12)
     assert [d.missing_weeks for d in by_dsp[SREI].context["districts"]] == [tuple(WEEKS[:7])]
-    assert items(notes) - items(reminders) == W46_ESCALATIONS | W46_ALERTS | W46_OVERDUE | W46_SUMMARY
+    assert items(notes) - items(reminders) == W46_ESCALATIONS | W46_ALERTS | W46_WARNINGS | W46_OVERDUE | W46_SUMMARY
 
 
 def test_a_district_that_reported_meanwhile_drops_out_and_catch_up_is_kept() -> None:
@@ -282,7 +284,7 @@ def test_after_the_deadline_only_the_overdue_notice() -> None:
     assert srei.lgd_codes == (FARRUKHABAD,)
     assert srei.context["districts"][0].missing_weeks == tuple(WEEKS[:8])
     # Last week's overdue notice is superseded by this week's; its escalation and summary are still current.
-    assert items(of_week(notes, W46)) == W46_ESCALATIONS | W46_ALERTS | W46_SUMMARY
+    assert items(of_week(notes, W46)) == W46_ESCALATIONS | W46_ALERTS | W46_WARNINGS | W46_SUMMARY
 
 
 def test_the_summary_on_tuesday() -> None:
@@ -322,6 +324,7 @@ def test_escalation_two_days_after_the_deadline() -> None:
         ("escalation", "2026-W47", str(AGRA)),
         ("escalation", "2026-W47", str(FARRUKHABAD)),
         *(("action_alert", "2026-W47", str(lgd)) for lgd in (FARRUKHABAD, AGRA, ALIGARH, AMBEDKAR_NAGAR)),
+        *(("dsp_warning", "2026-W47", dsp) for dsp in (SREI, SHREE, CMS)),
     }
     assert of_week(notes, W46) == []
     assert of_week(due(ist(WED, 11, 59)), W47 - 1) != []
@@ -417,7 +420,10 @@ def test_a_quarter_of_hourly_checks_sends_each_email_once() -> None:
     # Action alerts: Farrukhabad W41..W52 (x2), Agra W45..W52, Aligarh W46..W52, Ambedkar Nagar W40..W49.
     assert count["action_alert"] == 12 * 2 + 8 + 7 + 10
     assert count["summary"] == 13 * 2
-    assert set(count) == {"reminder", "overdue", "escalation", "action_alert", "summary"}
+    # Warnings to the DSPs acted against: Srei W41..W52, Shreetron W45..W52, CMS (Ambedkar Nagar, then Aligarh)
+    # W40..W52 x2 contacts: one email a week each, however many districts.
+    assert count["dsp_warning"] == 12 + 8 + 13 * 2
+    assert set(count) == {"reminder", "overdue", "escalation", "action_alert", "dsp_warning", "summary"}
     # The CMS W42 overdue notice went out although CMS reported two hours later: it was true when queued.
     assert f"overdue/2026-W42/{CMS}/ops@cms.example" in outbox
 
@@ -426,7 +432,7 @@ def test_catch_up_is_limited_to_the_history_window() -> None:
     # Years later with nothing received: only the last history_weeks are named, and only the latest steps are due.
     now = ist(FIRST.monday + timedelta(weeks=200, days=2), 12)
     notes = due_notifications(roster(), [], CALENDAR, now, CEG)
-    assert {n.kind for n in notes} == {"overdue", "escalation", "action_alert", "summary"}
+    assert {n.kind for n in notes} == {"overdue", "escalation", "action_alert", "dsp_warning", "summary"}
     latest = Week.containing(now.date()) - 1
     assert {n.week for n in notes} == {latest}
     srei = next(n for n in notes if n.kind == "overdue" and n.dsp == SREI)

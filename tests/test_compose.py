@@ -591,3 +591,17 @@ def test_summary_gives_the_change_against_last_week(composer: Composer) -> None:
     assert "-33 pts vs 5–11 Oct" in html
     assert "Late / विलम्ब से: 25 districts\n- CMS Computers: all 25 of its districts\n" in text
     assert msg["Subject"].startswith("JSK 12–18 Oct: 74/75 reported (99%), 49 on time")
+
+
+def test_a_dsp_is_warned_when_its_district_offices_are_asked_to_act(composer: Composer) -> None:
+    warnings = {n.dsp: n for n in notes_at(WED, 12, "dsp_warning")}
+    cms = reparse(composer.notification(warnings[CMS], now=ist(WED, 12), message_id=MSGID))
+    assert cms["To"] == "reports@cms.example, ops@cms.example"
+    assert cms["Subject"].startswith("Warning: the DEGS of 2 districts asked to act against CMS Computers, week 16–22")
+    text = text_of(cms)
+    assert "- Aligarh: no increase in centres opened for 3 weeks" in text
+    assert "- Ambedkar Nagar: centres opened 57 of a target of 120 (47.5%)" in text
+    assert "- अम्बेडकर नगर: स्थापित केन्द्र 57, लक्ष्य 120 (47.5%)" in text
+    shree = text_of(reparse(composer.notification(warnings[SHREE], now=ist(WED, 12), message_id=MSGID)))
+    assert "- Agra: no valid report for 4 weeks in a row" in shree
+    assert "- आगरा: लगातार 4 सप्ताह से वैध रिपोर्ट अप्राप्त" in shree

@@ -124,6 +124,7 @@ def test_a_quarter_sends_exactly_the_right_emails_once(
         "overdue": 13 + 1 + 2 + 9,
         "escalation": 13 * 2 + 1 + 9,
         "action_alert": 12 * 2 + 8 + 7 + 10 - carried,
+        "dsp_warning": 12 + 8 + 13 * 2,
         "summary": 13 * 2,
     }
     assert sum(1 for m in ladder if m.message["X-Mailbot-Kind"] == "escalation"
