@@ -33,7 +33,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from mailbot.compliance import Rate, Status, WeeklyReport
 from mailbot.districts import by_code
-from mailbot.ladder import Notification, Outstanding
+from mailbot.ladder import Notification, Outstanding, acted_against
 from mailbot.message import msg_id
 from mailbot.statemap import MAP_COLOURS, PATTERNS, district_statuses, map_size, status_map, worst
 from mailbot.summary import STATUS_COLOURS, STATUS_LABELS, DistrictReply, QuarantineItem, quarantine_reason
@@ -241,6 +241,25 @@ def _progress_line(p: Progress) -> ProgressLine:
     )
 
 
+def _action_vars(alert: Mapping[str, Any]) -> dict[str, Any]:
+    """An action alert's own template variables (also the ``action`` section of an escalation carrying one)."""
+    progress = _progress_line(alert["progress"])
+    dsps = [_outstanding_line(o) for o in alert["dsps"]]
+    against = acted_against((d.dsp for d in dsps), alert["progress"])
+    return {"dsps": dsps, "threshold": alert["threshold"], "progress": progress, "against": against}
+
+
+def _causes(districts: Sequence[DistrictLine], reason: str) -> list[dict[str, Any]]:
+    """The overdue notice's lines: one per cause (not received, refused) and run of weeks missing, not one per
+    district (a DSP with 16 districts out read 16 identical lines). Not received first; names in name order."""
+    groups: dict[tuple[str, tuple[str, ...]], list[DistrictLine]] = {}
+    for d in sorted(districts, key=lambda d: (d.status != "missing", d.name_en)):
+        groups.setdefault((d.status, d.weeks), []).append(d)
+    return [{"status": status, "weeks": weeks, "districts": ds, "reason": reason if status == "invalid" else "",
+             "names_en": ", ".join(d.name_en for d in ds), "names_hi": ", ".join(d.name_hi for d in ds)}
+            for (status, weeks), ds in groups.items()]
+
+
 def _rate_line(name: str, r: Rate) -> RateLine:
     outstanding = r.missing + r.invalid
     colour = STATUS_COLOURS["on_time" if r.on_time == r.expected else "missing" if outstanding else "late"]
@@ -445,25 +464,31 @@ class Composer:
     ) -> EmailMessage:
         """The email for one ladder step. A summary needs ``summary_xlsx`` (summary.build_workbook) and the
         week's unanswered messages (the first few are listed), and may name why each DSP's report was refused
-        (``rejections``: DSP -> reason); a reminder gets its pre-filled template here."""
+        (``rejections``: DSP -> reason; the overdue notice says it too); a reminder and an overdue notice get the
+        pre-filled template here."""
         context: dict[str, Any] = {"dsp": n.dsp or "", **self._week_vars(n.week, n.context.get("deadline"))}
         if n.kind in ("reminder", "overdue"):
             context["districts"] = [_outstanding_line(o) for o in n.context["districts"]]
+            if n.kind == "overdue":
+                reason = (rejections or {}).get(n.dsp or "", "")
+                context["causes"] = _causes(context["districts"], reason)
+                context["refused"] = any(c["status"] == "invalid" for c in context["causes"])
         elif n.kind in ("escalation", "action_alert"):
             context["district"] = district_line(n.context["lgd_code"])
             context["dsps"] = [_outstanding_line(o) for o in n.context["dsps"]]
             context["no_degs_address"] = n.context["no_degs_address"]
             context["contacts"] = n.context.get("contacts", {})
             if n.kind == "action_alert":
-                progress = _progress_line(n.context["progress"])
-                context["threshold"] = n.context["threshold"]
-                context["progress"] = progress
-                # Whom the DEGS acts against: the DSPs long out, every DSP of a district far below its target, and
-                # the DSPs whose own count has stalled (not one that is growing or has met its target).
-                against = {d.dsp for d in context["dsps"]} | set(progress.stalled_dsps)
-                if progress.below_threshold:
-                    against |= set(progress.dsps)
-                context["against"] = sorted(against)
+                context.update(_action_vars(n.context))
+            # An escalation due with the district's action alert carries it (ladder.merge_moment): one email.
+            alert = n.context.get("action")
+            context["action"] = _action_vars(alert) if n.kind == "escalation" and alert else None
+        elif n.kind == "dsp_warning":
+            context["threshold"] = n.context["threshold"]
+            context["districts"] = [
+                {"district": district_line(d["lgd_code"]), "streak": d["streak"],
+                 "progress": _progress_line(d["progress"])}
+                for d in sorted(n.context["districts"], key=lambda d: by_code(d["lgd_code"]).name_en)]
         elif n.kind == "summary":
             if summary_xlsx is None:
                 raise ValueError("a summary email needs its workbook (summary_xlsx)")
@@ -478,7 +503,9 @@ class Composer:
         msg = self._message(
             n.kind, context=context, to=n.to, cc=n.cc, now=now, message_id=message_id, auto="auto-generated"
         )
-        if n.kind == "reminder" and n.dsp is not None:
+        if n.context.get("reply_to"):  # the DEGS answers with the action taken: that answer is for CEG
+            msg["Reply-To"] = ", ".join(n.context["reply_to"])
+        if n.kind in ("reminder", "overdue") and n.dsp is not None:
             self._attach_template(msg, n.dsp, n.week, n.lgd_codes, targets)
         if n.kind == "summary":
             self._attach_map(msg, context["map_cid"], context["map_statuses"], str(n.week))

@@ -38,6 +38,7 @@ _KIND_LABELS = {
     "overdue": "overdue notice",
     "escalation": "escalation to DEGS",
     "action_alert": "action alert to DEGS",
+    "dsp_warning": "warning to DSP",
     "summary": "weekly summary to CEG",
     "operator_alert": "operator alert",
 }

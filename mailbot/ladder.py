@@ -10,8 +10,9 @@ and never sends a key twice, so returning the same notification at every check i
 |--------------|-----------------|----------------------|------------------------|-------------------------|
 | reminder     | DSP contacts    | d(W) - reminder_days | d(W)                   | its pending districts   |
 | overdue      | DSP contacts    | d(W)                 | d(W+1)                 | its outstanding ones    |
-| escalation   | DEGS (cc CEG)   | d(W) + escalate_days | d(W+1) + escalate_days | DSPs outstanding in W   |
-| action_alert | DEGS (cc CEG)   | d(W) + escalate_days | d(W+1) + escalate_days | K weeks out, or lagging |
+| escalation   | DEGS            | d(W) + escalate_days | d(W+1) + escalate_days | DSPs outstanding in W   |
+| action_alert | DEGS            | d(W) + escalate_days | d(W+1) + escalate_days | K weeks out, or lagging |
+| dsp_warning  | DSP contacts    | d(W) + escalate_days | d(W+1) + escalate_days | districts acted against |
 | summary      | CEG             | s(W)                 | s(W+1)                 | the whole week          |
 
 s(W) is the first ``summary_weekday`` after W at ``summary_time``. ``reminder_days_before = 0`` means no
@@ -19,6 +20,10 @@ reminder (its window is empty); ``overdue_notice = false`` drops the overdue ste
 is still outstanding at ``now``; with nothing left it is not returned (moot). The overdue notice and the
 escalation name every week outstanding for the pair since ``Evaluation.first_week``, so a superseded step
 loses nothing.
+
+CEG gets no per-district copy of an escalation or alert (its weekly summary lists the same districts); their
+``Reply-To`` is CEG, so the DEGS's answer reaches it. A district without a DEGS address goes to CEG instead. An
+escalation and an action alert due to one address for one district go as one email (``merge_moment``).
 
 One notification per envelope recipient, keyed ``kind/week/DSP-or-LGD/recipient``: the ``to``/``cc`` tuples
 are the visible headers (everyone who gets a copy), ``recipient`` is the one address this copy is delivered
@@ -29,8 +34,8 @@ silently dropped; a DSP without contact addresses is written to at its sender ad
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -38,14 +43,16 @@ from mailbot.weeks import Week, deadline, week_range
 
 if TYPE_CHECKING:
     from mailbot.compliance import Evaluation, WeeklyReport
+    from mailbot.progress import Progress
     from mailbot.roster import Dsp
 
-Kind = Literal["reminder", "overdue", "escalation", "action_alert", "summary", "auth_failure"]
+Kind = Literal["reminder", "overdue", "escalation", "action_alert", "dsp_warning", "summary", "auth_failure"]
 _KIND_ORDER: tuple[Kind, ...] = (
     "reminder",
     "overdue",
     "escalation",
     "action_alert",
+    "dsp_warning",
     "summary",
     "auth_failure",
 )
@@ -85,6 +92,8 @@ class Notification:
     lgd_codes: tuple[int, ...]
     due_at: datetime
     context: Mapping[str, Any]
+    # Keys of other steps this email carries (merge_moment): queued once, they are never sent on their own.
+    carries: tuple[str, ...] = ()
 
 
 # Steps that say a report is *missing* (or, for CEG's summary, state who is missing as fact). Each is held
@@ -92,7 +101,7 @@ class Notification:
 # is not a missing one. Reminders say "due", not "missing", and go out regardless. The summary is held rather
 # than sent with a caveat: CEG forwards its "missing" column to districts, and the next summary after the
 # mailbox recovers carries the same history.
-NEEDS_FRESH_READ: frozenset[Kind] = frozenset({"overdue", "escalation", "action_alert", "summary"})
+NEEDS_FRESH_READ: frozenset[Kind] = frozenset({"overdue", "escalation", "action_alert", "dsp_warning", "summary"})
 
 
 def held_because(n: Notification, read_at: datetime | None, now: datetime, max_age: timedelta) -> str | None:
@@ -232,6 +241,7 @@ def _district_steps(ev: Evaluation, week: Week, ceg: tuple[str, ...]) -> Iterato
         return
     lgds = sorted({lgd for _, lgd in ev.expected(week)})
     progress = {p.lgd_code: p for p in ev.progress(week)}
+    warned: dict[str, list[dict[str, Any]]] = {}  # DSP -> the districts whose DEGS is asked to act against it
     for lgd in lgds:
         out = tuple(
             _outstanding(ev, week, dsp, lgd)
@@ -239,10 +249,14 @@ def _district_steps(ev: Evaluation, week: Week, ceg: tuple[str, ...]) -> Iterato
             if ev.status(week, dsp, lgd).status in ("missing", "invalid")
         )
         degs = _addresses(ev.roster.degs.get(lgd, ()))
-        to, cc = (degs, ceg) if degs else (ceg, ())
+        # CEG gets no per-district copy: its weekly summary lists every district and DSP these steps are about
+        # (a copy per district was 22 emails in the demo week). A district without a DEGS address still goes to
+        # CEG, so it is never silently dropped. Replies go to CEG (Reply-To): the DEGS reports the action taken.
+        to, cc = (degs, ()) if degs else (ceg, ())
         # The DEGS follows up with the DSP: give it the addresses to write to.
         contacts = {dsp: _contacts(ev.roster.dsp(dsp)) for dsp in ev.dsps_of(lgd, week)}
-        base = {"deadline": due, "lgd_code": lgd, "no_degs_address": not degs, "contacts": contacts}
+        base = {"deadline": due, "lgd_code": lgd, "no_degs_address": not degs, "contacts": contacts,
+                "reply_to": ceg}
         if out:
             context = {**base, "dsps": out}
             yield from _fan_out(
@@ -258,6 +272,9 @@ def _district_steps(ev: Evaluation, week: Week, ceg: tuple[str, ...]) -> Iterato
             )
         long_out = tuple(o for o in out if o.streak >= cal.consecutive_missing_alert)
         if long_out or progress[lgd].lagging:
+            for name in acted_against((o.dsp for o in long_out), progress[lgd]):
+                streak = next((o.streak for o in long_out if o.dsp == name), 0)
+                warned.setdefault(name, []).append({"lgd_code": lgd, "streak": streak, "progress": progress[lgd]})
             context = {
                 **base,
                 "dsps": long_out,
@@ -275,6 +292,47 @@ def _district_steps(ev: Evaluation, week: Week, ceg: tuple[str, ...]) -> Iterato
                 due_at=escalate_at,
                 context=context,
             )
+    # The DSP hears it from mailbot first, in one email a week listing every such district (not a copy of each
+    # district's alert): it can still send the reports or explain before the DEGS acts.
+    for name, districts in sorted(warned.items()):
+        dsp = ev.roster.dsp(name)
+        yield from _fan_out(
+            kind="dsp_warning",
+            week=week,
+            about=name,
+            to=_addresses(_contacts(dsp)),
+            cc=(),
+            dsp=name,
+            lgd_codes=tuple(d["lgd_code"] for d in districts),
+            due_at=escalate_at,
+            context={"deadline": due, "districts": tuple(districts), "threshold": cal.consecutive_missing_alert},
+        )
+
+
+def acted_against(long_out: Iterable[str], progress: Progress) -> list[str]:
+    """Whom a DEGS is asked to act against: the DSPs long out, every DSP of a district far below its target, and
+    the DSPs whose own count has stalled (not one that is growing or has met its target)."""
+    against = set(long_out) | set(progress.stalled_dsps)
+    if "below_threshold" in progress.lag_reasons:
+        against |= set(progress.dsps)
+    return sorted(against)
+
+
+def merge_moment(pending: Sequence[Notification]) -> list[Notification]:
+    """One email per recipient per moment: an escalation and an action alert due to the same address for the
+    same district and week (those not yet queued) become one escalation email with both sections
+    (``context["action"]`` is the alert's context) that ``carries`` the alert's key. Order is kept."""
+    alerts = {(n.week, n.lgd_codes, n.recipient): n for n in pending if n.kind == "action_alert"}
+    escalated = {(n.week, n.lgd_codes, n.recipient) for n in pending if n.kind == "escalation"}
+    out: list[Notification] = []
+    for n in pending:
+        moment = (n.week, n.lgd_codes, n.recipient)
+        if n.kind == "escalation" and moment in alerts:
+            alert = alerts[moment]
+            out.append(replace(n, context={**n.context, "action": alert.context}, carries=(*n.carries, alert.key)))
+        elif not (n.kind == "action_alert" and moment in escalated):
+            out.append(n)
+    return out
 
 
 def summary_due(ev: Evaluation, week: Week) -> datetime:

@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 
 from mailbot.address import plain_address
 from mailbot.smtp import SendResult, SmtpAuthError, SmtpError, SmtpTransient
-from mailbot.store import Outbox, OutboxRecipient, Store
+from mailbot.store import KeyValue, Outbox, OutboxRecipient, Store
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +128,22 @@ def check_generated_headers(message: EmailMessage, raw: bytes) -> None:
         raise ValueError(f"message {message['Message-ID']}: a header value would inject header lines; not sent")
 
 
+# A step sent inside another step's email (one email per recipient per moment) leaves a kv row
+# "carried:<its key>" = the key of the email that carried it, so that it counts as queued.
+CARRIED = "carried:"
+
+
 def is_queued(session: Session, key: str) -> bool:
-    return session.exec(select(Outbox.id).where(Outbox.key == key)).first() is not None
+    """Whether ``key`` was queued, on its own or carried by another email (``mark_carried``)."""
+    if session.exec(select(Outbox.id).where(Outbox.key == key)).first() is not None:
+        return True
+    return session.get(KeyValue, CARRIED + key) is not None
+
+
+def mark_carried(session: Session, key: str, by: str) -> None:
+    """Record that the email queued under ``by`` carried step ``key``: ``key`` is never queued on its own."""
+    if session.get(KeyValue, CARRIED + key) is None:
+        session.add(KeyValue(key=CARRIED + key, value=by))
 
 
 def deliver(store: Store, transport: Transport, now: datetime, max_attempts: int,

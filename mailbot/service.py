@@ -14,10 +14,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import col, func, select
+from sqlmodel import Session, col, func, select
 
 from mailbot import outbox
 from mailbot.archive import Archive
@@ -26,7 +27,7 @@ from mailbot.compose import Composer
 from mailbot.config import CalendarSettings, Config, ImapSettings, SmtpSettings
 from mailbot.districts import all_districts, by_code
 from mailbot.intake import Intake, MailboxLike, PollReport
-from mailbot.ladder import held_because
+from mailbot.ladder import Notification, held_because, merge_moment
 from mailbot.mailbox import Mailbox, MailboxAuthError
 from mailbot.queries import (
     district_replies_in,
@@ -56,7 +57,7 @@ MAILBOX_PROBLEM = "mailbox_problem"  # why the last pass failed ("" once one suc
 SMTP_PROBLEM = "smtp_refused"  # why the SMTP server refused mailbot's login or sender ("" once a send works)
 HELD = "held_steps"  # JSON {at, count, reason}: what the last real check held back; "" when it held nothing
 FIRST_WEEK = "first_week"  # stored by the first real `check`: DSPs are held to account from this week on
-LADDER_KINDS = ("reminder", "overdue", "escalation", "action_alert", "summary")
+LADDER_KINDS = ("reminder", "overdue", "escalation", "action_alert", "dsp_warning", "summary")
 
 
 def utc_now() -> datetime:
@@ -294,9 +295,8 @@ class Mailbot:
         read_at, problem = self.mailbox_read_at(), self.store.get_value(MAILBOX_PROBLEM) or ""
         max_age = self.config.schedule.mailbox_max_age
         with self.store.session() as session:
-            for n in due:
-                if outbox.is_queued(session, n.key):
-                    continue
+            # One email per recipient per moment: what is due together to one address goes as one email.
+            for n in merge_moment([n for n in due if not outbox.is_queued(session, n.key)]):
                 reason = held_because(n, read_at, now, max_age)
                 if reason is not None:
                     if problem:
@@ -304,30 +304,15 @@ class Mailbot:
                     report.held.append(HeldStep(n.kind, n.week, n.recipient, n.key, reason))
                     log.info("held %s for week %s to %s (%s): %s", n.kind, n.week, n.recipient, n.key, reason)
                     continue
-                message_id = self.composer.new_message_id()
-                if n.kind == "summary":
-                    items = self.quarantine_items(n.week)
-                    tz = self.config.calendar.timezone
-                    replies = district_replies_in(session, n.week, tz)
-                    message = self.composer.notification(
-                        n, now=now, message_id=message_id,
-                        summary_xlsx=build_workbook(n.context["report"], items, self.config.calendar.lag_threshold,
-                                                    replies),
-                        unanswered=items,
-                        rejections=rejection_reasons(session, n.week, tz),
-                        district_replies=replies,
-                        withheld=replies_withheld(session, *summary_window(n.week, tz)))
-                elif n.kind == "reminder" and n.dsp is not None:  # its template carries the last targets
-                    message = self.composer.notification(n, now=now, message_id=message_id,
-                                                         targets=last_targets(session, n.dsp, n.week))
-                else:
-                    message = self.composer.notification(n, now=now, message_id=message_id)
+                message = self._compose(session, n, now)
                 if dry_run is not None:
                     write_eml(dry_run, n.key, message.as_bytes(policy=email.policy.SMTP))
                 else:
                     outbox.queue(session, key=n.key, kind=n.kind, message=message, now=now, week=str(n.week),
                                  dsp=n.dsp or "", lgd_code=n.lgd_codes[0] if len(n.lgd_codes) == 1 else None,
                                  recipients=(n.recipient,))
+                    for carried in n.carries:
+                        outbox.mark_carried(session, carried, by=n.key)
                 report.queued += 1
                 report.kinds[n.kind] = report.kinds.get(n.kind, 0) + 1
                 log.info("%s %s for week %s to %s (%s)", "would queue" if dry_run else "queued", n.kind, n.week,
@@ -339,6 +324,29 @@ class Mailbot:
             stale = read_at is None or now - read_at > max_age
             self._record_held(report, now, stale=stale)
         return report
+
+    def _compose(self, session: Session, n: Notification, now: datetime) -> EmailMessage:
+        """One notification as an email, with what its kind needs from the store."""
+        message_id = self.composer.new_message_id()
+        tz = self.config.calendar.timezone
+        if n.kind == "summary":
+            items = self.quarantine_items(n.week)
+            replies = district_replies_in(session, n.week, tz)
+            return self.composer.notification(
+                n, now=now, message_id=message_id,
+                summary_xlsx=build_workbook(n.context["report"], items, self.config.calendar.lag_threshold, replies),
+                unanswered=items,
+                rejections=rejection_reasons(session, n.week, tz),
+                district_replies=replies,
+                withheld=replies_withheld(session, *summary_window(n.week, tz)))
+        if n.kind == "reminder" and n.dsp is not None:  # its template carries the last targets
+            return self.composer.notification(n, now=now, message_id=message_id,
+                                              targets=last_targets(session, n.dsp, n.week))
+        if n.kind == "overdue" and n.dsp is not None:  # says why a refused report was refused
+            return self.composer.notification(n, now=now, message_id=message_id,
+                                              rejections=rejection_reasons(session, n.week, tz),
+                                              targets=last_targets(session, n.dsp, n.week))
+        return self.composer.notification(n, now=now, message_id=message_id)
 
     def _record_held(self, report: CheckReport, now: datetime, *, stale: bool) -> None:
         """Keep what this check held for `health` and the daemon, and tell the operator (once a day) why nothing

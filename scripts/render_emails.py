@@ -4,7 +4,7 @@ CEG's summary workbook as printed.
 
     .venv/bin/mailbot demo && .venv/bin/python scripts/render_emails.py [demo-output] [--out demo-output/render]
 
-Each .eml in demo-output/sent/ -> its HTML part (CID images inlined as data: URIs, so the browser needs no mail
+Each .eml in demo-output/outgoing/<recipient>/ -> its HTML part (CID images inlined as data: URIs, so the browser needs no mail
 client) -> headless Chromium screenshots at 412 px (a phone) and 1280 px (a desktop), named
 ``<eml>-412.png`` / ``<eml>-1280.png``; an email without HTML is shown as its plain text. The workbooks
 (demo-output/*.xlsx) -> LibreOffice PDF -> one PNG per printed page (pdftoppm). Needs ``chromium``,
@@ -60,14 +60,15 @@ def render_emails(sent: Path, out: Path) -> int:
         return 0
     count = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for eml in sorted(sent.glob("*.eml")):
+        for eml in sorted(sent.glob("*/*.eml")):  # outgoing/<recipient>/NNN-<kind>.eml
             msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
             if not isinstance(msg, EmailMessage):  # always one with policy.default; for the type checker
                 continue
-            page = Path(tmp) / f"{eml.stem}.html"
+            name = f"{eml.parent.name}-{eml.stem}"
+            page = Path(tmp) / f"{name}.html"
             page.write_text(html_of(msg), encoding="utf-8")
             for width in WIDTHS:
-                screenshot(chromium, page, out / f"{eml.stem}-{width}.png", width)
+                screenshot(chromium, page, out / f"{name}-{width}.png", width)
                 count += 1
     return count
 
@@ -99,7 +100,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.png"):
         old.unlink()
-    emails = render_emails(args.demo_output / "sent", out)
+    emails = render_emails(args.demo_output / "outgoing", out)
     pages = render_workbooks(sorted(args.demo_output.glob("*.xlsx")), out)
     print(f"{emails} email screenshots and {pages} workbook pages in {out}")
     return 0

@@ -28,6 +28,7 @@ from compliance_quarter import (
 )
 
 from mailbot.compliance import Evaluation, Notification, Rate, ReportFact, due_notifications, evaluate
+from mailbot.ladder import merge_moment
 from mailbot.weeks import Week, week_range
 
 W46, W47 = Week(2026, 46), Week(2026, 47)
@@ -52,6 +53,8 @@ def of_week(notes: list[Notification], week: Week) -> list[Notification]:
 # What W46 still has in flight during W47's steps, by window (see mailbot.ladder).
 W46_ESCALATIONS = {("escalation", "2026-W46", str(FARRUKHABAD)), ("escalation", "2026-W46", str(AGRA))}
 W46_ALERTS = {("action_alert", "2026-W46", str(lgd)) for lgd in (FARRUKHABAD, AGRA, ALIGARH, AMBEDKAR_NAGAR)}
+# Each DSP whose district office is asked to act against it is warned, once a week, about all such districts.
+W46_WARNINGS = {("dsp_warning", "2026-W46", dsp) for dsp in (SREI, SHREE, CMS)}
 W46_OVERDUE = {("overdue", "2026-W46", SREI), ("overdue", "2026-W46", SHREE)}
 W46_SUMMARY = {("summary", "2026-W46", "statewide")}
 
@@ -239,7 +242,7 @@ def test_progress_by_hand() -> None:
 def test_before_the_reminder_only_last_weeks_steps() -> None:
     notes = due(ist(SUN, 11, 59))
     assert of_week(notes, W47) == []
-    assert items(notes) == W46_ESCALATIONS | W46_ALERTS | W46_OVERDUE | W46_SUMMARY
+    assert items(notes) == W46_ESCALATIONS | W46_ALERTS | W46_WARNINGS | W46_OVERDUE | W46_SUMMARY
 
 
 def test_reminder_the_day_before_the_deadline() -> None:
@@ -258,7 +261,7 @@ def test_reminder_the_day_before_the_deadline() -> None:
     assert by_dsp[CMS].to == ("reports@cms.example", "ops@cms.example")
     assert by_dsp[CMS].due_at == ist(SUN, 12)
     assert [d.missing_weeks for d in by_dsp[SREI].context["districts"]] == [tuple(WEEKS[:7])]
-    assert items(notes) - items(reminders) == W46_ESCALATIONS | W46_ALERTS | W46_OVERDUE | W46_SUMMARY
+    assert items(notes) - items(reminders) == W46_ESCALATIONS | W46_ALERTS | W46_WARNINGS | W46_OVERDUE | W46_SUMMARY
 
 
 def test_a_district_that_reported_meanwhile_drops_out_and_catch_up_is_kept() -> None:
@@ -281,7 +284,7 @@ def test_after_the_deadline_only_the_overdue_notice() -> None:
     assert srei.lgd_codes == (FARRUKHABAD,)
     assert srei.context["districts"][0].missing_weeks == tuple(WEEKS[:8])
     # Last week's overdue notice is superseded by this week's; its escalation and summary are still current.
-    assert items(of_week(notes, W46)) == W46_ESCALATIONS | W46_ALERTS | W46_SUMMARY
+    assert items(of_week(notes, W46)) == W46_ESCALATIONS | W46_ALERTS | W46_WARNINGS | W46_SUMMARY
 
 
 def test_the_summary_on_tuesday() -> None:
@@ -303,15 +306,15 @@ def test_escalation_two_days_after_the_deadline() -> None:
     escalations = sorted((n for n in notes if n.kind == "escalation"), key=lambda n: n.key)
     assert [n.key for n in escalations] == [
         f"escalation/2026-W47/{AGRA}/degs118@up.gov.in",
-        f"escalation/2026-W47/{AGRA}/jsk@ceg.up.gov.in",
-        f"escalation/2026-W47/{AGRA}/monitor@ceg.up.gov.in",
         f"escalation/2026-W47/{FARRUKHABAD}/jsk@ceg.up.gov.in",
         f"escalation/2026-W47/{FARRUKHABAD}/monitor@ceg.up.gov.in",
     ]
     agra = escalations[0]
-    assert (agra.to, agra.cc) == ((DEGS_AGRA,), CEG)
+    # No per-district copy to CEG (its weekly summary lists these districts); the DEGS's reply goes to CEG.
+    assert (agra.to, agra.cc) == ((DEGS_AGRA,), ())
+    assert agra.context["reply_to"] == CEG
     assert [(o.dsp, o.missing_weeks) for o in agra.context["dsps"]] == [(SHREE, tuple(WEEKS[4:8]))]
-    farrukhabad = escalations[3]
+    farrukhabad = escalations[1]
     assert (farrukhabad.to, farrukhabad.cc) == (CEG, ())  # no DEGS address on the roster
     assert farrukhabad.context["no_degs_address"] is True
     assert items(of_week(notes, W47)) == {
@@ -321,9 +324,31 @@ def test_escalation_two_days_after_the_deadline() -> None:
         ("escalation", "2026-W47", str(AGRA)),
         ("escalation", "2026-W47", str(FARRUKHABAD)),
         *(("action_alert", "2026-W47", str(lgd)) for lgd in (FARRUKHABAD, AGRA, ALIGARH, AMBEDKAR_NAGAR)),
+        *(("dsp_warning", "2026-W47", dsp) for dsp in (SREI, SHREE, CMS)),
     }
     assert of_week(notes, W46) == []
     assert of_week(due(ist(WED, 11, 59)), W47 - 1) != []
+
+
+def test_a_degs_gets_one_email_with_the_escalation_and_the_action_alert_due_together() -> None:
+    pending = merge_moment(due(ist(WED, 12)))
+    to_agra = [n for n in pending if n.recipient == DEGS_AGRA]
+    # Agra's DSP Shreetron is out for the 4th week: "not reported" and "action needed" in one email.
+    assert [(n.kind, n.key, n.carries) for n in to_agra] == [
+        ("escalation", f"escalation/2026-W47/{AGRA}/{DEGS_AGRA}", (f"action_alert/2026-W47/{AGRA}/{DEGS_AGRA}",)),
+    ]
+    assert [o.dsp for o in to_agra[0].context["action"]["dsps"]] == [SHREE]
+    # Aligarh only lags (its reports arrive): its alert goes alone. Nothing is dropped: every key is sent or carried.
+    assert [n.kind for n in pending if n.lgd_codes == (ALIGARH,)] == ["action_alert"]
+    keys = {n.key for n in pending} | {k for n in pending for k in n.carries}
+    assert keys == {n.key for n in due(ist(WED, 12))}
+    # Each address gets at most one email about a district at this moment.
+    moments = [(n.recipient, n.week, n.lgd_codes) for n in pending if n.kind in ("escalation", "action_alert")]
+    assert len(moments) == len(set(moments))
+    # Already queued on its own (an earlier check), the alert is not carried again: the escalation goes alone.
+    alone = merge_moment([n for n in due(ist(WED, 12)) if n.key != f"action_alert/2026-W47/{AGRA}/{DEGS_AGRA}"])
+    agra = next(n for n in alone if n.recipient == DEGS_AGRA)
+    assert (agra.kind, agra.carries, "action" in agra.context) == ("escalation", (), False)
 
 
 def test_action_alert_after_consecutive_weeks_or_lagging() -> None:
@@ -390,13 +415,15 @@ def test_a_quarter_of_hourly_checks_sends_each_email_once() -> None:
     # Overdue: Srei (Farrukhabad) every week, UPDESCO in W40 (Mahoba invalid), CMS x2 in W42 (late at 15:00,
     # after the 13:00 check), Shreetron W44..W52.
     assert count["overdue"] == 13 + 1 + 2 + 9
-    # Escalations: Farrukhabad to CEG x2 every week; Mahoba W40 and Agra W44..W52 to DEGS + CEG x2.
-    assert count["escalation"] == 13 * 2 + 3 + 9 * 3
-    # Action alerts: Farrukhabad W41..W52 (x2), Agra W45..W52 (x3), Aligarh W46..W52 (x3), Ambedkar Nagar
-    # W40..W49 (x3).
-    assert count["action_alert"] == 12 * 2 + 8 * 3 + 7 * 3 + 10 * 3
+    # Escalations: Farrukhabad to CEG x2 every week (no DEGS address); Mahoba W40 and Agra W44..W52 to the DEGS.
+    assert count["escalation"] == 13 * 2 + 1 + 9
+    # Action alerts: Farrukhabad W41..W52 (x2), Agra W45..W52, Aligarh W46..W52, Ambedkar Nagar W40..W49.
+    assert count["action_alert"] == 12 * 2 + 8 + 7 + 10
     assert count["summary"] == 13 * 2
-    assert set(count) == {"reminder", "overdue", "escalation", "action_alert", "summary"}
+    # Warnings to the DSPs acted against: Srei W41..W52, Shreetron W45..W52, CMS (Ambedkar Nagar, then Aligarh)
+    # W40..W52 x2 contacts: one email a week each, however many districts.
+    assert count["dsp_warning"] == 12 + 8 + 13 * 2
+    assert set(count) == {"reminder", "overdue", "escalation", "action_alert", "dsp_warning", "summary"}
     # The CMS W42 overdue notice went out although CMS reported two hours later: it was true when queued.
     assert f"overdue/2026-W42/{CMS}/ops@cms.example" in outbox
 
@@ -405,7 +432,7 @@ def test_catch_up_is_limited_to_the_history_window() -> None:
     # Years later with nothing received: only the last history_weeks are named, and only the latest steps are due.
     now = ist(FIRST.monday + timedelta(weeks=200, days=2), 12)
     notes = due_notifications(roster(), [], CALENDAR, now, CEG)
-    assert {n.kind for n in notes} == {"overdue", "escalation", "action_alert", "summary"}
+    assert {n.kind for n in notes} == {"overdue", "escalation", "action_alert", "dsp_warning", "summary"}
     latest = Week.containing(now.date()) - 1
     assert {n.week for n in notes} == {latest}
     srei = next(n for n in notes if n.kind == "overdue" and n.dsp == SREI)

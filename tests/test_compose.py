@@ -17,7 +17,8 @@ from PIL import Image as PILImage
 
 from mailbot.compliance import Notification, ReportFact, due_notifications, evaluate
 from mailbot.compose import Composer, InForce, IngestReply
-from mailbot.ladder import Outstanding
+from mailbot.districts import by_code
+from mailbot.ladder import Outstanding, merge_moment
 from mailbot.summary import DistrictReply, QuarantineItem, build_workbook
 from mailbot.weeks import Week
 from mailbot.wording import plural, week_dates, weeks_dates, when_text
@@ -238,16 +239,45 @@ def test_overdue(composer: Composer) -> None:
         "अन्तिम तिथि निकल गई: सप्ताह 16–22 नवम्बर 2026 की जन सेवा केन्द्र साप्ताहिक रिपोर्ट अप्राप्त — Srei Sahaj"
     )
     text = text_of(msg)
-    assert "Farrukhabad" in text
+    assert "- not received: 1 district (Farrukhabad)" in text
     assert "weeks missing (8): 28 Sep – 4 Oct; 5–11 Oct;" in text  # every week missing, the year said once
     assert "अप्राप्त सप्ताह (8): 28 सितम्बर – 4 अक्टूबर; 5–11 अक्टूबर;" in text
+    assert list(attachments(msg)) == ["JSK-weekly-report-2026-W47-Srei-Sahaj.xlsx"]  # pre-filled, to send now
 
 
-def test_escalation_to_degs_cc_ceg(composer: Composer) -> None:
+def test_overdue_has_one_line_per_cause_with_the_refusal_reason(composer: Composer) -> None:
+    note = next(n for n in notes_at(MON, 13, "overdue") if n.dsp == SREI)
+    lgds = (150, 141, 152, 160, 148)
+    out = tuple(Outstanding(SREI, lgd, "invalid" if lgd in (152, 160) else "missing", (W47,), 1) for lgd in lgds)
+    note = replace(note, lgd_codes=lgds, context={**note.context, "districts": out})
+    msg = reparse(composer.notification(note, now=ist(MON, 13), message_id=MSGID,
+                                        rejections={SREI: "Sheet 'Report' has no 'District' column"}))
+    text = text_of(msg)
+    lines = [line for line in text.splitlines() if line.startswith("- ")]
+    names = {lgd: by_code(lgd).name_en for lgd in lgds}
+    missing = ", ".join(sorted(names[c] for c in (150, 141, 148)))
+    refused = ", ".join(sorted(names[c] for c in (152, 160)))
+    assert lines[:2] == [
+        f"- not received: 3 districts ({missing})",
+        f"- refused: 2 districts, because: Sheet 'Report' has no 'District' column ({refused})",
+    ]
+    assert len(lines) == 4  # and the same two in Hindi
+    assert "अस्वीकृत: 2 जनपद, कारण: Sheet 'Report' has no 'District' column" in text
+    assert "weeks missing" not in text  # one week only: the first sentence says which
+    book = openpyxl.load_workbook(io.BytesIO(attachments(msg)["JSK-weekly-report-2026-W47-Srei-Sahaj.xlsx"]))
+    filled = {row[0] for row in book.active.iter_rows(min_row=6, values_only=True) if row[0]}
+    assert filled == set(names.values())
+
+
+def test_escalation_to_degs_answers_go_to_ceg(composer: Composer) -> None:
     note = next(n for n in notes_at(WED, 12, "escalation") if n.lgd_codes == (AGRA,))
     msg = reparse(composer.notification(note, now=ist(WED, 12), message_id=MSGID))
     assert msg["To"] == "degs118@up.gov.in"
-    assert msg["Cc"] == "jsk@ceg.up.gov.in, monitor@ceg.up.gov.in"
+    assert "Cc" not in msg  # CEG's weekly summary lists the district: no copy per district
+    assert msg["Reply-To"] == "jsk@ceg.up.gov.in, monitor@ceg.up.gov.in"
+    assert "reply to this email with what was done: your reply goes to CEG" in text_of(msg)
+    assert "की गई कार्यवाही की सूचना इसी ई-मेल का उत्तर देकर दें" in text_of(msg)
+    assert "copy" not in text_of(msg) and "प्रति" not in text_of(msg)
     assert msg["Subject"] == (
         "Not reported: Agra, JSK weekly report, week 16–22 Nov 2026 (2026-W47) / "
         "रिपोर्ट अप्राप्त: जनपद आगरा, जन सेवा केन्द्र साप्ताहिक रिपोर्ट, सप्ताह 16–22 नवम्बर 2026"
@@ -306,8 +336,27 @@ def test_action_alert(composer: Composer) -> None:
     hindi = text[text.index("सेवा में") :]  # the Hindi half says all the English half does
     assert "इस सप्ताह वृद्धि: +1" in hindi
     assert "बी2सी सेवाएँ देने वाले क्रियाशील केन्द्रों का अनुपात: 20.0%" in hindi
-    assert "इस सूचना की प्रति सी.ई.जी. को भेजी गई है" in hindi
+    assert "की गई कार्यवाही की सूचना इसी ई-मेल का उत्तर देकर दें: आपका उत्तर सी.ई.जी. को जाएगा" in hindi
+    assert "reply to this email with the action taken: your reply goes to CEG" in text
+    assert lagging["Reply-To"] == "jsk@ceg.up.gov.in, monitor@ceg.up.gov.in"
     assert "डी.एस.पी. CMS Computers के विरुद्ध" in hindi
+
+
+def test_escalation_carrying_the_action_alert_has_both_sections(composer: Composer) -> None:
+    both = merge_moment(notes_at(WED, 12, "escalation") + notes_at(WED, 12, "action_alert"))
+    note = next(n for n in both if n.lgd_codes == (AGRA,) and n.recipient == "degs118@up.gov.in")
+    msg = reparse(composer.notification(note, now=ist(WED, 12), message_id=MSGID))
+    assert msg["X-Mailbot-Kind"] == "escalation"
+    assert msg["Subject"].startswith("Action needed: Agra, JSK reports missing, week 16–22 Nov 2026")
+    assert msg["Reply-To"] == "jsk@ceg.up.gov.in, monitor@ceg.up.gov.in"
+    for text in (text_of(msg), text_of(msg, "html")):
+        # The escalation's part, then the alert's, in English and in Hindi.
+        assert text.index("Weeks missing (4)") < text.index("4 weeks in a row")
+        assert "take action against the DSP" in text and "Shreetron" in text
+        assert text.index("अप्राप्त सप्ताह (4)") < text.index("लगातार 4 सप्ताह")
+        assert "Shreetron</b> as per the terms" in text or "the DSP Shreetron as per the terms" in text
+    assert text_of(msg).index("4 weeks in a row") < text_of(msg).index("सेवा में")  # English, then Hindi
+    assert text_of(msg).count("reply to this email") == 1  # asked once, in the action section
 
 
 def test_action_alert_acts_only_against_the_dsp_that_stalled(composer: Composer) -> None:
@@ -589,3 +638,17 @@ def test_a_late_receipt_says_it_counts_as_late(composer: Composer) -> None:
         assert "counts as late" in part
         assert "विलम्ब से प्राप्त मानी जाएगी" in part
     assert msg["Cc"] == "md@cms.example"
+
+
+def test_a_dsp_is_warned_when_its_district_offices_are_asked_to_act(composer: Composer) -> None:
+    warnings = {n.dsp: n for n in notes_at(WED, 12, "dsp_warning")}
+    cms = reparse(composer.notification(warnings[CMS], now=ist(WED, 12), message_id=MSGID))
+    assert cms["To"] == "reports@cms.example, ops@cms.example"
+    assert cms["Subject"].startswith("Warning: the DEGS of 2 districts asked to act against CMS Computers, week 16–22")
+    text = text_of(cms)
+    assert "- Aligarh: no increase in centres opened for 3 weeks" in text
+    assert "- Ambedkar Nagar: centres opened 57 of a target of 120 (47.5%)" in text
+    assert "- अम्बेडकर नगर: स्थापित केन्द्र 57, लक्ष्य 120 (47.5%)" in text
+    shree = text_of(reparse(composer.notification(warnings[SHREE], now=ist(WED, 12), message_id=MSGID)))
+    assert "- Agra: no valid report for 4 weeks in a row" in shree
+    assert "- आगरा: लगातार 4 सप्ताह से वैध रिपोर्ट अप्राप्त" in shree
