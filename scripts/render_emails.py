@@ -4,8 +4,8 @@ CEG's summary workbook as printed.
 
     .venv/bin/mailbot demo && .venv/bin/python scripts/render_emails.py [demo-output] [--out demo-output/render]
 
-Each .eml in demo-output/outgoing/<recipient>/ -> its HTML part (CID images inlined as data: URIs, so the browser needs no mail
-client) -> headless Chromium screenshots at 412 px (a phone) and 1280 px (a desktop), named
+Each .eml in demo-output/outgoing/<recipient>/ -> its HTML part (CID images inlined as data: URIs, so the
+browser needs no mail client) -> headless Chromium screenshots at 412 px (a phone) and 1280 px (a desktop), named
 ``<eml>-412.png`` / ``<eml>-1280.png``; an email without HTML is shown as its plain text. The workbooks
 (demo-output/*.xlsx) -> LibreOffice PDF -> one PNG per printed page (pdftoppm). Needs ``chromium``,
 ``libreoffice-calc`` and ``poppler-utils`` (Debian packages); a missing one is named and skipped.
