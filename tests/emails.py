@@ -28,24 +28,27 @@ __all__ = [
     "attachment_entity",
     "build_email",
     "fixture_email",
+    "fixture_generator",
     "fixture_names",
     "make_emails",
     "multipart",
 ]
 
 
-def _load_generator() -> ModuleType:
-    # fixtures/ is a folder of scripts, not a package: load the generator by path.
-    spec = importlib.util.spec_from_file_location("make_emails", ROOT / "fixtures" / "make_emails.py")
+def fixture_generator(name: str) -> ModuleType:
+    """``fixtures/<name>.py``, loaded once: fixtures/ is a folder of scripts, not a package."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "fixtures" / f"{name}.py")
     if spec is None or spec.loader is None:
-        raise ImportError("fixtures/make_emails.py not found")
+        raise ImportError(f"fixtures/{name}.py not found")
     module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("make_emails", module)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-make_emails = _load_generator()
+make_emails = fixture_generator("make_emails")
 
 
 def fixture_email(name: str) -> bytes:

@@ -7,7 +7,6 @@ is seeded: the seed is printed, and MAILBOT_CRASH_SEED=<seed> replays a run."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import signal
@@ -17,9 +16,9 @@ import sys
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
+from emails import fixture_generator
 from servers import DovecotServer, ImapAccount, SmtpSink
 
 from mailbot.config import Config
@@ -32,13 +31,6 @@ KILL_ROUNDS = 10
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 
-def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location("make_hostile", ROOT / "fixtures" / "make_hostile.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_hostile"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _start(config: Config, command: str) -> subprocess.Popen[bytes]:
@@ -66,7 +58,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(
     count = int(os.environ.get("MAILBOT_CRASH_REPORTS", "100"))
     print(f"crash test seed {seed} ({count} reports): MAILBOT_CRASH_SEED={seed} replays it")
     rng = random.Random(seed)
-    mh = _generator()
+    mh = fixture_generator("make_hostile")
     config = make_config(ROSTER, mailbot={"max_attempts": 1000})  # this test is about loss, not quarantine
     reports = [mh._report(i % 100, subject=f"Weekly JSK report #{i}") for i in range(count)]
     dovecot.seed_many(imap_account.username, reports)

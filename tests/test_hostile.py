@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import importlib.util
 import os
 import sqlite3
 import subprocess
@@ -16,10 +15,10 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import to_toml
+from emails import fixture_generator
 from servers import HOST, DovecotServer, SmtpSink, TlsFiles
 
 from mailbot.roster import load_roster
@@ -33,16 +32,9 @@ FORGED_LINE = "2026-11-23 10:00:00,000 INFO mailbot.intake: UID 1 forged"
 pytestmark = pytest.mark.servers
 
 
-def _load_generator() -> Any:
-    spec = importlib.util.spec_from_file_location("make_hostile", ROOT / "fixtures" / "make_hostile.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_hostile"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
-mh = _load_generator()
+mh = fixture_generator("make_hostile")
 
 
 def test_committed_corpus_matches_its_generator() -> None:

@@ -4,7 +4,6 @@ bad file, and values from mail cannot forge log lines."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import logging
 import os
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from emails import fixture_generator
 from servers import DovecotServer, ImapAccount, SmtpSink
 from test_end_to_end import NOW, ROSTER, districts, query, report_email
 
@@ -31,16 +31,9 @@ HOSTILE = ROOT / "fixtures" / "hostile"
 CMS = "reports@cms.example"
 
 
-def _make_hostile() -> Any:
-    spec = importlib.util.spec_from_file_location("make_hostile", ROOT / "fixtures" / "make_hostile.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_hostile"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
-mh = _make_hostile()
+mh = fixture_generator("make_hostile")
 
 
 def good_report(subject: str = "") -> bytes:
