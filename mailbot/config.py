@@ -4,95 +4,51 @@ Secrets are never in the file: it names an environment variable, a file, or (for
 access token. Secrets are read only when needed (``Secret.reveal`` at connect time; ``Secret.check`` when `mailbot run`
 starts), so a bad secret source fails with a message naming the key, and the value itself never appears in a repr,
 log or exception. Files the config names (CA files, the templates folder) must exist when it is loaded.
+
+Each default is written once, on the dataclass field: a key the file omits gets the field's default. The settings the
+pure core reads (calendar, schedule) and ConfigError live in ``mailbot.settings``, and ``Secret`` (which may run a
+command) in ``mailbot.secret``, so that the pure core loads no process library; all are importable from here too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import ipaddress
 import os
 import shlex
-import shutil
-import subprocess
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import time, timedelta
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailbot.address import plain_address
+from mailbot.secret import Secret
+from mailbot.settings import (
+    MAX_REPLIES_PER_ADDRESS_PER_DAY,
+    CalendarSettings,
+    ConfigError,
+    ScheduleSettings,
+    Security,
+)
 from mailbot.weeks import WEEKDAYS, Week
 
-# Replies (receipts, rejections) one address gets in 24 hours at most; more are filed unanswered. An autoresponder
-# that ignores Auto-Submitted and answers every rejection stops here instead of looping with us.
-MAX_REPLIES_PER_ADDRESS_PER_DAY = 5
-
-Security = Literal["ssl", "starttls", "none"]
-
-
-class ConfigError(Exception):
-    """Raised when the configuration file or a value in it is unusable; the message names the key."""
-
-
-@dataclass(frozen=True)
-class Secret:
-    """Where a secret comes from. ``repr`` shows the source, never the value."""
-
-    key: str  # the config key that named it, for error messages
-    env: str | None = None
-    file: Path | None = None
-    command: tuple[str, ...] | None = None
-
-    def reveal(self) -> str:
-        if self.env is not None:
-            value = os.environ.get(self.env)
-            if not value:
-                raise ConfigError(f"{self.key}: environment variable {self.env} is not set or empty")
-            return value
-        if self.file is not None:
-            try:
-                value = self.file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"{self.key}: cannot read secret file {self.file}: {exc.strerror}") from None
-            if not value:
-                raise ConfigError(f"{self.key}: secret file {self.file} is empty")
-            return value
-        if self.command is not None:
-            try:
-                done = subprocess.run(self.command, capture_output=True, text=True, timeout=60, check=False)
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                raise ConfigError(f"{self.key}: token command {self.command[0]!r} failed: {exc}") from None
-            if done.returncode != 0 or not done.stdout.strip():
-                # stderr may hold the token or a password prompt: report only the exit status.
-                raise ConfigError(f"{self.key}: token command {self.command[0]!r} exited {done.returncode}")
-            return done.stdout.strip()
-        raise ConfigError(f"{self.key}: no secret source")  # pragma: no cover - constructor prevents this
-
-    def check(self) -> None:
-        """Raise ConfigError naming the key when the secret cannot be had; the value is read and dropped.
-
-        A token command is only looked up, not run: it may be slow, ask a remote service, or be rate-limited,
-        and the first poll runs it moments later anyway (a failure there is logged and alerted)."""
-        if self.command is not None:
-            if shutil.which(self.command[0]) is None:
-                raise ConfigError(f"{self.key}: token command {self.command[0]!r} not found or not executable")
-            return
-        self.reveal()
-
-    def origin(self) -> str:
-        """Where the secret came from, for an error message that must name the fix but never the value."""
-        if self.env is not None:
-            return f"environment variable {self.env} ({self.key})"
-        if self.file is not None:
-            return f"file {self.file} ({self.key})"
-        return f"the output of {self.command[0] if self.command else 'the token command'} ({self.key})"
-
-    def __repr__(self) -> str:
-        source = f"env={self.env}" if self.env else f"file={self.file}" if self.file else "command"
-        return f"Secret({self.key}, {source})"
-
+__all__ = [
+    "MAX_REPLIES_PER_ADDRESS_PER_DAY",
+    "CalendarSettings",
+    "Config",
+    "ConfigError",
+    "ImapSettings",
+    "ScheduleSettings",
+    "Secret",
+    "Security",
+    "SmtpSettings",
+    "load_config",
+    "parse_config",
+]
 
 @dataclass(frozen=True)
 class ImapSettings:
@@ -137,42 +93,6 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
-class CalendarSettings:
-    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Kolkata"))
-    deadline_weekday: int = 0  # Monday after the week ends
-    deadline_time: time = time(12, 0)
-    reminder_days_before: int = 1
-    overdue_notice: bool = True
-    escalate_days_after: int = 2
-    consecutive_missing_alert: int = 2
-    lag_threshold: float = 0.5  # achievement (opened / target) below this is lagging
-    no_progress_weeks: int = 3
-    summary_weekday: int = 1  # Tuesday: after escalations went out
-    summary_time: time = time(10, 0)
-    history_weeks: int = 12
-    # The first week DSPs are held to account for: nothing is sent about an earlier week. None: the week of
-    # mailbot's first `check` (see Mailbot.calendar), so a new install does not chase months of old reports.
-    first_week: Week | None = None
-
-
-@dataclass(frozen=True)
-class ScheduleSettings:
-    poll_minutes: float = 5.0
-    send_minutes: float = 5.0
-    check_minutes: float = 60.0
-    misfire_grace_seconds: int = 6 * 3600
-    health_max_age_minutes: float = 30.0
-    outbox_max_age_minutes: float = 180.0
-    # Steps that say "missing" wait while the last complete read of the mailbox is older than this many poll
-    # intervals (ladder.held_because): a few missed polls are tolerated, a dead mailbox login is not.
-    stale_after_polls: float = 3.0
-
-    @property
-    def mailbox_max_age(self) -> timedelta:
-        return timedelta(minutes=self.poll_minutes * self.stale_after_polls)
-
-
-@dataclass(frozen=True)
 class Config:
     database: Path
     archive_dir: Path
@@ -193,21 +113,39 @@ class Config:
 
 
 class _Section:
-    """Reads one TOML table, remembering the dotted key for error messages and refusing unknown keys."""
+    """Reads one TOML table, remembering the dotted key for error messages and refusing unknown keys.
 
-    def __init__(self, data: Mapping[str, Any], name: str) -> None:
+    ``settings`` is the dataclass the table fills: a key it omits gets that field's declared default
+    (``default``), so each default is written once, on the dataclass."""
+
+    def __init__(self, data: Mapping[str, Any], name: str, settings: type | None = None) -> None:
         if not isinstance(data, Mapping):
             raise ConfigError(f"{name}: expected a table, e.g. [{name}]")
         self.data = data
         self.name = name
         self.used: set[str] = set()
+        self.fields = {f.name: f for f in dataclasses.fields(settings)} if settings else {}
+
+    def default(self, key: str) -> Any:
+        """The settings dataclass's default for field ``key``; ``...`` when it has none (the key is required)."""
+        f = self.fields.get(key)
+        if f is None:
+            return ...
+        if f.default is not dataclasses.MISSING:
+            return f.default
+        if f.default_factory is not dataclasses.MISSING:
+            return f.default_factory()
+        return ...
 
     def key(self, key: str) -> str:
         return f"{self.name}.{key}" if self.name else key
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., required: bool = False) -> Any:
+        """The value of ``key``, checked against ``kind``; when absent, ``default`` (``...``: the field's own)."""
         self.used.add(key)
         if key not in self.data:
+            if default is ...:
+                default = self.default(key)
             if required or default is ...:
                 raise ConfigError(f"{self.key(key)}: missing (required){self.misspelling_hint(key)}")
             return default
@@ -231,21 +169,23 @@ class _Section:
                 return f"; is {self.key(near[0])} a misspelling of it?"
         return ""
 
-    def positive(self, key: str, default: float) -> Any:
+    def positive(self, key: str) -> Any:
+        """A number greater than 0: a float where the field's default is one, else a whole number."""
+        default = self.default(key)
         value = self.get(key, (int, float) if isinstance(default, float) else int, default)
         if value <= 0:
             raise ConfigError(f"{self.key(key)}: must be greater than 0, got {value!r}")
         return value
 
-    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
-        value: str = self.get(key, str, default)
+    def choice(self, key: str, choices: tuple[str, ...], default: str | None = None) -> str:
+        value: str = self.get(key, str, self.default(key) if default is None else default)
         if value.lower() not in choices:
             raise ConfigError(f"{self.key(key)}: must be one of {', '.join(choices)}; got {value!r}")
         return value.lower()
 
-    def sub(self, key: str) -> _Section:
+    def sub(self, key: str, settings: type | None = None) -> _Section:
         self.used.add(key)
-        return _Section(self.data.get(key, {}), self.key(key))
+        return _Section(self.data.get(key, {}), self.key(key), settings)
 
     def finish(self) -> None:
         unknown = sorted(set(self.data) - self.used)
@@ -330,7 +270,7 @@ def _secret(section: _Section, base: Path, required: bool, allow_command: bool =
 
 
 def _security(section: _Section, host: str) -> Security:
-    security = section.choice("security", ("ssl", "starttls", "none"), "ssl")
+    security = section.choice("security", ("ssl", "starttls", "none"))
     if security == "none" and not _is_loopback(host):
         raise ConfigError(
             f"{section.key('security')}: 'none' (no TLS) is allowed only for a server on this machine; "
@@ -348,16 +288,19 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _time(section: _Section, key: str, default: time) -> time:
-    value = section.get(key, str, default.strftime("%H:%M"))
+def _time(section: _Section, key: str) -> time:
+    value = section.get(key, str, None)
+    if value is None:
+        default: time = section.default(key)
+        return default
     try:
         return time.fromisoformat(value)
     except ValueError:
         raise ConfigError(f"{section.key(key)}: expected a time like 12:00, got {value!r}") from None
 
 
-def _weekday(section: _Section, key: str, default: int) -> int:
-    return WEEKDAYS.index(section.choice(key, WEEKDAYS, WEEKDAYS[default]))
+def _weekday(section: _Section, key: str) -> int:
+    return WEEKDAYS.index(section.choice(key, WEEKDAYS, WEEKDAYS[section.default(key)]))
 
 
 def _week(section: _Section, key: str) -> Week | None:
@@ -379,12 +322,12 @@ def parse_config(data: Mapping[str, Any], base: Path, source: Path | None = None
     """Build a Config from parsed TOML; relative paths are taken from ``base`` (the config file's folder)."""
     top = _Section(data, "")
     _known_sections(data)
-    main = top.sub("mailbot")
+    main = top.sub("mailbot", Config)
     database = _path(main, "database", base, "mailbot.db")
     archive_dir = _path(main, "archive_dir", base, "archive")
     templates_dir = _existing(main, "templates_dir", base, folder=True)
-    log_level = main.choice("log_level", ("debug", "info", "warning", "error"), "info").upper()
-    max_attempts = main.positive("max_attempts", 5)
+    log_level = main.choice("log_level", ("debug", "info", "warning", "error")).upper()
+    max_attempts = main.positive("max_attempts")
     main.finish()
 
     roster_section = top.sub("roster")
@@ -393,8 +336,8 @@ def parse_config(data: Mapping[str, Any], base: Path, source: Path | None = None
         raise ConfigError("roster.path: missing (required): the roster workbook or CSV folder CEG keeps")
     roster_section.finish()
 
-    imap = _imap(top.sub("imap"), base)
-    smtp = _smtp(top.sub("smtp"), base)
+    imap = _imap(top.sub("imap", ImapSettings), base)
+    smtp = _smtp(top.sub("smtp", SmtpSettings), base)
 
     ceg = top.sub("ceg")
     addresses = ceg.get("addresses", list, required=True)
@@ -404,41 +347,41 @@ def parse_config(data: Mapping[str, Any], base: Path, source: Path | None = None
     operator = _address(ceg, "operator", ceg.get("operator", str, ceg_addresses[0]))
     ceg.finish()
 
-    cal = top.sub("calendar")
-    tz_name = cal.get("timezone", str, "Asia/Kolkata")
+    cal = top.sub("calendar", CalendarSettings)
+    tz_name = cal.get("timezone", str, cal.default("timezone").key)
     try:
         tz = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"calendar.timezone: unknown time zone {tz_name!r} (e.g. Asia/Kolkata)") from None
-    lag = cal.get("lag_threshold", float, 0.5)
+    lag = cal.get("lag_threshold", float)
     if not 0 < lag <= 1:
         raise ConfigError(f"calendar.lag_threshold: must be a fraction between 0 and 1, got {lag!r}")
     calendar = CalendarSettings(
         timezone=tz,
-        deadline_weekday=_weekday(cal, "deadline_weekday", 0),
-        deadline_time=_time(cal, "deadline_time", time(12, 0)),
-        reminder_days_before=_non_negative(cal, "reminder_days_before", 1),
-        overdue_notice=cal.get("overdue_notice", bool, True),
-        escalate_days_after=_non_negative(cal, "escalate_days_after", 2),
-        consecutive_missing_alert=cal.positive("consecutive_missing_alert", 2),
+        deadline_weekday=_weekday(cal, "deadline_weekday"),
+        deadline_time=_time(cal, "deadline_time"),
+        reminder_days_before=_non_negative(cal, "reminder_days_before"),
+        overdue_notice=cal.get("overdue_notice", bool),
+        escalate_days_after=_non_negative(cal, "escalate_days_after"),
+        consecutive_missing_alert=cal.positive("consecutive_missing_alert"),
         lag_threshold=lag,
-        no_progress_weeks=cal.positive("no_progress_weeks", 3),
-        summary_weekday=_weekday(cal, "summary_weekday", 1),
-        summary_time=_time(cal, "summary_time", time(10, 0)),
-        history_weeks=cal.positive("history_weeks", 12),
+        no_progress_weeks=cal.positive("no_progress_weeks"),
+        summary_weekday=_weekday(cal, "summary_weekday"),
+        summary_time=_time(cal, "summary_time"),
+        history_weeks=cal.positive("history_weeks"),
         first_week=_week(cal, "first_week"),
     )
     cal.finish()
 
-    sched = top.sub("schedule")
+    sched = top.sub("schedule", ScheduleSettings)
     schedule = ScheduleSettings(
-        poll_minutes=sched.positive("poll_minutes", 5.0),
-        send_minutes=sched.positive("send_minutes", 5.0),
-        check_minutes=min(sched.positive("check_minutes", 60.0), 60.0),
-        misfire_grace_seconds=sched.positive("misfire_grace_seconds", 6 * 3600),
-        health_max_age_minutes=sched.positive("health_max_age_minutes", 30.0),
-        outbox_max_age_minutes=sched.positive("outbox_max_age_minutes", 180.0),
-        stale_after_polls=sched.positive("stale_after_polls", ScheduleSettings.stale_after_polls),
+        poll_minutes=sched.positive("poll_minutes"),
+        send_minutes=sched.positive("send_minutes"),
+        check_minutes=min(sched.positive("check_minutes"), 60.0),
+        misfire_grace_seconds=sched.positive("misfire_grace_seconds"),
+        health_max_age_minutes=sched.positive("health_max_age_minutes"),
+        outbox_max_age_minutes=sched.positive("outbox_max_age_minutes"),
+        stale_after_polls=sched.positive("stale_after_polls"),
     )
     sched.finish()
     top.finish()
@@ -463,7 +406,7 @@ def parse_config(data: Mapping[str, Any], base: Path, source: Path | None = None
 
 def _imap(imap_section: _Section, base: Path) -> ImapSettings:
     imap_host = imap_section.get("host", str, required=True)
-    imap_auth = imap_section.choice("auth", ("password", "xoauth2"), "password")
+    imap_auth = imap_section.choice("auth", ("password", "xoauth2"))
     imap_security = _security(imap_section, imap_host)
     if imap_auth != "xoauth2" and "token_command" in imap_section.data:
         raise ConfigError('imap.token_command: only used with auth = "xoauth2"; for a password use '
@@ -476,17 +419,16 @@ def _imap(imap_section: _Section, base: Path) -> ImapSettings:
         security=imap_security,
         auth=imap_auth,  # type: ignore[arg-type]
         ca_file=_existing(imap_section, "ca_file", base),
-        timeout=imap_section.positive("timeout", 60.0),
-        folder=imap_section.get("folder", str, "INBOX"),
-        processed_folder=imap_section.get("processed_folder", str, "Processed"),
-        rejected_folder=imap_section.get("rejected_folder", str, "Rejected"),
-        batch_size=imap_section.positive("batch_size", 50),
-        max_message_bytes=imap_section.positive("max_message_bytes", 25 * 1024 * 1024),
-        authserv_id=imap_section.get("authserv_id", str, "").strip(),
-        max_replies_per_address_per_day=imap_section.positive("max_replies_per_address_per_day",
-                                                              MAX_REPLIES_PER_ADDRESS_PER_DAY),
-        idle=imap_section.get("idle", bool, True),
-        unrelated=imap_section.choice("unrelated", ("move", "leave"), "move"),  # type: ignore[arg-type]
+        timeout=imap_section.positive("timeout"),
+        folder=imap_section.get("folder", str),
+        processed_folder=imap_section.get("processed_folder", str),
+        rejected_folder=imap_section.get("rejected_folder", str),
+        batch_size=imap_section.positive("batch_size"),
+        max_message_bytes=imap_section.positive("max_message_bytes"),
+        authserv_id=imap_section.get("authserv_id", str).strip(),
+        max_replies_per_address_per_day=imap_section.positive("max_replies_per_address_per_day"),
+        idle=imap_section.get("idle", bool),
+        unrelated=imap_section.choice("unrelated", ("move", "leave")),  # type: ignore[arg-type]
     )
     imap_section.finish()
     return imap
@@ -498,14 +440,14 @@ def _smtp(smtp_section: _Section, base: Path) -> SmtpSettings:
     smtp = SmtpSettings(
         host=smtp_host,
         port=_port(smtp_section, {"ssl": 465, "starttls": 587, "none": 25}[smtp_security]),
-        username=smtp_section.get("username", str, ""),
+        username=smtp_section.get("username", str),
         secret=_secret(smtp_section, base, required=False),
         from_address=_address(smtp_section, "from_address", smtp_section.get("from_address", str, required=True)),
-        from_name=smtp_section.get("from_name", str, "CEG mailbot"),
+        from_name=smtp_section.get("from_name", str),
         security=smtp_security,
         ca_file=_existing(smtp_section, "ca_file", base),
-        timeout=smtp_section.positive("timeout", 60.0),
-        max_attempts=smtp_section.positive("max_attempts", 8),
+        timeout=smtp_section.positive("timeout"),
+        max_attempts=smtp_section.positive("max_attempts"),
     )
     if smtp.secret is not None and not smtp.username:
         raise ConfigError("smtp.username: missing; a password source is given, so the login name is needed")
@@ -528,8 +470,8 @@ def _known_sections(data: Mapping[str, Any]) -> None:
         raise ConfigError(f"unknown section {name!r}{hint}")
 
 
-def _non_negative(section: _Section, key: str, default: int) -> int:
-    value: int = section.get(key, int, default)
+def _non_negative(section: _Section, key: str) -> int:
+    value: int = section.get(key, int)
     if value < 0:
         raise ConfigError(f"{section.key(key)}: must be 0 or more, got {value!r}")
     return value
