@@ -26,83 +26,27 @@ chases nobody for the weeks before it existed.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Literal
 
-from mailbot.config import CalendarSettings
 from mailbot.districts import by_code
+from mailbot.evaluation import (
+    OUTSTANDING,
+    STATUSES,
+    Rate,
+    ReportFact,
+    Status,
+    StatusCell,
+    WeeklyReport,
+    WeekRates,
+    weekly_report,
+)
 from mailbot.ladder import Notification, ladder_due
-from mailbot.progress import Progress, district_progress
+from mailbot.progress import Progress, TotalsMemo, district_progress
 from mailbot.roster import Roster
+from mailbot.settings import CalendarSettings
 from mailbot.weeks import Week, deadline, week_range
-
-Status = Literal["on_time", "late", "missing", "invalid", "pending"]
-STATUSES: tuple[Status, ...] = ("on_time", "late", "missing", "invalid", "pending")
-OUTSTANDING: frozenset[Status] = frozenset({"missing", "invalid"})
-
-
-@dataclass(frozen=True)
-class ReportFact:
-    """One stored report row for (DSP, district, week), valid or rejected.
-
-    A rejection that names no district (no readable sheet, say) should be passed as one invalid fact per
-    district the DSP was expected to report that week (``Roster.districts_of``).
-    """
-
-    dsp: str
-    lgd_code: int
-    week: Week
-    received_at: datetime  # aware
-    valid: bool
-    figures: Mapping[str, int | None]  # workbook.FIGURES keys; empty for rejected rows
-
-
-@dataclass(frozen=True)
-class StatusCell:
-    week: Week
-    dsp: str
-    lgd_code: int
-    status: Status
-    received_at: datetime | None  # the first valid receipt: it decides timeliness
-    rejected: int  # how many rejected rows arrived for this pair and week (so far)
-
-
-@dataclass(frozen=True)
-class Rate:
-    expected: int = 0
-    on_time: int = 0
-    late: int = 0
-    missing: int = 0
-    invalid: int = 0
-    pending: int = 0
-
-    @property
-    def reported(self) -> int:
-        return self.on_time + self.late
-
-    @property
-    def reporting_rate(self) -> float | None:
-        return self.reported / self.expected if self.expected else None
-
-    @property
-    def on_time_rate(self) -> float | None:
-        return self.on_time / self.expected if self.expected else None
-
-    @classmethod
-    def of(cls, statuses: Iterable[Status]) -> Rate:
-        counts = Counter(statuses)
-        return cls(sum(counts.values()), *(counts[s] for s in STATUSES))
-
-
-@dataclass(frozen=True)
-class WeekRates:
-    week: Week
-    statewide: Rate
-    by_dsp: Mapping[str, Rate]  # sorted by DSP name
-    by_division: Mapping[str, Rate]  # sorted by division; only divisions with something expected
 
 
 def latest_closed_week(calendar: CalendarSettings, now: datetime) -> Week:
@@ -149,7 +93,7 @@ class Evaluation:
         self._cells: dict[tuple[Week, str, int], StatusCell] = {}
         self._progress: dict[Week, tuple[Progress, ...]] = {}
         self._dsps_of: dict[Week, dict[int, tuple[str, ...]]] = {}
-        self.memo: dict[Any, Any] = {}  # for helpers (progress.py) that compute per Evaluation
+        self._totals: TotalsMemo = {}  # progress.py's per-district sums, each wanted for two weeks
 
     # --- statuses -------------------------------------------------------------------------------------------
 
@@ -255,7 +199,7 @@ class Evaluation:
         """Per district expected in ``week``, sorted by LGD code."""
         if week not in self._progress:
             lgds = sorted({lgd for _, lgd in self.expected(week)})
-            self._progress[week] = tuple(district_progress(self, lgd, week) for lgd in lgds)
+            self._progress[week] = tuple(district_progress(self, lgd, week, self._totals) for lgd in lgds)
         return self._progress[week]
 
     def dsps_of(self, lgd_code: int, week: Week) -> tuple[str, ...]:
@@ -269,23 +213,6 @@ class Evaluation:
 
 
 # --- the weekly picture (CEG's summary, `mailbot status`) ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WeeklyReport:
-    week: Week
-    as_of: datetime
-    deadline: datetime
-    cells: tuple[StatusCell, ...]  # the week's expected pairs, by (DSP, LGD code)
-    progress: tuple[Progress, ...]  # per district, by LGD code
-    weeks: tuple[Week, ...]  # the history, oldest first, ending with ``week``
-    history: Mapping[tuple[str, int], tuple[Status | None, ...]]  # (DSP, LGD) -> status per week; None: not expected
-    rates: tuple[WeekRates, ...]  # aligned with ``weeks``
-    missing_streaks: Mapping[tuple[str, int], int]  # consecutive outstanding weeks ending at ``week``
-
-    @property
-    def week_rates(self) -> WeekRates:
-        return self.rates[-1]
 
 
 def evaluate(
@@ -303,32 +230,6 @@ def evaluate(
     return weekly_report(ev, week if week is not None else ev.latest_closed_week())
 
 
-def weekly_report(ev: Evaluation, week: Week) -> WeeklyReport:
-    starts = [a.start for a in ev.roster.assignments]
-    oldest = week - (ev.calendar.history_weeks - 1)
-    if starts:
-        oldest = max(oldest, min(Week.containing(min(starts)), week))
-    if ev.calendar.first_week:
-        oldest = max(oldest, min(ev.calendar.first_week, week))
-    weeks = tuple(week_range(oldest, week))
-    pairs = sorted({pair for w in weeks for pair in ev.expected(w)})
-    history = {
-        pair: tuple(ev.status(w, *pair).status if pair in ev.expected(w) else None for w in weeks) for pair in pairs
-    }
-    cells = ev.cells(week)
-    return WeeklyReport(
-        week=week,
-        as_of=ev.now,
-        deadline=ev.deadline(week),
-        cells=cells,
-        progress=ev.progress(week),
-        weeks=weeks,
-        history=history,
-        rates=tuple(ev.rates(w) for w in weeks),
-        missing_streaks={(c.dsp, c.lgd_code): ev.missing_streak(c.dsp, c.lgd_code, week) for c in cells},
-    )
-
-
 def due_notifications(
     roster: Roster,
     facts: Iterable[ReportFact],
@@ -337,7 +238,7 @@ def due_notifications(
     ceg_addresses: Sequence[str],
 ) -> list[Notification]:
     """Everything on the escalation ladder due at ``now`` and still relevant (see ``mailbot.ladder``)."""
-    return ladder_due(Evaluation(roster, facts, calendar, now), ceg_addresses, weekly_report)
+    return ladder_due(Evaluation(roster, facts, calendar, now), ceg_addresses)
 
 
 __all__ = [
@@ -354,5 +255,6 @@ __all__ = [
     "due_notifications",
     "evaluate",
     "first_week",
+    "latest_closed_week",
     "weekly_report",
 ]

@@ -34,17 +34,15 @@ silently dropped; a DSP without contact addresses is written to at its sender ad
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from mailbot.evaluation import EvaluationLike as Evaluation
+from mailbot.evaluation import Progress, weekly_report
+from mailbot.roster import Dsp
 from mailbot.weeks import Week, deadline, week_range
-
-if TYPE_CHECKING:
-    from mailbot.compliance import Evaluation, WeeklyReport
-    from mailbot.progress import Progress
-    from mailbot.roster import Dsp
 
 Kind = Literal["reminder", "overdue", "escalation", "action_alert", "dsp_warning", "summary", "auth_failure"]
 _KIND_ORDER: tuple[Kind, ...] = (
@@ -122,17 +120,13 @@ def held_because(n: Notification, read_at: datetime | None, now: datetime, max_a
     return None
 
 
-def ladder_due(
-    ev: Evaluation, ceg_addresses: Sequence[str], report: Callable[[Evaluation, Week], WeeklyReport]
-) -> list[Notification]:
-    """``report`` builds the summary's WeeklyReport (compliance.weekly_report; passed in to avoid an import
-    cycle)."""
+def ladder_due(ev: Evaluation, ceg_addresses: Sequence[str]) -> list[Notification]:
     ceg = _addresses(ceg_addresses)
     found: list[Notification] = []
     for week in week_range(ev.first_week, ev.current_week):
         found.extend(_dsp_steps(ev, week))
         found.extend(_district_steps(ev, week, ceg))
-        found.extend(_summary(ev, week, ceg, report))
+        found.extend(_summary(ev, week, ceg))
     found.sort(key=lambda n: (n.due_at, _KIND_ORDER.index(n.kind), n.key))
     return found
 
@@ -340,13 +334,11 @@ def summary_due(ev: Evaluation, week: Week) -> datetime:
     return deadline(week, cal.summary_weekday, cal.summary_time, cal.timezone)
 
 
-def _summary(
-    ev: Evaluation, week: Week, ceg: tuple[str, ...], report: Callable[[Evaluation, Week], WeeklyReport]
-) -> Iterator[Notification]:
+def _summary(ev: Evaluation, week: Week, ceg: tuple[str, ...]) -> Iterator[Notification]:
     at = summary_due(ev, week)
     if not ev.expected(week) or not _within(ev, at, summary_due(ev, week + 1)):
         return
-    context = {"deadline": ev.deadline(week), "report": report(ev, week)}
+    context = {"deadline": ev.deadline(week), "report": weekly_report(ev, week)}
     yield from _fan_out(
         kind="summary",
         week=week,

@@ -18,76 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
 
+from mailbot.evaluation import EvaluationLike as Evaluation
+from mailbot.evaluation import LagReason, Progress
 from mailbot.weeks import Week
 
-if TYPE_CHECKING:
-    from mailbot.compliance import Evaluation
-
-LagReason = Literal["below_threshold", "no_progress"]
-
-
-@dataclass(frozen=True)
-class Progress:
-    week: Week
-    lgd_code: int
-    dsps: tuple[str, ...]  # DSPs assigned to the district this week
-    unreported: tuple[str, ...]  # of those, DSPs with no valid report up to this week
-    rural_target: int
-    rural_opened: int
-    urban_target: int
-    urban_opened: int
-    functional: int | None  # None: no DSP gave the (optional) figure
-    b2c_enabled: int | None
-    increase: int | None  # opened minus the previous week's; None unless this week was reported (see figures_week)
-    stalled_weeks: int  # weeks since a reporting DSP's own count last rose (the longest; up to no_progress_weeks)
-    lag_reasons: tuple[LagReason, ...]
-    figures_week: Week | None = None  # the oldest report the figures come from; before ``week``: carried forward
-    stalled_dsps: tuple[str, ...] = ()  # with "no_progress": the DSPs whose own count has not risen
-
-    @property
-    def carried_forward(self) -> bool:
-        return self.figures_week is not None and self.figures_week < self.week
-
-    @property
-    def target(self) -> int:
-        return self.rural_target + self.urban_target
-
-    @property
-    def opened(self) -> int:
-        return self.rural_opened + self.urban_opened
-
-    @property
-    def has_figures(self) -> bool:
-        return len(self.unreported) < len(self.dsps)
-
-    @property
-    def achievement(self) -> float | None:
-        return self.opened / self.target if self.target else None
-
-    @property
-    def rural_achievement(self) -> float | None:
-        return self.rural_opened / self.rural_target if self.rural_target else None
-
-    @property
-    def urban_achievement(self) -> float | None:
-        return self.urban_opened / self.urban_target if self.urban_target else None
-
-    @property
-    def gap(self) -> int:
-        return max(self.target - self.opened, 0)
-
-    @property
-    def b2c_uptake(self) -> float | None:
-        """Share of functional centres offering B2C services."""
-        if self.functional and self.b2c_enabled is not None:
-            return self.b2c_enabled / self.functional
-        return None
-
-    @property
-    def lagging(self) -> bool:
-        return bool(self.lag_reasons)
+__all__ = ["LagReason", "Progress", "TotalsMemo", "district_progress"]
 
 
 @dataclass(frozen=True)
@@ -105,17 +41,21 @@ class _Totals:
         return self.rural_opened + self.urban_opened
 
 
+# (LGD code, week) -> the district's summed figures and its DSPs without any: one per Evaluation (each sum is
+# wanted for its own week and for the next week's increase).
+TotalsMemo = dict[tuple[int, Week], tuple[_Totals | None, tuple[str, ...]]]
+
+
 def _add(a: int | None, b: int | None) -> int | None:
     return a if b is None else b if a is None else a + b
 
 
-def _totals(ev: Evaluation, lgd_code: int, week: Week) -> tuple[_Totals | None, tuple[str, ...]]:
+def _totals(ev: Evaluation, lgd_code: int, week: Week, memo: TotalsMemo) -> tuple[_Totals | None, tuple[str, ...]]:
     """The district's summed figures for ``week`` (None when no DSP has any) and the DSPs without figures."""
-    key = ("progress.totals", lgd_code, week)
-    if key not in ev.memo:
-        ev.memo[key] = _sum(ev, lgd_code, week)
-    result: tuple[_Totals | None, tuple[str, ...]] = ev.memo[key]
-    return result
+    key = (lgd_code, week)
+    if key not in memo:
+        memo[key] = _sum(ev, lgd_code, week)
+    return memo[key]
 
 
 def _sum(ev: Evaluation, lgd_code: int, week: Week) -> tuple[_Totals | None, tuple[str, ...]]:
@@ -144,11 +84,11 @@ def _int(figures: Mapping[str, int | None], key: str) -> int:
     return figures.get(key) or 0
 
 
-def _increase(ev: Evaluation, lgd_code: int, week: Week) -> int | None:
+def _increase(ev: Evaluation, lgd_code: int, week: Week, memo: TotalsMemo) -> int | None:
     """Opened in ``week`` minus the previous week's, when every figure of ``week`` was reported for it (a DSP
     that never reported adds nothing to either week)."""
-    now, _ = _totals(ev, lgd_code, week)
-    before, _ = _totals(ev, lgd_code, week - 1)
+    now, _ = _totals(ev, lgd_code, week, memo)
+    before, _ = _totals(ev, lgd_code, week - 1, memo)
     if now is None or before is None or now.as_of != week:
         return None
     return now.opened - before.opened
@@ -176,11 +116,12 @@ def _opened(figures: Mapping[str, int | None]) -> int:
     return _int(figures, "rural_opened") + _int(figures, "urban_opened")
 
 
-def district_progress(ev: Evaluation, lgd_code: int, week: Week) -> Progress:
+def district_progress(ev: Evaluation, lgd_code: int, week: Week, memo: TotalsMemo) -> Progress:
+    """``memo`` holds the sums already made for this ``ev`` (compliance.Evaluation keeps one)."""
     cal = ev.calendar
-    totals, unreported = _totals(ev, lgd_code, week)
+    totals, unreported = _totals(ev, lgd_code, week, memo)
     t = totals or _Totals()
-    increase = _increase(ev, lgd_code, week)
+    increase = _increase(ev, lgd_code, week, memo)
     # Judged per DSP, on its own reports: one DSP that stops reporting must not hide another that stalls, and
     # one that has met its own target must not be blamed for the district.
     stalls = {dsp: s for dsp in ev.dsps_of(lgd_code, week) if (s := _stalled_weeks(ev, dsp, lgd_code, week))}
