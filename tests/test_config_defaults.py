@@ -1,14 +1,17 @@
-"""Every config default is written twice today: once on the dataclasses in ``mailbot.config`` and once in
-``parse_config``. The compliance and ladder tests build ``CalendarSettings()`` (the dataclass copy) while production
-reads a TOML file (the parser's copy), so the two must agree: a minimal file, with only the required keys, parses
-to exactly the dataclass defaults, section by section. No server is needed.
+"""Each config default is written once, on the dataclass field (``mailbot.settings``, ``mailbot.config``), and
+``parse_config`` leaves it there when the file omits the key. The compliance and ladder tests build
+``CalendarSettings()`` while production reads a TOML file, so these tests hold the two together: a minimal file,
+with only the required keys, parses to exactly the dataclass defaults, section by section, and a file that spells
+every default out parses to the same. No server is needed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from datetime import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -21,6 +24,7 @@ from mailbot.config import (
     SmtpSettings,
     parse_config,
 )
+from mailbot.weeks import WEEKDAYS
 
 BASE = Path("/srv/mailbot")
 MINIMAL: dict[str, Any] = {
@@ -89,3 +93,34 @@ def test_minimal_top_level_equals_the_dataclass_defaults(minimal: Config) -> Non
         imap=minimal.imap, smtp=minimal.smtp, ceg_addresses=("jsk@ceg.example",),
         operator_address="jsk@ceg.example")  # the operator defaults to the first CEG address
     assert _differences(minimal, expected) == {}
+
+
+def _as_toml(value: object, name: str) -> object:
+    """A default as an operator would write it in the file."""
+    if isinstance(value, ZoneInfo):
+        return value.key
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    if name.endswith("_weekday"):
+        return WEEKDAYS[value]  # type: ignore[index]
+    return "" if value is None else value  # an empty path or week means "none"
+
+
+@pytest.mark.parametrize(("section", "settings"), [("imap", ImapSettings), ("smtp", SmtpSettings),
+                                                   ("calendar", CalendarSettings), ("schedule", ScheduleSettings)])
+def test_every_default_can_be_written_out_under_its_own_key(minimal: Config, section: str, settings: type) -> None:
+    """Each field with a default is a key of its section (none unknown), and writing the default out gives the
+    same settings as leaving the key out."""
+    spelled = {f.name: _as_toml(value, f.name) for f, value in _field_defaults(settings)}
+    data = {**MINIMAL, section: {**MINIMAL.get(section, {}), **spelled}}
+    assert spelled and getattr(parse_config(data, BASE), section) == getattr(minimal, section)
+
+
+def _field_defaults(cls: type) -> list[tuple[dataclasses.Field[Any], object]]:
+    found: list[tuple[dataclasses.Field[Any], object]] = []
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            found.append((f, f.default))
+        elif f.default_factory is not dataclasses.MISSING:
+            found.append((f, f.default_factory()))
+    return found
