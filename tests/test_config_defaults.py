@@ -101,8 +101,8 @@ def _as_toml(value: object, name: str) -> object:
         return value.key
     if isinstance(value, time):
         return value.strftime("%H:%M")
-    if name.endswith("_weekday"):
-        return WEEKDAYS[value]  # type: ignore[index]
+    if name.endswith("_weekday") and isinstance(value, int):
+        return WEEKDAYS[value]
     return "" if value is None else value  # an empty path or week means "none"
 
 
