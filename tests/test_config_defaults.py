@@ -22,6 +22,7 @@ from mailbot.config import (
     ScheduleSettings,
     Secret,
     SmtpSettings,
+    load_config,
     parse_config,
 )
 from mailbot.weeks import WEEKDAYS
@@ -124,3 +125,21 @@ def _field_defaults(cls: type) -> list[tuple[dataclasses.Field[Any], object]]:
         elif f.default_factory is not dataclasses.MISSING:
             found.append((f, f.default_factory()))
     return found
+
+
+def test_the_documented_example_states_the_defaults() -> None:
+    """config.example.toml writes out most defaults for the operator to read: each must be the real one. Only the
+    site's own values (hosts, logins, addresses, the sender's display name) differ."""
+    example = load_config(Path(__file__).resolve().parent.parent / "config.example.toml")
+    site_specific = {"username", "from_name"}
+    for parsed, settings in ((example.imap, ImapSettings), (example.smtp, SmtpSettings)):
+        defaults: dict[str, Any] = {f.name: v for f, v in _field_defaults(settings) if f.name not in site_specific}
+        assert _differences(parsed, dataclasses.replace(parsed, **defaults), types=True) == {}
+    assert _differences(example.calendar, CalendarSettings(), types=True) == {}
+    assert _differences(example.schedule, ScheduleSettings(), types=True) == {}
+    for name in ("log_level", "max_attempts"):
+        assert getattr(example, name) == _default(Config, name)
+
+
+def _default(cls: type, name: str) -> object:
+    return next(value for f, value in _field_defaults(cls) if f.name == name)
