@@ -10,8 +10,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 from fakes import FakeMailbox
+from sqlmodel import col
 from test_end_to_end import EMAILS, NOW, ROSTER, WEEK
+from test_intake_budget import good_report
 
+from mailbot import intake
 from mailbot.config import Config
 from mailbot.mailbuilder import build_email
 from mailbot.outcomes import Outcome, ReasonCode, automation_code, earlier_reason_code
@@ -79,6 +82,49 @@ def test_the_quarantine_sheet_says_why_each_message_went_unanswered(config: Conf
     assert all(r.reason_code is not None for r in rows)
     assert {r.reason_code for r in rows if r.subject == "huge"} == {ReasonCode.TOO_LARGE}
     assert {r.outcome for r in rows} == {Outcome.IGNORED, Outcome.QUARANTINED}
+    bot.close()
+
+
+def test_each_decision_stores_its_outcome_and_code(config_without_servers: Callable[..., Config],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    config = config_without_servers(ROSTER, mailbot={"max_attempts": 1})
+    box = FakeMailbox()
+    good = good_report()
+    poison = build_email(sender=STRANGER, subject="poison")
+    for raw in (good, good, build_email(sender="reports@cms.example", subject="nothing attached"), poison):
+        box.deliver(raw)
+    real = intake.record_message
+
+    def explode(session: object, **kwargs: object) -> Ledger:
+        if kwargs["raw"] == poison:
+            raise RuntimeError("a message that breaks the pipeline")
+        return real(session, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(intake, "record_message", explode)
+    bot = Mailbot(config, clock=lambda: NOW, mailbox_factory=box.connect)
+    bot.poll()
+    with bot.store.session() as session:
+        rows = session.exec(select(Ledger).order_by(col(Ledger.uid))).all()
+    assert [(r.outcome, r.reason_code) for r in rows] == [
+        (Outcome.ACCEPTED, ReasonCode.ROWS_ACCEPTED),
+        (Outcome.DUPLICATE, ReasonCode.SAME_CONTENT),  # the same bytes under another UID
+        (Outcome.REJECTED, ReasonCode.NO_ATTACHMENT),
+        (Outcome.QUARANTINED, ReasonCode.FAILED_REPEATEDLY),
+    ]
+    # Unread (no sender or subject is known): the one message CEG must hear of.
+    assert quarantine_sheet(bot) == [("", "Could not be processed (see the mailbot log)")]
+    bot.close()
+
+
+def test_mail_left_in_a_shared_mailbox_has_its_code(config_without_servers: Callable[..., Config]) -> None:
+    config = config_without_servers(ROSTER, imap={"unrelated": "leave"})
+    box = FakeMailbox()
+    box.deliver(build_email(sender=STRANGER, subject="lunch?"))
+    bot = Mailbot(config, clock=lambda: NOW, mailbox_factory=box.connect)
+    assert bot.poll().left == 1
+    with bot.store.session() as session:
+        [row] = session.exec(select(Ledger)).all()
+    assert (row.outcome, row.reason_code) == (Outcome.LEFT, ReasonCode.NOT_FROM_ROSTER)
     bot.close()
 
 
