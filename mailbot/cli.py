@@ -22,6 +22,7 @@ import click
 
 from mailbot import __version__
 from mailbot.config import Config, ConfigError, load_config
+from mailbot.outcomes import Outcome, ReasonCode
 from mailbot.weeks import Week
 
 log = logging.getLogger("mailbot")
@@ -364,7 +365,7 @@ def import_(ctx: Context, files: tuple[Path, ...]) -> None:
                 detail = row.reason or row.last_error or "no reason recorded"
                 click.echo(f"{path}: {row.outcome}: {detail} (see the log; import it again once fixed)")
                 continue
-            if row.outcome == "ignored" and row.reason.startswith("not an email"):
+            if row.outcome == Outcome.IGNORED and row.code() == ReasonCode.NOT_AN_EMAIL:
                 unusable += 1
             click.echo(f"{path}: {row.outcome}: {row.reason}" if row.reason else f"{path}: {row.outcome}")
     if unusable:

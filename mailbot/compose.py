@@ -610,7 +610,7 @@ class Composer:
             "unanswered": [
                 {"sender": q.sender or "(no sender)", "subject": q.subject or "(no subject)",
                  "received": when_text(q.received.astimezone(tz), short=True) if q.received else "",
-                 "reason": quarantine_reason(q.reason)}
+                 "reason": quarantine_reason(q.reason, q.code)}
                 for q in unanswered[:UNANSWERED_LISTED]
             ],
         }

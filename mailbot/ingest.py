@@ -21,13 +21,14 @@ from zoneinfo import ZoneInfo
 
 from mailbot.districts import by_code
 from mailbot.message import Attachment, ParsedMessage
+from mailbot.outcomes import AUTOMATED_PREFIX, Outcome, ReasonCode, automation_code
 from mailbot.roster import Dsp, Roster
 from mailbot.sandbox import parse_workbook_budgeted
 from mailbot.sender_auth import SenderCheck, check_sender
 from mailbot.weeks import Week, last_completed_week
 from mailbot.workbook import Problem, ReportRow
 
-Outcome = Literal["accepted", "rejected", "ignored", "degs_reply"]
+DecisionOutcome = Literal[Outcome.ACCEPTED, Outcome.REJECTED, Outcome.IGNORED, Outcome.DEGS_REPLY]
 WeekSource = Literal["sheet", "subject", "received"]
 
 # Earlier figures for (DSP, district) before a week: {figure: value}, or None when nothing earlier was stored.
@@ -62,8 +63,9 @@ class SheetDecision:
 
 @dataclass(frozen=True)
 class Decision:
-    outcome: Outcome
-    reason: str  # one line for the ledger and logs
+    outcome: DecisionOutcome
+    code: ReasonCode  # what the reason means, for code to decide by (the ledger's reason_code)
+    reason: str  # one line for the ledger and logs, for people
     dsp: Dsp | None
     sheets: tuple[SheetDecision, ...] = ()
     problems: tuple[Problem, ...] = ()  # about the message itself (no attachment, unreadable file...)
@@ -77,10 +79,6 @@ class Decision:
     def all_problems(self) -> tuple[Problem, ...]:
         return self.problems + tuple(p for s in self.sheets for p in s.problems)
 
-    @property
-    def accepted_rows(self) -> int:
-        return sum(len(s.rows) for s in self.sheets)
-
 
 def decide(
     message: ParsedMessage,
@@ -93,9 +91,10 @@ def decide(
     """What to do with one message. ``authserv_id``: when set, the From address must be vouched for by
     that server's Authentication-Results header (see sender_auth)."""
     if message.automated:
-        return Decision("ignored", f"automated message: {message.automated}", None)
+        return Decision(Outcome.IGNORED, automation_code(message.automated), AUTOMATED_PREFIX + message.automated,
+                        None)
     if not message.sender:
-        return Decision("ignored", "no sender address", None)
+        return Decision(Outcome.IGNORED, ReasonCode.NO_SENDER, "no sender address", None)
     dsp = roster.dsp_for_sender(message.sender)
     if dsp is None:
         return _not_a_dsp(message.sender, roster)
@@ -111,14 +110,15 @@ def decide(
     for attachment in message.attachments:
         sheets.append(_decide_attachment(attachment, message, dsp, roster, received_at, tz, previous, taken))
     accepted = sum(len(s.rows) for s in sheets)
-    outcome: Outcome = "accepted" if accepted else "rejected"
     weeks = sorted({str(s.week) for s in sheets if s.week and s.rows})
-    reason = (
-        f"{accepted} district row(s) accepted for {', '.join(weeks)}"
-        if accepted
-        else f"nothing accepted: {_first_error(sheets)}"
-    )
-    return Decision(outcome, reason, dsp, sheets=tuple(sheets), answer=True)
+    outcome: DecisionOutcome
+    if accepted:
+        outcome, code = Outcome.ACCEPTED, ReasonCode.ROWS_ACCEPTED
+        reason = f"{accepted} district row(s) accepted for {', '.join(weeks)}"
+    else:
+        outcome, code = Outcome.REJECTED, ReasonCode.NOTHING_ACCEPTED
+        reason = f"nothing accepted: {_first_error(sheets)}"
+    return Decision(outcome, code, reason, dsp, sheets=tuple(sheets), answer=True)
 
 
 def _not_a_dsp(sender: str, roster: Roster) -> Decision:
@@ -126,9 +126,9 @@ def _not_a_dsp(sender: str, roster: Roster) -> Decision:
     if districts:
         # A district office answering an escalation: kept and listed for CEG, never answered by mailbot.
         names = ", ".join(by_code(code).name_en for code in districts)
-        return Decision("degs_reply", f"reply from the district office (DEGS) of {names}", None,
-                        degs_districts=districts)
-    return Decision("ignored", f"unknown sender {sender}", None)
+        return Decision(Outcome.DEGS_REPLY, ReasonCode.DEGS_REPLY, f"reply from the district office (DEGS) of {names}",
+                        None, degs_districts=districts)
+    return Decision(Outcome.IGNORED, ReasonCode.UNKNOWN_SENDER, f"unknown sender {sender}", None)
 
 
 def _nothing_attached(message: ParsedMessage, dsp: Dsp) -> Decision:
@@ -141,13 +141,15 @@ def _nothing_attached(message: ParsedMessage, dsp: Dsp) -> Decision:
             f"कोई पढ़ने योग्य एक्सेल फ़ाइल नहीं मिली ({'; '.join(message.defects)})। "
             "साप्ताहिक रिपोर्ट (.xlsx) नई ईमेल में संलग्न करके दोबारा भेजें।",
         )
-        return Decision("rejected", "no readable spreadsheet", dsp, problems=(problem,), answer=True)
+        return Decision(Outcome.REJECTED, ReasonCode.NO_READABLE_SPREADSHEET, "no readable spreadsheet", dsp,
+                        problems=(problem,), answer=True)
     problem = _problem(
         "no_attachment",
         "No Excel workbook was attached. Attach the weekly report (.xlsx) and send it again.",
         "कोई एक्सेल फ़ाइल संलग्न नहीं थी। साप्ताहिक रिपोर्ट (.xlsx) संलग्न करके दोबारा भेजें।",
     )
-    return Decision("rejected", "no spreadsheet attached", dsp, problems=(problem,), answer=True)
+    return Decision(Outcome.REJECTED, ReasonCode.NO_ATTACHMENT, "no spreadsheet attached", dsp, problems=(problem,),
+                    answer=True)
 
 
 def _unauthenticated(message: ParsedMessage, dsp: Dsp, authserv_id: str) -> Decision | None:
@@ -175,8 +177,8 @@ def _unauthenticated(message: ParsedMessage, dsp: Dsp, authserv_id: str) -> Deci
         "सीधे दोबारा भेजें (किसी फ़ॉरवर्डिंग सेवा से नहीं), या अपने ईमेल व्यवस्थापक से अपने डोमेन के लिए "
         "SPF और DKIM सेट करने को कहें। समस्या बनी रहे तो CEG से संपर्क करें।",
     )
-    return Decision("rejected", f"{NOT_FROM_DSP}: {check.detail}", dsp, problems=(problem,), answer=True,
-                    from_dsp=False)
+    return Decision(Outcome.REJECTED, ReasonCode.SENDER_NOT_AUTHENTICATED, f"{NOT_FROM_DSP}: {check.detail}", dsp,
+                    problems=(problem,), answer=True, from_dsp=False)
 
 
 def _decide_attachment(

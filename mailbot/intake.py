@@ -29,9 +29,10 @@ from mailbot.compose import Composer
 from mailbot.config import Config
 from mailbot.mailbox import FetchedMessage, MailboxError, MailboxUnavailable
 from mailbot.message import parse_message
+from mailbot.outcomes import Outcome, ReasonCode
 from mailbot.records import FINAL, ledger_for, record_message, record_too_large
 from mailbot.roster import Roster
-from mailbot.store import Dsp, Ledger, Store
+from mailbot.store import Dsp, Ledger, LedgerKey, Store
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class PollReport:
     moved: int = 0
     left: int = 0  # imap.unrelated = "leave": not from a roster address, left unread where it is
 
-    def count(self, outcome: str) -> None:
+    def count(self, outcome: Outcome) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
 
 
@@ -104,7 +105,7 @@ class Intake:
         for uid in todo:
             if sizes.get(uid, 0) > settings.max_message_bytes:
                 ledger_id = self._too_large_guarded(box, uidvalidity, uid, sizes[uid], roster)
-                report.count("quarantined")
+                report.count(Outcome.QUARANTINED)
                 if ledger_id is not None:
                     self._file(box, ledger_id, uid, settings.rejected_folder, report)
             else:
@@ -121,7 +122,7 @@ class Intake:
                 if self.stop.is_set():
                     log.info("stop requested: leaving %d message(s) for the next pass", len(fetchable) - done + 1)
                     break
-                key = (settings.account, settings.folder, uidvalidity, fetched.uid)
+                key = LedgerKey(settings.account, settings.folder, uidvalidity, fetched.uid)
                 outcome, ledger_id, folder = self.ingest_raw(key, fetched.raw, fetched.internaldate, roster)
                 report.count(outcome)
                 if folder:
@@ -139,8 +140,8 @@ class Intake:
             raise
         self._file_all(box, decided, report)
 
-    def ingest_raw(self, key: tuple[str, str, int, int], raw: bytes, received_at: datetime, roster: Roster
-                   ) -> tuple[str, int, str]:
+    def ingest_raw(self, key: LedgerKey, raw: bytes, received_at: datetime, roster: Roster
+                   ) -> tuple[Outcome, int, str]:
         """Archive, decide and record one message; returns (outcome, ledger id, folder to file it in or '')."""
         now = self.clock()
         digest = sha256_hex(raw)
@@ -159,47 +160,45 @@ class Intake:
                     config=self.config, composer=self.composer)
                 dsp = session.get(Dsp, ledger.dsp_id) if ledger.dsp_id else None
             # The reason names the districts' count and the week(s): one line tells the whole story.
-            log.info("UID %s message %s from %s (DSP %s): %s: %s", key[3], ledger.message_id or "-",
+            log.info("UID %s message %s from %s (DSP %s): %s: %s", key.uid, ledger.message_id or "-",
                      ledger.sender or "-", dsp.name if dsp else "-", ledger.outcome, ledger.reason)
             assert ledger.id is not None  # noqa: S101 - committed rows have ids
             return ledger.outcome, ledger.id, _folder_for(ledger.outcome, ledger.filed_to, self.config)
         except Exception as exc:  # one bad message must not stop the others
-            log.exception("UID %s (sha256 %s): processing failed", key[3], digest[:12])
+            log.exception("UID %s (sha256 %s): processing failed", key.uid, digest[:12])
             return self._failed(key, digest, len(raw), received_at, exc, counted=counted)
 
-    def _count_attempt(self, key: tuple[str, str, int, int], digest: str, size: int, received_at: datetime
-                       ) -> tuple[str, int, str] | None:
+    def _count_attempt(self, key: LedgerKey, digest: str, size: int, received_at: datetime
+                       ) -> tuple[Outcome, int, str] | None:
         """Count this attempt in its own transaction. A message already tried max_attempts times (each failed,
         or the process died while reading it) is quarantined unread: returns its (outcome, id, folder) then."""
         now = self.clock()
         with self.store.session() as session:
-            row = ledger_for(session, key) or Ledger(
-                account=key[0], folder=key[1], uidvalidity=key[2], uid=key[3], outcome="failed", first_seen=now)
+            row = ledger_for(session, key) or Ledger(**key._asdict(), outcome=Outcome.FAILED, first_seen=now)
             if row.outcome in FINAL:  # decided already (e.g. an import of the same file): nothing to count
                 return None
             row.sha256, row.size, row.received_at, row.updated = digest, size, received_at, now
             if row.attempts >= self.config.max_attempts:
-                row.outcome, row.next_attempt_at = "quarantined", None
+                row.outcome, row.reason_code, row.next_attempt_at = Outcome.QUARANTINED, ReasonCode.NOT_READ, None
                 row.reason = f"not read after {row.attempts} attempts (each failed or stopped mailbot); see last_error"
                 row.last_error = row.last_error or "mailbot stopped while reading it (killed, out of memory or a crash)"
                 session.add(row)
                 session.flush()
                 assert row.id is not None  # noqa: S101 - flushed rows have ids
-                log.error("UID %s quarantined unread after %d attempts: %s", key[3], row.attempts, row.last_error)
+                log.error("UID %s quarantined unread after %d attempts: %s", key.uid, row.attempts, row.last_error)
                 return row.outcome, row.id, self.config.imap.rejected_folder
             row.attempts += 1
             # Should this attempt never finish, the message waits its backoff while later mail is read.
-            row.outcome = "failed"
+            row.outcome = Outcome.FAILED
             row.next_attempt_at = now + RETRY_BASE * (2 ** (row.attempts - 1))
             session.add(row)
         return None
 
-    def _failed(self, key: tuple[str, str, int, int], digest: str, size: int, received_at: datetime,
-                exc: Exception, *, counted: bool) -> tuple[str, int, str]:
+    def _failed(self, key: LedgerKey, digest: str, size: int, received_at: datetime,
+                exc: Exception, *, counted: bool) -> tuple[Outcome, int, str]:
         now = self.clock()
         with self.store.session() as session:
-            row = ledger_for(session, key) or Ledger(
-                account=key[0], folder=key[1], uidvalidity=key[2], uid=key[3], outcome="failed", first_seen=now)
+            row = ledger_for(session, key) or Ledger(**key._asdict(), outcome=Outcome.FAILED, first_seen=now)
             if row.outcome in FINAL:  # committed after all (the failure came later): keep what was decided
                 assert row.id is not None  # noqa: S101
                 return row.outcome, row.id, _folder_for(row.outcome, row.filed_to, self.config)
@@ -207,15 +206,16 @@ class Intake:
             row.attempts += 0 if counted else 1
             row.last_error = _describe(exc)
             if row.attempts >= self.config.max_attempts:
-                row.outcome, row.reason, row.next_attempt_at = "quarantined", "failed repeatedly; see last_error", None
-                log.error("UID %s quarantined after %d attempts: %s", key[3], row.attempts, row.last_error)
+                row.outcome, row.next_attempt_at = Outcome.QUARANTINED, None
+                row.reason_code, row.reason = ReasonCode.FAILED_REPEATEDLY, "failed repeatedly; see last_error"
+                log.error("UID %s quarantined after %d attempts: %s", key.uid, row.attempts, row.last_error)
             else:
-                row.outcome = "failed"
+                row.outcome = Outcome.FAILED
                 row.next_attempt_at = now + RETRY_BASE * (2 ** (row.attempts - 1))
             session.add(row)
             session.flush()
             assert row.id is not None  # noqa: S101 - flushed rows have ids
-            folder = self.config.imap.rejected_folder if row.outcome == "quarantined" else ""
+            folder = self.config.imap.rejected_folder if row.outcome == Outcome.QUARANTINED else ""
             return row.outcome, row.id, folder
 
     def _too_large(self, uidvalidity: int, uid: int, size: int, header: FetchedMessage | None, roster: Roster
@@ -223,7 +223,7 @@ class Intake:
         settings = self.config.imap
         with self.store.session() as session:
             return record_too_large(
-                session, key=(settings.account, settings.folder, uidvalidity, uid), size=size,
+                session, key=LedgerKey(settings.account, settings.folder, uidvalidity, uid), size=size,
                 header=header.raw if header else None, received_at=header.internaldate if header else None,
                 now=self.clock(), roster=roster, config=self.config, composer=self.composer)
 
@@ -266,9 +266,9 @@ class Intake:
                 for uid, sender, received_at in left:
                     session.add(Ledger(
                         account=settings.account, folder=settings.folder, uidvalidity=uidvalidity, uid=uid,
-                        outcome="left", first_seen=now, updated=now, received_at=received_at,
-                        sender=(sender or "")[:500], reason='not from a roster address: left unread in the '
-                        'mailbox (imap.unrelated = "leave")'))
+                        outcome=Outcome.LEFT, first_seen=now, updated=now, received_at=received_at,
+                        sender=(sender or "")[:500], reason_code=ReasonCode.NOT_FROM_ROSTER,
+                        reason='not from a roster address: left unread in the mailbox (imap.unrelated = "leave")'))
             report.left += len(left)
             log.info("%d message(s) not from a roster address left unread in %s", len(left), settings.folder)
         return keep
@@ -326,7 +326,7 @@ class Intake:
         if raw[:2] == b"\x1f\x8b":  # an archived message (.eml.gz) re-imported
             raw = gzip.decompress(raw)
         digest = sha256_hex(raw)
-        key = (IMPORT_ACCOUNT, "file", 0, int(digest[:15], 16))
+        key = LedgerKey(IMPORT_ACCOUNT, "file", 0, int(digest[:15], 16))
         with self.store.session() as session:
             existing = ledger_for(session, key)
         if existing is not None and existing.outcome in FINAL:
@@ -358,10 +358,10 @@ def _sender_of(header: bytes) -> str | None:
     return plain_address(sender) if sender else None
 
 
-def _folder_for(outcome: str, filed_to: str, config: Config) -> str:
+def _folder_for(outcome: Outcome, filed_to: str, config: Config) -> str:
     if filed_to:
         return filed_to
-    good = outcome in ("accepted", "duplicate", "degs_reply")  # a re-sent report is a good report
+    good = outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.DEGS_REPLY)  # a re-sent report is a good report
     return config.imap.processed_folder if good else config.imap.rejected_folder
 
 
@@ -373,4 +373,4 @@ def _describe(exc: BaseException) -> str:
 
 
 def _due_retry(row: Ledger, now: datetime) -> bool:
-    return row.outcome == "failed" and (row.next_attempt_at is None or row.next_attempt_at <= now)
+    return row.outcome == Outcome.FAILED and (row.next_attempt_at is None or row.next_attempt_at <= now)

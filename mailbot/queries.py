@@ -148,7 +148,7 @@ def quarantined_in(session: Session, week: Week, tz: ZoneInfo) -> list[Quarantin
     rows = session.exec(select(Ledger).where(
         col(Ledger.outcome).in_(("ignored", "quarantined")),
         col(Ledger.first_seen) >= start, col(Ledger.first_seen) < end)).all()
-    return [QuarantineItem(r.sender, r.subject, r.received_at, r.reason) for r in rows]
+    return [QuarantineItem(r.sender, r.subject, r.received_at, r.reason, r.code()) for r in rows]
 
 
 def _aware(value: datetime | None) -> datetime:

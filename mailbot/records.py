@@ -19,9 +19,10 @@ from mailbot.compose import Composer, InForce, IngestReply
 from mailbot.config import Config
 from mailbot.ingest import SheetDecision, decide
 from mailbot.message import MessageError, ParsedMessage, parse_message
+from mailbot.outcomes import Outcome, ReasonCode
 from mailbot.queries import last_targets, outbox_answered
 from mailbot.roster import Roster
-from mailbot.store import Dsp, Ledger, Outbox, Problem, ReportRow, Submission
+from mailbot.store import Dsp, Ledger, LedgerKey, Outbox, Problem, ReportRow, Submission
 from mailbot.weeks import Week, deadline, last_completed_week
 from mailbot.workbook import FIGURES
 from mailbot.workbook import Problem as Found
@@ -29,14 +30,15 @@ from mailbot.workbook import Problem as Found
 log = logging.getLogger(__name__)
 
 # Outcomes after which a message is filed and never looked at again.
-FINAL = frozenset({"accepted", "rejected", "ignored", "duplicate", "quarantined", "degs_reply"})
+FINAL = frozenset({Outcome.ACCEPTED, Outcome.REJECTED, Outcome.IGNORED, Outcome.DUPLICATE, Outcome.QUARANTINED,
+                   Outcome.DEGS_REPLY})
 REPLY_KINDS = ("acknowledgement", "partial", "rejection")  # compose.ReplyKind: answers to a DSP's email
 
 
 def record_message(
     session: Session,
     *,
-    key: tuple[str, str, int, int],
+    key: LedgerKey,
     raw: bytes,
     digest: str,
     received_at: datetime,
@@ -45,20 +47,19 @@ def record_message(
     config: Config,
     composer: Composer,
 ) -> Ledger:
-    account, folder, uidvalidity, uid = key
-    ledger = ledger_for(session, key) or Ledger(account=account, folder=folder, uidvalidity=uidvalidity, uid=uid,
-                                             outcome="failed", first_seen=now)
+    ledger = ledger_for(session, key) or Ledger(**key._asdict(), outcome=Outcome.FAILED, first_seen=now)
     ledger.sha256, ledger.size, ledger.received_at, ledger.updated = digest, len(raw), received_at, now
     # ledger.attempts was counted by the caller, committed before parsing (intake.Intake._count_attempt).
     ledger.next_attempt_at = None
 
     # The same bytes seen before (a UIDVALIDITY reset, a copy into the inbox): file it like the first one.
     original = session.exec(select(Ledger).where(
-        Ledger.account == account, Ledger.sha256 == digest, col(Ledger.outcome).in_(FINAL - {"duplicate"}),
+        Ledger.account == key.account, Ledger.sha256 == digest, col(Ledger.outcome).in_(FINAL - {Outcome.DUPLICATE}),
         col(Ledger.id) != ledger.id if ledger.id is not None else True,
     )).first()
     if original is not None:
-        ledger.outcome, ledger.duplicate_of = "duplicate", original.id
+        ledger.outcome, ledger.reason_code, ledger.duplicate_of = (Outcome.DUPLICATE, ReasonCode.SAME_CONTENT,
+                                                                   original.id)
         ledger.filed_to = original.filed_to
         ledger.sender, ledger.subject, ledger.message_id = original.sender, original.subject, original.message_id
         ledger.dsp_id = original.dsp_id
@@ -70,7 +71,8 @@ def record_message(
     try:
         message = parse_message(raw)
     except MessageError as exc:
-        ledger.outcome, ledger.reason = "ignored", f"not an email: {exc}"
+        ledger.outcome, ledger.reason_code, ledger.reason = (Outcome.IGNORED, ReasonCode.NOT_AN_EMAIL,
+                                                             f"not an email: {exc}")
         session.add(ledger)
         session.flush()
         return ledger
@@ -94,10 +96,10 @@ def record_message(
         return latest[dsp, week].get(lgd_code)
 
     decision = decide(message, roster, received_at, config.calendar.timezone, previous, config.imap.authserv_id)
-    ledger.outcome, ledger.reason = decision.outcome, decision.reason[:1000]
+    ledger.outcome, ledger.reason_code, ledger.reason = decision.outcome, decision.code, decision.reason[:1000]
     # A message that may not be the DSP's gets no DSP: queries read a DSP's rejected messages as its reports.
     ledger.dsp_id = dsp_ids.get(decision.dsp.name) if decision.dsp and decision.from_dsp else None
-    if decision.outcome == "degs_reply":
+    if decision.outcome == Outcome.DEGS_REPLY:
         ledger.degs_lgd = ",".join(str(code) for code in decision.degs_districts)
         answered = outbox_answered(session, message.refers_to)
         ledger.answers_outbox_id = answered.id if answered is not None else None
@@ -112,10 +114,10 @@ def record_message(
     for result in stored:
         accepted.extend(result.accepted)
     with_rows = [r for r in stored if r.accepted]
-    if decision.outcome == "accepted" and with_rows and all(r.first_seen_in is not None and not r.changed
+    if decision.outcome == Outcome.ACCEPTED and with_rows and all(r.first_seen_in is not None and not r.changed
                                                              for r in with_rows):
         # Nothing new: the same report re-sent (or forwarded) while it is in force. The DSP still gets a receipt.
-        ledger.outcome = "duplicate"
+        ledger.outcome, ledger.reason_code = Outcome.DUPLICATE, ReasonCode.SAME_REPORT
         ledger.reason = f"same report as message #{with_rows[0].first_seen_in}; already in force"
         session.add(ledger)
 
@@ -323,7 +325,7 @@ def _problem_row(ledger_id: int, submission_id: int | None, week: str, p: Found)
 def record_too_large(
     session: Session,
     *,
-    key: tuple[str, str, int, int],
+    key: LedgerKey,
     size: int,
     header: bytes | None,
     received_at: datetime | None,
@@ -333,12 +335,12 @@ def record_too_large(
     composer: Composer,
 ) -> int:
     """A message too large to read: only its header was fetched. A DSP is told to send the workbook alone."""
-    account, folder, uidvalidity, uid = key
+    uid = key.uid
     limit = _size(config.imap.max_message_bytes)
     # A row may exist already: a message that failed before the size limit was lowered.
-    row = ledger_for(session, key) or Ledger(account=account, folder=folder, uidvalidity=uidvalidity, uid=uid,
-                                          outcome="quarantined", first_seen=now)
-    row.size, row.outcome, row.updated, row.received_at = size, "quarantined", now, received_at
+    row = ledger_for(session, key) or Ledger(**key._asdict(), outcome=Outcome.QUARANTINED, first_seen=now)
+    row.size, row.outcome, row.updated, row.received_at = size, Outcome.QUARANTINED, now, received_at
+    row.reason_code = ReasonCode.TOO_LARGE
     row.reason = f"too large: {_size(size)} (limit {limit}); left unread"
     message = _parse_header(header)
     dsp = roster.dsp_for_sender(message.sender) if message and message.sender else None
@@ -362,12 +364,11 @@ def record_too_large(
     return row.id
 
 
-def ledger_for(session: Session, key: tuple[str, str, int, int]) -> Ledger | None:
+def ledger_for(session: Session, key: LedgerKey) -> Ledger | None:
     """The ledger row for (account, folder, UIDVALIDITY, UID), if the message was seen before."""
-    account, folder, uidvalidity, uid = key
     return session.exec(select(Ledger).where(
-        Ledger.account == account, Ledger.folder == folder, Ledger.uidvalidity == uidvalidity, Ledger.uid == uid
-    )).first()
+        Ledger.account == key.account, Ledger.folder == key.folder, Ledger.uidvalidity == key.uidvalidity,
+        Ledger.uid == key.uid)).first()
 
 
 def _size(n: int) -> str:

@@ -41,7 +41,7 @@ from mailbot.queries import (
 from mailbot.roster import Roster, RosterError, load_roster
 from mailbot.smtp import SmtpAuthError, SmtpTransport
 from mailbot.status import week_status
-from mailbot.store import Assignment, District, Dsp, Ledger, Outbox, Store
+from mailbot.store import District, Dsp, Ledger, Outbox, Store
 from mailbot.summary import QuarantineItem, build_workbook
 from mailbot.weeks import Week
 
@@ -148,19 +148,9 @@ class Mailbot:
                 for d in all_districts():
                     session.add(District(lgd_code=d.lgd_code, name_en=d.name_en, name_hi=d.name_hi,
                                          division=d.division))
-            ids: dict[str, int] = {}
-            for dsp in roster.dsps:
-                row = session.exec(select(Dsp).where(Dsp.name == dsp.name)).first() or Dsp(name=dsp.name)
-                row.sender_addresses = ";".join(sorted(dsp.sender_addresses))
-                row.contact_addresses = ";".join(dsp.contact_addresses)
-                session.add(row)
-                session.flush()
-                assert row.id is not None  # noqa: S101 - flushed
-                ids[dsp.name] = row.id
-            for old in session.exec(select(Assignment)).all():
-                session.delete(old)
-            for a in roster.assignments:
-                session.add(Assignment(dsp_id=ids[a.dsp], lgd_code=a.lgd_code, start=a.start, end=a.end))
+            # One row per DSP, for the ids reports refer to; addresses and districts are read from the roster.
+            known = set(session.exec(select(Dsp.name)))
+            session.add_all(Dsp(name=dsp.name) for dsp in roster.dsps if dsp.name not in known)
 
     # --- poll ----------------------------------------------------------------------------------------------
 

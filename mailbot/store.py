@@ -1,4 +1,6 @@
-"""SQLite storage (SQLModel): the only module that opens sessions.
+"""SQLite storage (SQLModel): the tables, the engine and ``Store.session()``, the one way a transaction is opened.
+Other modules write SQL in those sessions (records, intake, outbox, service, queries, status: see
+docs/architecture.md, "SQL"); this module owns the schema and its upgrades (``ADDED_COLUMNS``, ``DROPPED_COLUMNS``).
 
 WAL with ``synchronous=FULL`` keeps every acknowledged commit across a crash. A commit can land without the caller
 hearing of it, so every write is keyed (ledger, submission and outbox keys are unique) and safe to repeat.
@@ -9,16 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Column, DateTime, LargeBinary, UniqueConstraint, event
+from sqlalchemy import Column, DateTime, LargeBinary, String, UniqueConstraint, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
+from mailbot.outcomes import Outcome, ReasonCode, earlier_reason_code
+
 SCHEMA_VERSION = 1
+
+E = TypeVar("E", bound=StrEnum)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -38,6 +45,32 @@ class UtcDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+class EnumText(TypeDecorator[E]):
+    """A StrEnum stored as its value (plain VARCHAR: the strings stored before the enum existed), read back as the
+    enum; SQLModel's own Enum type would store the member's name instead. ``lenient``: a value this version does
+    not know (a newer version's, after a downgrade) reads as None instead of raising."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], *, lenient: bool = False) -> None:
+        super().__init__()
+        self.enum, self.lenient = enum, lenient
+
+    def process_bind_param(self, value: E | str | None, dialect: Any) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Any) -> E | None:
+        if value is None:
+            return None
+        try:
+            return self.enum(value)
+        except ValueError:
+            if not self.lenient:
+                raise
+            return None
+
+
 def _utc(nullable: bool = False, index: bool = False) -> Any:
     return Field(default=None, sa_column=Column(UtcDateTime(), nullable=nullable, index=index))
 
@@ -52,16 +85,19 @@ class District(SQLModel, table=True):
 class Dsp(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True)
-    sender_addresses: str = ""  # ';'-joined, for status output
-    contact_addresses: str = ""
+    # The DSP's addresses and districts are read from the roster file, never from here. Databases written before
+    # this version also hold an ``assignment`` table (a copy of the roster's, no longer written or read; left as it
+    # is) and two address columns (dropped at start: see DROPPED_COLUMNS).
 
 
-class Assignment(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
-    dsp_id: int = Field(foreign_key="dsp.id", index=True)
-    lgd_code: int = Field(foreign_key="district.lgd_code")
-    start: date
-    end: date | None = None
+class LedgerKey(NamedTuple):
+    """Where a message was read: the ledger's unique key. ``mailbot import`` uses ("import", "file", 0, a prefix
+    of the file's SHA-256 as an integer)."""
+
+    account: str
+    folder: str
+    uidvalidity: int
+    uid: int
 
 
 class Ledger(SQLModel, table=True):
@@ -79,9 +115,10 @@ class Ledger(SQLModel, table=True):
     sender: str = ""
     subject: str = ""
     dsp_id: int | None = Field(default=None, foreign_key="dsp.id")
-    # accepted | rejected | ignored | duplicate | failed (will retry) | quarantined (gave up / poison)
-    outcome: str = Field(index=True)
-    reason: str = ""
+    outcome: Outcome = Field(sa_column=Column(EnumText(Outcome), nullable=False, index=True))
+    reason: str = ""  # for people: the log, `mailbot import`, CEG's summary (reworded); decide by reason_code
+    # None in rows written before the code was stored: ``code()`` derives it from ``reason`` then.
+    reason_code: ReasonCode | None = Field(default=None, sa_column=Column(EnumText(ReasonCode, lenient=True)))
     attempts: int = 0
     last_error: str = ""
     next_attempt_at: datetime | None = _utc(nullable=True)
@@ -93,6 +130,10 @@ class Ledger(SQLModel, table=True):
     reply_withheld: bool = False  # a reply was due but its address had its day's share already (see records)
     degs_lgd: str = ""  # outcome degs_reply: the LGD codes (comma-separated) of the district office that wrote
     answers_outbox_id: int | None = None  # outcome degs_reply: the email of ours it answers (In-Reply-To/References)
+
+    def code(self) -> ReasonCode | None:
+        """Why it got its outcome: the stored code, or for a row stored before codes, the code its reason means."""
+        return self.reason_code if self.reason_code is not None else earlier_reason_code(self.reason)
 
 
 class Submission(SQLModel, table=True):
@@ -205,6 +246,15 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("ledger", "reply_withheld", "BOOLEAN NOT NULL DEFAULT 0"),
     ("ledger", "degs_lgd", "VARCHAR NOT NULL DEFAULT ''"),
     ("ledger", "answers_outbox_id", "INTEGER"),
+    ("ledger", "reason_code", "VARCHAR"),  # NULL in older rows: Ledger.code() reads their reason
+)
+
+# Columns no longer in the model, dropped at start when an older database has them: (table, column). Each was
+# NOT NULL without a default, so an insert that leaves it out would fail. dsp's addresses were a copy of the
+# roster's, written and never read.
+DROPPED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("dsp", "sender_addresses"),
+    ("dsp", "contact_addresses"),
 )
 
 
@@ -232,6 +282,14 @@ def _add_missing_columns(engine: Engine) -> None:
                 connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
 
+def _drop_old_columns(engine: Engine) -> None:
+    with engine.begin() as connection:
+        for table, column in DROPPED_COLUMNS:
+            present = {row[1] for row in connection.exec_driver_sql(f"PRAGMA table_info({table})")}
+            if column in present:
+                connection.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+
 def _set_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -249,6 +307,7 @@ class Store:
         event.listen(self.engine, "connect", _set_pragmas)
         SQLModel.metadata.create_all(self.engine)
         _add_missing_columns(self.engine)
+        _drop_old_columns(self.engine)
         _add_missing_indexes(self.engine)
         with self.session() as session:
             if session.get(KeyValue, "schema_version") is None:
@@ -284,11 +343,11 @@ class Store:
 
 
 __all__ = [
-    "Assignment",
     "District",
     "Dsp",
     "KeyValue",
     "Ledger",
+    "LedgerKey",
     "Outbox",
     "OutboxRecipient",
     "Problem",

@@ -33,6 +33,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from mailbot.cells import text_cell
 from mailbot.compliance import Rate, WeeklyReport
 from mailbot.districts import by_code
+from mailbot.outcomes import ReasonCode, earlier_reason_code
 from mailbot.progress import Progress
 from mailbot.statemap import MAP_COLOURS, district_statuses, status_map
 from mailbot.wording import day_text, week_dates, when_text
@@ -66,7 +67,8 @@ class QuarantineItem:
     sender: str
     subject: str
     received: datetime | None  # aware
-    reason: str
+    reason: str  # the ledger's, for people
+    code: ReasonCode | None = None  # the ledger's reason code (None: read ``reason``, as stored before codes)
 
 
 @dataclass(frozen=True)
@@ -80,32 +82,29 @@ class DistrictReply:
     answers: str  # the escalation or alert of ours it answers ('' when it named none we sent)
 
 
-# The ledger's reason (kept as it is there) -> what CEG reads in the Quarantine sheet. First match wins.
-_QUARANTINE_REASONS: tuple[tuple[str, str], ...] = (
-    ("automated message: Auto-Submitted: auto-replied", "Automatic reply (out of office)"),
-    ("automated message: X-Autoreply", "Automatic reply (out of office)"),
-    ("automated message: X-Autorespond", "Automatic reply (out of office)"),
-    ("automated message: Precedence: auto_reply", "Automatic reply (out of office)"),
-    ("automated message: automatic reply subject", "Automatic reply (out of office)"),
-    ("automated message: List-", "Mailing list or newsletter"),
-    ("automated message: Precedence:", "Bulk or mailing-list mail"),
-    ("automated message: empty Return-Path", "Delivery failure notice (bounce)"),
-    ("automated message: sent by", "Delivery failure notice (bounce)"),
-    ("automated message: delivery or read report", "Delivery or read receipt"),
-    ("automated message:", "Automatic message (not answered)"),
-    ("unknown sender", "Address not in roster"),
-    ("no sender address", "No sender address"),
-    ("not an email", "Not a readable email"),
-    ("failed repeatedly", "Could not be processed (see the mailbot log)"),
-)
+# Why a message went unanswered, in words CEG reads, by the ledger's reason code.
+_QUARANTINE_WORDS: dict[ReasonCode, str] = {
+    ReasonCode.AUTO_REPLY: "Automatic reply (out of office)",
+    ReasonCode.MAILING_LIST: "Mailing list or newsletter",
+    ReasonCode.BULK_MAIL: "Bulk or mailing-list mail",
+    ReasonCode.BOUNCE: "Delivery failure notice (bounce)",
+    ReasonCode.DELIVERY_REPORT: "Delivery or read receipt",
+    ReasonCode.AUTOMATED: "Automatic message (not answered)",
+    ReasonCode.UNKNOWN_SENDER: "Address not in roster",
+    ReasonCode.NO_SENDER: "No sender address",
+    ReasonCode.NOT_AN_EMAIL: "Not a readable email",
+    ReasonCode.FAILED_REPEATEDLY: "Could not be processed (see the mailbot log)",
+}
 
 
-def quarantine_reason(reason: str) -> str:
-    """Why a message went unanswered, in words CEG reads (``unknown sender x@y`` -> ``Address not in roster``)."""
-    for prefix, words in _QUARANTINE_REASONS:
-        if reason.startswith(prefix):
-            return words
-    if reason.startswith("too large: "):
+def quarantine_reason(reason: str, code: ReasonCode | None = None) -> str:
+    """Why a message went unanswered, in words CEG reads (``unknown_sender`` -> ``Address not in roster``), from
+    its reason code; without one (a row stored before codes), the code its reason text means. Other codes show the
+    ledger's reason itself, capitalised; a message too large shows its sizes."""
+    code = code if code is not None else earlier_reason_code(reason)
+    if code is not None and code in _QUARANTINE_WORDS:
+        return _QUARANTINE_WORDS[code]
+    if code == ReasonCode.TOO_LARGE:
         return "Too large to open: " + reason.removeprefix("too large: ").replace("; left unread", "")
     return reason[:1].upper() + reason[1:]
 
@@ -486,7 +485,7 @@ def _quarantine_sheet(ws: Worksheet, report: WeeklyReport, items: Sequence[Quara
         ws, "Unknown senders and quarantined messages (not answered; check and forward by hand if genuine)"
     )
     tz = report.deadline.tzinfo
-    rows = [[i.sender, i.subject, _local(i.received, tz), quarantine_reason(i.reason)] for i in items]
+    rows = [[i.sender, i.subject, _local(i.received, tz), quarantine_reason(i.reason, i.code)] for i in items]
     _table(ws, 2, ["Sender", "Subject", "Received", "Reason"], rows, {3: _WHEN})
     ws.freeze_panes = "A3"
     widths = [34, 50, 17, 40]
