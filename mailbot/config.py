@@ -23,6 +23,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailbot.address import plain_address
+from mailbot.errors import FixNeeded
 from mailbot.weeks import WEEKDAYS, Week
 
 # Replies (receipts, rejections) one address gets in 24 hours at most; more are filed unanswered. An autoresponder
@@ -32,7 +33,7 @@ MAX_REPLIES_PER_ADDRESS_PER_DAY = 5
 Security = Literal["ssl", "starttls", "none"]
 
 
-class ConfigError(Exception):
+class ConfigError(FixNeeded):
     """Raised when the configuration file or a value in it is unusable; the message names the key."""
 
 

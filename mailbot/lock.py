@@ -12,8 +12,10 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from mailbot.errors import Busy
 
-class AlreadyRunning(RuntimeError):
+
+class AlreadyRunning(Busy, RuntimeError):
     """Raised when another live process holds the database lock; the message names the database and PID."""
 
     def __init__(self, database: Path, lock_path: Path, pid: int | None) -> None:
