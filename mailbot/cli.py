@@ -1,8 +1,13 @@
-"""The `mailbot` command. The only place that configures logging or exits.
+"""The `mailbot` command: the only place that configures logging. Commands end here with their exit status;
+the one other exit is ``scheduler.run_daemon``'s ``os._exit`` when a job outlives SIGTERM's grace period.
 
 Exit status: 0 done; 1 a server or the data could not be reached (retry later), or `import` could not use a file;
 2 bad configuration, roster or arguments (fix them); 3 another `mailbot run` holds the database; 4 `health` found
-the daemon stale.
+the daemon stale. An error an operator can fix derives from ``errors.MailbotError`` and carries its status.
+
+Each command imports what it uses when it runs: `mailbot poll` on an empty mailbox must cost little more than
+the IMAP login (issue 11), so neither this module nor ``service`` loads the database layer, the workbook readers
+or the templates at import.
 """
 
 from __future__ import annotations
@@ -16,20 +21,24 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from mailbot import __version__
-from mailbot.config import Config, ConfigError, load_config
+from mailbot.config import Config, load_config
+from mailbot.errors import EXIT_CONFIG, EXIT_RUNNING, EXIT_STALE, EXIT_UNAVAILABLE, MailbotError
 from mailbot.weeks import Week
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
+
+    from mailbot.pollreport import PollReport
+    from mailbot.service import Mailbot
 
 log = logging.getLogger("mailbot")
 
-EXIT_UNAVAILABLE = 1
-EXIT_CONFIG = 2
-EXIT_RUNNING = 3
-EXIT_STALE = 4
+__all__ = ["EXIT_CONFIG", "EXIT_RUNNING", "EXIT_STALE", "EXIT_UNAVAILABLE", "main"]
 SHUTDOWN_GRACE_SECONDS = 8.0  # SIGTERM: how long the job in hand may take before mailbot stops without it
 
 
@@ -92,6 +101,11 @@ class Context:
         self._config: Config | None = None
 
     @property
+    def loaded_config(self) -> Config | None:
+        """The config if it has been loaded (it may be what failed)."""
+        return self._config
+
+    @property
     def config(self) -> Config:
         if self._config is None:
             self._config = load_config(self.config_path)
@@ -105,18 +119,15 @@ def fail(message: str, code: int) -> NoReturn:
 
 
 @contextmanager
-def mailbot_for(ctx: Context, exclusive: bool = False, reading: bool = False) -> Iterator[Any]:
+def mailbot_for(ctx: Context, exclusive: bool = False, reading: bool = False) -> Iterator[Mailbot]:
     """Open the service, turning the errors an operator can fix into one clear line and an exit status.
 
     ``exclusive``: the command changes the mailbox or the outbox, so it must not run beside `mailbot run`
     (two pollers would race for the same messages); it takes the daemon's lock or refuses.
     ``reading``: the command only reads the database, so a missing one is a wrong path, not a new install:
     refuse rather than create an empty database and report from it."""
-    from mailbot.lock import AlreadyRunning, DatabaseLock  # noqa: PLC0415 - keep --help fast
-    from mailbot.mailbox import MailboxAuthError, MailboxError  # noqa: PLC0415
-    from mailbot.roster import RosterError  # noqa: PLC0415
+    from mailbot.lock import DatabaseLock  # noqa: PLC0415 - see the module's docstring
     from mailbot.service import Mailbot  # noqa: PLC0415
-    from mailbot.smtp import SmtpAuthError, SmtpError  # noqa: PLC0415
 
     lock = None
     try:
@@ -130,27 +141,32 @@ def mailbot_for(ctx: Context, exclusive: bool = False, reading: bool = False) ->
             lock = DatabaseLock(config.database)
             lock.acquire()
         bot = Mailbot(config)
-    except AlreadyRunning as exc:
-        fail(f"{exc}. The daemon already polls, sends and checks; `mailbot status` shows what it did.",
-             EXIT_RUNNING)
-    except (ConfigError, RosterError) as exc:
+    except MailbotError as exc:
         if lock is not None:
             lock.release()
-        fail(_roster_fix(exc, ctx.config) if isinstance(exc, RosterError) else str(exc), EXIT_CONFIG)
+        fail(_explain(exc, ctx.loaded_config), exc.exit_status)  # the config itself may be the error
     try:
         yield bot
-    except ConfigError as exc:
-        fail(str(exc), EXIT_CONFIG)
-    except RosterError as exc:
-        fail(_roster_fix(exc, bot.config), EXIT_CONFIG)
-    except (MailboxAuthError, SmtpAuthError) as exc:
-        fail(str(exc), EXIT_UNAVAILABLE)  # it names the username and password keys and the password's source
-    except (MailboxError, SmtpError) as exc:
-        fail(f"server unavailable: {exc}", EXIT_UNAVAILABLE)
+    except MailbotError as exc:
+        fail(_explain(exc, bot.config), exc.exit_status)
     finally:
         bot.close()
         if lock is not None:
             lock.release()
+
+
+def _explain(exc: MailbotError, config: Config | None) -> str:
+    """The one line (or two) an operator reads for ``exc``: its class's headline and message, a roster error with
+    where to fix it, a held lock with what to do instead. A refused login names the username and password keys
+    and the password's source itself."""
+    from mailbot.lock import AlreadyRunning  # noqa: PLC0415 - see the module's docstring
+    from mailbot.roster import RosterError  # noqa: PLC0415 - loaded already when it is one (only errors get here)
+
+    if isinstance(exc, RosterError) and config is not None:
+        return _roster_fix(exc, config)
+    if isinstance(exc, AlreadyRunning):
+        return f"{exc}. The daemon already polls, sends and checks; `mailbot status` shows what it did."
+    return f"{exc.headline}{exc}"
 
 
 def _roster_fix(exc: Exception, config: Config) -> str:
@@ -298,11 +314,11 @@ def poll(ctx: Context) -> None:
                    + (f"; left unread {report.left}" if report.left else ""))
 
 
-def _with_progress(poll_fn: Callable[..., Any]) -> Any:
+def _with_progress(poll_fn: Callable[[Callable[[int, int], None] | None], PollReport]) -> PollReport:
     """A progress bar on a terminal for a long first pass over a backlog; silent otherwise."""
     if not sys.stderr.isatty():
-        return poll_fn()
-    bar: Any = None
+        return poll_fn(None)
+    bar: ProgressBar[int] | None = None
 
     def progress(done: int, total: int) -> None:
         nonlocal bar
@@ -486,24 +502,25 @@ FORGERY_WARNING = (
 @pass_ctx
 def run(ctx: Context) -> None:
     """The daemon: poll, send, check and summarise on schedule until SIGTERM."""
-    from mailbot.roster import RosterError, load_roster  # noqa: PLC0415
+    from mailbot.roster import load_roster  # noqa: PLC0415
     from mailbot.scheduler import run_daemon  # noqa: PLC0415
 
     try:
         config = ctx.config
-    except ConfigError as exc:
-        fail(str(exc), EXIT_CONFIG)
+    except MailbotError as exc:
+        fail(_explain(exc, None), exc.exit_status)
+    # A missing password or a broken roster stops the start loudly, not every poll quietly. A token command
+    # is only looked up here, not run (see Secret.check): the first poll runs it.
     try:
-        # A missing password or a broken roster stops the start loudly, not every poll quietly. A token command
-        # is only looked up here, not run (see Secret.check): the first poll runs it.
         for secret in (config.imap.secret, config.smtp.secret):
             if secret is not None:
                 secret.check()
+    except MailbotError as exc:
+        fail(f"{config.source}: {_explain(exc, config)}", exc.exit_status)
+    try:
         load_roster(config.roster)
-    except ConfigError as exc:
-        fail(f"{config.source}: {exc}", EXIT_CONFIG)
-    except RosterError as exc:
-        fail(_roster_fix(exc, config), EXIT_CONFIG)
+    except MailbotError as exc:
+        fail(_explain(exc, config), exc.exit_status)
     if problem := _unwritable(config):
         fail(problem, EXIT_CONFIG)
     if not config.imap.authserv_id:
@@ -530,8 +547,8 @@ def health(ctx: Context, now_text: str | None) -> None:
         if problem := _unwritable(config):  # reading a WAL database writes its -shm file beside it
             fail(problem, EXIT_CONFIG)
         ok, message = judge(config, _moment(now_text) or utc_now())
-    except ConfigError as exc:
-        fail(str(exc), EXIT_CONFIG)
+    except MailbotError as exc:
+        fail(_explain(exc, ctx.loaded_config), exc.exit_status)
     click.echo(message)
     sys.exit(0 if ok else EXIT_STALE)
 
@@ -546,16 +563,16 @@ def init(ctx: Context) -> None:
     cannot be written (the message names the key, file or folder to fix), 1 when a server could not be reached or
     refused the login."""
     from mailbot.districts import by_code  # noqa: PLC0415
-    from mailbot.mailbox import MailboxError, check_login  # noqa: PLC0415
+    from mailbot.mailbox import check_login  # noqa: PLC0415
     from mailbot.service import FIRST_WEEK  # noqa: PLC0415
-    from mailbot.smtp import SmtpError, SmtpTransport  # noqa: PLC0415
+    from mailbot.smtp import SmtpTransport  # noqa: PLC0415
 
     problems = 0
     config_problems = 0
     with mailbot_for(ctx) as bot:
         config = bot.config
         click.echo(f"config: {config.source} OK")
-        click.echo(f"database: {config.database} (created or up to date)")
+        click.echo(f"database: {config.database} (created or up to date)")  # by Mailbot(config)
         roster = bot.roster()
         click.echo(f"roster: {config.roster}: {len(roster.dsps)} DSPs, {len(roster.assignments)} assignments, "
                    f"DEGS addresses for {len(roster.degs)} districts")
@@ -564,7 +581,7 @@ def init(ctx: Context) -> None:
             click.echo(f"roster: WARNING: no DEGS address for {named}: their escalations go to CEG only")
         first = bot.calendar().first_week
         source = ("calendar.first_week" if config.calendar.first_week
-                  else "the first `mailbot check` stored it" if bot.store.get_value(FIRST_WEEK) else
+                  else "the first `mailbot check` stored it" if bot.values.get(FIRST_WEEK) else
                   "the oldest week whose deadline is still ahead; the first `mailbot check` stores it; preview with "
                   "`mailbot check --dry-run DIR`")
         click.echo(f"reporting: DSPs are held to account from week {first} ({source})")
@@ -573,18 +590,18 @@ def init(ctx: Context) -> None:
         # Each server is checked even when the other fails: the operator fixes both in one round.
         try:
             click.echo(check_login(config.imap))
-        except (MailboxError, ConfigError) as exc:
+        except MailbotError as exc:
             problems += 1
-            config_problems += isinstance(exc, ConfigError)
+            config_problems += exc.exit_status == EXIT_CONFIG
             click.echo(f"IMAP: FAILED ({exc})")
         transport = SmtpTransport(config.smtp)
         try:
             transport.connect()
             click.echo(f"{transport.where}: connected"
                        + (f", logged in as {config.smtp.username}" if config.smtp.secret else ""))
-        except (SmtpError, ConfigError) as exc:
+        except MailbotError as exc:
             problems += 1
-            config_problems += isinstance(exc, ConfigError)
+            config_problems += exc.exit_status == EXIT_CONFIG
             click.echo(f"SMTP: FAILED ({exc})")
         finally:
             transport.close()
@@ -598,13 +615,13 @@ def init(ctx: Context) -> None:
               show_default=True, help="Where the demo writes its config, database and summary workbook.")
 def demo(workdir: Path) -> None:
     """A whole reporting week on local servers, with no configuration: see what mailbot does."""
-    from mailbot.demo import WorkdirInUse, run_demo  # noqa: PLC0415
+    from mailbot.demo import run_demo  # noqa: PLC0415
 
     configure_logging("warning", "text")
     try:
         run_demo(workdir, click.echo)
-    except WorkdirInUse as exc:
-        fail(str(exc), EXIT_CONFIG)
+    except MailbotError as exc:  # the workdir holds something that is not an earlier demo's
+        fail(_explain(exc, None), exc.exit_status)
 
 
 if __name__ == "__main__":  # pragma: no cover
