@@ -69,7 +69,7 @@ def mailbot_for(ctx: Context, exclusive: bool = False, reading: bool = False) ->
         if exclusive:
             lock = DatabaseLock(config.database)
             lock.acquire()
-        bot = Mailbot(config)
+        bot = Mailbot(config, one_shot=True)
     except MailbotError as exc:
         if lock is not None:
             lock.release()

@@ -103,8 +103,13 @@ class Mailbot:
         clock: Callable[[], datetime] = utc_now,
         mailbox_factory: Callable[[ImapSettings], MailboxLike] = _open_mailbox,
         transport_factory: Callable[[SmtpSettings], outbox.Transport] = _smtp_transport,
+        one_shot: bool = False,
     ) -> None:
+        """``one_shot``: this process runs one command and ends (the CLI), so it has no earlier roster to fall back
+        on when a new save is broken, and a poll need not read an unchanged roster until mail needs it. The daemon
+        reads it at its first poll and keeps the last good one (``roster``)."""
         self.config = config
+        self.one_shot = one_shot
         self.clock = clock
         self.mailbox_factory = mailbox_factory
         self.transport_factory = transport_factory
@@ -173,7 +178,8 @@ class Mailbot:
     def _roster_seen(self) -> bool:
         """Whether the roster file is the one the last successful load checked and copied into the database, so a
         pass that finds no mail need not read it (a changed or broken one is read, and stops the pass, as ever)."""
-        return self._roster is None and self.values.get(ROSTER_SEEN) == _stamp(self.config.roster)
+        return (self.one_shot and self._roster is None
+                and self.values.get(ROSTER_SEEN) == _stamp(self.config.roster))
 
     def _sync_roster(self, roster: Roster) -> None:
         from sqlmodel import select  # noqa: PLC0415 - see the imports

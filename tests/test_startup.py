@@ -4,6 +4,7 @@ broken one still stops the pass), and a database from another version is still m
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -12,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from servers import ImapAccount, SmtpSink
-from test_end_to_end import ROSTER
+from servers import DovecotServer, ImapAccount, SmtpSink
+from test_end_to_end import NOW, ROSTER, districts, report_email
 
 from mailbot.config import Config, load_config
 from mailbot.service import Mailbot
@@ -65,6 +66,28 @@ def test_an_empty_poll_still_reads_a_roster_saved_since_and_stops_on_a_broken_on
     assert "assignments.csv" in broken.stderr and "Gotham" in broken.stderr and "Traceback" not in broken.stderr
     assignments.write_text(good, encoding="utf-8")  # fixed: the next poll runs again
     assert poll(config).returncode == 0
+
+
+@pytest.mark.servers
+def test_a_restarted_daemon_reads_the_roster_at_its_first_poll_and_keeps_it_through_a_broken_save(
+    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config],
+    tmp_path: Path,
+) -> None:
+    roster = tmp_path / "roster"
+    shutil.copytree(ROSTER.parent / "roster_csv", roster)
+    config = make_config(roster)
+    Mailbot(config, clock=lambda: NOW).close()  # an earlier run made the database
+    assert poll(config).returncode == 0  # and a one-shot poll checked this roster
+    daemon = Mailbot(config, clock=lambda: NOW)  # not one-shot: as `mailbot run` builds it
+    daemon.poll()  # no mail, but the roster is read: the daemon has a last good one from here on
+    assignments = roster / "assignments.csv"
+    assignments.write_text(assignments.read_text(encoding="utf-8") + "CMS Computers,Gotham,01/01/2026,\n",
+                           encoding="utf-8")
+    os.utime(assignments, (1e10, 1e10))
+    dovecot.seed(imap_account.username, report_email("CMS Computers", "reports@cms.example",
+                                                     districts("CMS Computers")))
+    assert daemon.poll().accepted == 1  # the reports still flow, with the roster read before the broken save
+    daemon.close()
 
 
 def offline_config(folder: Path) -> Config:
