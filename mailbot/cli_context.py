@@ -55,7 +55,7 @@ def mailbot_for(ctx: Context, exclusive: bool = False, reading: bool = False) ->
     (two pollers would race for the same messages); it takes the daemon's lock or refuses.
     ``reading``: the command only reads the database, so a missing one is a wrong path, not a new install:
     refuse rather than create an empty database and report from it."""
-    from mailbot.lock import DatabaseLock  # noqa: PLC0415 - see the module's docstring
+    from mailbot.lock import DatabaseLock  # noqa: PLC0415 - imported when used: see cli's docstring
     from mailbot.service import Mailbot  # noqa: PLC0415
 
     lock = None
@@ -88,8 +88,8 @@ def explain(exc: MailbotError, config: Config | None) -> str:
     """The one line (or two) an operator reads for ``exc``: its class's headline and message, a roster error with
     where to fix it, a held lock with what to do instead. A refused login names the username and password keys
     and the password's source itself."""
-    from mailbot.lock import AlreadyRunning  # noqa: PLC0415 - see the module's docstring
-    from mailbot.roster import RosterError  # noqa: PLC0415 - loaded already when it is one (only errors get here)
+    from mailbot.lock import AlreadyRunning  # noqa: PLC0415 - imported when used: see cli's docstring
+    from mailbot.roster import RosterError  # noqa: PLC0415 - on the error path only
 
     if isinstance(exc, RosterError) and config is not None:
         return _roster_fix(exc, config)
