@@ -51,3 +51,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/latency.py
 	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/startup.py

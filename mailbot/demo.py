@@ -26,6 +26,7 @@ from mailbot import demo_data
 from mailbot.compliance import evaluate
 from mailbot.config import Config, load_config
 from mailbot.demo_servers import ImapServer, Received, SmtpSink
+from mailbot.errors import FixNeeded
 from mailbot.store import Outbox, Store, select
 
 STEP = timedelta(hours=1)
@@ -192,7 +193,7 @@ def _introduce(config: Config, imap: ImapServer, smtp: SmtpSink, echo: Callable[
 # --- set-up -----------------------------------------------------------------------------------------------
 
 
-class WorkdirInUse(Exception):
+class WorkdirInUse(FixNeeded):
     """Raised when the demo's folder holds a database or archive the demo did not write."""
 
 

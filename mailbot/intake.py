@@ -16,7 +16,6 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -30,6 +29,7 @@ from mailbot.config import Config
 from mailbot.mailbox import FetchedMessage, MailboxError, MailboxUnavailable
 from mailbot.message import parse_message
 from mailbot.outcomes import Outcome, ReasonCode
+from mailbot.pollreport import PollReport  # here before it had a module of its own: importable from both
 from mailbot.records import FINAL, ledger_for, record_message, record_too_large
 from mailbot.roster import Roster
 from mailbot.store import Dsp, Ledger, LedgerKey, Store
@@ -52,23 +52,6 @@ class MailboxLike(Protocol):
     def senders(self, uids: Sequence[int]) -> dict[int, FetchedMessage]: ...
     def move(self, uids: int | Sequence[int], folder: str) -> None: ...
     def close(self) -> None: ...
-
-
-@dataclass
-class PollReport:
-    seen: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    ignored: int = 0
-    duplicate: int = 0
-    failed: int = 0
-    quarantined: int = 0
-    degs_reply: int = 0  # replies from district offices, kept for CEG's summary
-    moved: int = 0
-    left: int = 0  # imap.unrelated = "leave": not from a roster address, left unread where it is
-
-    def count(self, outcome: Outcome) -> None:
-        setattr(self, outcome, getattr(self, outcome) + 1)
 
 
 class Intake:

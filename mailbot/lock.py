@@ -12,8 +12,10 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from mailbot.errors import Busy
 
-class AlreadyRunning(RuntimeError):
+
+class AlreadyRunning(Busy, RuntimeError):
     """Raised when another live process holds the database lock; the message names the database and PID."""
 
     def __init__(self, database: Path, lock_path: Path, pid: int | None) -> None:
@@ -52,9 +54,10 @@ class DatabaseLock:
         except BaseException:
             os.close(fd)
             raise
+        # The PID is for people and for AlreadyRunning's message, not for the lock: no fsync (after a crash it
+        # would name a dead process anyway, and the kernel has already released the flock).
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
-        os.fsync(fd)
         self._fd = fd
 
     def release(self) -> None:

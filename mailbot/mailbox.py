@@ -32,6 +32,7 @@ from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 from mailbot.config import ImapSettings
+from mailbot.errors import LoginRefused, Unavailable
 from mailbot.tls import (
     GREETING_WAIT,
     CaFileUnusable,
@@ -54,11 +55,11 @@ IDLE_RENEW_SECONDS = 25 * 60.0
 IDLE_TICK_SECONDS = 1.0
 
 
-class MailboxError(Exception):
+class MailboxError(Unavailable):
     """Raised when the server refuses a command or answers something unusable."""
 
 
-class MailboxAuthError(MailboxError):
+class MailboxAuthError(LoginRefused, MailboxError):
     """Raised when the login is refused (password changed, app password or token revoked)."""
 
 

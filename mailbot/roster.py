@@ -28,6 +28,7 @@ from openpyxl.styles import Font
 
 from mailbot.address import plain_address
 from mailbot.districts import DistrictMatchError, all_districts, match_district
+from mailbot.errors import FixNeeded
 from mailbot.weeks import Week
 from mailbot.workbook_cells import parse_date
 
@@ -121,7 +122,7 @@ class Roster:
         return tuple(sorted({(a.dsp, a.lgd_code) for a in self.assignments if a.active_in(week)}))
 
 
-class RosterError(ValueError):
+class RosterError(FixNeeded, ValueError):
     """Raised when the roster cannot be used; ``problems`` lists each one, naming file, sheet and row."""
 
     def __init__(self, problems: Sequence[str]) -> None:

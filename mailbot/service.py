@@ -5,7 +5,6 @@ move, exactly once) is ``intake``'s; this module connects, schedules nothing and
 
 from __future__ import annotations
 
-import email.policy
 import json
 import logging
 import re
@@ -14,36 +13,31 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlmodel import Session, col, func, select
-
-from mailbot import outbox
-from mailbot.archive import Archive
-from mailbot.compliance import ReportFact, WeeklyReport, due_notifications, evaluate, latest_closed_week
-from mailbot.compose import Composer
 from mailbot.config import CalendarSettings, Config, ImapSettings, SmtpSettings
-from mailbot.districts import all_districts, by_code
-from mailbot.intake import Intake, MailboxLike, PollReport
-from mailbot.ladder import Notification, held_because, merge_moment
-from mailbot.mailbox import Mailbox, MailboxAuthError
-from mailbot.queries import (
-    district_replies_in,
-    last_targets,
-    quarantined_in,
-    rejection_reasons,
-    replies_withheld,
-    report_facts,
-    summary_window,
-)
-from mailbot.roster import Roster, RosterError, load_roster
-from mailbot.smtp import SmtpAuthError, SmtpTransport
-from mailbot.status import week_status
-from mailbot.store import District, Dsp, Ledger, Outbox, Store
-from mailbot.summary import QuarantineItem, build_workbook
+from mailbot.pollreport import PollReport
+from mailbot.values import Values
 from mailbot.weeks import Week
+
+# The rest is imported where it is used: a poll that finds no mail needs none of it, and the database layer,
+# the workbook readers and the templates cost several times the IMAP login at start (issue 11).
+if TYPE_CHECKING:
+    from email.message import EmailMessage
+
+    from sqlmodel import Session
+
+    from mailbot import outbox
+    from mailbot.compliance import ReportFact, WeeklyReport
+    from mailbot.compose import Composer
+    from mailbot.intake import Intake, MailboxLike
+    from mailbot.ladder import Notification
+    from mailbot.mailbox import Mailbox
+    from mailbot.roster import Roster
+    from mailbot.store import Ledger, Store
+    from mailbot.summary import QuarantineItem
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +51,7 @@ MAILBOX_PROBLEM = "mailbox_problem"  # why the last pass failed ("" once one suc
 SMTP_PROBLEM = "smtp_refused"  # why the SMTP server refused mailbot's login or sender ("" once a send works)
 HELD = "held_steps"  # JSON {at, count, reason}: what the last real check held back; "" when it held nothing
 FIRST_WEEK = "first_week"  # stored by the first real `check`: DSPs are held to account from this week on
+ROSTER_SEEN = "roster_seen"  # the roster file's stamp (_stamp) when it was last loaded and copied into the database
 LADDER_KINDS = ("reminder", "overdue", "escalation", "action_alert", "dsp_warning", "summary")
 
 
@@ -65,9 +60,17 @@ def utc_now() -> datetime:
 
 
 def _open_mailbox(settings: ImapSettings) -> Mailbox:
+    from mailbot.mailbox import Mailbox  # noqa: PLC0415 - see the imports
+
     box = Mailbox(settings)
     box.open()
     return box
+
+
+def _smtp_transport(settings: SmtpSettings) -> outbox.Transport:
+    from mailbot.smtp import SmtpTransport  # noqa: PLC0415 - see the imports
+
+    return SmtpTransport(settings)
 
 
 @dataclass(frozen=True)
@@ -99,25 +102,54 @@ class Mailbot:
         *,
         clock: Callable[[], datetime] = utc_now,
         mailbox_factory: Callable[[ImapSettings], MailboxLike] = _open_mailbox,
-        transport_factory: Callable[[SmtpSettings], outbox.Transport] = SmtpTransport,
+        transport_factory: Callable[[SmtpSettings], outbox.Transport] = _smtp_transport,
+        one_shot: bool = False,
     ) -> None:
+        """``one_shot``: this process runs one command and ends (the CLI), so it has no earlier roster to fall back
+        on when a new save is broken, and a poll need not read an unchanged roster until mail needs it. The daemon
+        reads it at its first poll and keeps the last good one (``roster``)."""
         self.config = config
+        self.one_shot = one_shot
         self.clock = clock
         self.mailbox_factory = mailbox_factory
         self.transport_factory = transport_factory
         self.stop = threading.Event()
-        self.store = Store(config.database)
-        self.archive = Archive(config.archive_dir)
-        self.composer = Composer(config.templates_dir, config.smtp.from_address, config.smtp.from_name)
-        self.intake = Intake(config, self.store, self.archive, self.composer, clock, self.stop)
+        # The kv facts without SQLAlchemy; the database is created or migrated here if this version has not yet.
+        self.values = Values(config.database, prepare=lambda: self.store)
+        self.values.ensure()
         self._roster: Roster | None = None
-        self._roster_stamp: float = -1.0
+        self._roster_stamp = ""
+
+    # The adapters and the pipeline, built when first used (see the imports).
+
+    @cached_property
+    def store(self) -> Store:
+        from mailbot.store import Store  # noqa: PLC0415
+
+        return Store(self.config.database)
+
+    @cached_property
+    def composer(self) -> Composer:
+        from mailbot.compose import Composer  # noqa: PLC0415
+
+        return Composer(self.config.templates_dir, self.config.smtp.from_address, self.config.smtp.from_name)
+
+    @cached_property
+    def intake(self) -> Intake:
+        from mailbot.archive import Archive  # noqa: PLC0415
+        from mailbot.intake import Intake  # noqa: PLC0415
+
+        return Intake(self.config, self.store, Archive(self.config.archive_dir), self.composer, self.clock,
+                      self.stop)
 
     # --- roster --------------------------------------------------------------------------------------------
 
     def roster(self) -> Roster:
         """The roster, reloaded when CEG saves a new version of the file (RosterError if it is now broken)."""
-        stamp = _mtime(self.config.roster)
+        from mailbot.districts import by_code  # noqa: PLC0415 - see the imports
+        from mailbot.roster import RosterError, load_roster  # noqa: PLC0415
+
+        stamp = _stamp(self.config.roster)
         if self._roster is None or stamp != self._roster_stamp:
             try:
                 roster = load_roster(self.config.roster)
@@ -131,6 +163,7 @@ class Mailbot:
                 self._roster_stamp = stamp
                 return self._roster
             self._sync_roster(roster)
+            self.values.set(ROSTER_SEEN, stamp)
             self._roster, self._roster_stamp = roster, stamp
             log.info("roster loaded from %s: %d DSPs, %d assignments", self.config.roster, len(roster.dsps),
                      len(roster.assignments))
@@ -142,7 +175,18 @@ class Mailbot:
                             self.config.roster, ", ".join(f"{by_code(c).name_en} ({c})" for c in without))
         return self._roster
 
+    def _roster_seen(self) -> bool:
+        """Whether the roster file is the one the last successful load checked and copied into the database, so a
+        pass that finds no mail need not read it (a changed or broken one is read, and stops the pass, as ever)."""
+        return (self.one_shot and self._roster is None
+                and self.values.get(ROSTER_SEEN) == _stamp(self.config.roster))
+
     def _sync_roster(self, roster: Roster) -> None:
+        from sqlmodel import select  # noqa: PLC0415 - see the imports
+
+        from mailbot.districts import all_districts  # noqa: PLC0415
+        from mailbot.store import District, Dsp  # noqa: PLC0415
+
         with self.store.session() as session:
             if session.exec(select(District)).first() is None:
                 for d in all_districts():
@@ -156,8 +200,11 @@ class Mailbot:
 
     def poll(self, progress: Callable[[int, int], None] | None = None) -> PollReport:
         """One pass over the mailbox. Raises MailboxAuthError (after alerting the operator) or MailboxUnavailable."""
+        from mailbot.mailbox import MailboxAuthError  # noqa: PLC0415 - see the imports
+
         settings = self.config.imap
-        roster = self.roster()
+        if not self._roster_seen():
+            self.roster()  # a broken roster stops the pass before the mailbox is touched
         report = PollReport()
         started = self.clock()  # mail that arrived before this moment is read by this pass, if it completes
         try:
@@ -165,21 +212,23 @@ class Mailbot:
             try:
                 box.ensure_folders(settings.processed_folder, settings.rejected_folder)
                 uidvalidity = box.select(settings.folder)
-                self.intake.pass_over(box, uidvalidity, roster, report, progress)
+                # An empty folder: nothing to file or read, so the pipeline is not even loaded.
+                if box.uids():
+                    self.intake.pass_over(box, uidvalidity, self.roster(), report, progress)
             finally:
                 box.close()
         except MailboxAuthError as exc:
             log.error("%s", exc)  # names the account and the server
-            self.store.set_value(MAILBOX_PROBLEM, f"the IMAP server refused the login: {exc}")
+            self.values.set(MAILBOX_PROBLEM, f"the IMAP server refused the login: {exc}")
             self.alert_operator("imap-auth", f"The IMAP server refused mailbot's login: {exc}")
             raise
         except Exception as exc:
-            self.store.set_value(MAILBOX_PROBLEM, f"the mailbox could not be read: {exc}")
+            self.values.set(MAILBOX_PROBLEM, f"the mailbox could not be read: {exc}")
             raise
+        done = {HEARTBEAT: self.clock().isoformat()}
         if not self.stop.is_set():  # a pass stopped half-way has not read what it left
-            self.store.set_value(MAILBOX_READ, started.isoformat())
-            self.store.set_value(MAILBOX_PROBLEM, "")
-        self.store.set_value(HEARTBEAT, self.clock().isoformat())
+            done.update({MAILBOX_READ: started.isoformat(), MAILBOX_PROBLEM: ""})
+        self.values.set_many(done)
         log.info("poll done: %s", report)
         return report
 
@@ -191,6 +240,10 @@ class Mailbot:
 
     def pending_mail(self, folder: Path) -> int:
         """``send --dry-run``: write every pending outbox message into ``folder``; nothing is marked sent."""
+        from sqlmodel import select  # noqa: PLC0415 - see the imports
+
+        from mailbot.store import Outbox  # noqa: PLC0415
+
         with self.store.session() as session:
             rows = session.exec(select(Outbox).where(Outbox.status == "pending")).all()
         for row in rows:
@@ -200,6 +253,9 @@ class Mailbot:
     def send(self, *, retry_waiting: bool = False) -> outbox.SendReport:
         """Deliver every due outbox row (``retry_waiting``: also those backing off after a failed attempt).
         Raises SmtpError when the server is unreachable or refuses the login."""
+        from mailbot import outbox  # noqa: PLC0415 - see the imports
+        from mailbot.smtp import SmtpAuthError  # noqa: PLC0415
+
         transport = self.transport_factory(self.config.smtp)
         try:
             report = outbox.deliver(self.store, transport, self.clock(), self.config.smtp.max_attempts,
@@ -207,26 +263,28 @@ class Mailbot:
         except SmtpAuthError as exc:
             # Every email waits until the operator acts (a password, a sending quota): say so, and keep it for
             # `health`. The alert itself waits in the outbox too; `health` is what a monitor sees at once.
-            self.store.set_value(SMTP_PROBLEM, str(exc))
+            self.values.set(SMTP_PROBLEM, str(exc))
             self.alert_operator("smtp-refused", f"The SMTP server refuses mailbot's mail: {exc}. Every email "
                                 "waits in the outbox (nothing is given up) until this is fixed.")
             raise
         finally:
             transport.close()
-        if report.attempted and self.store.get_value(SMTP_PROBLEM):
-            self.store.set_value(SMTP_PROBLEM, "")
+        if report.attempted and self.values.get(SMTP_PROBLEM):
+            self.values.set(SMTP_PROBLEM, "")
         if report.next_attempt_at is not None:  # said in the operator's time zone, like everything else
             report.next_attempt_at = report.next_attempt_at.astimezone(self.config.calendar.timezone)
         return report
 
     def sending_refused(self) -> str | None:
         """Why the SMTP server refused the last send pass (login or sender), if it did and none has worked since."""
-        return self.store.get_value(SMTP_PROBLEM) or None
+        return self.values.get(SMTP_PROBLEM) or None
 
     # --- check ---------------------------------------------------------------------------------------------
 
     def facts(self) -> list[ReportFact]:
         """Stored reports as the compliance core sees them (see ``queries.report_facts``)."""
+        from mailbot.queries import report_facts  # noqa: PLC0415 - see the imports
+
         roster = self.roster()
         with self.store.session() as session:
             return report_facts(session, roster, self.config.calendar.timezone)
@@ -237,13 +295,18 @@ class Mailbot:
         calendar = self.config.calendar
         if calendar.first_week:
             return calendar
-        stored = self.store.get_value(FIRST_WEEK)
+        stored = self.values.get(FIRST_WEEK)
         return replace(calendar, first_week=Week.parse(stored) if stored else self._default_first_week(now))
 
     def _default_first_week(self, now: datetime | None) -> Week:
         """An install that chased DSPs before this setting existed keeps counting from the oldest week it
         chased. A new one starts with the oldest week whose deadline is still ahead: a DSP is held to a
         deadline that passed while mailbot ran, never to one from before it existed."""
+        from sqlmodel import col, func, select  # noqa: PLC0415 - see the imports
+
+        from mailbot.compliance import latest_closed_week  # noqa: PLC0415
+        from mailbot.store import Outbox  # noqa: PLC0415
+
         with self.store.session() as session:
             chased = session.exec(select(func.min(Outbox.week)).where(
                 col(Outbox.kind).in_(LADDER_KINDS), Outbox.week != "")).one()
@@ -256,16 +319,23 @@ class Mailbot:
 
     def report(self, week: Week | None = None, now: datetime | None = None) -> WeeklyReport:
         """The compliance picture of ``week`` (default: the newest week past its deadline) as of ``now``."""
+        from mailbot.compliance import evaluate  # noqa: PLC0415 - see the imports
+
         now = now or self.clock()
         return evaluate(self.roster(), self.facts(), self.calendar(now), now, week)
 
     def status(self, week: Week | None = None, now: datetime | None = None) -> dict[str, Any]:
+        from mailbot.status import week_status  # noqa: PLC0415 - see the imports
+
         now = now or self.clock()
         report = self.report(week, now)
         with self.store.session() as session:
             return week_status(session, report, self.config.calendar.timezone, self.calendar(now).first_week)
 
     def summary_workbook(self, week: Week | None = None, now: datetime | None = None) -> tuple[Week, bytes]:
+        from mailbot.queries import district_replies_in  # noqa: PLC0415 - see the imports
+        from mailbot.summary import build_workbook  # noqa: PLC0415
+
         report = self.report(week, now)
         with self.store.session() as session:
             replies = district_replies_in(session, report.week, self.config.calendar.timezone)
@@ -275,6 +345,12 @@ class Mailbot:
     def check(self, now: datetime | None = None, dry_run: Path | None = None) -> CheckReport:
         """Queue every notification due up to ``now`` that was never queued before. With ``dry_run``, write
         each as an .eml file into that folder instead and queue nothing."""
+        import email.policy  # noqa: PLC0415 - see the imports
+
+        from mailbot import outbox  # noqa: PLC0415
+        from mailbot.compliance import due_notifications  # noqa: PLC0415
+        from mailbot.ladder import held_because, merge_moment  # noqa: PLC0415
+
         now = now or self.clock()
         roster = self.roster()
         calendar = self.calendar(now)
@@ -282,7 +358,7 @@ class Mailbot:
             self._keep_first_week(calendar)
         due = due_notifications(roster, self.facts(), calendar, now, self.config.ceg_addresses)
         report = CheckReport()
-        read_at, problem = self.mailbox_read_at(), self.store.get_value(MAILBOX_PROBLEM) or ""
+        read_at, problem = self.mailbox_read_at(), self.values.get(MAILBOX_PROBLEM) or ""
         max_age = self.config.schedule.mailbox_max_age
         with self.store.session() as session:
             # One email per recipient per moment: what is due together to one address goes as one email.
@@ -317,6 +393,15 @@ class Mailbot:
 
     def _compose(self, session: Session, n: Notification, now: datetime) -> EmailMessage:
         """One notification as an email, with what its kind needs from the store."""
+        from mailbot.queries import (  # noqa: PLC0415 - see the imports
+            district_replies_in,
+            last_targets,
+            rejection_reasons,
+            replies_withheld,
+            summary_window,
+        )
+        from mailbot.summary import build_workbook  # noqa: PLC0415
+
         message_id = self.composer.new_message_id()
         tz = self.config.calendar.timezone
         if n.kind == "summary":
@@ -343,12 +428,12 @@ class Mailbot:
         went. A hold with a recent read (a check just after a deadline, before the next poll) is routine: the
         next poll ends it, so it is neither alerted nor red."""
         if not report.held:
-            if self.store.get_value(HELD):
+            if self.values.get(HELD):
                 log.info("no step is held any more: the mailbox has been read since")
-                self.store.set_value(HELD, "")
+                self.values.set(HELD, "")
             return
         count = len(report.held)
-        self.store.set_value(HELD, json.dumps({"at": now.isoformat(), "count": count, "reason": report.hold_reason,
+        self.values.set(HELD, json.dumps({"at": now.isoformat(), "count": count, "reason": report.hold_reason,
                                                "stale": stale}))
         if not stale:
             return
@@ -360,17 +445,17 @@ class Mailbot:
 
     def mailbox_read_at(self) -> datetime | None:
         """When the last complete, successful pass over the mailbox started (None: never, by this version)."""
-        value = self.store.get_value(MAILBOX_READ)
+        value = self.values.get(MAILBOX_READ)
         return datetime.fromisoformat(value) if value else None
 
     def holding(self) -> bool:
         """Whether the last real check held steps back (the daemon checks again after a good poll)."""
-        return bool(self.store.get_value(HELD))
+        return bool(self.values.get(HELD))
 
     def held_steps(self) -> tuple[datetime, int, str] | None:
         """What the last real check held back, unless the mailbox has been read completely since:
         (the check's time, how many emails, why)."""
-        value = self.store.get_value(HELD)
+        value = self.values.get(HELD)
         if not value:
             return None
         held = json.loads(value)
@@ -382,13 +467,15 @@ class Mailbot:
 
     def _keep_first_week(self, calendar: CalendarSettings) -> None:
         """Store the week of the first real check, so later checks keep counting from it."""
-        if self.config.calendar.first_week or calendar.first_week is None or self.store.get_value(FIRST_WEEK):
+        if self.config.calendar.first_week or calendar.first_week is None or self.values.get(FIRST_WEEK):
             return
-        self.store.set_value(FIRST_WEEK, str(calendar.first_week))
+        self.values.set(FIRST_WEEK, str(calendar.first_week))
         log.info("reporting through mailbot starts with week %s (calendar.first_week in the config overrides it)",
                  calendar.first_week)
 
     def quarantine_items(self, week: Week) -> list[QuarantineItem]:
+        from mailbot.queries import quarantined_in  # noqa: PLC0415 - see the imports
+
         with self.store.session() as session:
             return quarantined_in(session, week, self.config.calendar.timezone)
 
@@ -396,6 +483,8 @@ class Mailbot:
 
     def alert_operator(self, problem: str, detail: str) -> bool:
         """Mail the operator about ``problem`` at most once per calendar day (reporting time zone)."""
+        from mailbot import outbox  # noqa: PLC0415 - see the imports
+
         now = self.clock()
         day = now.astimezone(self.config.calendar.timezone).date().isoformat()
         key = f"operator/{problem}/{day}"
@@ -414,16 +503,21 @@ class Mailbot:
 
     def oldest_unsent(self) -> tuple[int, datetime | None]:
         """How many emails wait in the outbox, and since when the oldest has."""
+        from sqlmodel import select  # noqa: PLC0415 - see the imports
+
+        from mailbot.store import Outbox  # noqa: PLC0415
+
         with self.store.session() as session:
             rows = session.exec(select(Outbox.created_at).where(Outbox.status == "pending")).all()
         return len(rows), min((r for r in rows if r is not None), default=None)
 
     def last_successful_poll(self) -> datetime | None:
-        value = self.store.get_value(HEARTBEAT)
+        value = self.values.get(HEARTBEAT)
         return datetime.fromisoformat(value) if value else None
 
     def close(self) -> None:
-        self.store.close()
+        if "store" in self.__dict__:  # built (cached_property) by something this run did
+            self.store.close()
 
 
 _ALERT_TITLES = {
@@ -434,13 +528,14 @@ _ALERT_TITLES = {
 }
 
 
-def _mtime(path: Path) -> float:
+def _stamp(path: Path) -> str:
+    """Changes when the roster file (or a file in the roster folder) is saved or replaced; "" when unreadable."""
     try:
-        if path.is_dir():
-            return max((p.stat().st_mtime for p in path.iterdir()), default=0.0)
-        return path.stat().st_mtime
+        files = sorted(path.iterdir()) if path.is_dir() else [path]
+        stats = [(f.name, f.stat()) for f in files]
     except OSError:
-        return -1.0
+        return ""
+    return " ".join(f"{name}:{s.st_ino}:{s.st_size}:{s.st_mtime_ns}" for name, s in stats)
 
 
 def write_eml(folder: Path, key: str, raw: bytes) -> Path:

@@ -12,6 +12,7 @@ from datetime import time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from mailbot.errors import FixNeeded
 from mailbot.weeks import Week
 
 # Replies (receipts, rejections) one address gets in 24 hours at most; more are filed unanswered. An autoresponder
@@ -21,7 +22,7 @@ MAX_REPLIES_PER_ADDRESS_PER_DAY = 5
 Security = Literal["ssl", "starttls", "none"]
 
 
-class ConfigError(Exception):
+class ConfigError(FixNeeded):
     """Raised when the configuration file or a value in it is unusable; the message names the key."""
 
 

@@ -29,6 +29,7 @@ from email.message import EmailMessage
 from types import TracebackType
 
 from mailbot.config import SmtpSettings
+from mailbot.errors import LoginRefused, Unavailable
 from mailbot.tls import (
     GREETING_WAIT,
     CaFileUnusable,
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 Refusals = dict[str, tuple[int, str]]  # recipient -> (SMTP code, server's text)
 
 
-class SmtpError(Exception):
+class SmtpError(Unavailable):
     """Raised when a message could not be handed to the server; ``refused`` holds per-recipient replies."""
 
     def __init__(self, message: str, code: int | None = None, refused: Refusals | None = None) -> None:
@@ -62,7 +63,7 @@ class SmtpPermanent(SmtpError):
     """Raised when the server refused this message for good (5xx)."""
 
 
-class SmtpAuthError(SmtpError):
+class SmtpAuthError(LoginRefused, SmtpError):
     """Raised when the server refuses the login (535): the password or app password needs fixing."""
 
 

@@ -10,6 +10,8 @@ import socket
 import ssl
 from pathlib import Path
 
+from mailbot.errors import FixNeeded
+
 __all__ = [
     "GREETING_WAIT",
     "CaFileUnusable",
@@ -35,7 +37,7 @@ GREETING_WAIT = 3.0  # a slower server costs only a probe and a second connectio
 _PROBE_SECONDS = 3.0
 
 
-class CaFileUnusable(Exception):
+class CaFileUnusable(FixNeeded):
     """The configured CA file cannot be read or holds no certificate (it is checked to exist at load time)."""
 
 

@@ -16,9 +16,12 @@ import pytest
 from click.testing import CliRunner, Result
 from servers import ImapAccount, SmtpSink, TlsFiles, free_port
 
-from mailbot.cli import EXIT_CONFIG, EXIT_STALE, EXIT_UNAVAILABLE, main
-from mailbot.config import Config, load_config
+from mailbot.cli import EXIT_CONFIG, EXIT_RUNNING, EXIT_STALE, EXIT_UNAVAILABLE, main
+from mailbot.config import Config, ConfigError, load_config
+from mailbot.lock import AlreadyRunning
+from mailbot.mailbox import MailboxAuthError, MailboxError, MailboxUnavailable
 from mailbot.service import Mailbot
+from mailbot.smtp import SmtpError, SmtpSenderRefused
 from mailbot.tls import login_fix
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,6 +220,41 @@ def test_reading_commands_refuse_a_missing_database(tmp_path: Path, args: list[s
 def test_a_bad_week_is_named_before_the_database_is_looked_for(tmp_path: Path) -> None:
     result = invoke("--config", write_config(tmp_path), "status", "--week", "2026-47")
     assert result.exit_code == EXIT_CONFIG and "not a week" in result.stderr
+
+
+# --- issue 10: one error root; the CLI maps each kind to its status and wording without listing classes ---------
+
+
+def _failing_poll(error: Exception) -> Callable[..., object]:
+    def poll(self: Mailbot, progress: object = None) -> object:
+        raise error
+
+    return poll
+
+
+@pytest.mark.parametrize(("error", "status", "said"), [
+    (MailboxError("imap.example:993: SELECT INBOX: NO"), EXIT_UNAVAILABLE,
+     "server unavailable: imap.example:993: SELECT INBOX: NO"),
+    (MailboxUnavailable("imap.example:993: connect: timed out"), EXIT_UNAVAILABLE,
+     "server unavailable: imap.example:993: connect: timed out"),
+    (MailboxAuthError("IMAP login refused for ceg"), EXIT_UNAVAILABLE, "IMAP login refused for ceg"),
+    (SmtpError("smtp.example:587: connect: refused"), EXIT_UNAVAILABLE,
+     "server unavailable: smtp.example:587: connect: refused"),
+    (SmtpSenderRefused("the server refuses the sender"), EXIT_UNAVAILABLE, "the server refuses the sender"),
+    (ConfigError("imap.password_env: not set"), EXIT_CONFIG, "imap.password_env: not set"),
+    (AlreadyRunning(Path("/db"), Path("/db.lock"), 42), EXIT_RUNNING,
+     "another mailbot is already running on the database /db (PID 42 holds /db.lock); stop it first, or point "
+     "this one at another database. The daemon already polls, sends and checks; `mailbot status` shows what it "
+     "did."),
+])
+def test_each_kind_of_error_ends_a_command_with_its_documented_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: Exception, status: int, said: str
+) -> None:
+    path = with_database(tmp_path)
+    monkeypatch.setattr(Mailbot, "poll", _failing_poll(error))
+    result = invoke("--config", path, "poll")
+    assert result.exit_code == status
+    assert result.stderr == f"mailbot: {said}\n"
 
 
 # --- #8: --out into a folder that does not exist -----------------------------------------------------------------
