@@ -329,6 +329,7 @@ BAD_ROSTER = ROOT / "fixtures" / "roster" / "bad_roster.xlsx"
 
 
 def init(config: Config) -> Result:
+    assert config.source is not None, "make_config writes the config to a file"
     return invoke("--config", config.source, "init")
 
 

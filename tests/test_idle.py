@@ -126,17 +126,18 @@ class FakeBox:
     """A scripted IDLE session: ``script`` holds, per connection, an exception to raise on connect or a list of
     wait results (True = new mail); a list runs out into waiting for stop."""
 
-    def __init__(self, script: list[Any], stop: threading.Event, idle: bool = True) -> None:
+    def __init__(self, script: list[Exception | list[bool | Exception]], stop: threading.Event, idle: bool = True
+                 ) -> None:
         self.script = script
         self.stop = stop
         self.idle = idle
         self.connections = 0
-        self.results: list[bool] = []
+        self.results: list[bool | Exception] = []
         self.where = "IMAP fake:143"
 
     def __call__(self, _settings: ImapSettings) -> FakeBox:
         self.connections += 1
-        step = self.script.pop(0) if self.script else []
+        step: Exception | list[bool | Exception] = self.script.pop(0) if self.script else []
         if isinstance(step, Exception):
             raise step
         self.results = list(step)

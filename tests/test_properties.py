@@ -35,7 +35,7 @@ def indian(n: int) -> str:
     """12,34,567: the last three digits, then pairs."""
     digits = str(n)
     head, tail = digits[:-3], digits[-3:]
-    pairs = []
+    pairs: list[str] = []
     while len(head) > 2:
         head, pair = head[:-2], head[-2:]
         pairs.insert(0, pair)

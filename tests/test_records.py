@@ -132,7 +132,9 @@ def test_a_rejections_template_carries_each_districts_last_targets(
     msg = email.message_from_bytes(raw_reply, policy=email.policy.default)
     assert isinstance(msg, email.message.EmailMessage)
     [part] = list(msg.iter_attachments())
-    sheet = openpyxl.load_workbook(io.BytesIO(part.get_payload(decode=True))).active
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    sheet = openpyxl.load_workbook(io.BytesIO(payload)).active
     assert sheet is not None
     rows = {r[1]: r for r in sheet.iter_rows(min_row=6, values_only=True)}
     header = [c.value for c in sheet[5]]
@@ -164,7 +166,9 @@ def test_a_reminders_template_carries_the_last_targets(
     msg = email.message_from_bytes(found[0][0], policy=email.policy.default)
     assert isinstance(msg, email.message.EmailMessage)
     [part] = list(msg.iter_attachments())
-    sheet = openpyxl.load_workbook(io.BytesIO(part.get_payload(decode=True))).active
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    sheet = openpyxl.load_workbook(io.BytesIO(payload)).active
     assert sheet is not None
     rows = {r[1]: r for r in sheet.iter_rows(min_row=6, values_only=True)}
     assert (rows[cms[0]][2], rows[cms[0]][4]) == (100, 20)

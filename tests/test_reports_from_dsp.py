@@ -7,8 +7,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from emails import body_text
 from servers import DovecotServer, ImapAccount, SmtpSink
-from test_end_to_end import ROSTER, WEEK, districts, mailbot_cli, query, report_email
+from test_end_to_end import ROSTER, WEEK, as_dict, districts, mailbot_cli, query, report_email
 
 from mailbot.config import Config
 
@@ -78,12 +79,12 @@ def test_the_latest_email_wins_even_when_its_file_came_before_and_read_out_of_or
         client.append("INBOX", a_again, msg_time=datetime(2026, 11, 23, 6, 0, tzinfo=UTC))
     mailbot_cli(config, "poll")
     assert set(_cms_status(config).values()) == {("on_time", 10)}
-    assert dict(query(config, "select message_id, outcome from ledger")) == {
+    assert as_dict(query(config, "select message_id, outcome from ledger"), str, str) == {
         "<a1@cms.example>": "accepted", "<b@cms.example>": "accepted", "<a2@cms.example>": "accepted"}
     mailbot_cli(config, "send")
     assert smtp_sink.wait_for(3)
     last = next(m.message for m in smtp_sink.messages if m.message["In-Reply-To"] == "<a2@cms.example>")
-    body = last.get_body(("plain",)).get_content()
+    body = body_text(last)
     assert "Figures now in force" in body and "rural opened 10 of 100" in body and "77" not in body
 
 
@@ -108,7 +109,7 @@ def test_a_backlog_read_out_of_order_still_ends_with_the_latest_email_in_force(
     mailbot_cli(config, "send")
     assert smtp_sink.wait_for(3)
     late = next(m.message for m in smtp_sink.messages if m.message["In-Reply-To"] == "<b@cms.example>")
-    body = late.get_body(("plain",)).get_content()
+    body = body_text(late)
     assert "from a report received later" in body and "rural opened 10 of 100" in body
 
 
