@@ -20,8 +20,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from mailbot import demo_data
 from mailbot.demo import DemoResult, run_demo
+from mailbot.demo import data as demo_data
 from mailbot.districts import all_districts
 
 pytestmark = pytest.mark.slow
