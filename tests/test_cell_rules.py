@@ -15,11 +15,11 @@ from types import ModuleType
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from mailbot.cells import text_cell
 from mailbot.roster import load_roster
-from mailbot.template import report_workbook
 from mailbot.weeks import Week
-from mailbot.workbook_cells import parse_date
+from mailbot.workbook.cells import parse_date
+from mailbot.workbook.guard import text_cell
+from mailbot.workbook.template import report_workbook
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 

@@ -26,8 +26,8 @@ from servers import DovecotServer, Received, SmtpSink, TlsFiles
 from mailbot.config import Config
 from mailbot.districts import by_code
 from mailbot.mailbuilder import build_email
-from mailbot.template import report_workbook
 from mailbot.weeks import Week
+from mailbot.workbook.template import report_workbook
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 

@@ -27,8 +27,8 @@ from mailbot.ladder import NEEDS_FRESH_READ, Notification, held_because
 from mailbot.mailbox import MailboxAuthError
 from mailbot.mailbuilder import build_email
 from mailbot.service import MAILBOX_READ, Mailbot
-from mailbot.template import report_workbook
 from mailbot.weeks import Week
+from mailbot.workbook.template import report_workbook
 
 IST = ZoneInfo("Asia/Kolkata")
 WEEK = Week(2026, 47)

@@ -16,8 +16,8 @@ from mailbot.ingest import decide, report_week, week_in_subject
 from mailbot.mailbuilder import build_email
 from mailbot.message import parse_message
 from mailbot.roster import Roster, load_roster
-from mailbot.template import report_workbook
 from mailbot.weeks import Week
+from mailbot.workbook.template import report_workbook
 
 IST = ZoneInfo("Asia/Kolkata")
 ROSTER = Path(__file__).resolve().parent.parent / "fixtures" / "roster" / "roster.xlsx"

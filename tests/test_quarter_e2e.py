@@ -24,8 +24,8 @@ from servers import SmtpSink
 from mailbot.config import Config
 from mailbot.mailbuilder import build_email
 from mailbot.service import MAILBOX_READ, Mailbot
-from mailbot.template import report_workbook
 from mailbot.weeks import Week
+from mailbot.workbook.template import report_workbook
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 

@@ -10,10 +10,10 @@ import openpyxl
 import pytest
 
 from mailbot.districts import all_districts
-from mailbot.headers import COLUMNS, FIGURE_KEYS, match_header
-from mailbot.template import HEADER_ROW, report_workbook
 from mailbot.weeks import Week
 from mailbot.workbook import parse_workbook
+from mailbot.workbook.headers import COLUMNS, FIGURE_KEYS, match_header
+from mailbot.workbook.template import HEADER_ROW, report_workbook
 
 WEEK = Week(2026, 49)
 ALL = [d.lgd_code for d in all_districts()]

@@ -18,13 +18,13 @@ from typing import Any
 import openpyxl
 import pytest
 
-from mailbot import workbook_io
-from mailbot.headers import COLUMNS, match_header
-from mailbot.template import report_workbook, save_workbook
 from mailbot.weeks import Week
 from mailbot.workbook import FIGURES, ParsedWorkbook, ReportRow, find_header, parse_workbook
-from mailbot.workbook_cells import MAX_COUNT, parse_count, parse_date, placeholder
-from mailbot.workbook_io import Sheet
+from mailbot.workbook import io as workbook_io
+from mailbot.workbook.cells import MAX_COUNT, parse_count, parse_date, placeholder
+from mailbot.workbook.headers import COLUMNS, match_header
+from mailbot.workbook.io import Sheet
+from mailbot.workbook.template import report_workbook, save_workbook
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "fixtures" / "workbooks"
