@@ -18,6 +18,7 @@ from typing import Any
 import openpyxl
 import pytest
 
+from mailbot.message import spreadsheet_kind
 from mailbot.weeks import Week
 from mailbot.workbook import FIGURES, ParsedWorkbook, ReportRow, find_header, parse_workbook
 from mailbot.workbook import io as workbook_io
@@ -352,6 +353,18 @@ def test_unreadable_file_gives_one_error_and_no_rows(name: str) -> None:
 
 def test_password_message_asks_for_an_unprotected_file() -> None:
     assert "please send an unprotected file" in parse("password_protected.xlsx").problems[0].message
+
+
+def test_the_email_side_and_the_reader_agree_on_which_files_are_protected() -> None:
+    # One sniffer (workbook.io.spreadsheet_kind): what message.py files as "encrypted" the reader refuses as
+    # password-protected, and nothing else.
+    files = {p.name: p.read_bytes() for p in sorted(FOLDER.iterdir())}
+    files["word_document.doc"] = mw.compound_file(b"\x00" * 600, name="WordDocument")
+    disagree = [name for name, content in files.items()
+                if (spreadsheet_kind(content) == "encrypted")
+                != ([p.code for p in parse_workbook(content, name).problems] == ["password_protected"])]
+    assert disagree == []
+    assert spreadsheet_kind(files["password_protected.xlsx"]) == "encrypted"
 
 
 def test_entity_expansion_is_refused_by_defusedxml() -> None:
