@@ -5,18 +5,17 @@ from __future__ import annotations
 import email
 import email.message
 import email.policy
-import importlib.util
 import io
 import random
 import zipfile
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import openpyxl
 import pytest
+from emails import fixture_generator
 
 from mailbot.message import spreadsheet_kind
 from mailbot.weeks import Week
@@ -31,16 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "fixtures" / "workbooks"
 
 
-def _load_generator() -> ModuleType:
-    # fixtures/ is a folder of scripts, not a package: load the generator by path.
-    spec = importlib.util.spec_from_file_location("make_workbooks", ROOT / "fixtures" / "make_workbooks.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-mw = _load_generator()
+mw = fixture_generator("make_workbooks")
 SUNDAY = date(2026, 12, 6)
 CANONICAL_ROWS = [(code, 6 + i) for i, code in enumerate(mw.CODES)]
 
