@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from emails import body_text
 from servers import SmtpSink
 
 from mailbot.config import Config
@@ -43,13 +44,7 @@ def report(tmp_path: Path, name: str, lgd_codes: tuple[int, ...]) -> Path:
 def last_reply(config: Config) -> str:
     with sqlite3.connect(config.database) as db:
         [(raw,)] = db.execute("select raw from outbox order by id desc limit 1").fetchall()
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(msg, email.message.EmailMessage)
-    body = msg.get_body(("plain",))
-    assert body is not None
-    text = body.get_content()
-    assert isinstance(text, str)
-    return text
+    return body_text(email.message_from_bytes(raw, policy=email.policy.default))
 
 
 def test_receipt_lists_the_districts_still_due_counting_earlier_messages(
