@@ -107,7 +107,7 @@ def locked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     def access(path: object, mode: int, *args: object, **kwargs: object) -> bool:
         if Path(str(path)) == folder and mode & os.W_OK:
             return False
-        return real_access(path, mode, *args, **kwargs)  # type: ignore[arg-type]
+        return real_access(path, mode, *args, **kwargs)  # type: ignore[arg-type]  # os.access's own arguments, passed on
 
     monkeypatch.setattr(os, "access", access)
     return folder

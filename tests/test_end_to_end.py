@@ -26,7 +26,7 @@ from emails import body_text
 from servers import DovecotServer, ImapAccount, SmtpSink
 
 from mailbot import outbox
-from mailbot.config import Config
+from mailbot.config import Config, ImapSettings
 from mailbot.mailbox import Mailbox, MailboxUnavailable
 from mailbot.mailbuilder import build_email
 from mailbot.roster import load_roster
@@ -262,8 +262,8 @@ class FlakyMove:
     """A real Mailbox whose first ``failures`` MOVEs die like a dropped connection: the crash between the
     database commit and the move."""
 
-    def __init__(self, settings: object, failures: int) -> None:
-        self.box = Mailbox(settings)  # type: ignore[arg-type]
+    def __init__(self, settings: ImapSettings, failures: int) -> None:
+        self.box = Mailbox(settings)
         self.box.open()
         self.failures = failures
 
@@ -285,11 +285,11 @@ def test_crash_between_commit_and_move_is_finished_by_the_next_pass(
     dovecot.seed(imap_account.username, report_email("CMS Computers", "reports@cms.example", cms))
     sessions: list[FlakyMove] = []
 
-    def connect(settings: object) -> FlakyMove:
+    def connect(settings: ImapSettings) -> FlakyMove:
         sessions.append(FlakyMove(settings, failures=1 if not sessions else 0))
         return sessions[-1]
 
-    bot = Mailbot(config, clock=lambda: NOW, mailbox_factory=connect)  # type: ignore[arg-type]
+    bot = Mailbot(config, clock=lambda: NOW, mailbox_factory=connect)  # type: ignore[arg-type]  # FlakyMove: only what intake calls
     with pytest.raises(MailboxUnavailable):
         bot.poll()
     assert len(dovecot.messages(imap_account.username, "INBOX")) == 1  # committed, not moved

@@ -171,7 +171,7 @@ def test_refused_move_does_not_block_later_mail_and_is_retried_next_pass(
     dovecot.seed(imap_account.username, mh.fixture("newline_in_cell"))
     times = [1]
     bot = Mailbot(config, clock=lambda: NOW,
-                  mailbox_factory=lambda s: RefusesMove(s, first, times))  # type: ignore[arg-type,return-value]
+                  mailbox_factory=lambda s: RefusesMove(s, first, times))  # type: ignore[arg-type,return-value]  # a Mailbox with MOVE refused
     report = bot.poll()
     assert report.moved == 2
     assert [uid for uid, _, _ in dovecot.contents(imap_account.username, "INBOX")] == [first]

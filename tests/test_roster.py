@@ -157,9 +157,9 @@ def test_assignments_for(roster: Roster) -> None:
 
 def test_roster_is_immutable(roster: Roster) -> None:
     with pytest.raises(FrozenInstanceError):
-        roster.dsps = ()  # type: ignore[misc]
+        roster.dsps = ()  # type: ignore[misc]  # the point: a frozen field refuses assignment
     with pytest.raises(TypeError):
-        roster.degs[AGRA] = ()  # type: ignore[index]
+        roster.degs[AGRA] = ()  # type: ignore[index]  # the point: a read-only mapping refuses it
     assert isinstance(roster.assignments, tuple)
 
 
