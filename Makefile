@@ -39,8 +39,7 @@ lint: setup
 	$(BIN)/ruff check --quiet .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/mypy --strict tests/servers.py tests/conftest.py tests/test_mailbox.py tests/test_smtp.py tests/fakes.py \
-		tests/test_outbox_rules.py tests/test_config_defaults.py tests/test_cell_rules.py
+	$(BIN)/mypy --strict tests/
 
 demo:
 	@test $(INSTALLED) -nt pyproject.toml || echo "installing mailbot and its dependencies into $(VENV) (about a minute, once)..."

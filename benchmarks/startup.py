@@ -24,8 +24,8 @@ from servers import DovecotServer, make_certificate  # noqa: E402
 
 from mailbot.mailbuilder import build_email  # noqa: E402
 from mailbot.roster import load_roster  # noqa: E402
-from mailbot.template import report_workbook  # noqa: E402
 from mailbot.weeks import Week  # noqa: E402
+from mailbot.workbook.template import report_workbook  # noqa: E402
 
 ROSTER = ROOT / "fixtures" / "roster" / "roster.xlsx"
 

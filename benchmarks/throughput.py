@@ -33,9 +33,9 @@ from mailbot.message import parse_message  # noqa: E402
 from mailbot.roster import load_roster  # noqa: E402
 from mailbot.service import Mailbot  # noqa: E402
 from mailbot.store import Outbox, select  # noqa: E402
-from mailbot.template import report_workbook  # noqa: E402
 from mailbot.weeks import Week  # noqa: E402
 from mailbot.workbook import parse_workbook  # noqa: E402
+from mailbot.workbook.template import report_workbook  # noqa: E402
 
 ROSTER = ROOT / "fixtures" / "roster" / "roster.xlsx"
 FIGURES = ("rural_target", "rural_opened", "urban_target", "urban_opened", "functional", "b2c_enabled")

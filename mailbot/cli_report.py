@@ -64,8 +64,8 @@ def summary(ctx: Context, week: str | None, now_text: str | None, out: Path | No
 def template(ctx: Context, dsp_name: str, week: str | None, out: Path | None) -> None:
     """The blank report workbook for a DSP, pre-filled with its districts (into the current folder unless --out
     says otherwise)."""
-    from mailbot.template import report_workbook  # noqa: PLC0415
     from mailbot.weeks import last_completed_week  # noqa: PLC0415
+    from mailbot.workbook.template import report_workbook  # noqa: PLC0415
 
     wanted = parse_week(week)
     with mailbot_for(ctx, reading=True) as bot:

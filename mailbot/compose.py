@@ -37,9 +37,9 @@ from mailbot.ladder import Notification, Outstanding, acted_against
 from mailbot.message import msg_id
 from mailbot.statemap import MAP_COLOURS, PATTERNS, district_statuses, map_size, status_map, worst
 from mailbot.summary import STATUS_COLOURS, STATUS_LABELS, DistrictReply, QuarantineItem, quarantine_reason
-from mailbot.template import report_workbook
 from mailbot.weeks import Week
 from mailbot.wording import day_text, names, plural, week_dates, weeks_dates, when_text
+from mailbot.workbook.template import report_workbook
 
 if TYPE_CHECKING:
     from mailbot.progress import Progress

@@ -30,7 +30,7 @@ from mailbot.address import plain_address
 from mailbot.districts import DistrictMatchError, all_districts, match_district
 from mailbot.errors import FixNeeded
 from mailbot.weeks import Week
-from mailbot.workbook_cells import parse_date
+from mailbot.workbook.cells import parse_date
 
 
 @dataclass(frozen=True)
@@ -338,7 +338,7 @@ def _addresses(value: Any, where: str, what: str, problems: list[str]) -> tuple[
 
 
 def _date(value: Any) -> date:
-    """A date as the report parser reads one (``workbook_cells.parse_date``: a date cell, an Excel serial, day-first
+    """A date as the report parser reads one (``workbook.cells.parse_date``: a date cell, an Excel serial, day-first
     or named-month text in English or Hindi); ValueError otherwise."""
     found = parse_date(value)
     if found is None:

@@ -30,13 +30,13 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.pagebreak import Break
 from openpyxl.worksheet.worksheet import Worksheet
 
-from mailbot.cells import text_cell
 from mailbot.compliance import Rate, WeeklyReport
 from mailbot.districts import by_code
 from mailbot.outcomes import ReasonCode, earlier_reason_code
 from mailbot.progress import Progress
 from mailbot.statemap import MAP_COLOURS, district_statuses, status_map
 from mailbot.wording import day_text, week_dates, when_text
+from mailbot.workbook.guard import text_cell
 
 STATUS_COLOURS = {
     "on_time": "#c6efce",  # green

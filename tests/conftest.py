@@ -20,6 +20,9 @@ Fixtures
     A fresh user with an empty INBOX on ``dovecot``: ``.username``, ``.password``, ``.env_var`` (holds the
     password, set with monkeypatch), ``.settings`` (ImapSettings: IMAPS, CA verified, timeout 10 s) and
     ``.settings_for(security="starttls", **changes)`` for other variants.
+``own_dovecot -> ImapAccount`` (function)
+    The same, on a Dovecot of the test's own (``.server``), started and closed around the test: for tests that
+    stop or restart the server, which the session's must not do under the other tests.
 ``smtp_sink -> SmtpSink`` (function)
     A fresh STARTTLS + AUTH server: ``.messages`` (list of ``Received(mail_from, rcpt_tos, raw, message)``),
     ``.wait_for(n, timeout=10)``, ``.clear()``; faults: ``.fail_greeting(times=1)`` (421),
@@ -100,6 +103,19 @@ def imap_account(dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch) -> Ima
 
 
 @pytest.fixture
+def own_dovecot(tls_files: TlsFiles, monkeypatch: pytest.MonkeyPatch) -> Iterator[ImapAccount]:
+    server = DovecotServer(tls=tls_files)
+    try:
+        server.start()
+        username, password = server.add_user()
+        env_var = f"MAILBOT_TEST_OWN_IMAP_PASSWORD_{secrets.token_hex(3).upper()}"
+        monkeypatch.setenv(env_var, password)
+        yield ImapAccount(username, password, env_var, server)
+    finally:
+        server.close()
+
+
+@pytest.fixture
 def smtp_sink(tls_files: TlsFiles) -> Iterator[SmtpSink]:
     sink = SmtpSink(tls_files, security="starttls")
     sink.start()
@@ -157,11 +173,7 @@ def make_config(
             },
             "ceg": {"addresses": ["jsk@ceg.example"], "operator": "operator@ceg.example"},
         }
-        for name, values in overrides.items():
-            sections.setdefault(name, {}).update(values)
-        path = tmp_path / "mailbot.toml"
-        path.write_text(to_toml(sections), encoding="utf-8")
-        return load_config(path)
+        return write_config(tmp_path, sections, overrides)
 
     return make
 
@@ -182,13 +194,19 @@ def config_without_servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> C
             "smtp": {"host": HOST, "port": NO_SERVER_PORT, "from_address": "mailbot@ceg.example", "timeout": 1},
             "ceg": {"addresses": ["jsk@ceg.example"], "operator": "operator@ceg.example"},
         }
-        for name, values in overrides.items():
-            sections.setdefault(name, {}).update(values)
-        path = tmp_path / "mailbot.toml"
-        path.write_text(to_toml(sections), encoding="utf-8")
-        return load_config(path)
+        return write_config(tmp_path, sections, overrides)
 
     return make
+
+
+def write_config(folder: Path, sections: dict[str, dict[str, Any]], overrides: Mapping[str, Mapping[str, Any]]
+                 ) -> Config:
+    """``sections`` with ``overrides`` merged over them, written to ``folder/mailbot.toml`` and loaded from there."""
+    for name, values in overrides.items():
+        sections.setdefault(name, {}).update(values)
+    path = folder / "mailbot.toml"
+    path.write_text(to_toml(sections), encoding="utf-8")
+    return load_config(path)
 
 
 def to_toml(sections: Mapping[str, Mapping[str, Any]]) -> str:

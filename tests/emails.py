@@ -1,10 +1,11 @@
 """Email bytes for tests: the builder, the committed quirk fixtures, and the shapes too big to commit.
 
-    from emails import FilePart, build_email, fixture_email, make_emails
+    from emails import FilePart, body_text, build_email, fixture_email, make_emails
 
     raw = build_email(sender="reports@cms.example", attachments=[("report.xlsx", xlsx_bytes)])
     raw = fixture_email("rfc2231_hindi_filename")        # fixtures/emails/rfc2231_hindi_filename.eml
     raw = make_emails.many_parts(100_000)                  # built on demand
+    text = body_text(sent_message)                         # its text/plain body, or the test fails
 
 ``build_email`` is :func:`mailbot.mailbuilder.build_email` (see its docstring for every option).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from email.message import EmailMessage
 from pathlib import Path
 from types import ModuleType
 
@@ -26,6 +28,7 @@ __all__ = [
     "EMAILS",
     "FilePart",
     "attachment_entity",
+    "body_text",
     "build_email",
     "fixture_email",
     "fixture_generator",
@@ -59,3 +62,12 @@ def fixture_email(name: str) -> bytes:
 def fixture_names() -> list[str]:
     """Every committed fixture, sorted."""
     return sorted(p.stem for p in EMAILS.glob("*.eml"))
+
+
+def body_text(message: EmailMessage, subtype: str = "plain") -> str:
+    """The text/<subtype> body of a parsed email (``policy=email.policy.default``); fails the test if it has none."""
+    part = message.get_body((subtype,))
+    assert part is not None, f"no text/{subtype} part in {message['Subject']!r}"
+    text = part.get_content()
+    assert isinstance(text, str)
+    return text

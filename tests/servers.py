@@ -34,7 +34,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from mailbot.config import ImapSettings, Secret
+from mailbot.config import ImapSettings, Secret, Security
 
 HOST = "127.0.0.1"  # both servers listen here only; the certificate names it (and localhost)
 INSTALL_HINT = (
@@ -392,7 +392,7 @@ class ImapAccount:
     def settings(self) -> ImapSettings:
         return self.settings_for()
 
-    def settings_for(self, security: str = "ssl", **changes: Any) -> ImapSettings:
+    def settings_for(self, security: Security = "ssl", **changes: Any) -> ImapSettings:
         """ImapSettings for this account; ``security`` picks the port ("ssl" IMAPS, else the plain port)."""
         port = self.server.imaps_port if security == "ssl" else self.server.imap_port
         settings = ImapSettings(
@@ -400,7 +400,7 @@ class ImapAccount:
             port=port,
             username=self.username,
             secret=Secret("imap.password_env", env=self.env_var),
-            security=security,  # type: ignore[arg-type]
+            security=security,
             ca_file=self.server.ca_file,
             timeout=10.0,
         )
@@ -493,7 +493,7 @@ class _Handler:
         if fault is not None:
             if fault == DROP:
                 assert server.transport is not None
-                server.transport.abort()  # type: ignore[attr-defined]
+                server.transport.abort()  # type: ignore[attr-defined]  # aiosmtpd types it BaseTransport; it is a Transport
                 return "421 dropped"  # never reaches the client
             return fault
         raw = envelope.original_content or b""

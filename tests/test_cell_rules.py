@@ -6,33 +6,21 @@ value meant different things in different files. These pin the shared behaviour.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 from datetime import date
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from emails import fixture_generator
 from openpyxl import Workbook, load_workbook
 
-from mailbot.cells import text_cell
 from mailbot.roster import load_roster
-from mailbot.template import report_workbook
 from mailbot.weeks import Week
-from mailbot.workbook_cells import parse_date
+from mailbot.workbook.cells import parse_date
+from mailbot.workbook.guard import text_cell
+from mailbot.workbook.template import report_workbook
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-
-
-def _make_roster() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_roster_cells", FIXTURES / "make_roster.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_roster = _make_roster()
+make_roster = fixture_generator("make_roster")
 
 
 # --- dates ---------------------------------------------------------------------------------------------------

@@ -110,7 +110,7 @@ def locked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     def access(path: object, mode: int, *args: object, **kwargs: object) -> bool:
         if Path(str(path)) == folder and mode & os.W_OK:
             return False
-        return real_access(path, mode, *args, **kwargs)  # type: ignore[arg-type]
+        return real_access(path, mode, *args, **kwargs)  # type: ignore[arg-type]  # os.access's own arguments, passed on
 
     monkeypatch.setattr(os, "access", access)
     return folder
@@ -367,6 +367,7 @@ BAD_ROSTER = ROOT / "fixtures" / "roster" / "bad_roster.xlsx"
 
 
 def init(config: Config) -> Result:
+    assert config.source is not None, "make_config writes the config to a file"
     return invoke("--config", config.source, "init")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import email
 import io
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
@@ -80,8 +80,8 @@ def composer() -> Composer:
     return Composer(None, FROM, "CEG JSK mailbot")
 
 
-def notes_at(now_day: object, hour: int, kind: str) -> list[Notification]:
-    notes = due_notifications(roster(), facts(), CALENDAR, ist(now_day, hour), CEG)  # type: ignore[arg-type]
+def notes_at(now_day: date, hour: int, kind: str) -> list[Notification]:
+    notes = due_notifications(roster(), facts(), CALENDAR, ist(now_day, hour), CEG)
     return [n for n in notes if n.kind == kind and n.week == W47]
 
 
@@ -398,7 +398,7 @@ def summary_email(composer: Composer, **kwargs: object) -> EmailMessage:
     note = notes_at(TUE, 10, "summary")[0]
     xlsx = build_workbook(note.context["report"], (), 0.5)
     return reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=xlsx,
-                                         **kwargs))  # type: ignore[arg-type]
+                                         **kwargs))  # type: ignore[arg-type]  # each test passes the keyword it varies
 
 
 def test_summary_subject_leads_with_the_figures(composer: Composer) -> None:

@@ -45,7 +45,7 @@ def _differences(parsed: object, expected: object, *, types: bool = False) -> di
     """Field name -> (parsed, dataclass default) for each field that differs by value (``types``: or by type:
     5 == 5.0 in Python, yet "every 5 minutes" and "every 5.0 minutes" are different text)."""
     found: dict[str, tuple[object, object]] = {}
-    for f in dataclasses.fields(parsed):  # type: ignore[arg-type]
+    for f in dataclasses.fields(parsed):  # type: ignore[arg-type]  # a settings dataclass, typed object to take any
         got, want = getattr(parsed, f.name), getattr(expected, f.name)
         if got != want or (types and type(got) is not type(want)):
             found[f.name] = (got, want)

@@ -76,8 +76,8 @@ def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(
         _backoff_passed(config.database)
     # Then uninterrupted runs until everything is through.
     for _ in range(3):
-        for command in (["poll"], ["send", "--retry-waiting"]):
-            done = subprocess.run([str(MAILBOT), "--config", str(config.source), *command], capture_output=True,
+        for arguments in (["poll"], ["send", "--retry-waiting"]):
+            done = subprocess.run([str(MAILBOT), "--config", str(config.source), *arguments], capture_output=True,
                                   text=True, env=os.environ.copy(), timeout=240, check=False)
             assert done.returncode == 0, done.stderr[-3000:]
         _backoff_passed(config.database)

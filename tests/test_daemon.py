@@ -16,18 +16,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import DovecotServer, Received, SmtpSink, TlsFiles
+from servers import DovecotServer, ImapAccount, Received, SmtpSink
 
 from mailbot.config import Config
 from mailbot.districts import by_code
 from mailbot.mailbuilder import build_email
-from mailbot.template import report_workbook
 from mailbot.weeks import Week
+from mailbot.workbook.template import report_workbook
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
@@ -226,41 +226,38 @@ def test_sigterm_while_the_mailbox_server_hangs_exits_promptly_and_loses_nothing
     assert after.returncode != 3 and "already running" not in after.stderr, after.stderr
 
 
+def own_config(make_config: Callable[..., Config], account: ImapAccount, roster: Path,
+               schedule: Mapping[str, float]) -> Config:
+    """A config reading ``account`` on its own Dovecot (``own_dovecot``) rather than the session's."""
+    return make_config(roster, schedule=schedule, imap={
+        "port": account.server.imaps_port, "username": account.username, "password_env": account.env_var,
+        "ca_file": str(account.server.ca_file)})
+
+
 def test_survives_a_dovecot_restart_and_reads_what_arrived_meanwhile(
-    tmp_path: Path, tls_files: TlsFiles, make_config: Callable[..., Config], smtp_sink: SmtpSink,
-    monkeypatch: pytest.MonkeyPatch, start_daemon: Callable[[Config], Daemon],
+    tmp_path: Path, own_dovecot: ImapAccount, make_config: Callable[..., Config], smtp_sink: SmtpSink,
+    start_daemon: Callable[[Config], Daemon],
 ) -> None:
-    server = DovecotServer(tls=tls_files)  # our own: the session's Dovecot must not go down under others
-    try:
-        server.start()
-        user, password = server.add_user()
-        monkeypatch.setenv("MAILBOT_TEST_RESTART_PASSWORD", password)
-        config = make_config(
-            write_roster(tmp_path / "roster"),
-            imap={"port": server.imaps_port, "username": user, "password_env": "MAILBOT_TEST_RESTART_PASSWORD",
-                  "ca_file": str(server.ca_file)},
-            schedule=FAST,
-        )
-        daemon = start_daemon(config)
-        first_id, first = report_mail("before")
-        server.seed(user, first)
-        wait_until(lambda: replies_to(smtp_sink, first_id), "the first acknowledgement", daemon=daemon)
+    server, user = own_dovecot.server, own_dovecot.username  # our own: it goes down in this test
+    config = own_config(make_config, own_dovecot, write_roster(tmp_path / "roster"), FAST)
+    daemon = start_daemon(config)
+    first_id, first = report_mail("before")
+    server.seed(user, first)
+    wait_until(lambda: replies_to(smtp_sink, first_id), "the first acknowledgement", daemon=daemon)
 
-        server.stop()
-        failures = daemon.log().count("unavailable")
-        wait_until(lambda: daemon.log().count("unavailable") > failures, "a failed poll while Dovecot is down",
-                   daemon=daemon)
-        meanwhile_id, meanwhile = report_mail("meanwhile")
-        deliver_to_maildir(server, user, meanwhile)
-        server.start()
+    server.stop()
+    failures = daemon.log().count("unavailable")
+    wait_until(lambda: daemon.log().count("unavailable") > failures, "a failed poll while Dovecot is down",
+               daemon=daemon)
+    meanwhile_id, meanwhile = report_mail("meanwhile")
+    deliver_to_maildir(server, user, meanwhile)
+    server.start()
 
-        wait_until(lambda: replies_to(smtp_sink, meanwhile_id), "the acknowledgement after the restart",
-                   daemon=daemon)
-        assert meanwhile in server.messages(user, "Processed")
-        status, seconds = daemon.terminate()
-        assert status == 0 and seconds < 5, daemon.log()
-    finally:
-        server.close()
+    wait_until(lambda: replies_to(smtp_sink, meanwhile_id), "the acknowledgement after the restart",
+               daemon=daemon)
+    assert meanwhile in server.messages(user, "Processed")
+    status, seconds = daemon.terminate()
+    assert status == 0 and seconds < 5, daemon.log()
 
 
 def test_revoked_password_alerts_the_operator_once_while_it_lasts(
@@ -319,37 +316,26 @@ def test_a_report_gets_its_receipt_in_seconds_while_the_daemon_idles(
 
 
 def test_the_idle_watcher_reconnects_after_a_dovecot_restart(
-    tmp_path: Path, tls_files: TlsFiles, make_config: Callable[..., Config], smtp_sink: SmtpSink,
-    monkeypatch: pytest.MonkeyPatch, start_daemon: Callable[[Config], Daemon],
+    tmp_path: Path, own_dovecot: ImapAccount, make_config: Callable[..., Config], smtp_sink: SmtpSink,
+    start_daemon: Callable[[Config], Daemon],
 ) -> None:
-    server = DovecotServer(tls=tls_files)  # our own: the session's Dovecot must not go down under others
-    try:
-        server.start()
-        user, password = server.add_user()
-        monkeypatch.setenv("MAILBOT_TEST_IDLE_RESTART_PASSWORD", password)
-        config = make_config(
-            write_roster(tmp_path / "roster"),
-            imap={"port": server.imaps_port, "username": user, "password_env": "MAILBOT_TEST_IDLE_RESTART_PASSWORD",
-                  "ca_file": str(server.ca_file)},
-            schedule=SLOW,
-        )
-        daemon = start_daemon(config)
-        wait_until(lambda: IDLING in daemon.log(), "the watcher to enter IDLE", daemon=daemon)
+    server, user = own_dovecot.server, own_dovecot.username  # our own: it goes down in this test
+    config = own_config(make_config, own_dovecot, write_roster(tmp_path / "roster"), SLOW)
+    daemon = start_daemon(config)
+    wait_until(lambda: IDLING in daemon.log(), "the watcher to enter IDLE", daemon=daemon)
 
-        server.stop()  # idling clients get a BYE
-        wait_until(lambda: "IDLE on the mailbox" in daemon.log() and "lost" in daemon.log(),
-                   "the watcher to notice", daemon=daemon)
-        server.start()
-        wait_until(lambda: "waiting for new mail (IDLE) again" in daemon.log(), "the watcher to reconnect",
-                   timeout=30, daemon=daemon)
+    server.stop()  # idling clients get a BYE
+    wait_until(lambda: "IDLE on the mailbox" in daemon.log() and "lost" in daemon.log(),
+               "the watcher to notice", daemon=daemon)
+    server.start()
+    wait_until(lambda: "waiting for new mail (IDLE) again" in daemon.log(), "the watcher to reconnect",
+               timeout=30, daemon=daemon)
 
-        message_id, raw = report_mail("after-restart")
-        server.seed(user, raw)
-        wait_until(lambda: replies_to(smtp_sink, message_id), "the receipt after the restart", timeout=10,
-                   daemon=daemon)
-        assert raw in server.messages(user, "Processed")
-        status, seconds = daemon.terminate()
-        assert status == 0 and seconds < 5, daemon.log()
-        assert "Traceback" not in daemon.log()
-    finally:
-        server.close()
+    message_id, raw = report_mail("after-restart")
+    server.seed(user, raw)
+    wait_until(lambda: replies_to(smtp_sink, message_id), "the receipt after the restart", timeout=10,
+               daemon=daemon)
+    assert raw in server.messages(user, "Processed")
+    status, seconds = daemon.terminate()
+    assert status == 0 and seconds < 5, daemon.log()
+    assert "Traceback" not in daemon.log()

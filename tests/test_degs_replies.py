@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
+from emails import body_text
 from servers import DovecotServer, ImapAccount, SmtpSink
 from test_end_to_end import ROSTER, query, read
 
@@ -70,16 +71,17 @@ def test_a_district_office_reply_is_kept_unanswered_and_listed_in_the_next_summa
         [(raw,)] = query(bot.config, "select raw from outbox where kind = 'summary' and week = '2026-W48'")
     finally:
         bot.close()
-    summary = email.message_from_bytes(bytes(raw), policy=email.policy.default)  # type: ignore[arg-type]
-    text = summary.get_body(("plain",)).get_content()
-    html = summary.get_body(("html",)).get_content()
+    assert isinstance(raw, bytes)
+    summary = email.message_from_bytes(raw, policy=email.policy.default)
+    text = body_text(summary)
+    html = body_text(summary, "html")
     listed = text.split("Replies from district offices", 1)[1].split("Unanswered messages", 1)
     assert office in listed[0].lower() and district in listed[0] and "answers the escalation" in listed[0]
     assert f"Re: {subject}" in listed[0]
     assert office not in listed[1].lower()  # not among the strangers
     assert "someone@unknown.example" in listed[1]
     assert "Replies from district offices" in html and office in html.lower()
-    [xlsx] = [p for p in summary.iter_attachments() if p.get_filename().endswith(".xlsx")]
+    [xlsx] = [p for p in summary.iter_attachments() if p.get_filename("").endswith(".xlsx")]
     book = openpyxl.load_workbook(io.BytesIO(xlsx.get_content()), read_only=True)
     rows = list(book["District replies"].iter_rows(values_only=True))
     assert any(r[0] == district and str(r[1]).lower() == office and "escalation" in str(r[4]) for r in rows)

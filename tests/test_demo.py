@@ -19,9 +19,10 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from emails import body_text
 
-from mailbot import demo_data
 from mailbot.demo import DemoResult, run_demo
+from mailbot.demo import data as demo_data
 from mailbot.districts import all_districts
 
 pytestmark = pytest.mark.slow
@@ -197,7 +198,7 @@ def test_ceg_summary_gives_the_week_on_its_first_lines(demo: tuple[DemoResult, l
     [eml] = (result.workdir / "outgoing").glob("*/*-summary.eml")
     msg = email.message_from_bytes(eml.read_bytes(), policy=default)
     assert msg["Subject"].startswith("JSK 16–22 Nov: 57/75 reported (76%), 41 on time")
-    text = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    text = body_text(msg)
     # Shreetron's damaged workbook: refused, and the summary says why (read from the stored rejection).
     assert "- Shreetron: all 16 of its districts — the file could not be read (damaged or incomplete)" in text
     assert "- UPDESCO: Aligarh and Sambhal" in text

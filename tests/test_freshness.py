@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from emails import body_text
 from servers import DovecotServer, ImapAccount, SmtpSink
 from test_end_to_end import query
 
@@ -26,8 +27,8 @@ from mailbot.ladder import NEEDS_FRESH_READ, Notification, held_because
 from mailbot.mailbox import MailboxAuthError
 from mailbot.mailbuilder import build_email
 from mailbot.service import MAILBOX_READ, Mailbot
-from mailbot.template import report_workbook
 from mailbot.weeks import Week
+from mailbot.workbook.template import report_workbook
 
 IST = ZoneInfo("Asia/Kolkata")
 WEEK = Week(2026, 47)
@@ -156,7 +157,7 @@ def test_a_refused_imap_login_holds_every_missing_notice_until_the_mailbox_is_re
         subjects = Counter(str(m["Subject"]) for m in alerts)
         held_alerts = [s for s in subjects if "held" in s]
         assert len(held_alerts) == 1 and subjects[held_alerts[0]] == 1, subjects
-        body = next(m for m in alerts if m["Subject"] == held_alerts[0]).get_body(("plain",)).get_content()
+        body = body_text(next(m for m in alerts if m["Subject"] == held_alerts[0]))
         assert "the IMAP server refused the login" in " ".join(body.split())
         ok, line = health_module.health(config, clock[0])
         assert not ok and "held back" in line and "refused the login" in line, line

@@ -15,11 +15,11 @@ from types import TracebackType
 from typing import Any
 
 import pytest
-from servers import DovecotServer, ImapAccount, TlsFiles
+from servers import ImapAccount
 from test_scheduler import FakeService, make_test_config
 
 from mailbot import scheduler
-from mailbot.config import ImapSettings, Secret
+from mailbot.config import ImapSettings
 from mailbot.mailbox import Mailbox, MailboxUnavailable
 
 RAW = b"From: dsp@example.com\r\nTo: ceg@example.com\r\nSubject: report\r\n\r\nbody\r\n"
@@ -87,27 +87,16 @@ def test_stop_ends_the_wait_within_a_tick_and_renew_reissues_idle(idling: Mailbo
 
 @pytest.mark.servers
 @pytest.mark.slow
-def test_a_server_restart_during_idle_raises_unavailable(
-    tls_files: TlsFiles, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    server = DovecotServer(tls=tls_files)  # our own: the session's Dovecot must not go down under others
-    try:
-        server.start()
-        user, password = server.add_user()
-        monkeypatch.setenv("MAILBOT_TEST_IDLE_PASSWORD", password)
-        settings = ImapSettings(host="127.0.0.1", port=server.imap_port, username=user,
-                                secret=Secret("imap.password_env", env="MAILBOT_TEST_IDLE_PASSWORD"),
-                                security="none", timeout=10.0)
-        with Mailbox(settings) as box:
-            box.select("INBOX")
-            thread, out = in_thread(lambda: box.wait_for_mail(threading.Event(), renew=60, tick=0.5))
-            time.sleep(0.3)
-            server.stop()  # Dovecot says BYE to idling clients rather than just closing
-            thread.join(15)
-            assert len(out) == 1 and isinstance(out[0], MailboxUnavailable), out
-            assert f"127.0.0.1:{server.imap_port}" in str(out[0])
-    finally:
-        server.close()
+def test_a_server_restart_during_idle_raises_unavailable(own_dovecot: ImapAccount) -> None:
+    server = own_dovecot.server  # our own: it goes down in this test
+    with Mailbox(own_dovecot.settings_for("none")) as box:
+        box.select("INBOX")
+        thread, out = in_thread(lambda: box.wait_for_mail(threading.Event(), renew=60, tick=0.5))
+        time.sleep(0.3)
+        server.stop()  # Dovecot says BYE to idling clients rather than just closing
+        thread.join(15)
+        assert len(out) == 1 and isinstance(out[0], MailboxUnavailable), out
+        assert f"127.0.0.1:{server.imap_port}" in str(out[0])
 
 
 @pytest.mark.servers
@@ -126,17 +115,18 @@ class FakeBox:
     """A scripted IDLE session: ``script`` holds, per connection, an exception to raise on connect or a list of
     wait results (True = new mail); a list runs out into waiting for stop."""
 
-    def __init__(self, script: list[Any], stop: threading.Event, idle: bool = True) -> None:
+    def __init__(self, script: list[Exception | list[bool | Exception]], stop: threading.Event, idle: bool = True
+                 ) -> None:
         self.script = script
         self.stop = stop
         self.idle = idle
         self.connections = 0
-        self.results: list[bool] = []
+        self.results: list[bool | Exception] = []
         self.where = "IMAP fake:143"
 
     def __call__(self, _settings: ImapSettings) -> FakeBox:
         self.connections += 1
-        step = self.script.pop(0) if self.script else []
+        step: Exception | list[bool | Exception] = self.script.pop(0) if self.script else []
         if isinstance(step, Exception):
             raise step
         self.results = list(step)

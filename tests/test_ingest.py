@@ -16,8 +16,8 @@ from mailbot.ingest import decide, report_week, week_in_subject
 from mailbot.mailbuilder import build_email
 from mailbot.message import parse_message
 from mailbot.roster import Roster, load_roster
-from mailbot.template import report_workbook
 from mailbot.weeks import Week
+from mailbot.workbook.template import report_workbook
 
 IST = ZoneInfo("Asia/Kolkata")
 ROSTER = Path(__file__).resolve().parent.parent / "fixtures" / "roster" / "roster.xlsx"
@@ -35,11 +35,11 @@ def nothing_before(dsp: str, lgd: int, week: Week) -> Mapping[str, int | None] |
 
 
 def email_from(sender: str, week: Week, lgd_codes: tuple[int, ...], *, subject: str = "report", opened: int = 10,
-               **headers: str) -> bytes:
+               headers: Mapping[str, str] | None = None) -> bytes:
     figures = {c: {"rural_target": 100, "rural_opened": opened, "urban_target": 10, "urban_opened": 1}
                for c in lgd_codes}
     book = report_workbook("DSP", week, lgd_codes, figures)
-    return build_email(sender=sender, subject=subject, attachments=[("r.xlsx", book)], headers=headers)
+    return build_email(sender=sender, subject=subject, attachments=[("r.xlsx", book)], headers=headers or {})
 
 
 def test_a_report_from_a_roster_sender_is_accepted_for_its_sheet_week(roster: Roster) -> None:
@@ -70,7 +70,7 @@ def test_another_dsps_district_is_refused_with_its_cell(roster: Roster) -> None:
 def test_unknown_senders_and_robots_are_never_answered(roster: Roster) -> None:
     lgd = roster.districts_of("CMS Computers", W47)
     spoof = email_from('"reports@cms.example" <x@evil.example>', W47, lgd)
-    auto = email_from("reports@cms.example", W47, lgd, **{"Auto-Submitted": "auto-replied"})
+    auto = email_from("reports@cms.example", W47, lgd, headers={"Auto-Submitted": "auto-replied"})
     for raw, reason in ((spoof, "unknown sender x@evil.example"), (auto, "automated")):
         decision = decide(parse_message(raw), roster, RECEIVED, IST, nothing_before)
         assert decision.outcome == "ignored" and not decision.answer and reason in decision.reason

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from servers import HOST, DovecotServer, ImapAccount, SmtpSink, TlsFiles, free_port
 
-from mailbot.config import ConfigError, Secret
+from mailbot.config import ConfigError, Secret, Security
 from mailbot.mailbox import (
     FetchedMessage,
     Mailbox,
@@ -43,7 +43,7 @@ def report_email(n: int, body_size: int = 200) -> bytes:
 
 
 @pytest.mark.parametrize("security", ["ssl", "starttls"])
-def test_login_select_and_fetch_over_verified_tls(imap_account: ImapAccount, security: str) -> None:
+def test_login_select_and_fetch_over_verified_tls(imap_account: ImapAccount, security: Security) -> None:
     raw = report_email(1)
     uid = imap_account.server.seed(imap_account.username, raw)
 
@@ -328,7 +328,7 @@ def test_session_killed_by_the_server(imap_account: ImapAccount) -> None:
 
 
 @pytest.mark.parametrize("security", ["ssl", "starttls"])
-def test_hung_server_times_out(imap_account: ImapAccount, silent_server: int, security: str) -> None:
+def test_hung_server_times_out(imap_account: ImapAccount, silent_server: int, security: Security) -> None:
     settings = imap_account.settings_for(security, port=silent_server, timeout=1.0)
     started = time.monotonic()
     with pytest.raises(MailboxUnavailable, match="timed out"):

@@ -1,4 +1,4 @@
-"""Properties of the two readers a DSP's typing goes through: counts (workbook_cells.parse_count) and district
+"""Properties of the two readers a DSP's typing goes through: counts (workbook.cells.parse_count) and district
 names (districts.match_district). Each property is what a clerk relies on: a number is read exactly or refused,
 never read as another number; a name finds its district or none, never another one."""
 
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from rapidfuzz import fuzz
 
 from mailbot.districts import District, DistrictMatchError, all_districts, match_district, normalise
-from mailbot.workbook_cells import MAX_COUNT, parse_count
+from mailbot.workbook.cells import MAX_COUNT, parse_count
 
 # Modest example counts: the suite runs on a shared 2-core machine; these still cover each shape many times.
 # MAILBOT_PROPERTY_EXAMPLES=5000 searches harder (minutes).
@@ -35,7 +35,7 @@ def indian(n: int) -> str:
     """12,34,567: the last three digits, then pairs."""
     digits = str(n)
     head, tail = digits[:-3], digits[-3:]
-    pairs = []
+    pairs: list[str] = []
     while len(head) > 2:
         head, pair = head[:-2], head[-2:]
         pairs.insert(0, pair)

@@ -24,8 +24,8 @@ from servers import SmtpSink
 from mailbot.config import Config
 from mailbot.mailbuilder import build_email
 from mailbot.service import MAILBOX_READ, Mailbot
-from mailbot.template import report_workbook
 from mailbot.weeks import Week
+from mailbot.workbook.template import report_workbook
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
@@ -64,7 +64,7 @@ def report_emails() -> list[tuple[datetime, bytes]]:
         facts = list(group)
         figures: dict[int, dict[str, int | str]] = {}
         for fact in facts:
-            values = {k: v for k, v in fact.figures.items() if v is not None}
+            values: dict[str, int | str] = {k: v for k, v in fact.figures.items() if v is not None}
             figures[fact.lgd_code] = values if fact.valid else {
                 "rural_target": 100, "rural_opened": -5, "urban_target": 20, "urban_opened": 1}
         workbook = report_workbook(dsp, week, sorted(figures), figures)
@@ -144,7 +144,7 @@ def test_a_quarter_sends_exactly_the_right_emails_once(
     # Reminders carry the pre-filled template listing only the DSP's pending districts.
     reminder = next(m.message for m in ladder if m.message["X-Mailbot-Kind"] == "reminder"
                     and list(m.rcpt_tos) == ["mis@shreetron.example"])
-    attachment = next(p for p in reminder.iter_attachments() if p.get_filename().endswith(".xlsx"))
+    attachment = next(p for p in reminder.iter_attachments() if p.get_filename("").endswith(".xlsx"))
     sheet = openpyxl.load_workbook(io.BytesIO(attachment.get_content()), read_only=True).active
     names = [row[0] for row in sheet.iter_rows(min_row=6, values_only=True) if row[0]]
     assert names == ["Agra"]
@@ -153,7 +153,7 @@ def test_a_quarter_sends_exactly_the_right_emails_once(
     week = Week(2026, 46)
     summary = next(m.message for m in ladder if m.message["X-Mailbot-Kind"] == "summary"
                    and str(week) in m.message["Subject"])
-    book = next(p for p in summary.iter_attachments() if p.get_filename().endswith(".xlsx"))
+    book = next(p for p in summary.iter_attachments() if p.get_filename("").endswith(".xlsx"))
     wb = openpyxl.load_workbook(io.BytesIO(book.get_content()))
     status = bot.status(week, ist(LAST.sunday, 23))
     statuses = Counter(d["status"] for d in status["districts"])

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from emails import body_text
 from servers import SmtpSink
 
 from mailbot.config import Config
@@ -17,8 +18,8 @@ from mailbot.districts import by_code
 from mailbot.mailbuilder import build_email
 from mailbot.roster import load_roster
 from mailbot.service import Mailbot
-from mailbot.template import report_workbook
 from mailbot.weeks import Week
+from mailbot.workbook.template import report_workbook
 
 ROOT = Path(__file__).resolve().parent.parent
 ROSTER = ROOT / "fixtures" / "roster" / "roster.xlsx"
@@ -43,13 +44,7 @@ def report(tmp_path: Path, name: str, lgd_codes: tuple[int, ...]) -> Path:
 def last_reply(config: Config) -> str:
     with sqlite3.connect(config.database) as db:
         [(raw,)] = db.execute("select raw from outbox order by id desc limit 1").fetchall()
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(msg, email.message.EmailMessage)
-    body = msg.get_body(("plain",))
-    assert body is not None
-    text = body.get_content()
-    assert isinstance(text, str)
-    return text
+    return body_text(email.message_from_bytes(raw, policy=email.policy.default))
 
 
 def test_receipt_lists_the_districts_still_due_counting_earlier_messages(
@@ -132,7 +127,9 @@ def test_a_rejections_template_carries_each_districts_last_targets(
     msg = email.message_from_bytes(raw_reply, policy=email.policy.default)
     assert isinstance(msg, email.message.EmailMessage)
     [part] = list(msg.iter_attachments())
-    sheet = openpyxl.load_workbook(io.BytesIO(part.get_payload(decode=True))).active
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    sheet = openpyxl.load_workbook(io.BytesIO(payload)).active
     assert sheet is not None
     rows = {r[1]: r for r in sheet.iter_rows(min_row=6, values_only=True)}
     header = [c.value for c in sheet[5]]
@@ -164,7 +161,9 @@ def test_a_reminders_template_carries_the_last_targets(
     msg = email.message_from_bytes(found[0][0], policy=email.policy.default)
     assert isinstance(msg, email.message.EmailMessage)
     [part] = list(msg.iter_attachments())
-    sheet = openpyxl.load_workbook(io.BytesIO(part.get_payload(decode=True))).active
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    sheet = openpyxl.load_workbook(io.BytesIO(payload)).active
     assert sheet is not None
     rows = {r[1]: r for r in sheet.iter_rows(min_row=6, values_only=True)}
     assert (rows[cms[0]][2], rows[cms[0]][4]) == (100, 20)

@@ -20,8 +20,8 @@ from mailbot.mailbuilder import build_email
 from mailbot.roster import load_roster
 from mailbot.service import Mailbot
 from mailbot.store import Outbox, Store
-from mailbot.template import report_workbook
 from mailbot.weeks import Week
+from mailbot.workbook.template import report_workbook
 
 ROOT = Path(__file__).resolve().parent.parent
 ROSTER = ROOT / "fixtures" / "roster" / "roster.xlsx"

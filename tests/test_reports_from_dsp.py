@@ -7,8 +7,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from emails import body_text
 from servers import DovecotServer, ImapAccount, SmtpSink
-from test_end_to_end import ROSTER, WEEK, districts, mailbot_cli, query, report_email
+from test_end_to_end import ROSTER, WEEK, as_dict, districts, mailbot_cli, query, report_email
 
 from mailbot.config import Config
 
@@ -60,15 +61,21 @@ def test_two_from_addresses_are_no_report_even_without_authserv_id(
     assert query(config, "select outcome, dsp_id from ledger") == [("rejected", None)]
 
 
-def test_the_latest_email_wins_even_when_its_file_came_before_and_read_out_of_order(
-    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
-) -> None:
-    config = make_config(ROSTER)
+def a_b_and_a_again() -> tuple[bytes, bytes, bytes]:
+    """CMS's report A (10 opened), a mistaken B (77), and A sent again: the same districts each time."""
     cms = districts("CMS Computers")
     a = report_email("CMS Computers", "reports@cms.example", cms, opened=10, message_id="<a1@cms.example>")
     b = report_email("CMS Computers", "reports@cms.example", cms, opened=77, message_id="<b@cms.example>")
     a_again = report_email("CMS Computers", "reports@cms.example", cms, opened=10, subject="Re-sent: A",
                            message_id="<a2@cms.example>")
+    return a, b, a_again
+
+
+def test_the_latest_email_wins_even_when_its_file_came_before_and_read_out_of_order(
+    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
+    config = make_config(ROSTER)
+    a, b, a_again = a_b_and_a_again()
     with dovecot.client(imap_account.username) as client:
         client.append("INBOX", a, msg_time=datetime(2026, 11, 23, 4, 0, tzinfo=UTC))
         client.append("INBOX", b, msg_time=datetime(2026, 11, 23, 5, 0, tzinfo=UTC))
@@ -78,12 +85,12 @@ def test_the_latest_email_wins_even_when_its_file_came_before_and_read_out_of_or
         client.append("INBOX", a_again, msg_time=datetime(2026, 11, 23, 6, 0, tzinfo=UTC))
     mailbot_cli(config, "poll")
     assert set(_cms_status(config).values()) == {("on_time", 10)}
-    assert dict(query(config, "select message_id, outcome from ledger")) == {
+    assert as_dict(query(config, "select message_id, outcome from ledger"), str, str) == {
         "<a1@cms.example>": "accepted", "<b@cms.example>": "accepted", "<a2@cms.example>": "accepted"}
     mailbot_cli(config, "send")
     assert smtp_sink.wait_for(3)
     last = next(m.message for m in smtp_sink.messages if m.message["In-Reply-To"] == "<a2@cms.example>")
-    body = last.get_body(("plain",)).get_content()
+    body = body_text(last)
     assert "Figures now in force" in body and "rural opened 10 of 100" in body and "77" not in body
 
 
@@ -92,11 +99,7 @@ def test_a_backlog_read_out_of_order_still_ends_with_the_latest_email_in_force(
     dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
 ) -> None:
     config = make_config(ROSTER)
-    cms = districts("CMS Computers")
-    a = report_email("CMS Computers", "reports@cms.example", cms, opened=10, message_id="<a1@cms.example>")
-    b = report_email("CMS Computers", "reports@cms.example", cms, opened=77, message_id="<b@cms.example>")
-    a_again = report_email("CMS Computers", "reports@cms.example", cms, opened=10, subject="Re-sent: A",
-                           message_id="<a2@cms.example>")
+    a, b, a_again = a_b_and_a_again()
     with dovecot.client(imap_account.username) as client:
         client.append("INBOX", a, msg_time=datetime(2026, 11, 23, 4, 0, tzinfo=UTC))
         client.append("INBOX", a_again, msg_time=datetime(2026, 11, 23, 6, 0, tzinfo=UTC))
@@ -108,7 +111,7 @@ def test_a_backlog_read_out_of_order_still_ends_with_the_latest_email_in_force(
     mailbot_cli(config, "send")
     assert smtp_sink.wait_for(3)
     late = next(m.message for m in smtp_sink.messages if m.message["In-Reply-To"] == "<b@cms.example>")
-    body = late.get_body(("plain",)).get_content()
+    body = body_text(late)
     assert "from a report received later" in body and "rural opened 10 of 100" in body
 
 

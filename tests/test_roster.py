@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import FrozenInstanceError, replace
 from datetime import date, datetime
 from pathlib import Path
-from types import ModuleType
 
 import openpyxl
 import pytest
+from emails import fixture_generator
 
 from mailbot.districts import all_districts, match_district
 from mailbot.roster import Assignment, Dsp, Roster, RosterError, load_roster, roster_template
@@ -20,15 +19,7 @@ ROSTERS = FIXTURES / "roster"
 AGRA, LUCKNOW, ETAH = 118, 162, 138
 
 
-def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_roster", FIXTURES / "make_roster.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_roster = _load_generator()
+make_roster = fixture_generator("make_roster")
 
 
 @pytest.fixture(scope="module")
@@ -166,9 +157,9 @@ def test_assignments_for(roster: Roster) -> None:
 
 def test_roster_is_immutable(roster: Roster) -> None:
     with pytest.raises(FrozenInstanceError):
-        roster.dsps = ()  # type: ignore[misc]
+        roster.dsps = ()  # type: ignore[misc]  # the point: a frozen field refuses assignment
     with pytest.raises(TypeError):
-        roster.degs[AGRA] = ()  # type: ignore[index]
+        roster.degs[AGRA] = ()  # type: ignore[index]  # the point: a read-only mapping refuses it
     assert isinstance(roster.assignments, tuple)
 
 

@@ -14,8 +14,8 @@ from mailbot.config import Config, ConfigError
 from mailbot.mailbuilder import build_email
 from mailbot.roster import load_roster
 from mailbot.service import Mailbot
-from mailbot.template import report_workbook
 from mailbot.weeks import Week
+from mailbot.workbook.template import report_workbook
 
 ROOT = Path(__file__).resolve().parent.parent
 ROSTER = ROOT / "fixtures" / "roster" / "roster.xlsx"

@@ -19,7 +19,15 @@ from servers import HOST, DovecotServer, SmtpSink, TlsFiles, free_port
 from mailbot.config import Config, Security, SmtpSettings
 from mailbot.health import health
 from mailbot.service import Mailbot
-from mailbot.smtp import SendResult, SmtpAuthError, SmtpPermanent, SmtpSenderRefused, SmtpTransient, SmtpTransport
+from mailbot.smtp import (
+    SendResult,
+    SmtpAuthError,
+    SmtpError,
+    SmtpPermanent,
+    SmtpSenderRefused,
+    SmtpTransient,
+    SmtpTransport,
+)
 
 pytestmark = pytest.mark.servers
 
@@ -147,12 +155,12 @@ def test_one_recipient_refused_others_delivered(smtp_sink: SmtpSink, smtp_settin
     [("450 4.2.1 Mailbox busy", SmtpTransient), ("550 5.1.1 No such user", SmtpPermanent)],
 )
 def test_every_recipient_refused(
-    smtp_sink: SmtpSink, smtp_settings: SmtpSettings, reply: str, kind: type[Exception]
+    smtp_sink: SmtpSink, smtp_settings: SmtpSettings, reply: str, kind: type[SmtpError]
 ) -> None:
     smtp_sink.refuse_recipient("dsp@example.net", reply)
     with SmtpTransport(smtp_settings) as transport, pytest.raises(kind) as caught:
         transport.send(reparse(stored_reply()))
-    assert caught.value.refused == {"dsp@example.net": (int(reply[:3]), reply[4:])}  # type: ignore[attr-defined]
+    assert caught.value.refused == {"dsp@example.net": (int(reply[:3]), reply[4:])}
     assert smtp_sink.messages == []
 
 

@@ -10,10 +10,10 @@ import openpyxl
 import pytest
 
 from mailbot.districts import all_districts
-from mailbot.headers import COLUMNS, FIGURE_KEYS, match_header
-from mailbot.template import HEADER_ROW, report_workbook
 from mailbot.weeks import Week
 from mailbot.workbook import parse_workbook
+from mailbot.workbook.headers import COLUMNS, FIGURE_KEYS, match_header
+from mailbot.workbook.template import HEADER_ROW, HeaderLanguage, report_workbook
 
 WEEK = Week(2026, 49)
 ALL = [d.lgd_code for d in all_districts()]
@@ -31,9 +31,9 @@ def sheet(content: bytes) -> openpyxl.worksheet.worksheet.Worksheet:
 
 
 @pytest.mark.parametrize("headers", ["en", "hi", "both"])
-def test_round_trip_all_75_districts(headers: str) -> None:
+def test_round_trip_all_75_districts(headers: HeaderLanguage) -> None:
     given = {code: figures_for(code) for code in ALL}
-    content = report_workbook("CMS Computers Ltd", WEEK, ALL, given, headers)  # type: ignore[arg-type]
+    content = report_workbook("CMS Computers Ltd", WEEK, ALL, given, headers)
     result = parse_workbook(content, "report.xlsx")
     assert result.problems == ()
     assert len(result.rows) == 75
@@ -65,8 +65,8 @@ def test_layout_a_dsp_sees() -> None:
 
 
 @pytest.mark.parametrize(("headers", "district"), [("en", "District"), ("hi", "जनपद")])
-def test_single_language_headers(headers: str, district: str) -> None:
-    ws = sheet(report_workbook("X", WEEK, [118], headers=headers))  # type: ignore[arg-type]
+def test_single_language_headers(headers: HeaderLanguage, district: str) -> None:
+    ws = sheet(report_workbook("X", WEEK, [118], headers=headers))
     assert ws.cell(HEADER_ROW, 1).value == district
 
 

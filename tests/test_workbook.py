@@ -5,41 +5,32 @@ from __future__ import annotations
 import email
 import email.message
 import email.policy
-import importlib.util
 import io
 import random
 import zipfile
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import openpyxl
 import pytest
+from emails import fixture_generator
 
-from mailbot import workbook_io
-from mailbot.headers import COLUMNS, match_header
-from mailbot.template import report_workbook, save_workbook
+from mailbot.message import spreadsheet_kind
 from mailbot.weeks import Week
 from mailbot.workbook import FIGURES, ParsedWorkbook, ReportRow, find_header, parse_workbook
-from mailbot.workbook_cells import MAX_COUNT, parse_count, parse_date, placeholder
-from mailbot.workbook_io import Sheet
+from mailbot.workbook import io as workbook_io
+from mailbot.workbook.cells import MAX_COUNT, parse_count, parse_date, placeholder
+from mailbot.workbook.headers import COLUMNS, match_header
+from mailbot.workbook.io import Sheet
+from mailbot.workbook.template import report_workbook, save_workbook
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "fixtures" / "workbooks"
 
 
-def _load_generator() -> ModuleType:
-    # fixtures/ is a folder of scripts, not a package: load the generator by path.
-    spec = importlib.util.spec_from_file_location("make_workbooks", ROOT / "fixtures" / "make_workbooks.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-mw = _load_generator()
+mw = fixture_generator("make_workbooks")
 SUNDAY = date(2026, 12, 6)
 CANONICAL_ROWS = [(code, 6 + i) for i, code in enumerate(mw.CODES)]
 
@@ -352,6 +343,18 @@ def test_unreadable_file_gives_one_error_and_no_rows(name: str) -> None:
 
 def test_password_message_asks_for_an_unprotected_file() -> None:
     assert "please send an unprotected file" in parse("password_protected.xlsx").problems[0].message
+
+
+def test_the_email_side_and_the_reader_agree_on_which_files_are_protected() -> None:
+    # One sniffer (workbook.io.spreadsheet_kind): what message.py files as "encrypted" the reader refuses as
+    # password-protected, and nothing else.
+    files = {p.name: p.read_bytes() for p in sorted(FOLDER.iterdir())}
+    files["word_document.doc"] = mw.compound_file(b"\x00" * 600, name="WordDocument")
+    disagree = [name for name, content in files.items()
+                if (spreadsheet_kind(content) == "encrypted")
+                != ([p.code for p in parse_workbook(content, name).problems] == ["password_protected"])]
+    assert disagree == []
+    assert spreadsheet_kind(files["password_protected.xlsx"]) == "encrypted"
 
 
 def test_entity_expansion_is_refused_by_defusedxml() -> None:

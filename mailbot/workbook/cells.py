@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from openpyxl.utils import get_column_letter
 
-from mailbot.headers import plain
+from mailbot.workbook.headers import plain
 
 CellError = Literal["not_a_number", "negative_value", "fractional_value", "ambiguous_number", "count_above_bound"]
 

@@ -10,10 +10,10 @@ import math
 from typing import Any
 
 from mailbot.districts import AmbiguousDistrict, District, DistrictMatchError, by_code, match_district
-from mailbot.headers import COLUMN_BY_KEY, REQUIRED, is_total
-from mailbot.workbook_cells import MAX_COUNT, address, is_empty, parse_count, placeholder, readings
-from mailbot.workbook_io import Kind, Sheet, formula_cells
-from mailbot.workbook_model import FIGURES, AddProblem, Header, ReportRow, Severity
+from mailbot.workbook.cells import MAX_COUNT, address, is_empty, parse_count, placeholder, readings
+from mailbot.workbook.headers import COLUMN_BY_KEY, REQUIRED, is_total
+from mailbot.workbook.io import Kind, Sheet, formula_cells
+from mailbot.workbook.model import FIGURES, AddProblem, Header, ReportRow, Severity
 
 _CELL_ERRORS = {
     "not_a_number": ("'{v}' is not a number", "'{v}' संख्या नहीं है"),

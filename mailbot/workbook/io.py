@@ -36,8 +36,10 @@ RATIO_FLOOR = 10 * 1024 * 1024
 
 ZIP_MAGIC = b"PK\x03\x04"
 CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_BIFF5_BOOK = "Book\0".encode("utf-16-le")  # Excel 95's stream name, as stored in a CFB directory entry
 
 Kind = Literal["xlsx", "xls"]
+OfficeKind = Literal["xlsx", "xls", "encrypted"]
 
 
 class Refused(Exception):
@@ -75,6 +77,50 @@ def _unreadable(detail: str) -> Refused:
     )
 
 
+def is_office_file(head: bytes) -> bool:
+    """Whether bytes start like an Office file (a ZIP package or a CFB container: xlsx, xls, Outlook .msg)."""
+    return head.startswith((ZIP_MAGIC, CFB_MAGIC))
+
+
+def spreadsheet_kind(data: bytes) -> OfficeKind | None:
+    """What the bytes are: xlsx/xlsm, legacy xls, a password-protected workbook, or None (not a workbook).
+
+    The one place that tells: ``message`` sorts attachments by it, ``load`` refuses a protected workbook by it."""
+    if data.startswith(ZIP_MAGIC):
+        return "xlsx" if _is_ooxml_workbook(data) else None
+    if data.startswith(CFB_MAGIC):
+        return _cfb_kind(data)
+    return None
+
+
+def _is_ooxml_workbook(data: bytes) -> bool:
+    try:
+        names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        # Truncated: local headers still carry member names; the workbook reader will report the damage.
+        return b"xl/" in data
+    return "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names)
+
+
+def _cfb_kind(data: bytes) -> OfficeKind | None:
+    try:
+        # msoffcrypto picks by stream name: EncryptionInfo (a protected xlsx), Workbook (BIFF8 xls).
+        office = msoffcrypto.OfficeFile(io.BytesIO(data))
+    except Exception as exc:  # FileFormatError for Word and other CFB files; OSError and worse for damaged ones
+        log.info("msoffcrypto could not classify the CFB file: %s: %s", type(exc).__name__, exc)
+        return "xls" if _BIFF5_BOOK in data else None
+    kind = getattr(office, "format", "")
+    if kind == "ooxml":
+        return "encrypted"
+    if kind != "xls97":
+        return None
+    try:
+        # A protected .xls keeps its Workbook stream; only its FILEPASS record tells.
+        return "encrypted" if office.is_encrypted() else "xls"
+    except Exception:  # a damaged BIFF stream: the workbook reader will say so
+        return "xls"
+
+
 def load(content: bytes) -> Book:
     """Read every sheet's first MAX_ROWS x MAX_COLS values; raises Refused for anything that is not a workbook."""
     if not content:
@@ -83,13 +129,13 @@ def load(content: bytes) -> Book:
         _check_zip(content)
         return Book("xlsx", _read_xlsx(content))
     if content.startswith(CFB_MAGIC):
-        if _encrypted(content):
+        if spreadsheet_kind(content) == "encrypted":
             raise Refused(
                 "password_protected",
                 "The workbook is password-protected: please send an unprotected file.",
                 "एक्सेल फ़ाइल पासवर्ड से सुरक्षित है: कृपया बिना पासवर्ड की फ़ाइल भेजें।",
             )
-        return Book("xls", _read_xls(content))
+        return Book("xls", _read_xls(content))  # an .xls, or a container nothing could place: xlrd judges
     raise _not_a_spreadsheet(content)
 
 
@@ -217,14 +263,6 @@ def formula_cells(content: bytes, sheet: str, last_row: int) -> frozenset[tuple[
     except Exception as exc:  # the first pass succeeded; failing here only loses the hint
         log.info("formula pass failed: %s: %s", type(exc).__name__, exc)
         return frozenset()
-
-
-def _encrypted(content: bytes) -> bool:
-    try:
-        return bool(msoffcrypto.OfficeFile(io.BytesIO(content)).is_encrypted())
-    except Exception as exc:  # not an Office container msoffcrypto knows: let xlrd judge
-        log.info("msoffcrypto could not classify the CFB file: %s: %s", type(exc).__name__, exc)
-        return False
 
 
 def _read_xls(content: bytes) -> tuple[Sheet, ...]:

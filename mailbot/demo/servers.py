@@ -109,14 +109,6 @@ class ImapServer:
         finally:
             client.logout()
 
-    def folder_counts(self) -> dict[str, int]:
-        client = self.client()
-        try:
-            names = [name for _flags, _sep, name in client.list_folders()]
-            return {name: int(client.folder_status(name, ["MESSAGES"])[b"MESSAGES"]) for name in names}
-        finally:
-            client.logout()
-
     def __enter__(self) -> ImapServer:
         self.start()
         return self

@@ -1,8 +1,8 @@
 """The canonical weekly report workbook that mailbot hands out: blank, pre-filled with districts, or with figures.
 
 Pure and deterministic: the same arguments give the same bytes (fixed timestamps inside the ZIP), so a reminder
-re-sent after a crash attaches an identical file. Columns come from ``mailbot.headers``, the definition the parser
-reads with, so what mailbot hands out is what it reads best.
+re-sent after a crash attaches an identical file. Columns come from ``headers``, the definition the parser reads
+with, so what mailbot hands out is what it reads best.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from mailbot.cells import text_cell
 from mailbot.districts import by_code
-from mailbot.headers import COLUMNS, DSP_LABEL, FIGURE_KEYS, TITLE, WEEK_ENDING_LABEL
 from mailbot.weeks import Week
+from mailbot.workbook.guard import text_cell
+from mailbot.workbook.headers import COLUMNS, DSP_LABEL, FIGURE_KEYS, TITLE, WEEK_ENDING_LABEL
 
 HeaderLanguage = Literal["en", "hi", "both"]
 

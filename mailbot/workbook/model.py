@@ -6,15 +6,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal, Protocol
 
-from mailbot.headers import FIGURE_KEYS
-from mailbot.workbook_cells import MAX_COUNT
+from mailbot.workbook.cells import MAX_COUNT
+from mailbot.workbook.headers import FIGURE_KEYS
 
 Severity = Literal["error", "warning"]
 
 FIGURES = ("rural_target", "rural_opened", "urban_target", "urban_opened",
            "opened_this_week", "functional", "transacting", "b2c_enabled")
 if FIGURES != FIGURE_KEYS:  # pragma: no cover - the contract's names and the column table must agree
-    raise ImportError("mailbot.headers columns disagree with workbook FIGURES")
+    raise ImportError("mailbot.workbook.headers columns disagree with workbook FIGURES")
 
 
 @dataclass(frozen=True)

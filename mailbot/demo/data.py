@@ -27,8 +27,8 @@ import openpyxl
 
 from mailbot.districts import District, all_districts, divisions
 from mailbot.mailbuilder import FilePart, build_email
-from mailbot.template import report_workbook
 from mailbot.weeks import Week
+from mailbot.workbook.template import report_workbook
 
 IST = ZoneInfo("Asia/Kolkata")
 WEEK = Week(2026, 47)

@@ -1,7 +1,7 @@
 """``mailbot demo``: a whole reporting week in well under a minute, with nothing installed or configured.
 
 An IMAP server (pymap, in memory) and an SMTP server (aiosmtpd) start in this process on loopback; a real config
-file and roster are written to the work folder; the week's mail (``demo_data``) is delivered to the inbox at its
+file and roster are written to the work folder; the week's mail (``mailbot.demo.data``) is delivered to the inbox at its
 simulated arrival times while a fake clock steps through the days. At each step the production jobs run exactly
 as the daemon runs them: ``Mailbot.poll``, ``send``, ``check``, ``send``. Only the servers and the clock are local.
 """
@@ -22,10 +22,10 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from mailbot import demo_data
 from mailbot.compliance import evaluate
 from mailbot.config import Config, load_config
-from mailbot.demo_servers import ImapServer, Received, SmtpSink
+from mailbot.demo import data as demo_data
+from mailbot.demo.servers import ImapServer, Received, SmtpSink
 from mailbot.errors import FixNeeded
 from mailbot.store import Outbox, Store, select
 

@@ -3,7 +3,7 @@
 Pure, and never raises for bad input: each problem is a :class:`Problem` with a stable code and plain English and
 Hindi messages. The steps:
 
-1. ``workbook_io`` reads the bytes (xlsx, legacy xls; refuses encrypted, non-spreadsheet, damaged, bomb files).
+1. ``workbook.io`` reads the bytes (xlsx, legacy xls; refuses encrypted, non-spreadsheet, damaged, bomb files).
 2. On every visible sheet the header row is the row among the first 30 naming the most known columns
    (``headers.match_header``); the sheet with the best header is the report.
 3. "Week ending" and the DSP's name are read from label cells above the header.
@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from mailbot.headers import (
+from mailbot.workbook.cells import address, is_empty, parse_date
+from mailbot.workbook.headers import (
     COLUMN_BY_KEY,
     DSP_LABELS,
     OPTIONAL_FIGURES,
@@ -36,10 +37,9 @@ from mailbot.headers import (
     match_header,
     plain,
 )
-from mailbot.workbook_cells import address, is_empty, parse_date
-from mailbot.workbook_io import MAX_ROWS, Book, Refused, Sheet, load
-from mailbot.workbook_model import FIGURES, Header, ParsedWorkbook, Problem, ReportRow, Severity
-from mailbot.workbook_rows import read_rows
+from mailbot.workbook.io import MAX_ROWS, Book, Refused, Sheet, load
+from mailbot.workbook.model import FIGURES, Header, ParsedWorkbook, Problem, ReportRow, Severity
+from mailbot.workbook.rows import read_rows
 
 HEADER_SCAN_ROWS = 30
 MIN_HEADER_COLUMNS = 3  # fewer recognised headers than this is some other table
