@@ -3,7 +3,8 @@
 Queueing is idempotent on ``key``. Delivery marks a row sent only after the server's 250, and records each
 recipient's answer; recipients deferred with 4xx are retried alone, with backoff, up to ``max_attempts``. A crash
 between the server's 250 and our commit can resend one message: it carries the same Message-ID, so mail clients
-show it once. That is the one duplicate SMTP cannot rule out.
+show it once. That is the one duplicate SMTP cannot rule out. (A row's commit overlaps the next email's
+transmission, but the server accepts that email only after the commit: still at most one.)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import email.policy
 import json
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -37,7 +39,9 @@ RETRY_CAP = timedelta(hours=6)
 
 
 class Transport(Protocol):
-    def send_raw(self, raw: bytes, recipients: Sequence[str]) -> SendResult: ...
+    # ``ready`` is called after the body is transmitted, before the final "." that has the server accept it.
+    def send_raw(self, raw: bytes, recipients: Sequence[str], *, ready: Callable[[], None] | None = None
+                 ) -> SendResult: ...
     def close(self) -> None: ...
 
 
@@ -161,19 +165,46 @@ def deliver(store: Store, transport: Transport, now: datetime, max_attempts: int
         pending = pending.where(Outbox.next_attempt_at <= now)  # type: ignore[operator]
     with store.session() as session:
         due = session.exec(pending.order_by(Outbox.id)).all()  # type: ignore[arg-type]
+    # One commit per email, after the server's answer (the crash-safety floor). It runs in the background while
+    # the next email is transmitted, and that email's final "." waits for it: the server accepts an email only once
+    # the one before is recorded, so a crash can still resend at most one (see the module's docstring).
+    committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailbot-outbox-commit")
+    previous: list[Future[None]] = []
+
+    def ready() -> None:  # the previous email's commit is done (its exception raised here)
+        while previous:
+            previous.pop().result()
+
     try:
-        # One session for the pass, one commit per email (after the server's answer: the crash-safety floor).
-        with store.session() as session:
-            for outbox_id in due:
-                if should_stop():
-                    break
-                assert outbox_id is not None  # noqa: S101 - primary keys are set
-                _deliver_one(session, transport, outbox_id, now, max_attempts, report)
-                session.commit()
-                session.expunge_all()  # each row's bytes are let go once it is settled
+        for outbox_id in due:
+            if should_stop():
+                break
+            assert outbox_id is not None  # noqa: S101 - primary keys are set
+            session = Session(store.engine, expire_on_commit=False)
+            try:
+                _deliver_one(session, transport, outbox_id, now, max_attempts, report, ready)
+                ready()  # also when the transport did not call it (nothing was sent, a fake)
+            except BaseException:
+                session.rollback()
+                session.close()
+                ready()  # a failed commit of the email before is the error to report first
+                raise
+            previous.append(committer.submit(_commit, session))
+        ready()
     finally:
+        committer.shutdown(wait=True)  # a commit under way is finished, not dropped
         _count_waiting(store, now, report)
     return report
+
+
+def _commit(session: Session) -> None:
+    try:
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
 
 
 def _count_waiting(store: Store, now: datetime, report: SendReport) -> None:
@@ -185,9 +216,9 @@ def _count_waiting(store: Store, now: datetime, report: SendReport) -> None:
 
 
 def _deliver_one(session: Session, transport: Transport, outbox_id: int, now: datetime, max_attempts: int,
-                 report: SendReport) -> None:
+                 report: SendReport, ready: Callable[[], None]) -> None:
     """One email's attempt, in ``session``: the caller commits it (SmtpTransient commits the attempt, then raises;
-    SmtpAuthError leaves it for the caller to roll back)."""
+    SmtpAuthError leaves it for the caller to roll back). ``ready`` waits for the previous email's commit."""
     row = session.get(Outbox, outbox_id)
     if row is None or row.status != "pending":
         return
@@ -203,8 +234,9 @@ def _deliver_one(session: Session, transport: Transport, outbox_id: int, now: da
     row.attempts += 1
     try:
         # The bytes stored when queued go out as they are: nothing is parsed or regenerated per email.
-        result = transport.send_raw(row.raw, waiting)
+        result = transport.send_raw(row.raw, waiting, ready=ready)
     except SmtpTransient as exc:
+        ready()
         _retry_later(row, now, max_attempts, str(exc))
         session.add(row)
         report.deferred += 1

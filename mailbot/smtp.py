@@ -24,7 +24,7 @@ import smtplib
 import socket
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from types import TracebackType
@@ -228,13 +228,18 @@ class SmtpTransport:
         international = not "".join([self.settings.from_address, *envelope]).isascii()
         return self.send_raw(_faithful(message, utf8=international).as_bytes(), envelope)
 
-    def send_raw(self, raw: bytes, recipients: Sequence[str]) -> SendResult:
+    def send_raw(self, raw: bytes, recipients: Sequence[str], *, ready: Callable[[], None] | None = None
+                 ) -> SendResult:
         """Send stored message bytes as they are to ``recipients`` (the envelope), from ``from_address``.
 
         The outbox's path: the bytes were generated once, when queued, so nothing is parsed or regenerated per
-        email. Line ends become CRLF (SMTP allows no bare CR or LF), smtplib dot-stuffs, and a Bcc or Resent-Bcc
+        email. Line ends become CRLF (SMTP allows no bare CR or LF), dots are stuffed, and a Bcc or Resent-Bcc
         header, should the bytes carry one, is cut out: the envelope delivers those copies, the headers never name
         them. Non-ASCII envelope addresses need the server's SMTPUTF8, as with smtplib's send_message().
+
+        ``ready`` is called once the body is transmitted, before the final "." that has the server accept it: the
+        outbox waits there for the previous email's commit. Should it raise, the connection is dropped without
+        the ".", so the server discards this email, and its exception propagates.
         """
         envelope = list(recipients)
         if not envelope:
@@ -250,7 +255,11 @@ class SmtpTransport:
                         "One or more source or delivery addresses require internationalized email support, but "
                         "the server does not advertise the required SMTPUTF8 capability")
                 options = ("SMTPUTF8", "BODY=8BITMIME")
-            refused = smtp.sendmail(self.settings.from_address, envelope, wire, mail_options=options)
+            refused = _sendmail(smtp, self.settings.from_address, envelope, wire, options, ready)
+        except _NotReady as not_ready:
+            self._smtp = None
+            _quietly_close(smtp)  # not QUIT: in DATA that would be text of the message
+            raise not_ready.reason from None
         except (smtplib.SMTPException, OSError) as exc:
             # The session state is unknown after a failure: start the next send on a fresh connection.
             self.close()
@@ -299,6 +308,64 @@ class SmtpTransport:
         return SmtpError(f"{where}: {exc}")  # pragma: no cover - every caller passes one of the above
 
 
+class _NotReady(Exception):
+    """Internal: carries what ``ready`` raised out of _sendmail."""
+
+    def __init__(self, reason: BaseException) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
+
+
+def _sendmail(smtp: smtplib.SMTP, sender: str, recipients: list[str], wire: bytes, options: tuple[str, ...],
+              ready: Callable[[], None] | None) -> dict[str, tuple[int, bytes]]:
+    """smtplib's ``sendmail`` (same replies, same exceptions), with ``ready()`` between the body and its final ".".
+    Returns the refused recipients as sendmail does."""
+    smtp.ehlo_or_helo_if_needed()
+    esmtp = [*([f"size={len(wire)}"] if smtp.has_extn("size") else []), *options] if smtp.does_esmtp else []
+    code, reply = smtp.mail(sender, esmtp)
+    if code != 250:
+        _abandon(smtp, code)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    refused: dict[str, tuple[int, bytes]] = {}
+    for recipient in recipients:
+        code, reply = smtp.rcpt(recipient)
+        if code not in (250, 251):
+            refused[recipient] = (code, reply)
+        if code == 421:
+            smtp.close()
+            raise smtplib.SMTPRecipientsRefused(refused)
+    if len(refused) == len(recipients):
+        _abandon(smtp, 0)
+        raise smtplib.SMTPRecipientsRefused(refused)
+    smtp.putcmd("data")
+    code, reply = smtp.getreply()
+    if code != 354:
+        _abandon(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+    body = _LEADING_DOT.sub(b"..", wire)
+    smtp.send(body if body.endswith(b"\r\n") else body + b"\r\n")
+    try:
+        if ready is not None:
+            ready()
+    except BaseException as exc:
+        raise _NotReady(exc) from exc
+    smtp.send(b".\r\n")
+    code, reply = smtp.getreply()
+    if code != 250:
+        _abandon(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+    return refused
+
+
+def _abandon(smtp: smtplib.SMTP, code: int) -> None:
+    """After a refusal: a 421 closes the session, anything else resets the transaction (as sendmail does)."""
+    if code == 421:
+        smtp.close()
+        return
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        smtp.rset()
+
+
 def _faithful(message: EmailMessage, *, utf8: bool = False) -> EmailMessage:
     """A shallow copy without Bcc whose policy writes headers as they are (no refolding) with CRLF line ends.
 
@@ -314,6 +381,7 @@ def _faithful(message: EmailMessage, *, utf8: bool = False) -> EmailMessage:
 
 
 _LINE_END = re.compile(rb"\r\n|\n|\r")
+_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)  # RFC 5321 4.5.2 dot-stuffing, as smtplib's data() does
 _BCC = re.compile(rb"^(?:resent-)?bcc[ \t]*:.*\r\n(?:[ \t].*\r\n)*", re.IGNORECASE | re.MULTILINE)
 
 

@@ -156,6 +156,36 @@ def test_the_outbox_delivers_each_row_as_stored(smtp_sink: SmtpSink, smtp_settin
     assert b"audit@ceg.example" not in got.raw  # queued without the Bcc header, delivered by the envelope
 
 
+def test_an_email_is_accepted_only_once_the_one_before_is_recorded(
+    smtp_sink: SmtpSink, smtp_settings: SmtpSettings, tmp_path: Path
+) -> None:
+    # Each email's commit runs while the next is transmitted; the next one's final "." waits for it. A commit that
+    # fails (here a trigger; a full disk alike) must leave the next email unaccepted: at most one can be resent.
+    store = Store(tmp_path / "mailbot.db")
+    with store.session() as session:
+        for n in (1, 2, 3):
+            message = reparse(stored_reply(to=f"dsp{n}@example.net"))
+            message.replace_header("Message-ID", f"<outbox-{n}@ceg.example>")
+            outbox.queue(session, key=f"r{n}", kind="receipt", message=message, now=NOW)
+    with sqlite3.connect(store.path) as db:
+        db.execute("CREATE TRIGGER lost BEFORE UPDATE ON outbox WHEN OLD.key = 'r1' "
+                   "BEGIN SELECT RAISE(ABORT, 'simulated: the record of r1 could not be written'); END")
+    with SmtpTransport(smtp_settings) as transport, pytest.raises(Exception, match="simulated"):
+        outbox.deliver(store, transport, NOW, max_attempts=3)
+    assert [m.rcpt_tos for m in smtp_sink.messages] == [("dsp1@example.net",)]  # r2's body went, its "." not
+    assert query_store(store, "SELECT key, status, attempts FROM outbox ORDER BY id") == [
+        ("r1", "pending", 0), ("r2", "pending", 0), ("r3", "pending", 0)]
+
+    with sqlite3.connect(store.path) as db:
+        db.execute("DROP TRIGGER lost")
+    with SmtpTransport(smtp_settings) as transport:
+        assert outbox.deliver(store, transport, NOW, max_attempts=3).sent == 3
+    got = smtp_sink.wait_for(4)
+    # r1 twice with one Message-ID (the one resend a lost record can cause; mail clients show it once), r2 and r3 once.
+    assert [m.message["Message-ID"] for m in got] == [f"<outbox-{n}@ceg.example>" for n in (1, 1, 2, 3)]
+    assert [r for (r,) in query_store(store, "SELECT status FROM outbox")] == ["sent"] * 3
+
+
 def test_connection_is_reused_within_a_pass(smtp_sink: SmtpSink, smtp_settings: SmtpSettings) -> None:
     with SmtpTransport(smtp_settings) as transport:
         for n in range(5):
