@@ -49,8 +49,11 @@ log = logging.getLogger(__name__)
 DELETED = b"\\Deleted"
 # A FETCH batch is also cut at this many bytes (by RFC822.SIZE), so 50 large messages are not held at once.
 BATCH_BYTES = 32 * 1024 * 1024
-# RFC 2177: a server may drop a client idle for 30 minutes, so IDLE is re-issued well before that.
-IDLE_RENEW_SECONDS = 25 * 60.0
+# IDLE is ended (DONE) and the next wait begins with a NOOP at least this often. Both are round trips answered
+# within imap.timeout, so a connection that died without a word (a NAT or firewall that forgot it: no FIN, no RST)
+# is noticed within this plus imap.timeout (4 + 1 minutes by default) instead of hanging unseen. It also re-issues
+# IDLE well within RFC 2177's 30 minutes, after which a server may drop an idle client.
+IDLE_RENEW_SECONDS = 4 * 60.0
 # How often a waiting IDLE looks at its stop event: SIGTERM must end `mailbot run` within seconds.
 IDLE_TICK_SECONDS = 1.0
 
@@ -378,7 +381,9 @@ class Mailbox:
         self, stop: threading.Event, *, renew: float = IDLE_RENEW_SECONDS, tick: float = IDLE_TICK_SECONDS
     ) -> bool:
         """Wait in IDLE on the selected folder. True as soon as the server reports new mail (EXISTS); False
-        when ``stop`` is set or ``renew`` seconds passed (call again: that re-issues IDLE as RFC 2177 asks).
+        when ``stop`` is set or ``renew`` seconds passed (call again: its NOOP checks the connection, then IDLE
+        is re-issued). The answers to DONE and NOOP are awaited within imap.timeout: a connection that died
+        silently while idling raises ``MailboxUnavailable`` within ``renew`` + ``tick`` + imap.timeout.
 
         Only IDLE, DONE and NOOP are sent: nothing from an email goes into a command. A server that ends the
         session while we idle answers BYE instead of an error (a restart does that); that, a closed

@@ -3,16 +3,18 @@
 Queueing is idempotent on ``key``. Delivery marks a row sent only after the server's 250, and records each
 recipient's answer; recipients deferred with 4xx are retried alone, with backoff, up to ``max_attempts``. A crash
 between the server's 250 and our commit can resend one message: it carries the same Message-ID, so mail clients
-show it once. That is the one duplicate SMTP cannot rule out.
+show it once. That is the one duplicate SMTP cannot rule out. (A row's commit overlaps the next email's
+transmission, but the server accepts that email only after the commit: still at most one.)
 """
 
 from __future__ import annotations
 
-import email
+import copy
 import email.policy
 import json
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -37,7 +39,9 @@ RETRY_CAP = timedelta(hours=6)
 
 
 class Transport(Protocol):
-    def send(self, message: EmailMessage, recipients: Sequence[str] | None = None) -> SendResult: ...
+    # ``ready`` is called after the body is transmitted, before the final "." that has the server accept it.
+    def send_raw(self, raw: bytes, recipients: Sequence[str], *, ready: Callable[[], None] | None = None
+                 ) -> SendResult: ...
     def close(self) -> None: ...
 
 
@@ -93,8 +97,12 @@ def queue(
     bad = [a for a in envelope if plain_address(a) != a]
     if bad or not envelope:
         raise ValueError(f"outbox {key}: not plain email addresses: {bad or 'none given'}")
-    raw = message.as_bytes(policy=STRICT_SMTP)
-    check_generated_headers(message, raw)
+    # Bcc is in the envelope only: the stored bytes are what every recipient receives, so they never name it.
+    stored = copy.copy(message)  # ``del`` gives the copy its own header list: the caller's message is untouched
+    del stored["Bcc"]
+    del stored["Resent-Bcc"]
+    raw = stored.as_bytes(policy=STRICT_SMTP)
+    check_generated_headers(stored, raw)
     session.add(Outbox(
         key=key,
         kind=kind,
@@ -157,15 +165,46 @@ def deliver(store: Store, transport: Transport, now: datetime, max_attempts: int
         pending = pending.where(Outbox.next_attempt_at <= now)  # type: ignore[operator]
     with store.session() as session:
         due = session.exec(pending.order_by(Outbox.id)).all()  # type: ignore[arg-type]
+    # One commit per email, after the server's answer (the crash-safety floor). It runs in the background while
+    # the next email is transmitted, and that email's final "." waits for it: the server accepts an email only once
+    # the one before is recorded, so a crash can still resend at most one (see the module's docstring).
+    committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailbot-outbox-commit")
+    previous: list[Future[None]] = []
+
+    def ready() -> None:  # the previous email's commit is done (its exception raised here)
+        while previous:
+            previous.pop().result()
+
     try:
         for outbox_id in due:
             if should_stop():
                 break
             assert outbox_id is not None  # noqa: S101 - primary keys are set
-            _deliver_one(store, transport, outbox_id, now, max_attempts, report)
+            session = Session(store.engine, expire_on_commit=False)
+            try:
+                _deliver_one(session, transport, outbox_id, now, max_attempts, report, ready)
+                ready()  # also when the transport did not call it (nothing was sent, a fake)
+            except BaseException:
+                session.rollback()
+                session.close()
+                ready()  # a failed commit of the email before is the error to report first
+                raise
+            previous.append(committer.submit(_commit, session))
+        ready()
     finally:
+        committer.shutdown(wait=True)  # a commit under way is finished, not dropped
         _count_waiting(store, now, report)
     return report
+
+
+def _commit(session: Session) -> None:
+    try:
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
 
 
 def _count_waiting(store: Store, now: datetime, report: SendReport) -> None:
@@ -176,59 +215,61 @@ def _count_waiting(store: Store, now: datetime, report: SendReport) -> None:
     report.next_attempt_at = min((max(t, now) for t in pending if t is not None), default=None)
 
 
-def _deliver_one(store: Store, transport: Transport, outbox_id: int, now: datetime, max_attempts: int,
-                 report: SendReport) -> None:
-    with store.session() as session:
-        row = session.get(Outbox, outbox_id)
-        if row is None or row.status != "pending":
-            return
-        # Every answer so far, read once: recording and settling use this, not one query (and flush) each.
-        answers = {r.address: r for r in session.exec(
-            select(OutboxRecipient).where(OutboxRecipient.outbox_id == outbox_id))}
-        done = {a for a, r in answers.items() if r.status != "deferred"}
-        waiting = [a for a in recipients_of(row) if a not in done]
-        if not waiting:  # every recipient already answered: settle the row
-            _settle(session, row, now, answers)
-            return
-        message = email.message_from_bytes(row.raw, policy=email.policy.SMTP)
-        assert isinstance(message, EmailMessage)  # noqa: S101 - the SMTP policy builds EmailMessage
-        row.attempts += 1
-        try:
-            result = transport.send(message, waiting)
-        except SmtpTransient as exc:
-            _retry_later(row, now, max_attempts, str(exc))
-            session.add(row)
-            report.deferred += 1
-            session.commit()
-            raise
-        except SmtpAuthError:
-            # The server refused *us* (the login, or our sender: a sending quota), not this message: nothing
-            # counts against it (the transaction rolls back), the pass stops, and the operator is told while
-            # every email waits.
-            raise
-        except SmtpError as exc:  # permanent for this message (5xx to all, 552, no recipients)
-            log.warning("outbox %s (%s): refused for good: %s", row.key, row.message_id, exc)
-            for address, (code, text) in exc.refused.items():
-                _record(session, answers, outbox_id, address, "refused", code, text)
-            row.status, row.last_error = "failed", str(exc)
-            session.add(row)
-            report.failed += 1
-            return
-        for address in result.accepted:
-            _record(session, answers, outbox_id, address, "sent", 250, "")
-        for address, (code, text) in result.refused.items():
-            _record(session, answers, outbox_id, address, "deferred" if 400 <= code < 500 else "refused", code,
-                    text)
-        if result.retry:
-            _retry_later(row, now, max_attempts, f"deferred: {', '.join(result.retry)}")
-            report.deferred += 1
-        else:
-            _settle(session, row, now, answers)
-            report.sent += 1 if row.status in ("sent", "partial") else 0
-            report.failed += 1 if row.status == "failed" else 0
+def _deliver_one(session: Session, transport: Transport, outbox_id: int, now: datetime, max_attempts: int,
+                 report: SendReport, ready: Callable[[], None]) -> None:
+    """One email's attempt, in ``session``: the caller commits it (SmtpTransient commits the attempt, then raises;
+    SmtpAuthError leaves it for the caller to roll back). ``ready`` waits for the previous email's commit."""
+    row = session.get(Outbox, outbox_id)
+    if row is None or row.status != "pending":
+        return
+    # Every answer so far, read once: recording and settling use this, not one query (and flush) each.
+    # A row never tried has none (answers are recorded with the attempt that got them): no query for it.
+    answers = {r.address: r for r in session.exec(
+        select(OutboxRecipient).where(OutboxRecipient.outbox_id == outbox_id))} if row.attempts else {}
+    done = {a for a, r in answers.items() if r.status != "deferred"}
+    waiting = [a for a in recipients_of(row) if a not in done]
+    if not waiting:  # every recipient already answered: settle the row
+        _settle(session, row, now, answers)
+        return
+    row.attempts += 1
+    try:
+        # The bytes stored when queued go out as they are: nothing is parsed or regenerated per email.
+        result = transport.send_raw(row.raw, waiting, ready=ready)
+    except SmtpTransient as exc:
+        ready()
+        _retry_later(row, now, max_attempts, str(exc))
         session.add(row)
-        log.info("outbox %s: %s to %s (refused: %s)", row.key, row.status, ",".join(result.accepted),
-                 ",".join(result.refused) or "none")
+        report.deferred += 1
+        session.commit()
+        raise
+    except SmtpAuthError:
+        # The server refused *us* (the login, or our sender: a sending quota), not this message: nothing
+        # counts against it (the transaction rolls back), the pass stops, and the operator is told while
+        # every email waits.
+        raise
+    except SmtpError as exc:  # permanent for this message (5xx to all, 552, no recipients)
+        log.warning("outbox %s (%s): refused for good: %s", row.key, row.message_id, exc)
+        for address, (code, text) in exc.refused.items():
+            _record(session, answers, outbox_id, address, "refused", code, text)
+        row.status, row.last_error = "failed", str(exc)
+        session.add(row)
+        report.failed += 1
+        return
+    for address in result.accepted:
+        _record(session, answers, outbox_id, address, "sent", 250, "")
+    for address, (code, text) in result.refused.items():
+        _record(session, answers, outbox_id, address, "deferred" if 400 <= code < 500 else "refused", code,
+                text)
+    if result.retry:
+        _retry_later(row, now, max_attempts, f"deferred: {', '.join(result.retry)}")
+        report.deferred += 1
+    else:
+        _settle(session, row, now, answers)
+        report.sent += 1 if row.status in ("sent", "partial") else 0
+        report.failed += 1 if row.status == "failed" else 0
+    session.add(row)
+    log.info("outbox %s: %s to %s (refused: %s)", row.key, row.status, ",".join(result.accepted),
+             ",".join(result.refused) or "none")
 
 
 def _settle(session: Session, row: Outbox, now: datetime, answers: dict[str, OutboxRecipient]) -> None:

@@ -33,7 +33,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from mailbot.config import Config, ConfigError, ImapSettings, ScheduleSettings
 from mailbot.lock import AlreadyRunning, DatabaseLock
-from mailbot.mailbox import Mailbox, MailboxAuthError, MailboxError, MailboxUnavailable
+from mailbot.mailbox import IDLE_RENEW_SECONDS, Mailbox, MailboxAuthError, MailboxError, MailboxUnavailable
 from mailbot.smtp import SmtpAuthError, SmtpError
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class IdleMailbox(Protocol):
     ) -> None: ...
     def has(self, capability: str) -> bool: ...
     def select(self, folder: str) -> int: ...
-    def wait_for_mail(self, stop: threading.Event) -> bool: ...
+    def wait_for_mail(self, stop: threading.Event, *, renew: float) -> bool: ...
 
 
 def backoff_delay(failures: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:
@@ -323,7 +323,9 @@ class IdleWatcher:
     server reports new mail, and after each (re)connection (mail may have come while nobody watched).
 
     A lost connection (a restart's BYE, a refused or timed-out connect) is re-established after ``delay``
-    (the poll's backoff). A server without IDLE ends the watcher: the poll interval alone reads the mail.
+    (the poll's backoff). So is one that died without a word: IDLE is ended and a NOOP sent every
+    ``check_every`` seconds, and a connection that does not answer within imap.timeout counts as lost (detected
+    within 4 + 1 minutes by default). A server without IDLE ends the watcher: the poll interval alone reads the mail.
     """
 
     def __init__(
@@ -334,8 +336,10 @@ class IdleWatcher:
         on_new_mail: Callable[[], None],
         delay: Callable[[int], float],
         mailbox: Callable[[ImapSettings], IdleMailbox] = Mailbox,
+        check_every: float = IDLE_RENEW_SECONDS,
     ) -> None:
         self.settings = settings
+        self.check_every = check_every
         self.stop = stop
         self.on_new_mail = on_new_mail
         self.delay = delay
@@ -383,7 +387,7 @@ class IdleWatcher:
             self.sessions += 1
             self.on_new_mail()  # whatever came while no IDLE was watching (start-up, an outage)
             while not self.stop.is_set():
-                if box.wait_for_mail(self.stop):
+                if box.wait_for_mail(self.stop, renew=self.check_every):
                     log.info("%s: new mail: reading it now", where)
                     self.on_new_mail()
         return True

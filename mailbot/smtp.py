@@ -1,4 +1,4 @@
-"""SMTP transport: one EmailMessage in, per-recipient results out.
+"""SMTP transport: stored message bytes (or an EmailMessage) and an envelope in, per-recipient results out.
 
 Errors (each message names host:port, never a secret)::
 
@@ -19,11 +19,12 @@ import copy
 import email.policy
 import email.utils
 import logging
+import re
 import smtplib
 import socket
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from types import TracebackType
@@ -217,19 +218,49 @@ class SmtpTransport:
     # -- sending -------------------------------------------------------------------------------------------
 
     def send(self, message: EmailMessage, recipients: Sequence[str] | None = None) -> SendResult:
-        """Send ``message`` to its To/Cc/Bcc recipients with the envelope sender ``from_address``.
+        """Send ``message`` to ``recipients`` (default: its To/Cc/Bcc) with the envelope sender ``from_address``.
 
-        The bytes sent are the message's own, re-generated without refolding headers and with CRLF line
-        ends: a message parsed from stored bytes goes out as stored (same Message-ID, same signature-safe
-        headers). Bcc is not transmitted.
+        The bytes sent are the message's own, generated without refolding headers: a message parsed from stored
+        bytes goes out as stored (same Message-ID, same signature-safe headers). Bcc is not transmitted.
         """
         envelope = list(recipients) if recipients is not None else _recipients(message)
         if not envelope:
             raise SmtpPermanent(f"{self.where}: message {message['Message-ID']} has no recipients")
+        international = not "".join([self.settings.from_address, *envelope]).isascii()
+        return self.send_raw(_faithful(message, utf8=international).as_bytes(), envelope)
+
+    def send_raw(self, raw: bytes, recipients: Sequence[str], *, ready: Callable[[], None] | None = None
+                 ) -> SendResult:
+        """Send stored message bytes as they are to ``recipients`` (the envelope), from ``from_address``.
+
+        The outbox's path: the bytes were generated once, when queued, so nothing is parsed or regenerated per
+        email. Line ends become CRLF (SMTP allows no bare CR or LF), dots are stuffed, and a Bcc or Resent-Bcc
+        header, should the bytes carry one, is cut out: the envelope delivers those copies, the headers never name
+        them. Non-ASCII envelope addresses need the server's SMTPUTF8, as with smtplib's send_message().
+
+        ``ready`` is called once the body is transmitted, before the final "." that has the server accept it: the
+        outbox waits there for the previous email's commit. Should it raise, the connection is dropped without
+        the ".", so the server discards this email, and its exception propagates.
+        """
+        envelope = list(recipients)
+        if not envelope:
+            raise SmtpPermanent(f"{self.where}: a message with no recipients")
+        wire = _without_bcc(_crlf(raw))
+        options: tuple[str, ...] = ()
         smtp = self._connection()
-        wire = _faithful(message)
         try:
-            refused = smtp.send_message(wire, from_addr=self.settings.from_address, to_addrs=envelope)
+            if not "".join([self.settings.from_address, *envelope]).isascii():
+                smtp.ehlo_or_helo_if_needed()
+                if not smtp.has_extn("smtputf8"):
+                    raise smtplib.SMTPNotSupportedError(
+                        "One or more source or delivery addresses require internationalized email support, but "
+                        "the server does not advertise the required SMTPUTF8 capability")
+                options = ("SMTPUTF8", "BODY=8BITMIME")
+            refused = _sendmail(smtp, self.settings.from_address, envelope, wire, options, ready)
+        except _NotReady as not_ready:
+            self._smtp = None
+            _quietly_close(smtp)  # not QUIT: in DATA that would be text of the message
+            raise not_ready.reason from None
         except (smtplib.SMTPException, OSError) as exc:
             # The session state is unknown after a failure: start the next send on a fresh connection.
             self.close()
@@ -278,17 +309,98 @@ class SmtpTransport:
         return SmtpError(f"{where}: {exc}")  # pragma: no cover - every caller passes one of the above
 
 
-def _faithful(message: EmailMessage) -> EmailMessage:
-    """A shallow copy whose policy writes headers as they are (no refolding) with CRLF line ends.
+class _NotReady(Exception):
+    """Internal: carries what ``ready`` raised out of _sendmail."""
 
-    smtplib's send_message() generates the wire bytes with the message's own policy (parts included);
-    with the default policy a long header line read from stored bytes would be refolded, changing the
-    bytes we archived. The caller's message is not modified.
+    def __init__(self, reason: BaseException) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
+
+
+def _sendmail(smtp: smtplib.SMTP, sender: str, recipients: list[str], wire: bytes, options: tuple[str, ...],
+              ready: Callable[[], None] | None) -> dict[str, tuple[int, bytes]]:
+    """smtplib's ``sendmail`` (same replies, same exceptions), with ``ready()`` between the body and its final ".".
+    Returns the refused recipients as sendmail does."""
+    smtp.ehlo_or_helo_if_needed()
+    esmtp = [*([f"size={len(wire)}"] if smtp.has_extn("size") else []), *options] if smtp.does_esmtp else []
+    code, reply = smtp.mail(sender, esmtp)
+    if code != 250:
+        _abandon(smtp, code)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    refused: dict[str, tuple[int, bytes]] = {}
+    for recipient in recipients:
+        code, reply = smtp.rcpt(recipient)
+        if code not in (250, 251):
+            refused[recipient] = (code, reply)
+        if code == 421:
+            smtp.close()
+            raise smtplib.SMTPRecipientsRefused(refused)
+    if len(refused) == len(recipients):
+        _abandon(smtp, 0)
+        raise smtplib.SMTPRecipientsRefused(refused)
+    smtp.putcmd("data")
+    code, reply = smtp.getreply()
+    if code != 354:
+        _abandon(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+    body = _LEADING_DOT.sub(b"..", wire)
+    smtp.send(body if body.endswith(b"\r\n") else body + b"\r\n")
+    try:
+        if ready is not None:
+            ready()
+    except BaseException as exc:
+        raise _NotReady(exc) from exc
+    smtp.send(b".\r\n")
+    code, reply = smtp.getreply()
+    if code != 250:
+        _abandon(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+    return refused
+
+
+def _abandon(smtp: smtplib.SMTP, code: int) -> None:
+    """After a refusal: a 421 closes the session, anything else resets the transaction (as sendmail does)."""
+    if code == 421:
+        smtp.close()
+        return
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        smtp.rset()
+
+
+def _faithful(message: EmailMessage, *, utf8: bool = False) -> EmailMessage:
+    """A shallow copy without Bcc whose policy writes headers as they are (no refolding) with CRLF line ends.
+
+    With the default policy a long header line read from stored bytes would be refolded, changing the bytes we
+    archived. The caller's message is not modified (``del`` replaces the copy's header list, not the shared one).
     """
     policy = message.policy if isinstance(message.policy, email.policy.EmailPolicy) else email.policy.default
     wire = copy.copy(message)
-    wire.policy = policy.clone(linesep="\r\n", refold_source="none")
+    wire.policy = policy.clone(linesep="\r\n", refold_source="none", utf8=utf8)  # utf8: for SMTPUTF8, as smtplib
+    del wire["Bcc"]
+    del wire["Resent-Bcc"]
     return wire
+
+
+_LINE_END = re.compile(rb"\r\n|\n|\r")
+_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)  # RFC 5321 4.5.2 dot-stuffing, as smtplib's data() does
+_BCC = re.compile(rb"^(?:resent-)?bcc[ \t]*:.*\r\n(?:[ \t].*\r\n)*", re.IGNORECASE | re.MULTILINE)
+
+
+def _crlf(raw: bytes) -> bytes:
+    """``raw`` with every line ending CRLF (stored bytes already are: then it is three counts, no copy)."""
+    pairs = raw.count(b"\r\n")
+    if raw.count(b"\n") == pairs and raw.count(b"\r") == pairs:
+        return raw
+    return _LINE_END.sub(b"\r\n", raw)
+
+
+def _without_bcc(raw: bytes) -> bytes:
+    """CRLF ``raw`` without Bcc/Resent-Bcc header fields (and their folded lines); only the header block is read."""
+    end = raw.find(b"\r\n\r\n")
+    head = raw[: end + 2] if end >= 0 else raw
+    if not _BCC.search(head):
+        return raw
+    return _BCC.sub(b"", head) + raw[len(head):]
 
 
 def _recipients(message: EmailMessage) -> list[str]:

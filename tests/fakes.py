@@ -17,7 +17,9 @@ Faults: ``refuse(address, code, text, times)`` (a per-recipient reply: 4xx defer
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import email
+import email.policy
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -243,6 +245,15 @@ class RecordingTransport:
             raise kind(f"fake: every recipient refused: {refused}", max(c for c, _ in refused.values()), refused)
         self.sent.append(Sent(message, accepted))
         return SendResult(accepted, refused)
+
+    def send_raw(self, raw: bytes, recipients: Sequence[str], *, ready: Callable[[], None] | None = None
+                 ) -> SendResult:
+        """The outbox's call: the stored bytes, recorded as the message each recipient reads."""
+        message = email.message_from_bytes(raw, policy=email.policy.SMTP)
+        assert isinstance(message, EmailMessage)
+        if ready is not None:
+            ready()  # where the real one waits before the final "."
+        return self.send(message, recipients)
 
     def close(self) -> None:
         self.closed += 1

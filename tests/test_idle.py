@@ -7,6 +7,7 @@ tests/test_daemon.py.
 from __future__ import annotations
 
 import random
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from test_scheduler import FakeService, make_test_config
 
 from mailbot import scheduler
 from mailbot.config import ImapSettings
-from mailbot.mailbox import Mailbox, MailboxUnavailable
+from mailbot.mailbox import IDLE_TICK_SECONDS, Mailbox, MailboxUnavailable
 
 RAW = b"From: dsp@example.com\r\nTo: ceg@example.com\r\nSubject: report\r\n\r\nbody\r\n"
 
@@ -108,6 +109,109 @@ def test_a_kicked_session_during_idle_raises_unavailable(idling: Mailbox, imap_a
     assert len(out) == 1 and isinstance(out[0], MailboxUnavailable), out
 
 
+class SilentProxy:
+    """A TCP relay to Dovecot that can go silent: ``silence()`` keeps every open connection open but passes nothing
+    on either way, as a NAT or firewall that forgot the connection does (no FIN, no RST): the one drop a real server
+    cannot show. Connections made after it pass again."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.idling = threading.Event()  # the server's "+ idling" passed
+        self._open: list[tuple[socket.socket, socket.socket, threading.Event]] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            silent = threading.Event()
+            self._open.append((client, upstream, silent))
+            threading.Thread(target=self._pipe, args=(client, upstream, silent), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, silent), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, target: socket.socket, silent: threading.Event) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+                if not data:
+                    return
+                if silent.is_set():
+                    continue  # swallowed: the other end hears nothing
+                if b"+ idling" in data:
+                    self.idling.set()
+                target.sendall(data)
+            except OSError:
+                return
+
+    def silence(self) -> None:
+        for _, _, silent in self._open:
+            silent.set()
+
+    def close(self) -> None:
+        self.listener.close()
+        for client, upstream, _ in self._open:
+            client.close()
+            upstream.close()
+
+
+@pytest.fixture
+def silent_proxy(imap_account: ImapAccount) -> Iterator[SilentProxy]:
+    proxy = SilentProxy(imap_account.server.imap_port)
+    yield proxy
+    proxy.close()
+
+
+@pytest.mark.servers
+def test_a_silently_dead_connection_is_noticed_and_reestablished_with_the_backoff(
+    imap_account: ImapAccount, silent_proxy: SilentProxy
+) -> None:
+    # Times are inputs: a check every 0.5 s and a 1 s imap.timeout stand for the default 4 min and 60 s.
+    settings = imap_account.settings_for("none", port=silent_proxy.port, timeout=1.0)
+    stop = threading.Event()
+    sessions: list[float] = []
+    failures: list[tuple[int, float]] = []
+
+    def delay(failure: int) -> float:
+        failures.append((failure, time.monotonic()))
+        return 0.0
+
+    def on_new_mail() -> None:
+        sessions.append(time.monotonic())
+        if len(sessions) == 2:
+            stop.set()  # back in IDLE on a new connection: done
+
+    watcher = scheduler.IdleWatcher(settings, stop, on_new_mail=on_new_mail, delay=delay, check_every=0.5)
+    watcher.start()
+    try:
+        assert silent_proxy.idling.wait(10), "the watcher entered IDLE"
+        silent_proxy.silence()
+        silenced = time.monotonic()
+        watcher.join(15)
+    finally:
+        stop.set()
+        watcher.join(5)
+    assert [f for f, _ in failures] == [1], "one failure, with the poll's backoff"
+    # Noticed within check + tick + timeout (0.5 + 1 + 1 s here; 4 min + 1 s + 60 s by default), with room for load.
+    assert failures[0][1] - silenced < 2.5 + 2.0
+    assert len(sessions) == 2 and watcher.sessions == 2, "a new connection, and the mail read after it"
+
+
+def test_a_silent_drop_is_noticed_within_about_five_minutes_by_default(tmp_path: Path) -> None:
+    stop = threading.Event()
+    box = FakeBox([[False]], stop)
+    config = make_test_config(tmp_path)
+    run_watcher(box, stop, tmp_path)
+    # Each wait ends IDLE for a DONE + NOOP round trip after `renew`; a dead connection fails it within imap.timeout.
+    assert box.renews and all(r == box.renews[0] for r in box.renews)
+    assert box.renews[0] + IDLE_TICK_SECONDS + config.imap.timeout <= 5 * 60 + 1  # 4 min + 1 s + 60 s
+    assert box.renews[0] < 30 * 60, "IDLE is also re-issued within RFC 2177's 30 minutes"
+
+
 # --- the watcher, with a fake mailbox ------------------------------------------------------------------------
 
 
@@ -122,6 +226,7 @@ class FakeBox:
         self.idle = idle
         self.connections = 0
         self.results: list[bool | Exception] = []
+        self.renews: list[float] = []  # the renew each wait was given
         self.where = "IMAP fake:143"
 
     def __call__(self, _settings: ImapSettings) -> FakeBox:
@@ -144,7 +249,8 @@ class FakeBox:
     def select(self, folder: str) -> int:
         return 1
 
-    def wait_for_mail(self, stop: threading.Event) -> bool:
+    def wait_for_mail(self, stop: threading.Event, *, renew: float) -> bool:
+        self.renews.append(renew)
         if self.results:
             result = self.results.pop(0)
             if isinstance(result, Exception):

@@ -15,6 +15,7 @@ import pytest
 from mailbot.ingest import decide, report_week, week_in_subject
 from mailbot.mailbuilder import build_email
 from mailbot.message import parse_message
+from mailbot.outcomes import Outcome
 from mailbot.roster import Roster, load_roster
 from mailbot.weeks import Week
 from mailbot.workbook.template import report_workbook
@@ -46,7 +47,7 @@ def test_a_report_from_a_roster_sender_is_accepted_for_its_sheet_week(roster: Ro
     mine = roster.districts_of("CMS Computers", W47)
     decision = decide(parse_message(email_from("reports@cms.example", W47, mine)), roster, RECEIVED, IST,
                       nothing_before)
-    assert decision.outcome == "accepted" and decision.answer and decision.dsp is not None
+    assert decision.outcome == Outcome.ACCEPTED and decision.answer and decision.dsp is not None
     assert decision.dsp.name == "CMS Computers"
     [sheet] = decision.sheets
     assert sheet.week == W47 and sheet.week_source == "sheet"
@@ -59,7 +60,7 @@ def test_another_dsps_district_is_refused_with_its_cell(roster: Roster) -> None:
     mine = roster.districts_of("CMS Computers", W47)[0]
     decision = decide(parse_message(email_from("reports@cms.example", W47, (mine, theirs))), roster, RECEIVED, IST,
                       nothing_before)
-    assert decision.outcome == "accepted"
+    assert decision.outcome == Outcome.ACCEPTED
     [sheet] = decision.sheets
     assert [r.lgd_code for r in sheet.rows] == [mine] and sheet.status == "partial"
     [refused] = [p for p in sheet.problems if p.code == "district_not_assigned"]
@@ -73,14 +74,14 @@ def test_unknown_senders_and_robots_are_never_answered(roster: Roster) -> None:
     auto = email_from("reports@cms.example", W47, lgd, headers={"Auto-Submitted": "auto-replied"})
     for raw, reason in ((spoof, "unknown sender x@evil.example"), (auto, "automated")):
         decision = decide(parse_message(raw), roster, RECEIVED, IST, nothing_before)
-        assert decision.outcome == "ignored" and not decision.answer and reason in decision.reason
+        assert decision.outcome == Outcome.IGNORED and not decision.answer and reason in decision.reason
 
 
 def test_a_week_in_the_future_is_a_typo_not_a_report(roster: Roster) -> None:
     lgd = roster.districts_of("CMS Computers", W47)
     decision = decide(parse_message(email_from("reports@cms.example", Week(2027, 47), lgd)), roster, RECEIVED, IST,
                       nothing_before)
-    assert decision.outcome == "rejected"
+    assert decision.outcome == Outcome.REJECTED
     assert [p.code for p in decision.all_problems] == ["week_in_future"]
     assert "week ending 28/11/2027" in decision.all_problems[0].message
 
@@ -90,7 +91,7 @@ def test_a_report_sent_on_the_weeks_own_saturday_counts(roster: Roster) -> None:
     saturday = datetime(2026, 11, 21, 10, 0, tzinfo=IST)
     decision = decide(parse_message(email_from("reports@cms.example", W47, lgd)), roster, saturday, IST,
                       nothing_before)
-    assert decision.outcome == "accepted"
+    assert decision.outcome == Outcome.ACCEPTED
 
 
 def test_an_old_week_is_stored_with_a_warning(roster: Roster) -> None:
@@ -98,7 +99,7 @@ def test_an_old_week_is_stored_with_a_warning(roster: Roster) -> None:
     lgd = roster.districts_of("CMS Computers", old)
     decision = decide(parse_message(email_from("reports@cms.example", old, lgd)), roster, RECEIVED, IST,
                       nothing_before)
-    assert decision.outcome == "accepted"
+    assert decision.outcome == Outcome.ACCEPTED
     assert "old_week" in [p.code for p in decision.all_problems]
 
 
@@ -110,7 +111,7 @@ def test_a_cumulative_count_that_fell_is_a_warning(roster: Roster) -> None:
 
     decision = decide(parse_message(email_from("reports@cms.example", W47, lgd, opened=40)), roster, RECEIVED, IST,
                       before)
-    assert decision.outcome == "accepted"
+    assert decision.outcome == Outcome.ACCEPTED
     [fell] = [p for p in decision.all_problems if p.code == "cumulative_decreased"]
     assert fell.severity == "warning" and "from 50 to 40" in fell.message
     # It points at the cell that holds the figure, not at the district's name.
@@ -122,7 +123,7 @@ def test_a_district_office_writing_is_a_degs_reply_never_answered(roster: Roster
     agra = roster.degs[118][0]
     decision = decide(parse_message(build_email(sender=f"DM Office <{agra.upper()}>", subject="Re: Agra")),
                       roster, RECEIVED, IST, nothing_before)
-    assert decision.outcome == "degs_reply" and decision.degs_districts == (118,) and not decision.answer
+    assert decision.outcome == Outcome.DEGS_REPLY and decision.degs_districts == (118,) and not decision.answer
     assert "Agra" in decision.reason
 
 
@@ -164,12 +165,12 @@ def test_with_authserv_id_set_only_a_from_our_server_vouches_for_counts(roster: 
     genuine = parse_message((emails / "authenticated_report.eml").read_bytes())
 
     refused = decide(forged, roster, RECEIVED, IST, nothing_before, "mx.ceg.example")
-    assert refused.outcome == "rejected" and refused.answer and not refused.sheets
+    assert refused.outcome == Outcome.REJECTED and refused.answer and not refused.sheets
     [problem] = refused.problems
     assert problem.code == "sender_not_authenticated" and "dmarc=fail" in problem.message
-    assert decide(genuine, roster, RECEIVED, IST, nothing_before, "mx.ceg.example").outcome == "accepted"
+    assert decide(genuine, roster, RECEIVED, IST, nothing_before, "mx.ceg.example").outcome == Outcome.ACCEPTED
     # Unset (the default): the From address is trusted as written, as before.
-    assert decide(forged, roster, RECEIVED, IST, nothing_before).outcome == "accepted"
+    assert decide(forged, roster, RECEIVED, IST, nothing_before).outcome == Outcome.ACCEPTED
 
 
 def test_without_authserv_id_an_email_naming_two_senders_is_no_report_either(roster: Roster) -> None:
@@ -178,7 +179,7 @@ def test_without_authserv_id_an_email_naming_two_senders_is_no_report_either(ros
     message = parse_message(re.sub(rb"(?m)^(From: [^\r\n]*\r\n)", rb"\1From: other@evil.example\r\n", genuine,
                                    count=1))
     decision = decide(message, roster, RECEIVED, IST, nothing_before)
-    assert decision.outcome == "rejected" and not decision.sheets
+    assert decision.outcome == Outcome.REJECTED and not decision.sheets
     assert decision.dsp is not None and not decision.from_dsp  # answered at the roster address, but no report
     assert decide(parse_message(genuine), roster, RECEIVED, IST, nothing_before).from_dsp
 
@@ -194,24 +195,24 @@ def test_with_authserv_id_set_an_email_naming_two_senders_does_not_count(roster:
             assert message.several_senders and message.sender == "reports@cms.example"
             assert decision.reason == "sender not authenticated: the email names more than one sender (From)"
         else:  # a Sender header is no second From: the report counts
-            assert not message.several_senders and decision.outcome == "accepted"
+            assert not message.several_senders and decision.outcome == Outcome.ACCEPTED
     both = parse_message(re.sub(rb"(?m)^From: [^\r\n]*", b"From: reports@cms.example, other@evil.example", genuine,
                                 count=1))
     assert both.several_senders
-    assert decide(both, roster, RECEIVED, IST, nothing_before, "mx.ceg.example").outcome == "rejected"
+    assert decide(both, roster, RECEIVED, IST, nothing_before, "mx.ceg.example").outcome == Outcome.REJECTED
     # One mailbox, however clumsily written, is one sender: the genuine report counts.
     for one in (b"Sharma, Rakesh <reports@cms.example>", b"reports@cms.example, ",
                 b"=?utf-8?q?CMS,_Agra?= <reports@cms.example>", b"REPORTS@cms.example, reports@cms.example"):
         message = parse_message(re.sub(rb"(?m)^From: [^\r\n]*", b"From: " + one, genuine, count=1))
         assert not message.several_senders and message.sender == "reports@cms.example", one
-        assert decide(message, roster, RECEIVED, IST, nothing_before, "mx.ceg.example").outcome == "accepted"
+        assert decide(message, roster, RECEIVED, IST, nothing_before, "mx.ceg.example").outcome == Outcome.ACCEPTED
 
 
 def test_an_attachment_that_cannot_be_taken_apart_is_named_not_called_missing(roster: Roster) -> None:
     emails = Path(__file__).resolve().parent.parent / "fixtures" / "emails"
     decision = decide(parse_message((emails / "multipart_without_boundary.eml").read_bytes()), roster, RECEIVED, IST,
                       nothing_before)
-    assert decision.outcome == "rejected" and decision.answer
+    assert decision.outcome == Outcome.REJECTED and decision.answer
     [problem] = decision.problems
     assert problem.code == "unreadable_message" and "no boundary" in problem.message  # not "nothing attached"
 
@@ -223,7 +224,7 @@ def test_a_broken_attachment_beside_a_good_one_costs_only_itself(roster: Roster)
     raw = build_email(sender="reports@cms.example", subject="report",
                       attachments=[("broken.xlsx", good[: len(good) // 2]), ("good.xlsx", good)])
     decision = decide(parse_message(raw), roster, RECEIVED, IST, nothing_before)
-    assert decision.outcome == "accepted"
+    assert decision.outcome == Outcome.ACCEPTED
     broken, fine = decision.sheets
     assert broken.status == "rejected" and [p.file for p in broken.problems] == ["broken.xlsx"]
     assert sorted(r.lgd_code for r in fine.rows) == sorted(mine)

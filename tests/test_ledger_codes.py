@@ -77,11 +77,11 @@ def test_the_quarantine_sheet_says_why_each_message_went_unanswered(config: Conf
     others = sorted(reason for subject, reason in rows if subject not in mail)
     assert others == ["Automatic reply (out of office)", "No sender address", "Not a readable email"]
     with bot.store.session() as session:
-        rows = session.exec(select(Ledger)).all()
+        ledger = session.exec(select(Ledger)).all()
     # Every message's code was stored as it was decided, none left to be read from the English.
-    assert all(r.reason_code is not None for r in rows)
-    assert {r.reason_code for r in rows if r.subject == "huge"} == {ReasonCode.TOO_LARGE}
-    assert {r.outcome for r in rows} == {Outcome.IGNORED, Outcome.QUARANTINED}
+    assert all(r.reason_code is not None for r in ledger)
+    assert {r.reason_code for r in ledger if r.subject == "huge"} == {ReasonCode.TOO_LARGE}
+    assert {r.outcome for r in ledger} == {Outcome.IGNORED, Outcome.QUARANTINED}
     bot.close()
 
 
@@ -93,7 +93,7 @@ def test_each_decision_stores_its_outcome_and_code(config_without_servers: Calla
     poison = build_email(sender=STRANGER, subject="poison")
     for raw in (good, good, build_email(sender="reports@cms.example", subject="nothing attached"), poison):
         box.deliver(raw)
-    real = intake.record_message
+    real = intake.record_message  # type: ignore[attr-defined]  # the name intake calls, patched below
 
     def explode(session: object, **kwargs: object) -> Ledger:
         if kwargs["raw"] == poison:

@@ -139,3 +139,19 @@ def test_a_crash_after_the_servers_250_resends_with_the_same_message_id(
     assert outbox.deliver(store, transport, NOW, max_attempts=8).sent == 1
     ids = {str(s.message["Message-ID"]) for s in transport.sent}
     assert len(transport.sent) == 2 and ids == {"<r1@mailbot.ceg.example>"}
+
+
+def test_a_bcc_recipient_is_in_the_envelope_and_never_in_the_stored_bytes(
+    store: Store, transport: RecordingTransport
+) -> None:
+    msg = message("r9", DSP)
+    msg["Bcc"] = "audit@ceg.example"
+    with store.session() as session:
+        assert outbox.queue(session, key="r9", kind="reminder", message=msg, now=NOW)
+    [(raw, envelope)] = rows(store, "SELECT raw, recipients_json FROM outbox")
+    assert isinstance(raw, bytes)
+    assert b"audit@ceg.example" not in raw
+    assert envelope == f'["{DSP}", "audit@ceg.example"]'
+    assert msg["Bcc"] == "audit@ceg.example"  # the caller's message is untouched
+    assert outbox.deliver(store, transport, NOW, max_attempts=8).sent == 1
+    assert [s.recipients for s in transport.sent] == [(DSP, "audit@ceg.example")]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from servers import HOST, DovecotServer, SmtpSink, TlsFiles, free_port
 
+from mailbot import outbox
 from mailbot.config import Config, Security, SmtpSettings
 from mailbot.health import health
 from mailbot.service import Mailbot
@@ -28,11 +29,13 @@ from mailbot.smtp import (
     SmtpTransient,
     SmtpTransport,
 )
+from mailbot.store import Store
 
 pytestmark = pytest.mark.servers
 
 ROOT = Path(__file__).resolve().parent.parent
 
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 LONG_REFERENCES = " ".join(f"<earlier-report-{n}-0123456789abcdef@dsp.example.net>" for n in range(4))
 
 
@@ -54,6 +57,11 @@ def stored_reply(to: str = "dsp@example.net", cc: str = "") -> bytes:
 
 def query(config: Config, sql: str) -> list[tuple[object, ...]]:
     with sqlite3.connect(config.database) as db:
+        return db.execute(sql).fetchall()
+
+
+def query_store(store: Store, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(store.path) as db:
         return db.execute(sql).fetchall()
 
 
@@ -102,6 +110,88 @@ def test_bcc_is_delivered_but_not_shown(smtp_sink: SmtpSink, smtp_settings: Smtp
     assert got.rcpt_tos == ("dsp@example.net", "audit@ceg.example")
     assert b"audit@ceg.example" not in got.raw
     assert message["Bcc"] == "audit@ceg.example"  # the caller's message is untouched
+
+
+def test_stored_bytes_go_out_unparsed_to_the_envelope(smtp_sink: SmtpSink, smtp_settings: SmtpSettings) -> None:
+    # The outbox's path: the row's bytes and envelope, nothing parsed or regenerated on the way.
+    raw = stored_reply(cc="degs@example.net")
+    with SmtpTransport(smtp_settings) as transport:
+        result = transport.send_raw(raw, ["dsp@example.net", "audit@ceg.example"])
+    assert result == SendResult(accepted=("dsp@example.net", "audit@ceg.example"), refused={})
+    [got] = smtp_sink.wait_for(1)
+    assert got.raw == raw
+    assert got.mail_from == "mailbot@ceg.example"
+    assert got.rcpt_tos == ("dsp@example.net", "audit@ceg.example")  # the envelope, not the To/Cc headers
+
+
+def test_stored_bytes_get_crlf_line_ends_and_keep_a_leading_dot(
+    smtp_sink: SmtpSink, smtp_settings: SmtpSettings
+) -> None:
+    raw = (b"From: mailbot@ceg.example\nTo: dsp@example.net\rMessage-ID: <lf-2@ceg.example>\n\n"
+           b".\r\n..two dots\n.line starting with a dot")  # a lone "." line would end DATA unless stuffed
+    with SmtpTransport(smtp_settings) as transport:
+        transport.send_raw(raw, ["dsp@example.net"])
+    [got] = smtp_sink.wait_for(1)
+    assert got.raw == (b"From: mailbot@ceg.example\r\nTo: dsp@example.net\r\nMessage-ID: <lf-2@ceg.example>\r\n\r\n"
+                       b".\r\n..two dots\r\n.line starting with a dot\r\n")
+
+
+def test_a_bcc_header_in_stored_bytes_is_never_transmitted(smtp_sink: SmtpSink, smtp_settings: SmtpSettings) -> None:
+    stored = stored_reply()
+    head, body = stored.split(b"\r\n\r\n", 1)
+    raw = (head + b"\r\nBCC: audit@ceg.example,\r\n second@ceg.example\r\nResent-Bcc: r@ceg.example\r\n"
+           b"X-Note: bcc: stays, it is not a Bcc field\r\n\r\n" + body)
+    with SmtpTransport(smtp_settings) as transport:
+        transport.send_raw(raw, ["dsp@example.net", "audit@ceg.example", "second@ceg.example"])
+    [got] = smtp_sink.wait_for(1)
+    assert got.rcpt_tos == ("dsp@example.net", "audit@ceg.example", "second@ceg.example")
+    assert got.raw == head + b"\r\nX-Note: bcc: stays, it is not a Bcc field\r\n\r\n" + body
+
+
+def test_the_outbox_delivers_each_row_as_stored(smtp_sink: SmtpSink, smtp_settings: SmtpSettings,
+                                                 tmp_path: Path) -> None:
+    store = Store(tmp_path / "mailbot.db")
+    message = reparse(stored_reply(cc="degs@example.net"))
+    message["Bcc"] = "audit@ceg.example"
+    with store.session() as session:
+        outbox.queue(session, key="receipt:1", kind="receipt", message=message, now=NOW)
+    with SmtpTransport(smtp_settings) as transport:
+        assert outbox.deliver(store, transport, NOW, max_attempts=3).sent == 1
+    [got] = smtp_sink.wait_for(1)
+    [(raw, status)] = query_store(store, "SELECT raw, status FROM outbox")
+    assert (got.raw, status) == (raw, "sent")
+    assert got.rcpt_tos == ("dsp@example.net", "degs@example.net", "audit@ceg.example")
+    assert b"audit@ceg.example" not in got.raw  # queued without the Bcc header, delivered by the envelope
+
+
+def test_an_email_is_accepted_only_once_the_one_before_is_recorded(
+    smtp_sink: SmtpSink, smtp_settings: SmtpSettings, tmp_path: Path
+) -> None:
+    # Each email's commit runs while the next is transmitted; the next one's final "." waits for it. A commit that
+    # fails (here a trigger; a full disk alike) must leave the next email unaccepted: at most one can be resent.
+    store = Store(tmp_path / "mailbot.db")
+    with store.session() as session:
+        for n in (1, 2, 3):
+            message = reparse(stored_reply(to=f"dsp{n}@example.net"))
+            message.replace_header("Message-ID", f"<outbox-{n}@ceg.example>")
+            outbox.queue(session, key=f"r{n}", kind="receipt", message=message, now=NOW)
+    with sqlite3.connect(store.path) as db:
+        db.execute("CREATE TRIGGER lost BEFORE UPDATE ON outbox WHEN OLD.key = 'r1' "
+                   "BEGIN SELECT RAISE(ABORT, 'simulated: the record of r1 could not be written'); END")
+    with SmtpTransport(smtp_settings) as transport, pytest.raises(Exception, match="simulated"):
+        outbox.deliver(store, transport, NOW, max_attempts=3)
+    assert [m.rcpt_tos for m in smtp_sink.messages] == [("dsp1@example.net",)]  # r2's body went, its "." not
+    assert query_store(store, "SELECT key, status, attempts FROM outbox ORDER BY id") == [
+        ("r1", "pending", 0), ("r2", "pending", 0), ("r3", "pending", 0)]
+
+    with sqlite3.connect(store.path) as db:
+        db.execute("DROP TRIGGER lost")
+    with SmtpTransport(smtp_settings) as transport:
+        assert outbox.deliver(store, transport, NOW, max_attempts=3).sent == 3
+    got = smtp_sink.wait_for(4)
+    # r1 twice with one Message-ID (the one resend a lost record can cause; mail clients show it once), r2 and r3 once.
+    assert [m.message["Message-ID"] for m in got] == [f"<outbox-{n}@ceg.example>" for n in (1, 1, 2, 3)]
+    assert [r for (r,) in query_store(store, "SELECT status FROM outbox")] == ["sent"] * 3
 
 
 def test_connection_is_reused_within_a_pass(smtp_sink: SmtpSink, smtp_settings: SmtpSettings) -> None:
