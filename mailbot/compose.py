@@ -33,7 +33,18 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from mailbot.compliance import Rate, Status, WeeklyReport
 from mailbot.districts import by_code
-from mailbot.ladder import Notification, Outstanding, acted_against
+from mailbot.ladder import (
+    ActionContext,
+    DspWarningContext,
+    EscalationContext,
+    NoDegsContext,
+    Notification,
+    Outstanding,
+    OverdueContext,
+    ReminderContext,
+    SummaryContext,
+    acted_against,
+)
 from mailbot.message import msg_id
 from mailbot.statemap import MAP_COLOURS, PATTERNS, district_statuses, map_size, status_map, worst
 from mailbot.summary import STATUS_COLOURS, STATUS_LABELS, DistrictReply, QuarantineItem, quarantine_reason
@@ -241,12 +252,37 @@ def _progress_line(p: Progress) -> ProgressLine:
     )
 
 
-def _action_vars(alert: Mapping[str, Any]) -> dict[str, Any]:
+def _action_vars(alert: ActionContext) -> dict[str, Any]:
     """An action alert's own template variables (also the ``action`` section of an escalation carrying one)."""
-    progress = _progress_line(alert["progress"])
-    dsps = [_outstanding_line(o) for o in alert["dsps"]]
-    against = acted_against((d.dsp for d in dsps), alert["progress"])
-    return {"dsps": dsps, "threshold": alert["threshold"], "progress": progress, "against": against}
+    progress = _progress_line(alert.progress)
+    dsps = [_outstanding_line(o) for o in alert.dsps]
+    against = acted_against((d.dsp for d in dsps), alert.progress)
+    return {"dsps": dsps, "threshold": alert.threshold, "progress": progress, "against": against}
+
+
+def _district_vars(notice: EscalationContext | ActionContext) -> dict[str, Any]:
+    """What an escalation or an action alert says about its district (an action alert's ``dsps`` are replaced
+    by its own, those out long enough: ``_action_vars``)."""
+    return {"district": district_line(notice.lgd_code), "dsps": [_outstanding_line(o) for o in notice.dsps],
+            "no_degs_address": notice.no_degs_address, "contacts": dict(notice.contacts)}
+
+
+def _no_degs_vars(notices: Sequence[EscalationContext | ActionContext]) -> dict[str, Any]:
+    """CEG's one email about every district without a DEGS address due at a check: each district's notice as its
+    DEGS would have read it (``dsps`` not reported, ``action`` asked), in district name order."""
+    lines = []
+    for c in notices:
+        district = _district_vars(c)
+        if isinstance(c, EscalationContext):
+            district["action"] = _action_vars(c.action) if c.action else None
+        else:  # an action alert alone: progress lags, or no DSP is out this week
+            district["dsps"] = []
+            district["action"] = _action_vars(c)
+        lines.append(district)
+    lines.sort(key=lambda d: d["district"].name_en)
+    return {"notices": lines, "any_action": any(d["action"] for d in lines),
+            "names_en": names([d["district"].name_en for d in lines]),
+            "names_hi": names([d["district"].name_hi for d in lines], "hi")}
 
 
 def _causes(districts: Sequence[DistrictLine], reason: str) -> list[dict[str, Any]]:
@@ -466,45 +502,45 @@ class Composer:
         week's unanswered messages (the first few are listed), and may name why each DSP's report was refused
         (``rejections``: DSP -> reason; the overdue notice says it too); a reminder and an overdue notice get the
         pre-filled template here."""
-        context: dict[str, Any] = {"dsp": n.dsp or "", **self._week_vars(n.week, n.context.get("deadline"))}
-        if n.kind in ("reminder", "overdue"):
-            context["districts"] = [_outstanding_line(o) for o in n.context["districts"]]
-            if n.kind == "overdue":
+        c = n.context
+        context: dict[str, Any] = {"dsp": n.dsp or "", **self._week_vars(n.week, c.deadline)}
+        template: str = n.kind
+        if isinstance(c, ReminderContext | OverdueContext):
+            context["districts"] = [_outstanding_line(o) for o in c.districts]
+            if isinstance(c, OverdueContext):
                 reason = (rejections or {}).get(n.dsp or "", "")
                 context["causes"] = _causes(context["districts"], reason)
-                context["refused"] = any(c["status"] == "invalid" for c in context["causes"])
-        elif n.kind in ("escalation", "action_alert"):
-            context["district"] = district_line(n.context["lgd_code"])
-            context["dsps"] = [_outstanding_line(o) for o in n.context["dsps"]]
-            context["no_degs_address"] = n.context["no_degs_address"]
-            context["contacts"] = n.context.get("contacts", {})
-            if n.kind == "action_alert":
-                context.update(_action_vars(n.context))
+                context["refused"] = any(cause["status"] == "invalid" for cause in context["causes"])
+        elif isinstance(c, EscalationContext):
+            context.update(_district_vars(c))
             # An escalation due with the district's action alert carries it (ladder.merge_moment): one email.
-            alert = n.context.get("action")
-            context["action"] = _action_vars(alert) if n.kind == "escalation" and alert else None
-        elif n.kind == "dsp_warning":
-            context["threshold"] = n.context["threshold"]
+            context["action"] = _action_vars(c.action) if c.action else None
+        elif isinstance(c, ActionContext):
+            context.update(_district_vars(c))
+            context.update(_action_vars(c))
+            context["action"] = None
+        elif isinstance(c, NoDegsContext):
+            template = "no_degs_address"  # CEG's one email for several districts (ladder.merge_moment)
+            context.update(_no_degs_vars(c.notices))
+        elif isinstance(c, DspWarningContext):
+            context["threshold"] = c.threshold
             context["districts"] = [
-                {"district": district_line(d["lgd_code"]), "streak": d["streak"],
-                 "progress": _progress_line(d["progress"])}
-                for d in sorted(n.context["districts"], key=lambda d: by_code(d["lgd_code"]).name_en)]
-        elif n.kind == "summary":
+                {"district": district_line(d.lgd_code), "streak": d.streak, "progress": _progress_line(d.progress)}
+                for d in sorted(c.districts, key=lambda d: by_code(d.lgd_code).name_en)]
+        elif isinstance(c, SummaryContext):
             if summary_xlsx is None:
                 raise ValueError("a summary email needs its workbook (summary_xlsx)")
-            context.update(self._summary_vars(n.context["report"], unanswered, rejections or {}))
-            context.update(self._replies_vars(n.context["report"], district_replies, withheld))
+            context.update(self._summary_vars(c.report, unanswered, rejections or {}))
+            context.update(self._replies_vars(c.report, district_replies, withheld))
             # The map goes inside the HTML (multipart/related): every mail client shows a CID image, few show
             # data: URIs and none should fetch a remote one.
             domain = self.from_address.rpartition("@")[2] or "mailbot"
             context["map_cid"] = f"statemap.{n.week.year}{n.week.number:02d}@{domain}"  # bodies never show "2026-W"
-        else:
-            raise ValueError(f"not a ladder notification: {n.kind}")
-        msg = self._message(
-            n.kind, context=context, to=n.to, cc=n.cc, now=now, message_id=message_id, auto="auto-generated"
-        )
-        if n.context.get("reply_to"):  # the DEGS answers with the action taken: that answer is for CEG
-            msg["Reply-To"] = ", ".join(n.context["reply_to"])
+        msg = self._message(n.kind, context=context, to=n.to, cc=n.cc, now=now, message_id=message_id,
+                            auto="auto-generated", template=template)
+        # The DEGS answers with the action taken: that answer is for CEG.
+        if isinstance(c, EscalationContext | ActionContext | NoDegsContext) and c.reply_to:
+            msg["Reply-To"] = ", ".join(c.reply_to)
         if n.kind in ("reminder", "overdue") and n.dsp is not None:
             self._attach_template(msg, n.dsp, n.week, n.lgd_codes, targets)
         if n.kind == "summary":
@@ -648,15 +684,18 @@ class Composer:
         now: datetime,
         message_id: str | None,
         auto: str,
+        template: str | None = None,
     ) -> EmailMessage:
+        """``template``: the templates' name when not ``kind`` (which is still the X-Mailbot-Kind header)."""
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         context = {"from_name": self.from_name, **context}
-        subject = self._render(f"{kind}.subject.txt", context)
-        text = self._render(f"{kind}.txt", context)
+        name = template or kind
+        subject = self._render(f"{name}.subject.txt", context)
+        text = self._render(f"{name}.txt", context)
         if subject is None or text is None:
-            raise TemplateNotFound(f"{kind}.subject.txt / {kind}.txt")
-        html = self._render(f"{kind}.html", context)
+            raise TemplateNotFound(f"{name}.subject.txt / {name}.txt")
+        html = self._render(f"{name}.html", context)
         msg = EmailMessage(policy=STRICT)
         msg["From"] = formataddr((self.from_name, self.from_address))
         msg["To"] = ", ".join(to)

@@ -27,7 +27,7 @@ from mailbot.compose import Composer
 from mailbot.config import CalendarSettings, Config, ImapSettings, SmtpSettings
 from mailbot.districts import all_districts, by_code
 from mailbot.intake import Intake, MailboxLike, PollReport
-from mailbot.ladder import Notification, held_because, merge_moment
+from mailbot.ladder import Notification, SummaryContext, held_because, merge_moment
 from mailbot.mailbox import Mailbox, MailboxAuthError
 from mailbot.queries import (
     district_replies_in,
@@ -329,12 +329,12 @@ class Mailbot:
         """One notification as an email, with what its kind needs from the store."""
         message_id = self.composer.new_message_id()
         tz = self.config.calendar.timezone
-        if n.kind == "summary":
+        if isinstance(n.context, SummaryContext):
             items = self.quarantine_items(n.week)
             replies = district_replies_in(session, n.week, tz)
             return self.composer.notification(
                 n, now=now, message_id=message_id,
-                summary_xlsx=build_workbook(n.context["report"], items, self.config.calendar.lag_threshold, replies),
+                summary_xlsx=build_workbook(n.context.report, items, self.config.calendar.lag_threshold, replies),
                 unanswered=items,
                 rejections=rejection_reasons(session, n.week, tz),
                 district_replies=replies,
