@@ -111,7 +111,7 @@ class IngestReply:
     template_lgd_codes: tuple[int, ...] = ()  # attach a pre-filled template for these districts (e.g. a rejection)
     still_due: tuple[int, ...] = ()  # the DSP's districts with no accepted row for the week yet (receipts)
     in_force: tuple[InForce, ...] = ()  # the figures in force after this email, for the districts it reported
-    cc: tuple[str, ...] = ()  # the DSP's other roster contacts: a rejection's reasons reach them too
+    cc: tuple[str, ...] = ()  # the DSP's other roster contacts: a (partial) rejection's reasons reach them too
     deadline: datetime | None = None  # the week's report deadline (local time), when known
     late: bool = False  # received after ``deadline``: the report counts as late
     targets: Mapping[int, Mapping[str, int | str]] | None = None  # last reported targets, for the template
