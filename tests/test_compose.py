@@ -685,3 +685,30 @@ def test_ceg_gets_one_email_listing_every_district_without_a_degs_address(compos
     single = [n for n in merge_moment(due_notifications(r, facts(), CALENDAR, ist(WED, 12), CEG))
               if n.recipient == CEG[0] and n.kind == "escalation" and n.week == W47]
     assert [n.lgd_codes for n in single] == [(FARRUKHABAD,)]
+
+
+def test_overdue_notice_and_warning_have_an_html_part_english_then_hindi(composer: Composer) -> None:
+    srei = next(n for n in notes_at(MON, 13, "overdue") if n.dsp == SREI)
+    html = text_of(reparse(composer.notification(srei, now=ist(MON, 13), message_id=MSGID)), "html")
+    assert "<b>Not received: 1 district</b><br>\nFarrukhabad<br>" in html
+    assert html.index("Weeks missing (8): 28 Sep – 4 Oct; 5–11 Oct;") < html.index("अप्राप्त सप्ताह (8): 28 सितम्बर")
+    assert "<b>An Excel file pre-filled with this district is attached</b>" in html
+    assert html.index("No valid report has been received") < html.index("की वैध रिपोर्ट प्राप्त नहीं हुई है")
+    # The refusal's reason, with its own colour, as in the plain text.
+    shree = next(n for n in notes_at(MON, 13, "overdue") if n.dsp == SHREE)
+    refused = (Outstanding(SHREE, AGRA, "invalid", (W47,), 1),)
+    shree = replace(shree, context=replace(shree.context, districts=refused))
+    html = text_of(reparse(composer.notification(shree, now=ist(MON, 13), message_id=MSGID,
+                                                 rejections={SHREE: "The file could not be read"})), "html")
+    assert "<b>Refused: 1 district</b>, because: The file could not be read<br>" in html
+    assert "The full reasons for a refused report were emailed in reply to it." in html
+
+    warnings = {n.dsp: n for n in notes_at(WED, 12, "dsp_warning")}
+    html = text_of(reparse(composer.notification(warnings[CMS], now=ist(WED, 12), message_id=MSGID)), "html")
+    assert "<b>take action against CMS Computers</b>" in html
+    assert ('<b>Aligarh</b> / <span lang="hi"><b>अलीगढ़</b></span><br>\n'
+            "No increase in centres opened for 3 weeks<br>") in html
+    assert ('Centres opened 57 of a target of 120 (47.5%)<br>\n<span lang="hi">'
+            "स्थापित केन्द्र 57, लक्ष्य 120 (47.5%)") in html
+    html = text_of(reparse(composer.notification(warnings[SHREE], now=ist(WED, 12), message_id=MSGID)), "html")
+    assert "No valid report for 4 weeks in a row<br>\n<span lang=\"hi\">लगातार 4 सप्ताह से वैध रिपोर्ट अप्राप्त" in html
