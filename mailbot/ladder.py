@@ -28,8 +28,12 @@ escalation and an action alert due to one address for one district go as one ema
 One notification per envelope recipient, keyed ``kind/week/DSP-or-LGD/recipient``: the ``to``/``cc`` tuples
 are the visible headers (everyone who gets a copy), ``recipient`` is the one address this copy is delivered
 to. A recipient added to the roster later gets their copy once; nobody already served gets a second. A
-district without a DEGS address is escalated to CEG alone (``context["no_degs_address"]``), so it is never
-silently dropped; a DSP without contact addresses is written to at its sender addresses.
+district without a DEGS address is escalated to CEG alone (``context.no_degs_address``), so it is never
+silently dropped; when several are due at one check, CEG gets one email listing them all (``merge_moment``).
+A DSP without contact addresses is written to at its sender addresses.
+
+Each kind has its own frozen context dataclass (``ReminderContext`` ... ``SummaryContext``), built here and read
+by attribute in ``compose``. Contexts are never stored: the outbox keeps the composed email, not its context.
 """
 
 from __future__ import annotations
@@ -37,14 +41,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal, NamedTuple
 
 from mailbot.evaluation import EvaluationLike as Evaluation
-from mailbot.evaluation import Progress, weekly_report
+from mailbot.evaluation import Progress, WeeklyReport, weekly_report
 from mailbot.roster import Dsp
 from mailbot.weeks import Week, deadline, week_range
 
-Kind = Literal["reminder", "overdue", "escalation", "action_alert", "dsp_warning", "summary", "auth_failure"]
+# The operator's auth_failure email is composed by the service directly: it is no ladder step.
+Kind = Literal["reminder", "overdue", "escalation", "action_alert", "dsp_warning", "summary"]
 _KIND_ORDER: tuple[Kind, ...] = (
     "reminder",
     "overdue",
@@ -52,7 +57,6 @@ _KIND_ORDER: tuple[Kind, ...] = (
     "action_alert",
     "dsp_warning",
     "summary",
-    "auth_failure",
 )
 
 
@@ -68,17 +72,92 @@ class Outstanding:
 
 
 @dataclass(frozen=True)
-class Notification:
-    """One email to one recipient. ``context`` keys, by kind:
+class ReminderContext:
+    """reminder: the DSP's districts still pending before the deadline."""
 
-    - reminder / overdue: ``deadline`` (datetime), ``districts`` (tuple[Outstanding], by LGD code);
-    - escalation: ``deadline``, ``lgd_code``, ``dsps`` (tuple[Outstanding]), ``no_degs_address`` (bool),
-      ``contacts`` (DSP name -> its contact addresses);
-    - action_alert: as escalation, ``dsps`` only those out for ``threshold`` (int) weeks or more, plus
-      ``progress``
-      (progress.Progress) whose ``lag_reasons`` say whether progress lags;
-    - summary: ``deadline``, ``report`` (compliance.WeeklyReport).
-    """
+    deadline: datetime
+    districts: tuple[Outstanding, ...]  # by LGD code
+
+
+@dataclass(frozen=True)
+class OverdueContext:
+    """overdue: the DSP's districts missing or invalid once the deadline has passed."""
+
+    deadline: datetime
+    districts: tuple[Outstanding, ...]  # by LGD code
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    """action_alert: the DEGS is asked to act against a DSP (also carried by an escalation: ``action``)."""
+
+    deadline: datetime
+    lgd_code: int
+    dsps: tuple[Outstanding, ...]  # only those out for ``threshold`` weeks or more
+    threshold: int
+    progress: Progress  # its ``lag_reasons`` say whether progress lags
+    contacts: Mapping[str, tuple[str, ...]]  # DSP name -> its contact addresses, for the DEGS to write to
+    no_degs_address: bool  # sent to CEG instead
+    reply_to: tuple[str, ...]  # CEG: the DEGS's answer is for it
+
+
+@dataclass(frozen=True)
+class EscalationContext:
+    """escalation: the district's DSPs outstanding for the week."""
+
+    deadline: datetime
+    lgd_code: int
+    dsps: tuple[Outstanding, ...]
+    contacts: Mapping[str, tuple[str, ...]]
+    no_degs_address: bool
+    reply_to: tuple[str, ...]
+    action: ActionContext | None = None  # the district's action alert, when this email carries it (merge_moment)
+
+
+@dataclass(frozen=True)
+class NoDegsContext:
+    """escalation or action_alert to CEG about several districts without a DEGS address, due at one check: one
+    email listing each district's notice (``merge_moment``)."""
+
+    deadline: datetime
+    notices: tuple[EscalationContext | ActionContext, ...]  # one per district, by LGD code
+    reply_to: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WarnedDistrict:
+    """One district whose DEGS is asked to act against the DSP."""
+
+    lgd_code: int
+    streak: int  # consecutive weeks out (0: asked because progress lags)
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class DspWarningContext:
+    """dsp_warning: every district whose DEGS is asked this week to act against the DSP."""
+
+    deadline: datetime
+    districts: tuple[WarnedDistrict, ...]
+    threshold: int
+
+
+@dataclass(frozen=True)
+class SummaryContext:
+    """summary: CEG's week."""
+
+    deadline: datetime
+    report: WeeklyReport
+
+
+Context = (ReminderContext | OverdueContext | EscalationContext | ActionContext | NoDegsContext | DspWarningContext
+           | SummaryContext)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One email to one recipient; ``context`` is the kind's own dataclass (an escalation or action alert to CEG
+    carrying other districts without a DEGS address has a ``NoDegsContext``)."""
 
     kind: Kind
     key: str
@@ -89,7 +168,7 @@ class Notification:
     dsp: str | None
     lgd_codes: tuple[int, ...]
     due_at: datetime
-    context: Mapping[str, Any]
+    context: Context
     # Keys of other steps this email carries (merge_moment): queued once, they are never sent on their own.
     carries: tuple[str, ...] = ()
 
@@ -109,7 +188,7 @@ def held_because(n: Notification, read_at: datetime | None, now: datetime, max_a
         return None
     if read_at is None:
         return "the mailbox has never been read completely"
-    due: datetime = n.context["deadline"]
+    due = n.context.deadline
     when = read_at.astimezone(due.tzinfo).strftime("%a %d %b %H:%M %Z")
     if read_at <= due:
         return f"the mailbox was last read completely at {when}, not since week {n.week}'s deadline"
@@ -158,7 +237,7 @@ def _fan_out(
     dsp: str | None,
     lgd_codes: tuple[int, ...],
     due_at: datetime,
-    context: Mapping[str, Any],
+    context: Context,
 ) -> Iterator[Notification]:
     cc = tuple(a for a in cc if a not in to)
     for recipient in to + cc:
@@ -189,12 +268,12 @@ def _outstanding(ev: Evaluation, week: Week, dsp: str, lgd: int) -> Outstanding:
 def _dsp_steps(ev: Evaluation, week: Week) -> Iterator[Notification]:
     cal = ev.calendar
     due = ev.deadline(week)
-    steps: list[tuple[Kind, datetime, set[str]]] = []
+    steps: list[tuple[Kind, datetime, set[str], type[ReminderContext | OverdueContext]]] = []
     reminder_at = due - timedelta(days=cal.reminder_days_before)
     if _within(ev, reminder_at, due):
-        steps.append(("reminder", reminder_at, {"pending"}))
+        steps.append(("reminder", reminder_at, {"pending"}, ReminderContext))
     if cal.overdue_notice and _within(ev, due, ev.deadline(week + 1)):
-        steps.append(("overdue", due, {"missing", "invalid"}))
+        steps.append(("overdue", due, {"missing", "invalid"}, OverdueContext))
     if not steps:
         return
     by_dsp: dict[str, list[int]] = {}
@@ -204,14 +283,14 @@ def _dsp_steps(ev: Evaluation, week: Week) -> Iterator[Notification]:
     for name, lgds in by_dsp.items():
         dsp = ev.roster.dsp(name)
         to = _addresses(dsp.contact_addresses or tuple(sorted(dsp.sender_addresses)))
-        for kind, due_at, wanted in steps:
+        for kind, due_at, wanted, context_type in steps:
             districts = tuple(
                 _outstanding(ev, week, name, lgd)
                 for lgd in lgds
                 if ev.status(week, name, lgd).status in wanted
             )
             if districts:
-                context = {"deadline": due, "districts": districts}
+                context = context_type(due, districts)
                 codes = tuple(d.lgd_code for d in districts)
                 yield from _fan_out(
                     kind=kind,
@@ -235,7 +314,7 @@ def _district_steps(ev: Evaluation, week: Week, ceg: tuple[str, ...]) -> Iterato
         return
     lgds = sorted({lgd for _, lgd in ev.expected(week)})
     progress = {p.lgd_code: p for p in ev.progress(week)}
-    warned: dict[str, list[dict[str, Any]]] = {}  # DSP -> the districts whose DEGS is asked to act against it
+    warned: dict[str, list[WarnedDistrict]] = {}  # DSP -> the districts whose DEGS is asked to act against it
     for lgd in lgds:
         out = tuple(
             _outstanding(ev, week, dsp, lgd)
@@ -249,10 +328,8 @@ def _district_steps(ev: Evaluation, week: Week, ceg: tuple[str, ...]) -> Iterato
         to, cc = (degs, ()) if degs else (ceg, ())
         # The DEGS follows up with the DSP: give it the addresses to write to.
         contacts = {dsp: _contacts(ev.roster.dsp(dsp)) for dsp in ev.dsps_of(lgd, week)}
-        base = {"deadline": due, "lgd_code": lgd, "no_degs_address": not degs, "contacts": contacts,
-                "reply_to": ceg}
         if out:
-            context = {**base, "dsps": out}
+            escalation = EscalationContext(due, lgd, out, contacts, no_degs_address=not degs, reply_to=ceg)
             yield from _fan_out(
                 kind="escalation",
                 week=week,
@@ -262,19 +339,15 @@ def _district_steps(ev: Evaluation, week: Week, ceg: tuple[str, ...]) -> Iterato
                 dsp=None,
                 lgd_codes=(lgd,),
                 due_at=escalate_at,
-                context=context,
+                context=escalation,
             )
         long_out = tuple(o for o in out if o.streak >= cal.consecutive_missing_alert)
         if long_out or progress[lgd].lagging:
             for name in acted_against((o.dsp for o in long_out), progress[lgd]):
                 streak = next((o.streak for o in long_out if o.dsp == name), 0)
-                warned.setdefault(name, []).append({"lgd_code": lgd, "streak": streak, "progress": progress[lgd]})
-            context = {
-                **base,
-                "dsps": long_out,
-                "threshold": cal.consecutive_missing_alert,
-                "progress": progress[lgd],
-            }
+                warned.setdefault(name, []).append(WarnedDistrict(lgd, streak, progress[lgd]))
+            alert = ActionContext(due, lgd, long_out, cal.consecutive_missing_alert, progress[lgd], contacts,
+                                  no_degs_address=not degs, reply_to=ceg)
             yield from _fan_out(
                 kind="action_alert",
                 week=week,
@@ -284,7 +357,7 @@ def _district_steps(ev: Evaluation, week: Week, ceg: tuple[str, ...]) -> Iterato
                 dsp=None,
                 lgd_codes=(lgd,),
                 due_at=escalate_at,
-                context=context,
+                context=alert,
             )
     # The DSP hears it from mailbot first, in one email a week listing every such district (not a copy of each
     # district's alert): it can still send the reports or explain before the DEGS acts.
@@ -297,9 +370,9 @@ def _district_steps(ev: Evaluation, week: Week, ceg: tuple[str, ...]) -> Iterato
             to=_addresses(_contacts(dsp)),
             cc=(),
             dsp=name,
-            lgd_codes=tuple(d["lgd_code"] for d in districts),
+            lgd_codes=tuple(d.lgd_code for d in districts),
             due_at=escalate_at,
-            context={"deadline": due, "districts": tuple(districts), "threshold": cal.consecutive_missing_alert},
+            context=DspWarningContext(due, tuple(districts), cal.consecutive_missing_alert),
         )
 
 
@@ -312,20 +385,58 @@ def acted_against(long_out: Iterable[str], progress: Progress) -> list[str]:
     return sorted(against)
 
 
+class Moment(NamedTuple):
+    """Steps that go as one email: due to one address, about the same districts and week."""
+
+    week: Week
+    lgd_codes: tuple[int, ...]
+    recipient: str
+
+
+def _moment(n: Notification) -> Moment:
+    return Moment(n.week, n.lgd_codes, n.recipient)
+
+
 def merge_moment(pending: Sequence[Notification]) -> list[Notification]:
-    """One email per recipient per moment: an escalation and an action alert due to the same address for the
-    same district and week (those not yet queued) become one escalation email with both sections
-    (``context["action"]`` is the alert's context) that ``carries`` the alert's key. Order is kept."""
-    alerts = {(n.week, n.lgd_codes, n.recipient): n for n in pending if n.kind == "action_alert"}
-    escalated = {(n.week, n.lgd_codes, n.recipient) for n in pending if n.kind == "escalation"}
+    """One email per recipient per moment (``pending``: the steps due at one check, not yet queued). An
+    escalation and an action alert due to the same address for the same district and week become one escalation
+    email with both sections (``context.action`` is the alert's context) that ``carries`` the alert's key. Then
+    CEG's notices about districts without a DEGS address (one per district) become one email: the first carries
+    the others' keys, and its ``NoDegsContext`` lists every district. Order is kept."""
+    alerts = {_moment(n): n for n in pending if n.kind == "action_alert"}
+    escalated = {_moment(n) for n in pending if n.kind == "escalation"}
+    merged: list[Notification] = []
+    for n in pending:
+        moment = _moment(n)
+        alert = alerts.get(moment)
+        if isinstance(n.context, EscalationContext) and alert and isinstance(alert.context, ActionContext):
+            merged.append(replace(n, context=replace(n.context, action=alert.context), carries=(*n.carries, alert.key)))
+        elif not (n.kind == "action_alert" and moment in escalated):
+            merged.append(n)
+    return _merge_without_degs(merged)
+
+
+def _merge_without_degs(pending: list[Notification]) -> list[Notification]:
+    """CEG got one email per district without a DEGS address, each at the same check: one email now lists them
+    all. A single such district keeps its own email (addressed as to its DEGS, with the note to CEG)."""
+    groups: dict[tuple[Week, str], list[tuple[Notification, EscalationContext | ActionContext]]] = {}
+    for n in pending:
+        if isinstance(n.context, EscalationContext | ActionContext) and n.context.no_degs_address:
+            groups.setdefault((n.week, n.recipient), []).append((n, n.context))
+    carriers = {group[0][0].key: group for group in groups.values() if len(group) > 1}
+    folded = {n.key for group in carriers.values() for n, _ in group[1:]}
     out: list[Notification] = []
     for n in pending:
-        moment = (n.week, n.lgd_codes, n.recipient)
-        if n.kind == "escalation" and moment in alerts:
-            alert = alerts[moment]
-            out.append(replace(n, context={**n.context, "action": alert.context}, carries=(*n.carries, alert.key)))
-        elif not (n.kind == "action_alert" and moment in escalated):
+        if n.key in folded:
+            continue
+        group = carriers.get(n.key)
+        if group is None:
             out.append(n)
+            continue
+        notices = tuple(sorted((c for _, c in group), key=lambda c: c.lgd_code))
+        carried = tuple(k for other, _ in group[1:] for k in (other.key, *other.carries))
+        out.append(replace(n, lgd_codes=tuple(c.lgd_code for c in notices), carries=(*n.carries, *carried),
+                           context=NoDegsContext(n.context.deadline, notices, group[0][1].reply_to)))
     return out
 
 
@@ -338,7 +449,7 @@ def _summary(ev: Evaluation, week: Week, ceg: tuple[str, ...]) -> Iterator[Notif
     at = summary_due(ev, week)
     if not ev.expected(week) or not _within(ev, at, summary_due(ev, week + 1)):
         return
-    context = {"deadline": ev.deadline(week), "report": weekly_report(ev, week)}
+    context = SummaryContext(ev.deadline(week), weekly_report(ev, week))
     yield from _fan_out(
         kind="summary",
         week=week,

@@ -231,9 +231,10 @@ def _queue_reply(session: Session, ledger: Ledger, *, key: str, dsp: str, messag
         still_due = _still_due(session, roster, dsp, ledger.dsp_id, week)
         in_force = _in_force(session, ledger, week, accepted, config)
         late = due is not None and _late(session, ledger, week, accepted, due)
-    # A refusal reaches the DSP's other roster contacts too (the sender may be a clerk who left): nothing counted,
-    # and the overdue notice they get next points at these reasons.
-    cc = () if accepted else _contacts(roster, dsp, to, trusted)
+    # A refusal, whole or partial, reaches the DSP's other roster contacts too (the sender may be a clerk who
+    # left): the refused districts are not counted, and the overdue notice they get next points at these reasons.
+    refused = not accepted or any(p.severity == "error" for p in problems)
+    cc = _contacts(roster, dsp, to, trusted) if refused else ()
     reply = IngestReply(
         to=to, dsp_name=dsp, original_subject=message.subject,
         original_message_id=message.message_id, week=week, accepted=accepted, problems=problems,

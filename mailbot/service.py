@@ -393,6 +393,7 @@ class Mailbot:
 
     def _compose(self, session: Session, n: Notification, now: datetime) -> EmailMessage:
         """One notification as an email, with what its kind needs from the store."""
+        from mailbot.ladder import SummaryContext  # noqa: PLC0415
         from mailbot.queries import (  # noqa: PLC0415 - see the imports
             district_replies_in,
             last_targets,
@@ -404,12 +405,12 @@ class Mailbot:
 
         message_id = self.composer.new_message_id()
         tz = self.config.calendar.timezone
-        if n.kind == "summary":
+        if isinstance(n.context, SummaryContext):
             items = self.quarantine_items(n.week)
             replies = district_replies_in(session, n.week, tz)
             return self.composer.notification(
                 n, now=now, message_id=message_id,
-                summary_xlsx=build_workbook(n.context["report"], items, self.config.calendar.lag_threshold, replies),
+                summary_xlsx=build_workbook(n.context.report, items, self.config.calendar.lag_threshold, replies),
                 unanswered=items,
                 rejections=rejection_reasons(session, n.week, tz),
                 district_replies=replies,

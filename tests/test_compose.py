@@ -12,7 +12,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from compliance_quarter import AGRA, CALENDAR, CEG, CMS, FARRUKHABAD, SHREE, SREI, facts, ist, roster
+from compliance_quarter import AGRA, ALIGARH, CALENDAR, CEG, CMS, FARRUKHABAD, SHREE, SREI, facts, ist, roster
 from PIL import Image as PILImage
 
 from mailbot.compliance import Notification, ReportFact, due_notifications, evaluate
@@ -249,7 +249,7 @@ def test_overdue_has_one_line_per_cause_with_the_refusal_reason(composer: Compos
     note = next(n for n in notes_at(MON, 13, "overdue") if n.dsp == SREI)
     lgds = (150, 141, 152, 160, 148)
     out = tuple(Outstanding(SREI, lgd, "invalid" if lgd in (152, 160) else "missing", (W47,), 1) for lgd in lgds)
-    note = replace(note, lgd_codes=lgds, context={**note.context, "districts": out})
+    note = replace(note, lgd_codes=lgds, context=replace(note.context, districts=out))
     msg = reparse(composer.notification(note, now=ist(MON, 13), message_id=MSGID,
                                         rejections={SREI: "Sheet 'Report' has no 'District' column"}))
     text = text_of(msg)
@@ -294,7 +294,7 @@ def test_escalation_to_degs_answers_go_to_ceg(composer: Composer) -> None:
 def test_escalation_for_a_rejected_report_says_so_in_a_sentence(composer: Composer) -> None:
     note = next(n for n in notes_at(WED, 12, "escalation") if n.lgd_codes == (AGRA,))
     rejected = Outstanding(CMS, AGRA, "invalid", (W47,), 1)
-    note = replace(note, context={**note.context, "dsps": (rejected,)})
+    note = replace(note, context=replace(note.context, dsps=(rejected,)))
     msg = reparse(composer.notification(note, now=ist(WED, 12), message_id=MSGID))
     text = text_of(msg)
     assert "- CMS Computers sent a report but it was not accepted" in text
@@ -361,9 +361,9 @@ def test_escalation_carrying_the_action_alert_has_both_sections(composer: Compos
 
 def test_action_alert_acts_only_against_the_dsp_that_stalled(composer: Composer) -> None:
     note = next(n for n in notes_at(WED, 12, "action_alert") if n.lgd_codes == (AGRA,))
-    stalled = replace(note.context["progress"], lag_reasons=("no_progress",), stalled_weeks=3, dsps=(CMS, "Shreetron"),
+    stalled = replace(note.context.progress, lag_reasons=("no_progress",), stalled_weeks=3, dsps=(CMS, "Shreetron"),
                       stalled_dsps=(CMS,))
-    note = replace(note, context={**note.context, "progress": stalled, "dsps": ()})
+    note = replace(note, context=replace(note.context, progress=stalled, dsps=()))
     text = text_of(reparse(composer.notification(note, now=ist(WED, 12), message_id=MSGID)))
     assert "please take action against the DSP CMS Computers as per the terms of the contract" in text
     assert "Shreetron" not in text[text.index("take action"):text.index("सेवा में")]
@@ -371,8 +371,8 @@ def test_action_alert_acts_only_against_the_dsp_that_stalled(composer: Composer)
 
 def test_action_alert_says_when_the_increase_is_not_known(composer: Composer) -> None:
     note = next(n for n in notes_at(WED, 12, "action_alert") if n.lgd_codes == (121,))
-    first_report = replace(note.context["progress"], increase=None, functional=None)
-    note = replace(note, context={**note.context, "progress": first_report})
+    first_report = replace(note.context.progress, increase=None, functional=None)
+    note = replace(note, context=replace(note.context, progress=first_report))
     msg = reparse(composer.notification(note, now=ist(WED, 12), message_id=MSGID))
     for text in (text_of(msg), text_of(msg, "html")):
         assert "ncrease this week: not known (no report for the previous week)" in text
@@ -383,8 +383,8 @@ def test_action_alert_says_when_the_increase_is_not_known(composer: Composer) ->
 
 def test_action_alert_labels_figures_carried_from_an_earlier_report(composer: Composer) -> None:
     note = next(n for n in notes_at(WED, 12, "action_alert") if n.lgd_codes == (121,))
-    stale = replace(note.context["progress"], increase=None, figures_week=Week(2026, 45))
-    note = replace(note, context={**note.context, "progress": stale})
+    stale = replace(note.context.progress, increase=None, figures_week=Week(2026, 45))
+    note = replace(note, context=replace(note.context, progress=stale))
     msg = reparse(composer.notification(note, now=ist(WED, 12), message_id=MSGID))
     text, html = text_of(msg), text_of(msg, "html")
     assert "these figures are from the last report received, for week 2–8 Nov 2026" in text
@@ -396,7 +396,7 @@ def test_action_alert_labels_figures_carried_from_an_earlier_report(composer: Co
 
 def summary_email(composer: Composer, **kwargs: object) -> EmailMessage:
     note = notes_at(TUE, 10, "summary")[0]
-    xlsx = build_workbook(note.context["report"], (), 0.5)
+    xlsx = build_workbook(note.context.report, (), 0.5)
     return reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=xlsx,
                                          **kwargs))  # type: ignore[arg-type]  # each test passes the keyword it varies
 
@@ -460,7 +460,7 @@ def test_summary_says_why_a_report_was_refused(composer: Composer) -> None:
     note = notes_at(TUE, 10, "summary")[0]
     refused = [*facts(), ReportFact(SHREE, AGRA, W47, ist(MON, 9), False, {})]
     report = evaluate(roster(), refused, CALENDAR, ist(TUE, 10), W47)
-    note = replace(note, context={**note.context, "report": report})
+    note = replace(note, context=replace(note.context, report=report))
     msg = reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=b"x",
                                         rejections={SHREE: "The file could not be read (damaged or incomplete)"}))
     text = text_of(msg)
@@ -471,7 +471,7 @@ def test_summary_says_why_a_report_was_refused(composer: Composer) -> None:
 
 def test_summary_html_and_workbook(composer: Composer) -> None:
     note = notes_at(TUE, 10, "summary")[0]
-    xlsx = build_workbook(note.context["report"], (), 0.5)
+    xlsx = build_workbook(note.context.report, (), 0.5)
     unanswered = [
         QuarantineItem("district.coordinator@gmail.example", "Weekly JSK report Agra", ist(MON, 10, 30),
                        "unknown sender district.coordinator@gmail.example"),
@@ -587,7 +587,7 @@ def test_summary_gives_the_change_against_last_week(composer: Composer) -> None:
     note = notes_at(TUE, 10, "summary")[0]
     w42 = Week(2026, 42)
     report = evaluate(roster(), facts(), CALENDAR, ist(TUE, 10), w42)
-    note = replace(note, week=w42, context={**note.context, "report": report})
+    note = replace(note, week=w42, context=replace(note.context, report=report))
     msg = reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=b"x"))
     text, html = text_of(msg), text_of(msg, "html")
     assert "Reported / प्राप्त: 74 of 75 (99%), ±0 pts vs 5–11 Oct\n" in text
@@ -652,3 +652,63 @@ def test_a_dsp_is_warned_when_its_district_offices_are_asked_to_act(composer: Co
     shree = text_of(reparse(composer.notification(warnings[SHREE], now=ist(WED, 12), message_id=MSGID)))
     assert "- Agra: no valid report for 4 weeks in a row" in shree
     assert "- आगरा: लगातार 4 सप्ताह से वैध रिपोर्ट अप्राप्त" in shree
+
+
+def test_ceg_gets_one_email_listing_every_district_without_a_degs_address(composer: Composer) -> None:
+    # Agra and Aligarh lose their DEGS address too: three districts due to CEG at Wednesday's check.
+    r = roster()
+    degs = {lgd: a for lgd, a in r.degs.items() if lgd not in (AGRA, ALIGARH)}
+    due = due_notifications(replace(r, degs=degs), facts(), CALENDAR, ist(WED, 12), CEG)
+    pending = merge_moment(due)
+    to_ceg = [n for n in pending if n.recipient == CEG[0] and n.kind != "summary" and n.week == W47]
+    assert [(n.kind, n.key) for n in to_ceg] == [("escalation", f"escalation/2026-W47/{AGRA}/{CEG[0]}")]
+    [note] = to_ceg
+    assert note.lgd_codes == (AGRA, ALIGARH, FARRUKHABAD)
+    # Nothing dropped: the other districts' keys are carried, so none is ever sent on its own.
+    assert set(note.carries) == {f"{kind}/2026-W47/{lgd}/{CEG[0]}" for kind, lgd in (
+        ("action_alert", AGRA), ("escalation", FARRUKHABAD), ("action_alert", FARRUKHABAD), ("action_alert", ALIGARH))}
+    assert {n.key for n in pending} | {k for n in pending for k in n.carries} == {n.key for n in due}
+    msg = reparse(composer.notification(note, now=ist(WED, 12), message_id=MSGID))
+    assert msg["X-Mailbot-Kind"] == "escalation" and msg["To"] == ", ".join(CEG)
+    assert msg["Subject"] == (
+        "No DEGS address: 3 districts not reported or needing action, week 16–22 Nov 2026 (2026-W47) / "
+        "डी.ई.जी.एस. का पता नहीं: 3 जनपद रिपोर्ट अप्राप्त अथवा कार्यवाही अपेक्षित, सप्ताह 16–22 नवम्बर 2026")
+    text, html = text_of(msg), text_of(msg, "html")
+    assert "The roster has no DEGS address for 3 districts: Agra, Aligarh and Farrukhabad." in text
+    assert text.index("== Agra (LGD 118) ==") < text.index("== Aligarh (LGD 119) ==") < text.index(
+        "== Farrukhabad (LGD 141) ==") < text.index("सेवा में, सी.ई.जी.") < text.index("== आगरा (एल.जी.डी. 118) ==")
+    assert "- Srei Sahaj has not sent the report." in text and "- Shreetron ने रिपोर्ट नहीं भेजी है।" in text
+    assert "JSK progress in the district lags the target" in text  # Aligarh: an action alert alone
+    assert text.count("ACTION NEEDED") == 3
+    assert "Agra, Aligarh and Farrukhabad" in html and html.count("Action needed / ") == 3
+    # One district alone keeps its own email, as before (addressed as to its DEGS, with the note to CEG).
+    single = [n for n in merge_moment(due_notifications(r, facts(), CALENDAR, ist(WED, 12), CEG))
+              if n.recipient == CEG[0] and n.kind == "escalation" and n.week == W47]
+    assert [n.lgd_codes for n in single] == [(FARRUKHABAD,)]
+
+
+def test_overdue_notice_and_warning_have_an_html_part_english_then_hindi(composer: Composer) -> None:
+    srei = next(n for n in notes_at(MON, 13, "overdue") if n.dsp == SREI)
+    html = text_of(reparse(composer.notification(srei, now=ist(MON, 13), message_id=MSGID)), "html")
+    assert "<b>Not received: 1 district</b><br>\nFarrukhabad<br>" in html
+    assert html.index("Weeks missing (8): 28 Sep – 4 Oct; 5–11 Oct;") < html.index("अप्राप्त सप्ताह (8): 28 सितम्बर")
+    assert "<b>An Excel file pre-filled with this district is attached</b>" in html
+    assert html.index("No valid report has been received") < html.index("की वैध रिपोर्ट प्राप्त नहीं हुई है")
+    # The refusal's reason, with its own colour, as in the plain text.
+    shree = next(n for n in notes_at(MON, 13, "overdue") if n.dsp == SHREE)
+    refused = (Outstanding(SHREE, AGRA, "invalid", (W47,), 1),)
+    shree = replace(shree, context=replace(shree.context, districts=refused))
+    html = text_of(reparse(composer.notification(shree, now=ist(MON, 13), message_id=MSGID,
+                                                 rejections={SHREE: "The file could not be read"})), "html")
+    assert "<b>Refused: 1 district</b>, because: The file could not be read<br>" in html
+    assert "The full reasons for a refused report were emailed in reply to it." in html
+
+    warnings = {n.dsp: n for n in notes_at(WED, 12, "dsp_warning")}
+    html = text_of(reparse(composer.notification(warnings[CMS], now=ist(WED, 12), message_id=MSGID)), "html")
+    assert "<b>take action against CMS Computers</b>" in html
+    assert ('<b>Aligarh</b> / <span lang="hi"><b>अलीगढ़</b></span><br>\n'
+            "No increase in centres opened for 3 weeks<br>") in html
+    assert ('Centres opened 57 of a target of 120 (47.5%)<br>\n<span lang="hi">'
+            "स्थापित केन्द्र 57, लक्ष्य 120 (47.5%)") in html
+    html = text_of(reparse(composer.notification(warnings[SHREE], now=ist(WED, 12), message_id=MSGID)), "html")
+    assert "No valid report for 4 weeks in a row<br>\n<span lang=\"hi\">लगातार 4 सप्ताह से वैध रिपोर्ट अप्राप्त" in html

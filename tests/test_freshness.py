@@ -23,7 +23,7 @@ from test_end_to_end import query
 from mailbot import health as health_module
 from mailbot.config import Config, ScheduleSettings
 from mailbot.districts import by_code
-from mailbot.ladder import NEEDS_FRESH_READ, Notification, held_because
+from mailbot.ladder import NEEDS_FRESH_READ, Notification, OverdueContext, held_because
 from mailbot.mailbox import MailboxAuthError
 from mailbot.mailbuilder import build_email
 from mailbot.service import MAILBOX_READ, Mailbot
@@ -38,7 +38,7 @@ MAX_AGE = timedelta(minutes=15)
 
 def step(kind: Any, week: Week = WEEK) -> Notification:
     return Notification(kind, f"{kind}/{week}/x/a@b.example", week, "a@b.example", ("a@b.example",), (), None, (),
-                        DEADLINE, {"deadline": DEADLINE})
+                        DEADLINE, OverdueContext(DEADLINE, ()))
 
 
 # --- the rule --------------------------------------------------------------------------------------------------

@@ -120,7 +120,12 @@ def run(dovecot: DovecotServer, tls_files: TlsFiles, tmp_path_factory: pytest.Te
 def test_the_pass_survives_the_corpus_and_mailbot_still_polls(run: Run, dovecot: DovecotServer) -> None:
     assert run.second_poll.returncode == 0, run.second_poll.stderr[-2000:]
     assert run.ledger("good_report_after") == [("accepted", "Processed", run.ledger("good_report_after")[0][2])]
-    assert run.replies("good_report_after") == [("reports@cms.example",)]
+    with sqlite3.connect(run.db) as db:
+        [(kind,)] = db.execute("select o.kind from outbox o join ledger l on o.ledger_id = l.id where l.uid = ?",
+                               (run.uids["good_report_after"][0],)).fetchall()
+    # A receipt to the sender; a partial one (a row refused) to the DSP's roster contacts too.
+    contacts = ("jsk.up@cms.example", "pm.up@cms.example") if kind == "partial" else ()
+    assert run.replies("good_report_after") == [("reports@cms.example", *contacts)]
     with sqlite3.connect(run.db) as db:
         assert db.execute("select count(*) from ledger where filed_to = ''").fetchone() == (0,)
         assert db.execute("pragma integrity_check").fetchone() == ("ok",)
@@ -162,9 +167,14 @@ def test_each_attack_is_filed_with_a_reason_and_answered_only_to_the_roster(run:
     assert (outcome, folder) == (expected.outcome, expected.folder), reason
     assert reason
     replies = run.replies(expected.case)
-    # A rejection goes to CMS's roster contacts too (plain roster addresses): never to anyone else.
+    # A rejection, whole or partial, goes to CMS's roster contacts too (plain roster addresses): never to anyone
+    # else; a receipt to the sender alone.
     cms = ("reports@cms.example", "jsk.up@cms.example", "pm.up@cms.example")
-    assert replies == ([cms if expected.outcome == "rejected" else cms[:1]] if expected.answered else [])
+    with sqlite3.connect(run.db) as db:
+        kinds = [str(k) for uid in run.uids[expected.case] for (k,) in db.execute(
+            "select o.kind from outbox o join ledger l on o.ledger_id = l.id where l.uid = ?", (uid,))]
+    refused = expected.outcome == "rejected" or kinds == ["partial"]
+    assert replies == ([cms if refused else cms[:1]] if expected.answered else [])
     for raw in run.reply_bytes(expected.case):  # no stranger's address in any header of the reply
         assert b"evil.example" not in raw and b"other.example" not in raw
     if expected.problem:
