@@ -20,9 +20,10 @@ action alert after two weeks out, summary Tuesday 10:00.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from mailbot.compliance import ReportFact
+from mailbot.compliance import Notification, ReportFact
 from mailbot.config import CalendarSettings
 from mailbot.districts import all_districts
 from mailbot.roster import Assignment, Dsp, Roster
@@ -44,6 +45,16 @@ AGRA, ALIGARH, AMBEDKAR_NAGAR = 118, 119, 121  # CMS
 FARRUKHABAD = 141  # Srei Sahaj, never reports, no DEGS address
 MAHOBA, MAINPURI = 165, 166  # UPDESCO
 SHREE_FROM = Week(2026, 44)
+
+
+C = TypeVar("C")
+
+
+def context_of(note: Notification, kind: type[C]) -> C:
+    """The notification's context as the dataclass its kind builds; fails the test if it is another one."""
+    context = note.context
+    assert isinstance(context, kind), f"{note.key}: {type(context).__name__}, not {kind.__name__}"
+    return context
 
 
 def ist(day: date, hour: int, minute: int = 0) -> datetime:

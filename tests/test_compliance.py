@@ -22,13 +22,21 @@ from compliance_quarter import (
     SREI,
     UPD,
     WEEKS,
+    context_of,
     facts,
     ist,
     roster,
 )
 
 from mailbot.compliance import Evaluation, Notification, Rate, ReportFact, due_notifications, evaluate
-from mailbot.ladder import merge_moment
+from mailbot.ladder import (
+    ActionContext,
+    EscalationContext,
+    OverdueContext,
+    ReminderContext,
+    SummaryContext,
+    merge_moment,
+)
 from mailbot.weeks import Week, week_range
 
 W46, W47 = Week(2026, 46), Week(2026, 47)
@@ -260,7 +268,7 @@ def test_reminder_the_day_before_the_deadline() -> None:
     assert len(by_dsp[CMS].lgd_codes) == 25
     assert by_dsp[CMS].to == ("reports@cms.example", "ops@cms.example")
     assert by_dsp[CMS].due_at == ist(SUN, 12)
-    assert [d.missing_weeks for d in by_dsp[SREI].context.districts] == [tuple(WEEKS[:7])]
+    assert [d.missing_weeks for d in context_of(by_dsp[SREI], ReminderContext).districts] == [tuple(WEEKS[:7])]
     assert items(notes) - items(reminders) == W46_ESCALATIONS | W46_ALERTS | W46_WARNINGS | W46_OVERDUE | W46_SUMMARY
 
 
@@ -282,7 +290,7 @@ def test_after_the_deadline_only_the_overdue_notice() -> None:
     assert items(of_week(notes, W47)) == {("overdue", "2026-W47", SREI), ("overdue", "2026-W47", SHREE)}
     srei = next(n for n in notes if n.kind == "overdue" and n.dsp == SREI)
     assert srei.lgd_codes == (FARRUKHABAD,)
-    assert srei.context.districts[0].missing_weeks == tuple(WEEKS[:8])
+    assert context_of(srei, OverdueContext).districts[0].missing_weeks == tuple(WEEKS[:8])
     # Last week's overdue notice is superseded by this week's; its escalation and summary are still current.
     assert items(of_week(notes, W46)) == W46_ESCALATIONS | W46_ALERTS | W46_WARNINGS | W46_SUMMARY
 
@@ -294,7 +302,7 @@ def test_the_summary_on_tuesday() -> None:
         "summary/2026-W47/statewide/jsk@ceg.up.gov.in",
         "summary/2026-W47/statewide/monitor@ceg.up.gov.in",
     ]
-    report = summaries[0].context.report
+    report = context_of(summaries[0], SummaryContext).report
     assert report.week == W47
     assert report.week_rates.statewide == Rate(expected=76, on_time=74, missing=2)
     assert {"summary"} == {n.kind for n in due(ist(TUE, 9, 59)) if n.kind == "summary"}
@@ -312,11 +320,12 @@ def test_escalation_two_days_after_the_deadline() -> None:
     agra = escalations[0]
     # No per-district copy to CEG (its weekly summary lists these districts); the DEGS's reply goes to CEG.
     assert (agra.to, agra.cc) == ((DEGS_AGRA,), ())
-    assert agra.context.reply_to == CEG
-    assert [(o.dsp, o.missing_weeks) for o in agra.context.dsps] == [(SHREE, tuple(WEEKS[4:8]))]
+    agra_context = context_of(agra, EscalationContext)
+    assert agra_context.reply_to == CEG
+    assert [(o.dsp, o.missing_weeks) for o in agra_context.dsps] == [(SHREE, tuple(WEEKS[4:8]))]
     farrukhabad = escalations[1]
     assert (farrukhabad.to, farrukhabad.cc) == (CEG, ())  # no DEGS address on the roster
-    assert farrukhabad.context.no_degs_address is True
+    assert context_of(farrukhabad, EscalationContext).no_degs_address is True
     assert items(of_week(notes, W47)) == {
         ("overdue", "2026-W47", SREI),
         ("overdue", "2026-W47", SHREE),
@@ -337,7 +346,9 @@ def test_a_degs_gets_one_email_with_the_escalation_and_the_action_alert_due_toge
     assert [(n.kind, n.key, n.carries) for n in to_agra] == [
         ("escalation", f"escalation/2026-W47/{AGRA}/{DEGS_AGRA}", (f"action_alert/2026-W47/{AGRA}/{DEGS_AGRA}",)),
     ]
-    assert [o.dsp for o in to_agra[0].context.action.dsps] == [SHREE]
+    action = context_of(to_agra[0], EscalationContext).action
+    assert action is not None
+    assert [o.dsp for o in action.dsps] == [SHREE]
     # Aligarh only lags (its reports arrive): its alert goes alone. Nothing is dropped: every key is sent or carried.
     assert [n.kind for n in pending if n.lgd_codes == (ALIGARH,)] == ["action_alert"]
     keys = {n.key for n in pending} | {k for n in pending for k in n.carries}
@@ -348,16 +359,18 @@ def test_a_degs_gets_one_email_with_the_escalation_and_the_action_alert_due_toge
     # Already queued on its own (an earlier check), the alert is not carried again: the escalation goes alone.
     alone = merge_moment([n for n in due(ist(WED, 12)) if n.key != f"action_alert/2026-W47/{AGRA}/{DEGS_AGRA}"])
     agra = next(n for n in alone if n.recipient == DEGS_AGRA)
-    assert (agra.kind, agra.carries, agra.context.action is not None) == ("escalation", (), False)
+    assert (agra.kind, agra.carries) == ("escalation", ())
+    assert context_of(agra, EscalationContext).action is None
 
 
 def test_action_alert_after_consecutive_weeks_or_lagging() -> None:
-    alerts = {n.lgd_codes[0]: n for n in due(ist(WED, 12)) if n.kind == "action_alert" and n.week == W47}
-    assert alerts[FARRUKHABAD].context.dsps[0].streak == 8
-    assert [o.dsp for o in alerts[AGRA].context.dsps] == [SHREE]
-    assert alerts[ALIGARH].context.dsps == ()
-    assert alerts[ALIGARH].context.progress.lag_reasons == ("no_progress",)
-    assert alerts[AMBEDKAR_NAGAR].context.progress.lag_reasons == ("below_threshold",)
+    alerts = {n.lgd_codes[0]: context_of(n, ActionContext) for n in due(ist(WED, 12))
+              if n.kind == "action_alert" and n.week == W47}
+    assert alerts[FARRUKHABAD].dsps[0].streak == 8
+    assert [o.dsp for o in alerts[AGRA].dsps] == [SHREE]
+    assert alerts[ALIGARH].dsps == ()
+    assert alerts[ALIGARH].progress.lag_reasons == ("no_progress",)
+    assert alerts[AMBEDKAR_NAGAR].progress.lag_reasons == ("below_threshold",)
     # Shreetron's first week out (W44) is one week: no alert yet; the second (W45) is two.
     first = due(ist(Week(2026, 44).monday + timedelta(days=9), 12))
     assert ("action_alert", "2026-W44", str(AGRA)) not in items(first)
@@ -436,7 +449,7 @@ def test_catch_up_is_limited_to_the_history_window() -> None:
     latest = Week.containing(now.date()) - 1
     assert {n.week for n in notes} == {latest}
     srei = next(n for n in notes if n.kind == "overdue" and n.dsp == SREI)
-    assert len(srei.context.districts[0].missing_weeks) == CALENDAR.history_weeks
+    assert len(context_of(srei, OverdueContext).districts[0].missing_weeks) == CALENDAR.history_weeks
 
 
 def test_reminders_off_and_no_overdue_notice() -> None:

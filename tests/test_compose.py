@@ -12,13 +12,26 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from compliance_quarter import AGRA, ALIGARH, CALENDAR, CEG, CMS, FARRUKHABAD, SHREE, SREI, facts, ist, roster
+from compliance_quarter import (
+    AGRA,
+    ALIGARH,
+    CALENDAR,
+    CEG,
+    CMS,
+    FARRUKHABAD,
+    SHREE,
+    SREI,
+    context_of,
+    facts,
+    ist,
+    roster,
+)
 from PIL import Image as PILImage
 
 from mailbot.compliance import Notification, ReportFact, due_notifications, evaluate
 from mailbot.compose import Composer, InForce, IngestReply
 from mailbot.districts import by_code
-from mailbot.ladder import Outstanding, merge_moment
+from mailbot.ladder import ActionContext, EscalationContext, Outstanding, OverdueContext, SummaryContext, merge_moment
 from mailbot.summary import DistrictReply, QuarantineItem, build_workbook
 from mailbot.weeks import Week
 from mailbot.wording import plural, week_dates, weeks_dates, when_text
@@ -249,7 +262,7 @@ def test_overdue_has_one_line_per_cause_with_the_refusal_reason(composer: Compos
     note = next(n for n in notes_at(MON, 13, "overdue") if n.dsp == SREI)
     lgds = (150, 141, 152, 160, 148)
     out = tuple(Outstanding(SREI, lgd, "invalid" if lgd in (152, 160) else "missing", (W47,), 1) for lgd in lgds)
-    note = replace(note, lgd_codes=lgds, context=replace(note.context, districts=out))
+    note = replace(note, lgd_codes=lgds, context=replace(context_of(note, OverdueContext), districts=out))
     msg = reparse(composer.notification(note, now=ist(MON, 13), message_id=MSGID,
                                         rejections={SREI: "Sheet 'Report' has no 'District' column"}))
     text = text_of(msg)
@@ -294,7 +307,7 @@ def test_escalation_to_degs_answers_go_to_ceg(composer: Composer) -> None:
 def test_escalation_for_a_rejected_report_says_so_in_a_sentence(composer: Composer) -> None:
     note = next(n for n in notes_at(WED, 12, "escalation") if n.lgd_codes == (AGRA,))
     rejected = Outstanding(CMS, AGRA, "invalid", (W47,), 1)
-    note = replace(note, context=replace(note.context, dsps=(rejected,)))
+    note = replace(note, context=replace(context_of(note, EscalationContext), dsps=(rejected,)))
     msg = reparse(composer.notification(note, now=ist(WED, 12), message_id=MSGID))
     text = text_of(msg)
     assert "- CMS Computers sent a report but it was not accepted" in text
@@ -361,9 +374,10 @@ def test_escalation_carrying_the_action_alert_has_both_sections(composer: Compos
 
 def test_action_alert_acts_only_against_the_dsp_that_stalled(composer: Composer) -> None:
     note = next(n for n in notes_at(WED, 12, "action_alert") if n.lgd_codes == (AGRA,))
-    stalled = replace(note.context.progress, lag_reasons=("no_progress",), stalled_weeks=3, dsps=(CMS, "Shreetron"),
+    alert = context_of(note, ActionContext)
+    stalled = replace(alert.progress, lag_reasons=("no_progress",), stalled_weeks=3, dsps=(CMS, "Shreetron"),
                       stalled_dsps=(CMS,))
-    note = replace(note, context=replace(note.context, progress=stalled, dsps=()))
+    note = replace(note, context=replace(alert, progress=stalled, dsps=()))
     text = text_of(reparse(composer.notification(note, now=ist(WED, 12), message_id=MSGID)))
     assert "please take action against the DSP CMS Computers as per the terms of the contract" in text
     assert "Shreetron" not in text[text.index("take action"):text.index("सेवा में")]
@@ -371,8 +385,9 @@ def test_action_alert_acts_only_against_the_dsp_that_stalled(composer: Composer)
 
 def test_action_alert_says_when_the_increase_is_not_known(composer: Composer) -> None:
     note = next(n for n in notes_at(WED, 12, "action_alert") if n.lgd_codes == (121,))
-    first_report = replace(note.context.progress, increase=None, functional=None)
-    note = replace(note, context=replace(note.context, progress=first_report))
+    alert = context_of(note, ActionContext)
+    first_report = replace(alert.progress, increase=None, functional=None)
+    note = replace(note, context=replace(alert, progress=first_report))
     msg = reparse(composer.notification(note, now=ist(WED, 12), message_id=MSGID))
     for text in (text_of(msg), text_of(msg, "html")):
         assert "ncrease this week: not known (no report for the previous week)" in text
@@ -383,8 +398,9 @@ def test_action_alert_says_when_the_increase_is_not_known(composer: Composer) ->
 
 def test_action_alert_labels_figures_carried_from_an_earlier_report(composer: Composer) -> None:
     note = next(n for n in notes_at(WED, 12, "action_alert") if n.lgd_codes == (121,))
-    stale = replace(note.context.progress, increase=None, figures_week=Week(2026, 45))
-    note = replace(note, context=replace(note.context, progress=stale))
+    alert = context_of(note, ActionContext)
+    stale = replace(alert.progress, increase=None, figures_week=Week(2026, 45))
+    note = replace(note, context=replace(alert, progress=stale))
     msg = reparse(composer.notification(note, now=ist(WED, 12), message_id=MSGID))
     text, html = text_of(msg), text_of(msg, "html")
     assert "these figures are from the last report received, for week 2–8 Nov 2026" in text
@@ -396,7 +412,7 @@ def test_action_alert_labels_figures_carried_from_an_earlier_report(composer: Co
 
 def summary_email(composer: Composer, **kwargs: object) -> EmailMessage:
     note = notes_at(TUE, 10, "summary")[0]
-    xlsx = build_workbook(note.context.report, (), 0.5)
+    xlsx = build_workbook(context_of(note, SummaryContext).report, (), 0.5)
     return reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=xlsx,
                                          **kwargs))  # type: ignore[arg-type]  # each test passes the keyword it varies
 
@@ -460,7 +476,7 @@ def test_summary_says_why_a_report_was_refused(composer: Composer) -> None:
     note = notes_at(TUE, 10, "summary")[0]
     refused = [*facts(), ReportFact(SHREE, AGRA, W47, ist(MON, 9), False, {})]
     report = evaluate(roster(), refused, CALENDAR, ist(TUE, 10), W47)
-    note = replace(note, context=replace(note.context, report=report))
+    note = replace(note, context=replace(context_of(note, SummaryContext), report=report))
     msg = reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=b"x",
                                         rejections={SHREE: "The file could not be read (damaged or incomplete)"}))
     text = text_of(msg)
@@ -471,7 +487,7 @@ def test_summary_says_why_a_report_was_refused(composer: Composer) -> None:
 
 def test_summary_html_and_workbook(composer: Composer) -> None:
     note = notes_at(TUE, 10, "summary")[0]
-    xlsx = build_workbook(note.context.report, (), 0.5)
+    xlsx = build_workbook(context_of(note, SummaryContext).report, (), 0.5)
     unanswered = [
         QuarantineItem("district.coordinator@gmail.example", "Weekly JSK report Agra", ist(MON, 10, 30),
                        "unknown sender district.coordinator@gmail.example"),
@@ -587,7 +603,7 @@ def test_summary_gives_the_change_against_last_week(composer: Composer) -> None:
     note = notes_at(TUE, 10, "summary")[0]
     w42 = Week(2026, 42)
     report = evaluate(roster(), facts(), CALENDAR, ist(TUE, 10), w42)
-    note = replace(note, week=w42, context=replace(note.context, report=report))
+    note = replace(note, week=w42, context=replace(context_of(note, SummaryContext), report=report))
     msg = reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=b"x"))
     text, html = text_of(msg), text_of(msg, "html")
     assert "Reported / प्राप्त: 74 of 75 (99%), ±0 pts vs 5–11 Oct\n" in text
@@ -697,7 +713,7 @@ def test_overdue_notice_and_warning_have_an_html_part_english_then_hindi(compose
     # The refusal's reason, with its own colour, as in the plain text.
     shree = next(n for n in notes_at(MON, 13, "overdue") if n.dsp == SHREE)
     refused = (Outstanding(SHREE, AGRA, "invalid", (W47,), 1),)
-    shree = replace(shree, context=replace(shree.context, districts=refused))
+    shree = replace(shree, context=replace(context_of(shree, OverdueContext), districts=refused))
     html = text_of(reparse(composer.notification(shree, now=ist(MON, 13), message_id=MSGID,
                                                  rejections={SHREE: "The file could not be read"})), "html")
     assert "<b>Refused: 1 district</b>, because: The file could not be read<br>" in html

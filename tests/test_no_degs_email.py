@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from compliance_quarter import AGRA, ALIGARH, CEG, FARRUKHABAD, ist
+from emails import body_text
 from servers import SmtpSink
 from test_quarter_e2e import write_roster
 
@@ -44,7 +45,7 @@ def test_ceg_gets_one_email_per_check_for_every_district_without_a_degs_address(
     assert Counter(m.rcpt_tos[0] for m in to_ceg) == {CEG[0]: 1, CEG[1]: 1}
     subject = to_ceg[0].message["Subject"]
     assert subject.startswith("No DEGS address: 3 districts not reported or needing action, week 16–22 Nov 2026")
-    text = to_ceg[0].message.get_body(("plain",)).get_content()
+    text = body_text(to_ceg[0].message)
     assert "The roster has no DEGS address for 3 districts: Agra, Aligarh and Farrukhabad." in text
     assert f"== Farrukhabad (LGD {FARRUKHABAD}) ==" in text
     # The DEGS with an address still get their own, one each.

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from mailbot.workbook.template import report_workbook
 from servers import SmtpSink
 
 from mailbot.config import Config
@@ -17,6 +16,7 @@ from mailbot.mailbuilder import build_email
 from mailbot.roster import load_roster
 from mailbot.service import Mailbot
 from mailbot.weeks import Week
+from mailbot.workbook.template import report_workbook
 
 ROOT = Path(__file__).resolve().parent.parent
 ROSTER = ROOT / "fixtures" / "roster" / "roster.xlsx"
