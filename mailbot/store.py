@@ -1,4 +1,5 @@
-"""SQLite storage (SQLModel): the tables, the engine and ``Store.session()``, the one way a transaction is opened.
+"""SQLite storage (SQLModel): the tables, the engine and ``Store.session()``, where transactions are opened (besides
+``outbox.deliver``'s own session per email, committed on a background thread, and ``values``' plain sqlite3 for kv).
 Other modules write SQL in those sessions (records, intake, outbox, service, queries, status: see
 docs/architecture.md, "SQL"); this module owns the schema and its upgrades (``ADDED_COLUMNS``, ``DROPPED_COLUMNS``).
 
