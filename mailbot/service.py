@@ -33,6 +33,7 @@ from mailbot.queries import (
     district_replies_in,
     last_targets,
     quarantined_in,
+    queued_keys,
     rejection_reasons,
     replies_withheld,
     report_facts,
@@ -296,7 +297,8 @@ class Mailbot:
         max_age = self.config.schedule.mailbox_max_age
         with self.store.session() as session:
             # One email per recipient per moment: what is due together to one address goes as one email.
-            for n in merge_moment([n for n in due if not outbox.is_queued(session, n.key)]):
+            queued = queued_keys(session, [n.key for n in due])
+            for n in merge_moment([n for n in due if n.key not in queued]):
                 reason = held_because(n, read_at, now, max_age)
                 if reason is not None:
                     if problem:
