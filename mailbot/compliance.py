@@ -164,7 +164,7 @@ class Evaluation:
         self._cell_maps: dict[Week, dict[tuple[str, int], StatusCell]] = {}  # the expected pairs, judged together
         self._rates: dict[Week, WeekRates] = {}
         self._until: dict[tuple[str, int, Week], list[ReportFact]] = {}
-        self._cells: dict[tuple[Week, str, int], StatusCell] = {}  # pairs not expected that week
+        self._cells: dict[tuple[Week, str, int], StatusCell] = {}  # pairs judged alone
         self._progress: dict[Week, tuple[Progress, ...]] = {}
         self._dsps_of: dict[Week, dict[int, tuple[str, ...]]] = {}
         self.memo: dict[Any, Any] = {}  # for helpers (progress.py) that compute per Evaluation
@@ -201,14 +201,15 @@ class Evaluation:
         return (dsp, lgd_code) in self._expected_set[week]
 
     def status(self, week: Week, dsp: str, lgd_code: int) -> StatusCell:
-        cell = self.cell_map(week).get((dsp, lgd_code))
-        if cell is None:  # not expected that week: judged alone
-            key = (week, dsp, lgd_code)
-            if key not in self._cells:
-                self._cells[key] = self._status(week, dsp, lgd_code, self._facts.get(week, {}).get((dsp, lgd_code), ()),
-                                                self.deadline(week))
-            cell = self._cells[key]
-        return cell
+        week_cells = self._cell_maps.get(week)
+        if week_cells is not None and (dsp, lgd_code) in week_cells:
+            return week_cells[(dsp, lgd_code)]
+        # Judged alone until the whole week is asked for: a check follows a few pairs back through the year.
+        key = (week, dsp, lgd_code)
+        if key not in self._cells:
+            self._cells[key] = self._status(week, dsp, lgd_code, self._facts.get(week, {}).get((dsp, lgd_code), ()),
+                                            self.deadline(week))
+        return self._cells[key]
 
     def _status(self, week: Week, dsp: str, lgd_code: int, facts: Iterable[ReportFact], due: datetime) -> StatusCell:
         first_valid: datetime | None = None

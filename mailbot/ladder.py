@@ -340,13 +340,33 @@ def summary_due(ev: Evaluation, week: Week) -> datetime:
     return deadline(week, cal.summary_weekday, cal.summary_time, cal.timezone)
 
 
+class _SummaryContext(Mapping[str, Any]):
+    """The summary's context, its WeeklyReport built on first use: a check that finds the summary queued already
+    never composes it, and on a year of history building it was a tenth of the check (issue 11)."""
+
+    def __init__(self, deadline: datetime, build: Callable[[], WeeklyReport]) -> None:
+        self._values: dict[str, Any] = {"deadline": deadline}
+        self._build = build
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "report" and key not in self._values:
+            self._values[key] = self._build()
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("deadline", "report"))
+
+    def __len__(self) -> int:
+        return 2
+
+
 def _summary(
     ev: Evaluation, week: Week, ceg: tuple[str, ...], report: Callable[[Evaluation, Week], WeeklyReport]
 ) -> Iterator[Notification]:
     at = summary_due(ev, week)
     if not ev.expected(week) or not _within(ev, at, summary_due(ev, week + 1)):
         return
-    context = {"deadline": ev.deadline(week), "report": report(ev, week)}
+    context = _SummaryContext(ev.deadline(week), lambda: report(ev, week))
     yield from _fan_out(
         kind="summary",
         week=week,

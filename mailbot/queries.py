@@ -31,11 +31,12 @@ def report_facts(session: Session, roster: Roster, tz: ZoneInfo) -> list[ReportF
     sql = f"SELECT dsp_id, lgd_code, week, received_at, {', '.join(FIGURES)} FROM report_row ORDER BY id"  # noqa: S608 - our own column names
     facts = []
     cursor = session.connection().connection.cursor()  # the DB-API cursor: plain tuples
-    for dsp_id, lgd_code, week, received_at, *figures in cursor.execute(sql).fetchall():
+    for row in cursor.execute(sql).fetchall():
+        received_at = row[3]
         if received_at not in moments:
             moments[received_at] = _stored_time(received_at)
-        facts.append(ReportFact(names[dsp_id], lgd_code, week_of[week], moments[received_at], True,
-                                dict(zip(FIGURES, figures, strict=True))))
+        facts.append(ReportFact(names[row[0]], row[1], week_of[row[2]], moments[received_at], True,
+                                dict(zip(FIGURES, row[4:], strict=True))))
     row_problems = session.exec(
         select(Problem, Ledger).join(Ledger, col(Problem.ledger_id) == col(Ledger.id))
         .where(Problem.severity == "error", col(Problem.lgd_code).is_not(None), Problem.week != "",
