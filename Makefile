@@ -1,7 +1,7 @@
 # make test   set up (.venv, Dovecot) and run the whole suite, then the linters -- what CI runs
 # make lint   ruff + mypy only
 # make demo   set up and run `mailbot demo`
-# make bench  speed and memory targets (benchmarks/bench.py), ingest/send beside their floors (throughput.py)
+# make bench  speed and memory targets (benchmarks/bench.py), check/summary (history.py), ingest/send (throughput.py)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -48,6 +48,7 @@ demo:
 
 bench: setup
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/history.py
 	$(BIN)/python benchmarks/latency.py
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/startup.py

@@ -27,8 +27,8 @@ chases nobody for the weeks before it existed.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 
 from mailbot.districts import by_code
 from mailbot.evaluation import (
@@ -77,20 +77,38 @@ class Evaluation:
         self.now = now
         self.current_week = Week.containing(now.astimezone(calendar.timezone).date())
         self.first_week = first_week(roster, calendar, now)
-        self._facts: dict[tuple[str, int, Week], list[ReportFact]] = defaultdict(list)
+        # week -> (dsp, lgd) -> facts: a week's statuses are judged together, hashing the Week once (a year of
+        # history is ~20,000 facts and as many statuses: issue 11)
+        self._facts: dict[Week, dict[tuple[str, int], list[ReportFact]]] = {}
         # (dsp, lgd) -> valid facts, for the latest figures as of a week
         self._valid: dict[tuple[str, int], list[ReportFact]] = defaultdict(list)
         self._names: dict[str, str] = {}
+        names = self._names
+        last: Week | None = None
+        bucket: dict[tuple[str, int], list[ReportFact]] = {}
         for fact in facts:
             if fact.received_at <= now:
-                dsp = self._name(fact.dsp)
-                self._facts[(dsp, fact.lgd_code, fact.week)].append(fact)
+                dsp = names[fact.dsp] if fact.dsp in names else self._name(fact.dsp)
+                if fact.week is not last:  # facts come grouped by week, often as the very same Week object
+                    last = fact.week
+                    bucket = self._facts.setdefault(last, {})
+                pair = (dsp, fact.lgd_code)
+                if pair in bucket:
+                    bucket[pair].append(fact)
+                else:
+                    bucket[pair] = [fact]
                 if fact.valid:
                     self._valid[(dsp, fact.lgd_code)].append(fact)
         for rows in self._valid.values():
-            rows.sort(key=lambda f: (f.week, f.received_at))
+            rows.sort(key=lambda f: (f.week.year, f.week.number, f.received_at))  # ints: Week's own < is slow
         self._expected: dict[Week, tuple[tuple[str, int], ...]] = {}
-        self._cells: dict[tuple[Week, str, int], StatusCell] = {}
+        self._expected_set: dict[Week, frozenset[tuple[str, int]]] = {}  # `pair in expected(week)` in O(1)
+        self._deadlines: dict[Week, datetime] = {}
+        self._week_cells: dict[Week, tuple[StatusCell, ...]] = {}
+        self._cell_maps: dict[Week, dict[tuple[str, int], StatusCell]] = {}  # the expected pairs, judged together
+        self._rates: dict[Week, WeekRates] = {}
+        self._until: dict[tuple[str, int, Week], list[ReportFact]] = {}
+        self._cells: dict[tuple[Week, str, int], StatusCell] = {}  # pairs judged alone
         self._progress: dict[Week, tuple[Progress, ...]] = {}
         self._dsps_of: dict[Week, dict[int, tuple[str, ...]]] = {}
         self._totals: TotalsMemo = {}  # progress.py's per-district sums, each wanted for two weeks
@@ -98,8 +116,10 @@ class Evaluation:
     # --- statuses -------------------------------------------------------------------------------------------
 
     def deadline(self, week: Week) -> datetime:
-        cal = self.calendar
-        return deadline(week, cal.deadline_weekday, cal.deadline_time, cal.timezone)
+        if week not in self._deadlines:
+            cal = self.calendar
+            self._deadlines[week] = deadline(week, cal.deadline_weekday, cal.deadline_time, cal.timezone)
+        return self._deadlines[week]
 
     def _name(self, dsp: str) -> str:
         """The roster's spelling of a DSP name (the roster matches names ignoring case and spacing)."""
@@ -112,21 +132,37 @@ class Evaluation:
 
     def expected(self, week: Week) -> tuple[tuple[str, int], ...]:
         if week not in self._expected:
-            pairs = {(self._name(dsp), lgd) for dsp, lgd in self.roster.expected(week)}
+            owed = self.roster.expected(week)
+            names = {dsp: self._name(dsp) for dsp in {dsp for dsp, _ in owed}}  # a few DSPs, many districts
+            pairs = {(names[dsp], lgd) for dsp, lgd in owed}
             self._expected[week] = tuple(sorted(pairs))
+            self._expected_set[week] = frozenset(pairs)
         return self._expected[week]
 
+    def is_expected(self, week: Week, dsp: str, lgd_code: int) -> bool:
+        if week not in self._expected_set:
+            self.expected(week)
+        return (dsp, lgd_code) in self._expected_set[week]
+
     def status(self, week: Week, dsp: str, lgd_code: int) -> StatusCell:
+        week_cells = self._cell_maps.get(week)
+        if week_cells is not None and (dsp, lgd_code) in week_cells:
+            return week_cells[(dsp, lgd_code)]
+        # Judged alone until the whole week is asked for: a check follows a few pairs back through the year.
         key = (week, dsp, lgd_code)
         if key not in self._cells:
-            self._cells[key] = self._status(week, dsp, lgd_code)
+            self._cells[key] = self._status(week, dsp, lgd_code, self._facts.get(week, {}).get((dsp, lgd_code), ()),
+                                            self.deadline(week))
         return self._cells[key]
 
-    def _status(self, week: Week, dsp: str, lgd_code: int) -> StatusCell:
-        facts = self._facts.get((dsp, lgd_code, week), [])
-        first_valid = min((f.received_at for f in facts if f.valid), default=None)
-        rejected = sum(not f.valid for f in facts)
-        due = self.deadline(week)
+    def _status(self, week: Week, dsp: str, lgd_code: int, facts: Iterable[ReportFact], due: datetime) -> StatusCell:
+        first_valid: datetime | None = None
+        rejected = 0
+        for f in facts:
+            if not f.valid:
+                rejected += 1
+            elif first_valid is None or f.received_at < first_valid:
+                first_valid = f.received_at
         status: Status
         if first_valid is not None:
             status = "on_time" if first_valid <= due else "late"
@@ -138,15 +174,44 @@ class Evaluation:
 
     def cells(self, week: Week) -> tuple[StatusCell, ...]:
         """Every expected pair of the week, sorted by (DSP, LGD code)."""
-        return tuple(self.status(week, dsp, lgd) for dsp, lgd in self.expected(week))
+        if week not in self._week_cells:
+            self._week_cells[week] = tuple(self.cell_map(week).values())
+        return self._week_cells[week]
+
+    def cell_map(self, week: Week) -> Mapping[tuple[str, int], StatusCell]:
+        """``cells(week)`` by (DSP, LGD code), in the same order."""
+        cells = self._cell_maps.get(week)
+        if cells is None:
+            # In UTC, as the store gives receipt times: two times in one zone compare without a UTC offset look-up.
+            facts, due = self._facts.get(week, {}), self.deadline(week).astimezone(UTC)
+            nothing: Status = "pending" if self.now <= due else "missing"  # a pair without any fact
+            cells = self._cell_maps[week] = {}
+            for dsp, lgd in self.expected(week):
+                found = facts.get((dsp, lgd))
+                if found is None:
+                    cells[(dsp, lgd)] = StatusCell(week, dsp, lgd, nothing, None, 0)
+                elif len(found) == 1 and found[0].valid:  # the usual case: one report, judged inline
+                    at = found[0].received_at
+                    cells[(dsp, lgd)] = StatusCell(week, dsp, lgd, "on_time" if at <= due else "late", at, 0)
+                else:
+                    cells[(dsp, lgd)] = self._status(week, dsp, lgd, found, due)
+        return cells
 
     def rates(self, week: Week) -> WeekRates:
+        if week not in self._rates:
+            self._rates[week] = self._rates_of(week)
+        return self._rates[week]
+
+    def _rates_of(self, week: Week) -> WeekRates:
         cells = self.cells(week)
         by_dsp: dict[str, list[Status]] = defaultdict(list)
         by_division: dict[str, list[Status]] = defaultdict(list)
+        divisions: dict[int, str] = {}
         for cell in cells:
             by_dsp[cell.dsp].append(cell.status)
-            by_division[by_code(cell.lgd_code).division].append(cell.status)
+            if cell.lgd_code not in divisions:
+                divisions[cell.lgd_code] = by_code(cell.lgd_code).division
+            by_division[divisions[cell.lgd_code]].append(cell.status)
         return WeekRates(
             week,
             Rate.of(c.status for c in cells),
@@ -161,14 +226,14 @@ class Evaluation:
         return tuple(
             week
             for week in week_range(self.first_week, last)
-            if (dsp, lgd_code) in self.expected(week) and self.status(week, dsp, lgd_code).status in OUTSTANDING
+            if self.is_expected(week, dsp, lgd_code) and self.status(week, dsp, lgd_code).status in OUTSTANDING
         )
 
     def missing_streak(self, dsp: str, lgd_code: int, upto: Week) -> int:
         """Consecutive outstanding weeks ending at ``upto`` (0 when ``upto`` is not outstanding)."""
         streak = 0
         week = upto
-        while week >= self.first_week and (dsp, lgd_code) in self.expected(week):
+        while week >= self.first_week and self.is_expected(week, dsp, lgd_code):
             if self.status(week, dsp, lgd_code).status not in OUTSTANDING:
                 break
             streak += 1
@@ -183,12 +248,16 @@ class Evaluation:
 
     def reports_until(self, dsp: str, lgd_code: int, week: Week) -> list[ReportFact]:
         """The pair's valid reports for ``week`` or earlier, one per week (its latest correction), oldest first."""
-        by_week: dict[Week, ReportFact] = {}
-        for fact in self._valid.get((dsp, lgd_code), ()):
-            if fact.week > week:
-                break
-            by_week[fact.week] = fact
-        return list(by_week.values())
+        key = (dsp, lgd_code, week)
+        if key not in self._until:  # progress asks for the same pair and week several times
+            by_week: dict[Week, ReportFact] = {}
+            limit = (week.year, week.number)
+            for fact in self._valid.get((dsp, lgd_code), ()):
+                if (fact.week.year, fact.week.number) > limit:
+                    break
+                by_week[fact.week] = fact
+            self._until[key] = list(by_week.values())
+        return list(self._until[key])
 
     def latest_report(self, dsp: str, lgd_code: int, week: Week) -> ReportFact | None:
         """The pair's latest valid report for ``week`` or earlier (None: never reported)."""

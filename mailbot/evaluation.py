@@ -186,6 +186,7 @@ class EvaluationLike(Protocol):
     def expected(self, week: Week) -> tuple[tuple[str, int], ...]: ...  # (DSP, LGD code), sorted
     def status(self, week: Week, dsp: str, lgd_code: int) -> StatusCell: ...
     def cells(self, week: Week) -> tuple[StatusCell, ...]: ...
+    def cell_map(self, week: Week) -> Mapping[tuple[str, int], StatusCell]: ...  # cells(week) by (DSP, LGD code)
     def rates(self, week: Week) -> WeekRates: ...
     def missing_weeks(self, dsp: str, lgd_code: int, upto: Week | None = None) -> tuple[Week, ...]: ...
     def missing_streak(self, dsp: str, lgd_code: int, upto: Week) -> int: ...
@@ -205,9 +206,8 @@ def weekly_report(ev: EvaluationLike, week: Week) -> WeeklyReport:
         oldest = max(oldest, min(ev.calendar.first_week, week))
     weeks = tuple(week_range(oldest, week))
     pairs = sorted({pair for w in weeks for pair in ev.expected(w)})
-    history = {
-        pair: tuple(ev.status(w, *pair).status if pair in ev.expected(w) else None for w in weeks) for pair in pairs
-    }
+    maps = [ev.cell_map(w) for w in weeks]
+    history = {pair: tuple(c.status if (c := m.get(pair)) else None for m in maps) for pair in pairs}
     cells = ev.cells(week)
     return WeeklyReport(
         week=week,

@@ -38,9 +38,10 @@ by attribute in ``compose``. Contexts are never stored: the outbox keeps the com
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Literal, NamedTuple
 
 from mailbot.evaluation import EvaluationLike as Evaluation
@@ -144,10 +145,15 @@ class DspWarningContext:
 
 @dataclass(frozen=True)
 class SummaryContext:
-    """summary: CEG's week."""
+    """summary: CEG's week. The WeeklyReport is built on first use: a check that finds the summary queued already
+    never composes it, and on a year of history building it was a tenth of the check (issue 11)."""
 
     deadline: datetime
-    report: WeeklyReport
+    build: Callable[[], WeeklyReport] = field(repr=False, compare=False)
+
+    @cached_property
+    def report(self) -> WeeklyReport:
+        return self.build()
 
 
 Context = (ReminderContext | OverdueContext | EscalationContext | ActionContext | NoDegsContext | DspWarningContext
@@ -449,7 +455,7 @@ def _summary(ev: Evaluation, week: Week, ceg: tuple[str, ...]) -> Iterator[Notif
     at = summary_due(ev, week)
     if not ev.expected(week) or not _within(ev, at, summary_due(ev, week + 1)):
         return
-    context = SummaryContext(ev.deadline(week), weekly_report(ev, week))
+    context = SummaryContext(ev.deadline(week), lambda: weekly_report(ev, week))
     yield from _fan_out(
         kind="summary",
         week=week,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,8 +11,9 @@ from sqlmodel import Session, col, select
 from mailbot.compliance import ReportFact
 from mailbot.districts import by_code
 from mailbot.ingest import NOT_FROM_DSP, report_week
+from mailbot.outbox import CARRIED
 from mailbot.roster import Roster
-from mailbot.store import Dsp, Ledger, Outbox, Problem, ReportRow, Submission
+from mailbot.store import Dsp, KeyValue, Ledger, Outbox, Problem, ReportRow, Submission
 from mailbot.summary import DistrictReply, QuarantineItem
 from mailbot.weeks import Week
 from mailbot.workbook import FIGURES
@@ -22,11 +24,19 @@ def report_facts(session: Session, roster: Roster, tz: ZoneInfo) -> list[ReportF
     first valid receipt decides timeliness; the latest gives the figures). Invalid: districts named by a
     rejected row, and every district the DSP owed that week when a whole report was rejected."""
     names = {d.id: d.name for d in session.exec(select(Dsp))}
-    facts = [
-        ReportFact(names[r.dsp_id], r.lgd_code, Week.parse(r.week), _aware(r.received_at), True,
-                   {k: getattr(r, k) for k in FIGURES})
-        for r in session.exec(select(ReportRow).order_by(col(ReportRow.id)))
-    ]
+    week_of = _WeekCache()
+    moments: dict[str | None, datetime] = {}
+    # Plain rows straight from the driver: an ORM object (or even a typed row) per stored row cost most of
+    # `check` on a year of history (issue 11). A report's rows share their week and time: each is parsed once.
+    sql = f"SELECT dsp_id, lgd_code, week, received_at, {', '.join(FIGURES)} FROM report_row ORDER BY id"  # noqa: S608 - our own column names
+    facts = []
+    cursor = session.connection().connection.cursor()  # the DB-API cursor: plain tuples
+    for row in cursor.execute(sql).fetchall():
+        received_at = row[3]
+        if received_at not in moments:
+            moments[received_at] = _stored_time(received_at)
+        facts.append(ReportFact(names[row[0]], row[1], week_of[row[2]], moments[received_at], True,
+                                dict(zip(FIGURES, row[4:], strict=True))))
     row_problems = session.exec(
         select(Problem, Ledger).join(Ledger, col(Problem.ledger_id) == col(Ledger.id))
         .where(Problem.severity == "error", col(Problem.lgd_code).is_not(None), Problem.week != "",
@@ -34,7 +44,7 @@ def report_facts(session: Session, roster: Roster, tz: ZoneInfo) -> list[ReportF
     ).all()
     for problem, ledger in row_problems:
         assert problem.lgd_code is not None and ledger.dsp_id is not None  # noqa: S101 - filtered above
-        facts.append(ReportFact(names[ledger.dsp_id], problem.lgd_code, Week.parse(problem.week),
+        facts.append(ReportFact(names[ledger.dsp_id], problem.lgd_code, week_of[problem.week],
                                 _aware(ledger.received_at), False, {}))
     for ledger, weeks in rejected_messages(session, tz):
         assert ledger.dsp_id is not None  # noqa: S101 - rejected_messages gives DSPs' messages only
@@ -115,6 +125,18 @@ def outbox_answered(session: Session, refers_to: tuple[str, ...]) -> Outbox | No
     return next((rows[m] for m in refers_to if m in rows), None)
 
 
+def queued_keys(session: Session, keys: Sequence[str]) -> set[str]:
+    """Which of ``keys`` were queued, on their own or carried by another email (``outbox.is_queued`` for many
+    keys in two queries a batch: a check on a year of history asks about a hundred keys)."""
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):  # well under SQLite's limit on bound parameters
+        batch = list(keys[start:start + 500])
+        found.update(session.exec(select(Outbox.key).where(col(Outbox.key).in_(batch))))
+        carried = session.exec(select(KeyValue.key).where(col(KeyValue.key).in_([CARRIED + k for k in batch])))
+        found.update(k.removeprefix(CARRIED) for k in carried)
+    return found
+
+
 def summary_window(week: Week, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """The mail a summary of ``week`` reports on: what arrived during it or the reporting week after it."""
     start = datetime.combine(week.monday, datetime.min.time(), tzinfo=tz)
@@ -149,6 +171,19 @@ def quarantined_in(session: Session, week: Week, tz: ZoneInfo) -> list[Quarantin
         col(Ledger.outcome).in_(("ignored", "quarantined")),
         col(Ledger.first_seen) >= start, col(Ledger.first_seen) < end)).all()
     return [QuarantineItem(r.sender, r.subject, r.received_at, r.reason, r.code()) for r in rows]
+
+
+class _WeekCache(dict[str, Week]):
+    """Week.parse once per distinct week name: a year of history names 52 weeks in ~20,000 rows."""
+
+    def __missing__(self, text: str) -> Week:
+        self[text] = week = Week.parse(text)
+        return week
+
+
+def _stored_time(text: str | None) -> datetime:
+    """A time as the store writes it (``UtcDateTime``: naive UTC text), read without the ORM."""
+    return _aware(None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC))
 
 
 def _aware(value: datetime | None) -> datetime:

@@ -350,6 +350,7 @@ class Mailbot:
         from mailbot import outbox  # noqa: PLC0415
         from mailbot.compliance import due_notifications  # noqa: PLC0415
         from mailbot.ladder import held_because, merge_moment  # noqa: PLC0415
+        from mailbot.queries import queued_keys  # noqa: PLC0415
 
         now = now or self.clock()
         roster = self.roster()
@@ -362,7 +363,8 @@ class Mailbot:
         max_age = self.config.schedule.mailbox_max_age
         with self.store.session() as session:
             # One email per recipient per moment: what is due together to one address goes as one email.
-            for n in merge_moment([n for n in due if not outbox.is_queued(session, n.key)]):
+            queued = queued_keys(session, [n.key for n in due])
+            for n in merge_moment([n for n in due if n.key not in queued]):
                 reason = held_because(n, read_at, now, max_age)
                 if reason is not None:
                     if problem:

@@ -476,7 +476,7 @@ def test_summary_says_why_a_report_was_refused(composer: Composer) -> None:
     note = notes_at(TUE, 10, "summary")[0]
     refused = [*facts(), ReportFact(SHREE, AGRA, W47, ist(MON, 9), False, {})]
     report = evaluate(roster(), refused, CALENDAR, ist(TUE, 10), W47)
-    note = replace(note, context=replace(context_of(note, SummaryContext), report=report))
+    note = replace(note, context=replace(context_of(note, SummaryContext), build=lambda: report))
     msg = reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=b"x",
                                         rejections={SHREE: "The file could not be read (damaged or incomplete)"}))
     text = text_of(msg)
@@ -603,7 +603,7 @@ def test_summary_gives_the_change_against_last_week(composer: Composer) -> None:
     note = notes_at(TUE, 10, "summary")[0]
     w42 = Week(2026, 42)
     report = evaluate(roster(), facts(), CALENDAR, ist(TUE, 10), w42)
-    note = replace(note, week=w42, context=replace(context_of(note, SummaryContext), report=report))
+    note = replace(note, week=w42, context=replace(context_of(note, SummaryContext), build=lambda: report))
     msg = reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=b"x"))
     text, html = text_of(msg), text_of(msg, "html")
     assert "Reported / प्राप्त: 74 of 75 (99%), ±0 pts vs 5–11 Oct\n" in text
