@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,7 +40,7 @@ from sqlalchemy import insert
 
 from mailbot.config import load_config
 from mailbot.districts import all_districts, by_code
-from mailbot.roster import load_roster
+from mailbot.roster import Roster, load_roster
 from mailbot.service import MAILBOX_READ, Mailbot
 from mailbot.statemap import district_statuses, status_map
 from mailbot.store import Ledger, Problem, ReportRow, Submission
@@ -176,13 +176,13 @@ def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def plain_evaluation(database: Path) -> dict[str, Any]:
+def plain_evaluation(database: Path, roster: Roster) -> dict[str, Any]:
     """Statuses of every expected pair in every week, rates per week, each pair's missing weeks and streak, each
-    district's progress (latest figures carried forward, summed over its DSPs) for the last week."""
+    district's progress (latest figures carried forward, summed over its DSPs) for the last week. The assignments
+    come from the roster in memory, as mailbot's do."""
     con = sqlite3.connect(database)
     names = dict(con.execute("SELECT id, name FROM dsp"))
-    assignments = [(names[i], lgd, date.fromisoformat(s), date.fromisoformat(e) if e else None)
-                   for i, lgd, s, e in con.execute("SELECT dsp_id, lgd_code, start, \"end\" FROM assignment")]
+    assignments = [(a.dsp, a.lgd_code, a.start, a.end) for a in roster.assignments]
     first_valid: dict[tuple[str, int, str], datetime] = {}
     latest: dict[tuple[str, int], dict[str, tuple[int, ...]]] = defaultdict(dict)
     for dsp_id, lgd, week, received, rt, ro, ut, uo, fn, b2c in con.execute(
@@ -236,10 +236,10 @@ def plain_evaluation(database: Path) -> dict[str, Any]:
             "weeks": weeks}
 
 
-def plain_summary(database: Path) -> bytes:
+def plain_summary(database: Path, roster: Roster) -> bytes:
     """The plain evaluation, then the summary's cells (Status, Progress, History, Rates, the map) written with
     openpyxl's write-only mode from plain rows: the cheapest way openpyxl has to write the same content."""
-    ev = plain_evaluation(database)
+    ev = plain_evaluation(database, roster)
     wb = Workbook(write_only=True)
     last = len(ev["weeks"]) - 1
     labels = {"on_time": "On time", "late": "Late", "missing": "Missing", "invalid": "Invalid", None: ""}
@@ -311,7 +311,7 @@ def main() -> int:
         count = build_history(bot)
         print(f"history: {count} report rows, 75 districts x 5 DSPs x {WEEKS} weeks, written in "
               f"{time.perf_counter() - started:.1f} s", flush=True)
-        database = config.database
+        database, roster = config.database, bot.roster()
         took, first = best_of(lambda: bot.check(NOW))
         print(f"     first check (queues {first.queued} emails: {dict(sorted(first.kinds.items()))}) {took:.2f} s",
               flush=True)
@@ -322,9 +322,10 @@ def main() -> int:
                 profiler.runcall(fn)
                 print(f"--- {label}")
                 pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
-        took, floor = interleaved(lambda: bot.check(NOW), lambda: plain_evaluation(database))
+        took, floor = interleaved(lambda: bot.check(NOW), lambda: plain_evaluation(database, roster))
         results.append(line("check, nothing new due", took, floor, 3, "plain evaluation of the same rows"))
-        took, floor = interleaved(lambda: bot.summary_workbook(LAST, NOW), lambda: plain_summary(database))
+        took, floor = interleaved(lambda: bot.summary_workbook(LAST, NOW),
+                                  lambda: plain_summary(database, roster))
         results.append(line("summary workbook", took, floor, 3, "plain evaluation + write-only cells"))
         bot.close()
     return 0 if all(results) else 1

@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import python_calamine
+from mailbot.template import report_workbook
+from mailbot.workbook_io import MAX_COLS, MAX_ROWS, Refused, Sheet, load
 
 from mailbot.districts import all_districts
-from mailbot.template import report_workbook
 from mailbot.weeks import Week
 from mailbot.workbook import parse_workbook
-from mailbot.workbook_io import MAX_COLS, MAX_ROWS, Refused, Sheet, load
 
 ROOT = Path(__file__).resolve().parent.parent
 
