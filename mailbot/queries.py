@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, and_, col, or_, select
 
 from mailbot.compliance import ReportFact
 from mailbot.districts import by_code
 from mailbot.ingest import NOT_FROM_DSP, report_week
 from mailbot.outbox import CARRIED
+from mailbot.outcomes import ReasonCode
 from mailbot.roster import Roster
 from mailbot.store import Dsp, KeyValue, Ledger, Outbox, Problem, ReportRow, Submission
 from mailbot.summary import DistrictReply, QuarantineItem
@@ -63,8 +64,10 @@ def rejected_messages(session: Session, tz: ZoneInfo) -> list[tuple[Ledger, set[
         select(Ledger, Submission.week)
         .join(Submission, col(Submission.ledger_id) == col(Ledger.id), isouter=True)
         .where(Ledger.outcome == "rejected", col(Ledger.dsp_id).is_not(None),
-               # Stored with a DSP before forged mail was kept out of compliance: still no report.
-               ~col(Ledger.reason).startswith(NOT_FROM_DSP))
+               # Stored with a DSP before forged mail was kept out of compliance: still no report. Rows from
+               # before reason codes (NULL) are told by their reason's first words, as outcomes.earlier_reason_code.
+               or_(col(Ledger.reason_code) != ReasonCode.SENDER_NOT_AUTHENTICATED,
+                   and_(col(Ledger.reason_code).is_(None), ~col(Ledger.reason).startswith(NOT_FROM_DSP))))
     ):
         _, weeks = found.setdefault(ledger.id, (ledger, set()))
         if week:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
@@ -18,8 +19,9 @@ from mailbot import intake
 from mailbot.config import Config
 from mailbot.mailbuilder import build_email
 from mailbot.outcomes import Outcome, ReasonCode, automation_code, earlier_reason_code
+from mailbot.queries import rejected_messages
 from mailbot.service import Mailbot
-from mailbot.store import Ledger, LedgerKey, select
+from mailbot.store import Dsp, Ledger, LedgerKey, select
 from mailbot.summary import quarantine_reason
 
 STRANGER = "someone@elsewhere.example"
@@ -203,3 +205,27 @@ def test_the_ledger_key_has_names() -> None:
     key = LedgerKey("ceg", "INBOX", 1000, 17)
     assert (key.account, key.folder, key.uidvalidity, key.uid) == ("ceg", "INBOX", 1000, 17)
     assert key == ("ceg", "INBOX", 1000, 17)
+
+
+def test_a_report_that_may_be_forged_counts_for_no_district_old_row_or_new(config: Config) -> None:
+    # Rows a DSP's address was stored on although the server did not vouch for it: with the code (this version's
+    # reasons can be reworded) and without it (written before codes). Neither may make a district "invalid";
+    # the DSP's genuinely refused report still does.
+    bot = Mailbot(config, clock=lambda: NOW, mailbox_factory=FakeMailbox().connect)
+    bot.roster()  # writes the roster's DSPs into the database
+    with bot.store.session() as session:
+        dsp = session.exec(select(Dsp)).first()
+        assert dsp is not None and dsp.id is not None
+        rows = {
+            "coded forgery": (ReasonCode.SENDER_NOT_AUTHENTICATED, "the server did not vouch for this sender"),
+            "old forgery": (None, "sender not authenticated: spf=fail, dkim=none, dmarc=fail"),
+            "genuine": (ReasonCode.NO_READABLE_SPREADSHEET, "no readable spreadsheet attached"),
+        }
+        for uid, (subject, (code, reason)) in enumerate(rows.items(), start=1):
+            session.add(Ledger(account="a", folder="INBOX", uidvalidity=1, uid=uid, subject=subject, dsp_id=dsp.id,
+                               outcome=Outcome.REJECTED, reason_code=code, reason=reason, received_at=NOW,
+                               first_seen=NOW, updated=NOW))
+        session.commit()
+        found = rejected_messages(session, ZoneInfo("Asia/Kolkata"))
+    assert [ledger.subject for ledger, _ in found] == ["genuine"]
+    bot.close()
