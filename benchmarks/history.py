@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from common import write_config
 from openpyxl import Workbook
 from openpyxl.drawing.image import Image as SheetImage
 from sqlalchemy import insert
@@ -72,27 +73,8 @@ def roster_for(workdir: Path) -> Path:
 
 def config_for(workdir: Path) -> Any:
     os.environ.setdefault("MAILBOT_BENCH_UNUSED", "x")  # no server is contacted: check and summary read the database
-    path = workdir / "mailbot.toml"
-    path.write_text(f"""
-[mailbot]
-database = "{workdir / 'mailbot.db'}"
-archive_dir = "{workdir / 'archive'}"
-[roster]
-path = "{roster_for(workdir)}"
-[imap]
-host = "127.0.0.1"
-username = "ceg"
-password_env = "MAILBOT_BENCH_UNUSED"
-[smtp]
-host = "127.0.0.1"
-from_address = "mailbot@ceg.example"
-[ceg]
-addresses = ["jsk@ceg.example"]
-operator = "operator@ceg.example"
-[calendar]
-history_weeks = {WEEKS}
-first_week = "{FIRST}"
-""", encoding="utf-8")
+    path = write_config(workdir, roster_for(workdir), {"username": "ceg", "password_env": "MAILBOT_BENCH_UNUSED"},
+                        calendar={"history_weeks": WEEKS, "first_week": str(FIRST)})
     return load_config(path)
 
 

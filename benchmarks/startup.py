@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from common import dovecot_imap, write_config  # noqa: E402
 from servers import DovecotServer, make_certificate  # noqa: E402
 
 from mailbot.mailbuilder import build_email  # noqa: E402
@@ -43,28 +44,8 @@ def reports(count: int) -> list[bytes]:
                         message_id=f"<startup-{n}@bench.example>") for n in range(1, count + 1)]
 
 
-def write_config(folder: Path, dovecot: DovecotServer, user: str, env: str) -> Path:
-    path = folder / "mailbot.toml"
-    path.write_text(f"""
-[mailbot]
-database = "{folder / 'mailbot.db'}"
-archive_dir = "{folder / 'archive'}"
-[roster]
-path = "{ROSTER}"
-[imap]
-host = "127.0.0.1"
-port = {dovecot.imaps_port}
-security = "ssl"
-username = "{user}"
-password_env = "{env}"
-ca_file = "{dovecot.ca_file}"
-[smtp]
-host = "127.0.0.1"
-from_address = "mailbot@ceg.example"
-[ceg]
-addresses = ["jsk@ceg.example"]
-""", encoding="utf-8")
-    return path
+def mailbot_config(folder: Path, dovecot: DovecotServer, user: str, env: str) -> Path:
+    return write_config(folder, ROSTER, dovecot_imap(dovecot.imaps_port, dovecot.ca_file, user, env))
 
 
 def floor_code(dovecot: DovecotServer, user: str, env: str) -> str:
@@ -116,7 +97,7 @@ def main() -> int:
             os.environ[env] = password
             ENV.update(bytecode_env(root / "pycache"))
             dovecot.seed_many(user, reports(5))
-            poll = [sys.executable, "-m", "mailbot", "--config", str(write_config(root, dovecot, user, env)), "poll"]
+            poll = [sys.executable, "-m", "mailbot", "--config", str(mailbot_config(root, dovecot, user, env)), "poll"]
             floor = [sys.executable, "-c", floor_code(dovecot, user, env)]
             timed_run(poll)  # ingests the five reports: the database exists and the inbox is empty from here on
             timed_run(floor)  # and the page cache is warm for both

@@ -26,6 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from common import dovecot_imap, write_config  # noqa: E402
 from servers import DovecotServer, SmtpSink, make_certificate  # noqa: E402
 
 from mailbot.config import Config, load_config  # noqa: E402
@@ -68,30 +69,8 @@ def reports(count: int, salt: int) -> list[bytes]:
 
 
 def config_for(workdir: Path, dovecot: DovecotServer, user: str, env: str, sink: SmtpSink) -> Config:
-    path = workdir / "mailbot.toml"
-    path.write_text(f"""
-[mailbot]
-database = "{workdir / 'mailbot.db'}"
-archive_dir = "{workdir / 'archive'}"
-[roster]
-path = "{ROSTER}"
-[imap]
-host = "127.0.0.1"
-port = {dovecot.imaps_port}
-security = "ssl"
-username = "{user}"
-password_env = "{env}"
-ca_file = "{dovecot.ca_file}"
-[smtp]
-host = "127.0.0.1"
-port = {sink.port}
-security = "none"
-from_address = "mailbot@ceg.example"
-[ceg]
-addresses = ["jsk@ceg.example"]
-operator = "operator@ceg.example"
-""", encoding="utf-8")
-    return load_config(path)
+    return load_config(write_config(workdir, ROSTER, dovecot_imap(dovecot.imaps_port, dovecot.ca_file, user, env),
+                                    {"port": sink.port, "security": "none"}))
 
 
 def account(dovecot: DovecotServer) -> tuple[str, str]:
