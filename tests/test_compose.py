@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import email
 import io
+import re
 from dataclasses import replace
 from datetime import date, timedelta
 from email.message import EmailMessage
 from email.policy import default
+from html import unescape
 from pathlib import Path
 
 import openpyxl
@@ -31,7 +33,15 @@ from PIL import Image as PILImage
 from mailbot.compliance import Notification, ReportFact, due_notifications, evaluate
 from mailbot.compose import Composer, InForce, IngestReply
 from mailbot.districts import by_code
-from mailbot.ladder import ActionContext, EscalationContext, Outstanding, OverdueContext, SummaryContext, merge_moment
+from mailbot.ladder import (
+    ActionContext,
+    EscalationContext,
+    Outstanding,
+    OverdueContext,
+    ReminderContext,
+    SummaryContext,
+    merge_moment,
+)
 from mailbot.summary import DistrictReply, QuarantineItem, build_workbook
 from mailbot.weeks import Week
 from mailbot.wording import plural, week_dates, weeks_dates, when_text
@@ -242,6 +252,34 @@ def test_reminder_attaches_the_prefilled_template(composer: Composer) -> None:
     cells = [str(c.value) for row in book.active.iter_rows() for c in row if c.value is not None]
     assert any("Farrukhabad" in c for c in cells)
     assert not any("Fatehpur" in c for c in cells)  # already reported: not pending
+
+
+def visible(html: str) -> str:
+    """What a reader sees of an HTML part: tags dropped, entities read, whitespace collapsed."""
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def test_reminder_html_holds_what_the_dsp_must_act_on(composer: Composer) -> None:
+    cms = next(n for n in notes_at(SUN, 12, "reminder") if n.dsp == CMS)
+    msg = reparse(composer.notification(cms, now=ist(SUN, 12), message_id=MSGID))
+    seen = visible(text_of(msg, "html"))
+    assert "week 16–22 Nov 2026 is due by Monday 23 November 2026, 12:00 IST" in seen
+    assert "सप्ताह 16–22 नवम्बर 2026 की जन सेवा केन्द्र साप्ताहिक रिपोर्ट सोमवार, 23 नवम्बर 2026, दोपहर 12:00 बजे" in seen
+    assert "not yet been received for 25 districts" in seen and "25 जनपदों की रिपोर्ट अभी तक प्राप्त नहीं" in seen
+    due = [by_code(o.lgd_code) for o in context_of(cms, ReminderContext).districts]
+    assert len(due) == 25
+    for d in due:  # every district still due, in both scripts, with its code (as the text part lists them)
+        assert f"{d.name_en} / {d.name_hi} LGD {d.lgd_code}" in seen, d.name_en
+    assert "pre-filled with these districts is attached" in seen
+    assert "इन जनपदों के नाम से भरी हुई एक्सेल फ़ाइल संलग्न है" in seen
+    assert list(attachments(msg)) == ["JSK-weekly-report-2026-W47-CMS-Computers.xlsx"]
+    # A district missing earlier weeks too says which, in both languages.
+    srei = next(n for n in notes_at(SUN, 12, "reminder") if n.dsp == SREI)
+    seen = visible(text_of(reparse(composer.notification(srei, now=ist(SUN, 12), message_id=MSGID)), "html"))
+    assert "Farrukhabad / फर्रुखाबाद" in seen and "LGD 141" in seen
+    assert "Weeks missing (7): 28 Sep – 4 Oct; 5–11 Oct;" in seen
+    assert "अप्राप्त सप्ताह (7): 28 सितम्बर – 4 अक्टूबर;" in seen
+    assert "Fatehpur" not in seen  # already reported: not due
 
 
 def test_overdue(composer: Composer) -> None:
