@@ -74,8 +74,10 @@ def budgeted(label: str, content: bytes, filename: str) -> bool:
     budget_mb = MEMORY_BYTES / 2**20  # MiB, as ru_maxrss / 1024
     ok = after is not None and cpu <= CPU_SECONDS + 1.5 and rss <= budget_mb
     outcome = ",".join(p.code for p in parsed.problems if p.severity == "error") or "read"
-    print(f"{'ok  ' if ok else 'FAIL'} {label:<38} {took:7.2f} s  {cpu:6.2f} s CPU {rss:7.1f} MB peak  "
-          f"(budget {CPU_SECONDS} s, {budget_mb:.0f} MB) -> {outcome}")
+    print(
+        f"{'ok  ' if ok else 'FAIL'} {label:<38} {took:7.2f} s  {cpu:6.2f} s CPU {rss:7.1f} MB peak  "
+        f"(budget {CPU_SECONDS} s, {budget_mb:.0f} MB) -> {outcome}"
+    )
     return ok
 
 
@@ -96,15 +98,19 @@ def sandbox_overhead(content: bytes, files: int = 100) -> bool:
     inline = (time.perf_counter() - started) / files
     extra = (boxed - inline) * 1000
     ok = extra < 20
-    print(f"{'ok  ' if ok else 'FAIL'} {'sandbox overhead per attachment':<34} {extra:7.1f} ms  "
-          f"({boxed * 1000:.1f} ms boxed, {inline * 1000:.1f} ms in-process; target < 20 ms)")
+    print(
+        f"{'ok  ' if ok else 'FAIL'} {'sandbox overhead per attachment':<34} {extra:7.1f} ms  "
+        f"({boxed * 1000:.1f} ms boxed, {inline * 1000:.1f} ms in-process; target < 20 ms)"
+    )
     return ok
 
 
 def header_cost(label: str, raw: bytes, seconds: float) -> bool:
     """Parse a hostile message's headers in a child (a run-away parse is killed at ``seconds``)."""
-    code = "import sys; from mailbot.message import parse_message\ntry: parse_message(sys.stdin.buffer.read())\n" \
-           "except Exception: pass"
+    code = (
+        "import sys; from mailbot.message import parse_message\ntry: parse_message(sys.stdin.buffer.read())\n"
+        "except Exception: pass"
+    )
     started = time.perf_counter()
     try:
         subprocess.run([sys.executable, "-c", code], input=raw, timeout=seconds, check=False, capture_output=True)
@@ -147,7 +153,6 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as workdir:
             results.append(measure("mailbot demo", lambda: run_demo(Path(workdir), lambda _: None), 45))
     return 0 if all(results) else 1
-
 
 
 if __name__ == "__main__":

@@ -13,8 +13,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 from conftest import to_toml  # noqa: E402
 
 
-def write_config(folder: Path, roster: Path, imap: Mapping[str, Any], smtp: Mapping[str, Any] | None = None,
-                 **sections: Mapping[str, Any]) -> Path:
+def write_config(
+    folder: Path,
+    roster: Path,
+    imap: Mapping[str, Any],
+    smtp: Mapping[str, Any] | None = None,
+    **sections: Mapping[str, Any],
+) -> Path:
     """``folder/mailbot.toml``: the database and archive in ``folder``, CEG and the operator at ceg.example, the
     given [imap] and [smtp] keys over a local default, and any other sections as given."""
     config: dict[str, Mapping[str, Any]] = {

@@ -73,8 +73,12 @@ def roster_for(workdir: Path) -> Path:
 
 def config_for(workdir: Path) -> Any:
     os.environ.setdefault("MAILBOT_BENCH_UNUSED", "x")  # no server is contacted: check and summary read the database
-    path = write_config(workdir, roster_for(workdir), {"username": "ceg", "password_env": "MAILBOT_BENCH_UNUSED"},
-                        calendar={"history_weeks": WEEKS, "first_week": str(FIRST)})
+    path = write_config(
+        workdir,
+        roster_for(workdir),
+        {"username": "ceg", "password_env": "MAILBOT_BENCH_UNUSED"},
+        calendar={"history_weeks": WEEKS, "first_week": str(FIRST)},
+    )
     return load_config(path)
 
 
@@ -101,47 +105,110 @@ def build_history(bot: Mailbot) -> int:
             received = due - timedelta(hours=20) if kind > 3 else due + timedelta(hours=kind * 9)  # some late
             lid = len(ledgers) + 1
             outcome = "rejected" if kind == 1 else "accepted"
-            ledgers.append({"id": lid, "account": "ceg", "folder": "INBOX", "uidvalidity": 1, "uid": lid,
-                            "message_id": f"<h{lid}@bench>", "sha256": f"{lid:064x}", "size": 29000,
-                            "sender": sorted(dsp.sender_addresses)[0], "subject": f"Weekly JSK report {week}",
-                            "dsp_id": dsp_ids[dsp.name], "outcome": outcome, "reason": "",
-                            "received_at": received.astimezone(UTC),
-                            "first_seen": received.astimezone(UTC),
-                            "updated": received.astimezone(UTC)})
+            ledgers.append(
+                {
+                    "id": lid,
+                    "account": "ceg",
+                    "folder": "INBOX",
+                    "uidvalidity": 1,
+                    "uid": lid,
+                    "message_id": f"<h{lid}@bench>",
+                    "sha256": f"{lid:064x}",
+                    "size": 29000,
+                    "sender": sorted(dsp.sender_addresses)[0],
+                    "subject": f"Weekly JSK report {week}",
+                    "dsp_id": dsp_ids[dsp.name],
+                    "outcome": outcome,
+                    "reason": "",
+                    "received_at": received.astimezone(UTC),
+                    "first_seen": received.astimezone(UTC),
+                    "updated": received.astimezone(UTC),
+                }
+            )
             sid = len(submissions) + 1
-            submissions.append({"id": sid, "ledger_id": lid, "dsp_id": dsp_ids[dsp.name], "week": str(week),
-                                "week_source": "sheet", "attachment_sha256": f"{sid:064x}", "filename": "r.xlsx",
-                                "sheet": "Sheet1", "received_at": received.astimezone(UTC),
-                                "status": "rejected" if outcome == "rejected" else "accepted",
-                                "rows_accepted": 0 if outcome == "rejected" else len(codes), "rows_rejected": 0})
+            submissions.append(
+                {
+                    "id": sid,
+                    "ledger_id": lid,
+                    "dsp_id": dsp_ids[dsp.name],
+                    "week": str(week),
+                    "week_source": "sheet",
+                    "attachment_sha256": f"{sid:064x}",
+                    "filename": "r.xlsx",
+                    "sheet": "Sheet1",
+                    "received_at": received.astimezone(UTC),
+                    "status": "rejected" if outcome == "rejected" else "accepted",
+                    "rows_accepted": 0 if outcome == "rejected" else len(codes),
+                    "rows_rejected": 0,
+                }
+            )
             for r, lgd in enumerate(codes):
                 if outcome == "rejected" or (kind == 2 and r == 0):  # a whole report, or one row, refused
-                    problems.append({"ledger_id": lid, "submission_id": sid, "week": str(week), "lgd_code": lgd,
-                                     "severity": "error", "code": "not_a_number", "file": "r.xlsx",
-                                     "sheet": "Sheet1", "cell": f"D{r + 4}",
-                                     "message": "Cell D4: 'abc' is not a number. Write the count.",
-                                     "message_hi": "..."})
+                    problems.append(
+                        {
+                            "ledger_id": lid,
+                            "submission_id": sid,
+                            "week": str(week),
+                            "lgd_code": lgd,
+                            "severity": "error",
+                            "code": "not_a_number",
+                            "file": "r.xlsx",
+                            "sheet": "Sheet1",
+                            "cell": f"D{r + 4}",
+                            "message": "Cell D4: 'abc' is not a number. Write the count.",
+                            "message_hi": "...",
+                        }
+                    )
                     continue
                 target = 400 + (lgd * 13) % 900
                 opened = min(target, 100 + week.number * (5 + lgd % 7) + (lgd % 3 == 0) * 40 * (week.number > 30))
-                rows.append({"submission_id": sid, "dsp_id": dsp_ids[dsp.name], "week": str(week), "lgd_code": lgd,
-                             "received_at": received.astimezone(UTC), "current": True,
-                             "sheet": "Sheet1", "row": r + 4, "rural_target": target, "rural_opened": opened,
-                             "urban_target": target // 5, "urban_opened": opened // 6,
-                             "opened_this_week": 5, "functional": opened - 3, "transacting": opened // 2,
-                             "b2c_enabled": opened // 3, "remarks": ""})
+                rows.append(
+                    {
+                        "submission_id": sid,
+                        "dsp_id": dsp_ids[dsp.name],
+                        "week": str(week),
+                        "lgd_code": lgd,
+                        "received_at": received.astimezone(UTC),
+                        "current": True,
+                        "sheet": "Sheet1",
+                        "row": r + 4,
+                        "rural_target": target,
+                        "rural_opened": opened,
+                        "urban_target": target // 5,
+                        "urban_opened": opened // 6,
+                        "opened_this_week": 5,
+                        "functional": opened - 3,
+                        "transacting": opened // 2,
+                        "b2c_enabled": opened // 3,
+                        "remarks": "",
+                    }
+                )
             if kind == 5:  # a correction a day later: the first rows stay as history
                 first = len(rows) - len(codes)
                 sid2 = sid + 1
                 later = received + timedelta(days=1)
-                submissions.append({**submissions[-1], "id": sid2, "attachment_sha256": f"{sid2:064x}",
-                                    "received_at": later.astimezone(UTC)})
+                submissions.append(
+                    {
+                        **submissions[-1],
+                        "id": sid2,
+                        "attachment_sha256": f"{sid2:064x}",
+                        "received_at": later.astimezone(UTC),
+                    }
+                )
                 for old in rows[first:]:
                     old["current"] = False
                     old["superseded_by"] = sid2
-                rows.extend({**old, "submission_id": sid2, "current": True, "superseded_by": None,
-                             "received_at": later.astimezone(UTC),
-                             "rural_opened": old["rural_opened"] + 1} for old in list(rows[first:]))
+                rows.extend(
+                    {
+                        **old,
+                        "submission_id": sid2,
+                        "current": True,
+                        "superseded_by": None,
+                        "received_at": later.astimezone(UTC),
+                        "rural_opened": old["rural_opened"] + 1,
+                    }
+                    for old in list(rows[first:])
+                )
     with bot.store.session() as session:
         session.execute(insert(Ledger), ledgers)
         session.execute(insert(Submission), submissions)
@@ -168,8 +235,9 @@ def plain_evaluation(database: Path, roster: Roster) -> dict[str, Any]:
     first_valid: dict[tuple[str, int, str], datetime] = {}
     latest: dict[tuple[str, int], dict[str, tuple[int, ...]]] = defaultdict(dict)
     for dsp_id, lgd, week, received, rt, ro, ut, uo, fn, b2c in con.execute(
-            "SELECT dsp_id, lgd_code, week, received_at, rural_target, rural_opened, urban_target, urban_opened, "
-            "functional, b2c_enabled FROM report_row ORDER BY received_at"):
+        "SELECT dsp_id, lgd_code, week, received_at, rural_target, rural_opened, urban_target, urban_opened, "
+        "functional, b2c_enabled FROM report_row ORDER BY received_at"
+    ):
         key = (names[dsp_id], lgd, week)
         at = _utc(received)
         if key not in first_valid or at < first_valid[key]:
@@ -177,8 +245,9 @@ def plain_evaluation(database: Path, roster: Roster) -> dict[str, Any]:
         latest[(names[dsp_id], lgd)][week] = (rt, ro, ut, uo, fn or 0, b2c or 0)
     rejected: dict[tuple[str, int, str], int] = defaultdict(int)
     for dsp_id, lgd, week in con.execute(
-            "SELECT l.dsp_id, p.lgd_code, p.week FROM problem p JOIN ledger l ON l.id = p.ledger_id "
-            "WHERE p.severity = 'error' AND p.lgd_code IS NOT NULL AND l.dsp_id IS NOT NULL"):
+        "SELECT l.dsp_id, p.lgd_code, p.week FROM problem p JOIN ledger l ON l.id = p.ledger_id "
+        "WHERE p.severity = 'error' AND p.lgd_code IS NOT NULL AND l.dsp_id IS NOT NULL"
+    ):
         rejected[(names[dsp_id], lgd, week)] += 1
     con.close()
 
@@ -187,20 +256,31 @@ def plain_evaluation(database: Path, roster: Roster) -> dict[str, Any]:
     rates = []
     for i, week in enumerate(weeks):
         due = deadline(week, 0, datetime.min.time().replace(hour=12), TZ)
-        expected = sorted({(d, lgd) for d, lgd, start, end in assignments
-                           if start <= week.sunday and (end is None or end >= week.monday)})
+        expected = sorted(
+            {
+                (d, lgd)
+                for d, lgd, start, end in assignments
+                if start <= week.sunday and (end is None or end >= week.monday)
+            }
+        )
         counts: dict[str, int] = defaultdict(int)
         for dsp, lgd in expected:
             got = first_valid.get((dsp, lgd, str(week)))
-            status = ("on_time" if got <= due else "late") if got else \
-                "invalid" if rejected.get((dsp, lgd, str(week))) else "missing"
+            status = (
+                ("on_time" if got <= due else "late")
+                if got
+                else "invalid"
+                if rejected.get((dsp, lgd, str(week)))
+                else "missing"
+            )
             statuses[(dsp, lgd)][i] = status
             counts[status] += 1
             counts[dsp + "/" + status] += 1
             counts[by_code(lgd).division + "/" + status] += 1
         rates.append(counts)
-    missing = {pair: [weeks[i] for i, s in enumerate(row) if s in ("missing", "invalid")]
-               for pair, row in statuses.items()}
+    missing = {
+        pair: [weeks[i] for i, s in enumerate(row) if s in ("missing", "invalid")] for pair, row in statuses.items()
+    }
     streaks = {}
     for pair, row in statuses.items():
         streak = 0
@@ -214,8 +294,14 @@ def plain_evaluation(database: Path, roster: Roster) -> dict[str, Any]:
         week = max(w for w in by_week if w <= str(LAST))
         for k, v in enumerate(by_week[week]):
             progress[lgd][k] += v
-    return {"statuses": statuses, "rates": rates, "missing": missing, "streaks": streaks, "progress": progress,
-            "weeks": weeks}
+    return {
+        "statuses": statuses,
+        "rates": rates,
+        "missing": missing,
+        "streaks": streaks,
+        "progress": progress,
+        "weeks": weeks,
+    }
 
 
 def plain_summary(database: Path, roster: Roster) -> bytes:
@@ -230,27 +316,84 @@ def plain_summary(database: Path, roster: Roster) -> bytes:
     worst = {lgd: row[last] for (_, lgd), row in ev["statuses"].items() if row[last]}
     map_sheet.add_image(SheetImage(io.BytesIO(status_map(district_statuses(worst.items())))), "A14")
     status = wb.create_sheet("Status")
-    status.append(["District", "जनपद", "Division", "LGD code", "DSP", "Status", "स्थिति", "First valid receipt",
-                   "Rejected rows", "Weeks missing in a row"])
+    status.append(
+        [
+            "District",
+            "जनपद",
+            "Division",
+            "LGD code",
+            "DSP",
+            "Status",
+            "स्थिति",
+            "First valid receipt",
+            "Rejected rows",
+            "Weeks missing in a row",
+        ]
+    )
     for (dsp, lgd), row in sorted(ev["statuses"].items()):
         d = by_code(lgd)
-        status.append([d.name_en, d.name_hi, d.division, lgd, dsp, labels[row[last]], row[last], None, 0,
-                       ev["streaks"][(dsp, lgd)]])
+        status.append(
+            [
+                d.name_en,
+                d.name_hi,
+                d.division,
+                lgd,
+                dsp,
+                labels[row[last]],
+                row[last],
+                None,
+                0,
+                ev["streaks"][(dsp, lgd)],
+            ]
+        )
     progress = wb.create_sheet("Progress")
     for lgd, figures in sorted(ev["progress"].items()):
         d = by_code(lgd)
-        progress.append([d.name_en, d.name_hi, d.division, lgd, "", figures[0], figures[1],
-                         figures[1] / figures[0] if figures[0] else None, figures[2], figures[3], None,
-                         figures[0] + figures[2], figures[1] + figures[3], None, None, None, figures[4], figures[5],
-                         None, 0, "", ""])
+        progress.append(
+            [
+                d.name_en,
+                d.name_hi,
+                d.division,
+                lgd,
+                "",
+                figures[0],
+                figures[1],
+                figures[1] / figures[0] if figures[0] else None,
+                figures[2],
+                figures[3],
+                None,
+                figures[0] + figures[2],
+                figures[1] + figures[3],
+                None,
+                None,
+                None,
+                figures[4],
+                figures[5],
+                None,
+                0,
+                "",
+                "",
+            ]
+        )
     history = wb.create_sheet("History")
     history.append(["DSP", "District", "जनपद", *(str(w) for w in ev["weeks"])])
     for (dsp, lgd), row in sorted(ev["statuses"].items()):
         history.append([dsp, by_code(lgd).name_en, by_code(lgd).name_hi, *(labels[s] for s in row)])
     rates = wb.create_sheet("Rates")
     for week, counts in zip(ev["weeks"], ev["rates"], strict=True):
-        rates.append([str(week), sum(v for k, v in counts.items() if "/" not in k), counts["on_time"],
-                      counts["late"], counts["missing"], counts["invalid"], 0, None, None])
+        rates.append(
+            [
+                str(week),
+                sum(v for k, v in counts.items() if "/" not in k),
+                counts["on_time"],
+                counts["late"],
+                counts["missing"],
+                counts["invalid"],
+                0,
+                None,
+                None,
+            ]
+        )
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
@@ -270,8 +413,11 @@ def best_of(fn: Callable[[], Any]) -> tuple[float, Any]:
 def line(label: str, took: float, floor: float, target: float, floor_label: str) -> bool:
     ratio = took / floor if floor else float("inf")
     ok = ratio <= target
-    print(f"{'ok  ' if ok else 'FAIL'} {label:<30} {took:6.2f} s CPU  vs {floor_label:<38} {floor:5.2f} s CPU  "
-          f"= {ratio:5.2f}x (target <= {target}x)", flush=True)
+    print(
+        f"{'ok  ' if ok else 'FAIL'} {label:<30} {took:6.2f} s CPU  vs {floor_label:<38} {floor:5.2f} s CPU  "
+        f"= {ratio:5.2f}x (target <= {target}x)",
+        flush=True,
+    )
     return ok
 
 
@@ -291,23 +437,26 @@ def main() -> int:
         bot = Mailbot(config, clock=lambda: NOW)
         started = time.perf_counter()
         count = build_history(bot)
-        print(f"history: {count} report rows, 75 districts x 5 DSPs x {WEEKS} weeks, written in "
-              f"{time.perf_counter() - started:.1f} s", flush=True)
+        print(
+            f"history: {count} report rows, 75 districts x 5 DSPs x {WEEKS} weeks, written in "
+            f"{time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
         database, roster = config.database, bot.roster()
         took, first = best_of(lambda: bot.check(NOW))
-        print(f"     first check (queues {first.queued} emails: {dict(sorted(first.kinds.items()))}) {took:.2f} s",
-              flush=True)
+        print(
+            f"     first check (queues {first.queued} emails: {dict(sorted(first.kinds.items()))}) {took:.2f} s",
+            flush=True,
+        )
         if "--profile" in sys.argv:
-            for label, fn in (("check", lambda: bot.check(NOW)),
-                              ("summary", lambda: bot.summary_workbook(LAST, NOW))):
+            for label, fn in (("check", lambda: bot.check(NOW)), ("summary", lambda: bot.summary_workbook(LAST, NOW))):
                 profiler = cProfile.Profile()
                 profiler.runcall(fn)
                 print(f"--- {label}")
                 pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
         took, floor = interleaved(lambda: bot.check(NOW), lambda: plain_evaluation(database, roster))
         results.append(line("check, nothing new due", took, floor, 3, "plain evaluation of the same rows"))
-        took, floor = interleaved(lambda: bot.summary_workbook(LAST, NOW),
-                                  lambda: plain_summary(database, roster))
+        took, floor = interleaved(lambda: bot.summary_workbook(LAST, NOW), lambda: plain_summary(database, roster))
         results.append(line("summary workbook", took, floor, 3, "plain evaluation + write-only cells"))
         bot.close()
     return 0 if all(results) else 1

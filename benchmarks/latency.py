@@ -52,11 +52,26 @@ def write_config(folder: Path, server: DovecotServer, user: str, sink: SmtpSink)
     sections = {
         "mailbot": {"database": str(folder / "mailbot.db"), "archive_dir": str(folder / "archive")},
         "roster": {"path": str(write_roster(folder / "roster"))},
-        "imap": {"host": "127.0.0.1", "port": server.imaps_port, "security": "ssl", "username": user,
-                 "password_env": PASSWORD_ENV, "ca_file": str(server.ca_file), "timeout": 10, "idle": True},
-        "smtp": {"host": "127.0.0.1", "port": sink.port, "security": "starttls", "username": sink.username,
-                 "password_env": SMTP_PASSWORD_ENV, "from_address": "mailbot@ceg.example",
-                 "ca_file": str(sink.tls.cert), "timeout": 10},
+        "imap": {
+            "host": "127.0.0.1",
+            "port": server.imaps_port,
+            "security": "ssl",
+            "username": user,
+            "password_env": PASSWORD_ENV,
+            "ca_file": str(server.ca_file),
+            "timeout": 10,
+            "idle": True,
+        },
+        "smtp": {
+            "host": "127.0.0.1",
+            "port": sink.port,
+            "security": "starttls",
+            "username": sink.username,
+            "password_env": SMTP_PASSWORD_ENV,
+            "from_address": "mailbot@ceg.example",
+            "ca_file": str(sink.tls.cert),
+            "timeout": 10,
+        },
         "ceg": {"addresses": ["jsk@ceg.example"], "operator": "operator@ceg.example"},
         "schedule": {"poll_minutes": 60, "send_minutes": 60, "check_minutes": 60},
     }
@@ -93,8 +108,9 @@ def main() -> int:
             config = write_config(folder, server, user, sink)
             log = folder / "daemon.log"
             with log.open("ab") as out:
-                daemon = subprocess.Popen(mailbot(config, "run"), stdin=subprocess.DEVNULL, stdout=out,
-                                          stderr=subprocess.STDOUT, cwd=ROOT)
+                daemon = subprocess.Popen(
+                    mailbot(config, "run"), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
+                )
             wait_for(lambda: log.read_text(errors="replace").count("poll done") >= 2, "the daemon to idle", 60, log)
             with_idle = [latency(server, user, sink, f"idle-{n}", lambda: None) for n in range(REPORTS)]
             daemon.send_signal(signal.SIGTERM)
@@ -108,6 +124,7 @@ def main() -> int:
             floor = [latency(server, user, sink, f"hand-{n}", by_hand) for n in range(3)]
             service = Mailbot(load_config(config))
             try:
+
                 def in_process() -> None:
                     service.poll()
                     service.send()
@@ -124,10 +141,12 @@ def main() -> int:
     worst = max(with_idle)
     ok = worst <= TARGET_SECONDS
     median = statistics.median(with_idle)
-    print(f"{'ok  ' if ok else 'FAIL'} receipt latency, IDLE, poll 60 min   median {median:6.2f} s, "
-          f"max {worst:6.2f} s of {REPORTS}  (target <= {TARGET_SECONDS:.0f} s; floor: poll + send by hand "
-          f"{statistics.median(floor):.2f} s, in one process {statistics.median(floor_in_process):.2f} s; "
-          "without IDLE up to the poll interval)")
+    print(
+        f"{'ok  ' if ok else 'FAIL'} receipt latency, IDLE, poll 60 min   median {median:6.2f} s, "
+        f"max {worst:6.2f} s of {REPORTS}  (target <= {TARGET_SECONDS:.0f} s; floor: poll + send by hand "
+        f"{statistics.median(floor):.2f} s, in one process {statistics.median(floor_in_process):.2f} s; "
+        "without IDLE up to the poll interval)"
+    )
     return 0 if ok else 1
 
 

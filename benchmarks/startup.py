@@ -39,9 +39,15 @@ def reports(count: int) -> list[bytes]:
     """``count`` blank report emails from the roster's first DSP, one week each."""
     dsp = load_roster(ROSTER).dsps[0]
     sender = sorted(dsp.sender_addresses)[0]
-    return [build_email(sender=f"{dsp.name} <{sender}>", subject=f"Weekly JSK report {Week(2026, n)}",
-                        attachments=[(f"JSK-{Week(2026, n)}.xlsx", report_workbook(dsp.name, Week(2026, n), [118]))],
-                        message_id=f"<startup-{n}@bench.example>") for n in range(1, count + 1)]
+    return [
+        build_email(
+            sender=f"{dsp.name} <{sender}>",
+            subject=f"Weekly JSK report {Week(2026, n)}",
+            attachments=[(f"JSK-{Week(2026, n)}.xlsx", report_workbook(dsp.name, Week(2026, n), [118]))],
+            message_id=f"<startup-{n}@bench.example>",
+        )
+        for n in range(1, count + 1)
+    ]
 
 
 def mailbot_config(folder: Path, dovecot: DovecotServer, user: str, env: str) -> Path:
@@ -49,10 +55,12 @@ def mailbot_config(folder: Path, dovecot: DovecotServer, user: str, env: str) ->
 
 
 def floor_code(dovecot: DovecotServer, user: str, env: str) -> str:
-    return ("import os, ssl; from imapclient import IMAPClient\n"
-            f"c = IMAPClient('127.0.0.1', port={dovecot.imaps_port}, ssl=True, "
-            f"ssl_context=ssl.create_default_context(cafile={str(dovecot.ca_file)!r}))\n"
-            f"c.login({user!r}, os.environ[{env!r}]); c.select_folder('INBOX'); c.search('ALL'); c.logout()")
+    return (
+        "import os, ssl; from imapclient import IMAPClient\n"
+        f"c = IMAPClient('127.0.0.1', port={dovecot.imaps_port}, ssl=True, "
+        f"ssl_context=ssl.create_default_context(cafile={str(dovecot.ca_file)!r}))\n"
+        f"c.login({user!r}, os.environ[{env!r}]); c.select_folder('INBOX'); c.search('ALL'); c.logout()"
+    )
 
 
 def bytecode_env(cache: Path) -> dict[str, str]:
@@ -74,8 +82,9 @@ def timed_run(args: list[str]) -> float:
 
 def slowest_imports(args: list[str], count: int = 15) -> str:
     """The costliest imports of one run, as ``python -X importtime`` counts them (cumulative), two levels deep."""
-    done = subprocess.run([args[0], "-X", "importtime", *args[1:]], capture_output=True, text=True, check=False,
-                          env=ENV)
+    done = subprocess.run(
+        [args[0], "-X", "importtime", *args[1:]], capture_output=True, text=True, check=False, env=ENV
+    )
     rows = []
     for text in done.stderr.splitlines():
         parts = text.removeprefix("import time:").split("|")
@@ -113,10 +122,12 @@ def main() -> int:
     took, least = statistics.median(polls), statistics.median(floors)
     ratio = took / least
     ok = ratio <= TARGET
-    print(f"{'ok  ' if ok else 'FAIL'} {'poll that finds nothing (CLI)':<36} {took:8.2f} s  vs "
-          f"{'python + imapclient + login + search':<40} {least:7.2f} s  = {ratio:5.2f}x (target <= {TARGET}x; "
-          f"medians of {ROUNDS}: poll {min(polls):.2f}-{max(polls):.2f} s, "
-          f"floor {min(floors):.2f}-{max(floors):.2f} s)")
+    print(
+        f"{'ok  ' if ok else 'FAIL'} {'poll that finds nothing (CLI)':<36} {took:8.2f} s  vs "
+        f"{'python + imapclient + login + search':<40} {least:7.2f} s  = {ratio:5.2f}x (target <= {TARGET}x; "
+        f"medians of {ROUNDS}: poll {min(polls):.2f}-{max(polls):.2f} s, "
+        f"floor {min(floors):.2f}-{max(floors):.2f} s)"
+    )
     return 0 if ok else 1
 
 

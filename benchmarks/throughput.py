@@ -62,15 +62,26 @@ def reports(count: int, salt: int) -> list[bytes]:
             figures[c]["urban_opened"] = min(figures[c]["urban_opened"], figures[c]["urban_target"])
         book = report_workbook(dsp.name, week, codes, figures)
         sender = sorted(dsp.sender_addresses)[0]
-        out.append(build_email(sender=f"{dsp.name} <{sender}>", subject=f"Weekly JSK report {week}",
-                               attachments=[(f"JSK-{week}.xlsx", book)],
-                               message_id=f"<bench-{salt}-{i}@bench.example>"))
+        out.append(
+            build_email(
+                sender=f"{dsp.name} <{sender}>",
+                subject=f"Weekly JSK report {week}",
+                attachments=[(f"JSK-{week}.xlsx", book)],
+                message_id=f"<bench-{salt}-{i}@bench.example>",
+            )
+        )
     return out
 
 
 def config_for(workdir: Path, dovecot: DovecotServer, user: str, env: str, sink: SmtpSink) -> Config:
-    return load_config(write_config(workdir, ROSTER, dovecot_imap(dovecot.imaps_port, dovecot.ca_file, user, env),
-                                    {"port": sink.port, "security": "none"}))
+    return load_config(
+        write_config(
+            workdir,
+            ROSTER,
+            dovecot_imap(dovecot.imaps_port, dovecot.ca_file, user, env),
+            {"port": sink.port, "security": "none"},
+        )
+    )
 
 
 def account(dovecot: DovecotServer) -> tuple[str, str]:
@@ -89,8 +100,10 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 def line(label: str, took: float, floor: float, target: float, floor_label: str) -> bool:
     ratio = took / floor if floor else float("inf")
     ok = ratio <= target
-    print(f"{'ok  ' if ok else 'FAIL'} {label:<36} {took:8.2f} s  vs {floor_label:<40} {floor:7.2f} s  "
-          f"= {ratio:5.2f}x (target <= {target}x)")
+    print(
+        f"{'ok  ' if ok else 'FAIL'} {label:<36} {took:8.2f} s  vs {floor_label:<40} {floor:7.2f} s  "
+        f"= {ratio:5.2f}x (target <= {target}x)"
+    )
     return ok
 
 
@@ -102,7 +115,7 @@ def floor_ingest(dovecot: DovecotServer, user: str, workdir: Path) -> float:
         uids = client.search("ALL")
         raws = []
         for start in range(0, len(uids), 50):
-            data = client.fetch(uids[start:start + 50], ["BODY.PEEK[]", "INTERNALDATE"])
+            data = client.fetch(uids[start : start + 50], ["BODY.PEEK[]", "INTERNALDATE"])
             raws.extend(item[b"BODY[]"] for item in data.values())
     target = workdir / "floor.bin"
     with target.open("wb") as out:
@@ -131,15 +144,18 @@ def run_timed(args: list[str], env: dict[str, str]) -> float:
     return took
 
 
-def empty_poll_against_floor(config: Config, dovecot: DovecotServer, user: str, env_name: str,
-                             cache: Path, rounds: int = 5) -> tuple[float, float]:
+def empty_poll_against_floor(
+    config: Config, dovecot: DovecotServer, user: str, env_name: str, cache: Path, rounds: int = 5
+) -> tuple[float, float]:
     """Median of ``rounds`` alternating runs of `mailbot poll` (nothing new) and of its floor: the interpreter,
     imapclient and an IMAP login + select + search + logout on the same server."""
     env = installed_env(cache)
-    code = ("import os, ssl; from imapclient import IMAPClient\n"
-            f"c = IMAPClient('127.0.0.1', port={dovecot.imaps_port}, ssl=True, "
-            f"ssl_context=ssl.create_default_context(cafile={str(dovecot.ca_file)!r}))\n"
-            f"c.login({user!r}, os.environ[{env_name!r}]); c.select_folder('INBOX'); c.search('ALL'); c.logout()")
+    code = (
+        "import os, ssl; from imapclient import IMAPClient\n"
+        f"c = IMAPClient('127.0.0.1', port={dovecot.imaps_port}, ssl=True, "
+        f"ssl_context=ssl.create_default_context(cafile={str(dovecot.ca_file)!r}))\n"
+        f"c.login({user!r}, os.environ[{env_name!r}]); c.select_folder('INBOX'); c.search('ALL'); c.logout()"
+    )
     poll = [sys.executable, "-m", "mailbot", "--config", str(config.source or ""), "poll"]
     floor = [sys.executable, "-c", code]
     run_timed(poll, env), run_timed(floor, env)  # compile the bytecode once, as pip does at install
@@ -189,8 +205,7 @@ def main() -> int:  # noqa: PLR0915 - one run, in the order it prints
                 took, report = timed(bot.poll)
             if report.accepted + report.duplicate != count:
                 raise RuntimeError(f"not every report was accepted: {report}")
-            results.append(line(f"first poll of {count} reports", took, floor, 3,
-                                "raw fetch + parse + fsync each"))
+            results.append(line(f"first poll of {count} reports", took, floor, 3, "raw fetch + parse + fsync each"))
 
             # --- 20 new reports on 10 earlier vs on the backlog
             small_user, small_env = account(dovecot)
@@ -221,8 +236,9 @@ def main() -> int:  # noqa: PLR0915 - one run, in the order it prints
 
             # --- a poll that finds nothing vs interpreter + imports + login
             took, floor = empty_poll_against_floor(config, dovecot, user, env, root / "pycache")
-            results.append(line(f"poll that finds nothing, {count} in history", took, floor, 2,
-                                "python + imapclient + login"))
+            results.append(
+                line(f"poll that finds nothing, {count} in history", took, floor, 2, "python + imapclient + login")
+            )
         finally:
             sink.stop()
             dovecot.close()

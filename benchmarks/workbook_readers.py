@@ -86,8 +86,10 @@ def differences(content: bytes, mine: tuple[Sheet, ...]) -> list[str]:
             for c in range(max(len(ra), len(rb))):
                 va = ra[c] if c < len(ra) else None
                 vb = rb[c] if c < len(rb) else None
-                if va != vb or (type(va) is not type(vb) and not (isinstance(va, int | float) and
-                                                                 isinstance(vb, int | float) and va == vb)):
+                if va != vb or (
+                    type(va) is not type(vb)
+                    and not (isinstance(va, int | float) and isinstance(vb, int | float) and va == vb)
+                ):
                     found.append(f"{name}!{_column(c)}{r + 1}: {va!r} vs {vb!r}")
     return found
 
@@ -123,15 +125,26 @@ def best(fn: Callable[[], Any], runs: int) -> float:
 
 
 def workbooks() -> list[tuple[str, bytes]]:
-    found = [(p.name, p.read_bytes()) for p in sorted((ROOT / "fixtures" / "workbooks").iterdir())
-             if p.suffix in (".xlsx", ".xlsm", ".xls")]
+    found = [
+        (p.name, p.read_bytes())
+        for p in sorted((ROOT / "fixtures" / "workbooks").iterdir())
+        if p.suffix in (".xlsx", ".xlsm", ".xls")
+    ]
     found.append(("roster.xlsx (roster fixture)", (ROOT / "fixtures" / "roster" / "roster.xlsx").read_bytes()))
     codes = [d.lgd_code for d in all_districts()]
     for n in (6, 30, 75):
-        figures = {c: {"rural_target": 900, "rural_opened": 700, "urban_target": 100, "urban_opened": 60,
-                       "functional": 650, "b2c_enabled": 200} for c in codes[:n]}
-        found.append((f"template, {n} districts", report_workbook("CMS Computers", Week(2026, 47), codes[:n],
-                                                                     figures)))
+        figures = {
+            c: {
+                "rural_target": 900,
+                "rural_opened": 700,
+                "urban_target": 100,
+                "urban_opened": 60,
+                "functional": 650,
+                "b2c_enabled": 200,
+            }
+            for c in codes[:n]
+        }
+        found.append((f"template, {n} districts", report_workbook("CMS Computers", Week(2026, 47), codes[:n], figures)))
     spec = importlib.util.spec_from_file_location("make_workbooks", ROOT / "fixtures" / "make_workbooks.py")
     assert spec is not None and spec.loader is not None  # noqa: S101 - our own file
     module = importlib.util.module_from_spec(spec)
@@ -168,15 +181,19 @@ def main() -> int:
             print(f"{name:<44} {mine * 1000:7.1f}ms {'fails':>9}        {'':>8}  calamine: {type(exc).__name__}: {exc}")
             continue
         # A hostile file's whole parse is the sandbox's to stop (bench.py): not repeated here.
-        parse = best(lambda c=content, n=name: parse_workbook(c, n if "." in n else "r.xlsx"), runs) \
-            if "hostile" not in name else float("nan")
+        parse = (
+            best(lambda c=content, n=name: parse_workbook(c, n if "." in n else "r.xlsx"), runs)
+            if "hostile" not in name
+            else float("nan")
+        )
         totals[0] += mine
         totals[1] += theirs
         shown = "; ".join(diff[:3]) + (f"; ... {len(diff)} in all" if len(diff) > 3 else "")
-        print(f"{name:<44} {mine * 1000:7.1f}ms {theirs * 1000:7.1f}ms {mine / theirs:5.1f}x {parse * 1000:6.1f}ms"
-              f"  {shown or 'none'}  (form: {form_differences(content, sheets) or 'same'})")
-    print(f"{'all read by both':<44} {totals[0] * 1000:7.1f}ms {totals[1] * 1000:7.1f}ms "
-          f"{totals[0] / totals[1]:5.1f}x")
+        print(
+            f"{name:<44} {mine * 1000:7.1f}ms {theirs * 1000:7.1f}ms {mine / theirs:5.1f}x {parse * 1000:6.1f}ms"
+            f"  {shown or 'none'}  (form: {form_differences(content, sheets) or 'same'})"
+        )
+    print(f"{'all read by both':<44} {totals[0] * 1000:7.1f}ms {totals[1] * 1000:7.1f}ms {totals[0] / totals[1]:5.1f}x")
     return 0
 
 

@@ -55,8 +55,13 @@ SHUTDOWN_GRACE_SECONDS = 8.0  # SIGTERM: how long the job in hand may take befor
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mailbot")
-@click.option("--config", "config_path", envvar="MAILBOT_CONFIG", metavar="FILE",
-              help="Configuration file (default: $MAILBOT_CONFIG).")
+@click.option(
+    "--config",
+    "config_path",
+    envvar="MAILBOT_CONFIG",
+    metavar="FILE",
+    help="Configuration file (default: $MAILBOT_CONFIG).",
+)
 @click.option("--log-level", type=LOG_LEVELS, help="Overrides mailbot.log_level from the config.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context
@@ -79,10 +84,11 @@ def poll(ctx: Context) -> None:
     """One pass over the mailbox: ingest new reports, queue replies, file the messages."""
     with mailbot_for(ctx, exclusive=True) as bot:
         report = _with_progress(bot.poll)
-        click.echo(f"seen {report.seen}: accepted {report.accepted}, rejected {report.rejected}, ignored "
-                   f"{report.ignored}, duplicate {report.duplicate}, failed {report.failed}, quarantined "
-                   f"{report.quarantined}; moved {report.moved}"
-                   + (f"; left unread {report.left}" if report.left else ""))
+        click.echo(
+            f"seen {report.seen}: accepted {report.accepted}, rejected {report.rejected}, ignored "
+            f"{report.ignored}, duplicate {report.duplicate}, failed {report.failed}, quarantined "
+            f"{report.quarantined}; moved {report.moved}" + (f"; left unread {report.left}" if report.left else "")
+        )
 
 
 def _with_progress(poll_fn: Callable[[Callable[[int, int], None] | None], PollReport]) -> PollReport:
@@ -107,10 +113,18 @@ def _with_progress(poll_fn: Callable[[Callable[[int, int], None] | None], PollRe
 
 
 @main.command()
-@click.option("--dry-run", "dry_run", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Write the pending messages as .eml files into DIR; send nothing, mark nothing sent.")
-@click.option("--retry-waiting", is_flag=True,
-              help="Also try the messages waiting after a failed attempt now (after fixing the SMTP server).")
+@click.option(
+    "--dry-run",
+    "dry_run",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Write the pending messages as .eml files into DIR; send nothing, mark nothing sent.",
+)
+@click.option(
+    "--retry-waiting",
+    is_flag=True,
+    help="Also try the messages waiting after a failed attempt now (after fixing the SMTP server).",
+)
 @global_options
 @pass_ctx
 def send(ctx: Context, dry_run: Path | None, retry_waiting: bool) -> None:
@@ -170,15 +184,22 @@ def _not_an_email(path: Path) -> str:
     if not is_office_file(head):
         return ""
     if path.suffix.lower() == ".msg":
-        return ("this is an Outlook .msg file, not an .eml: forward the email to the report mailbox instead, or "
-                "save it as .eml (Thunderbird: Save As; Outlook on the web: Download)")
+        return (
+            "this is an Outlook .msg file, not an .eml: forward the email to the report mailbox instead, or "
+            "save it as .eml (Thunderbird: Save As; Outlook on the web: Download)"
+        )
     return "this is a spreadsheet, not an email: save the DSP's email as .eml (in Outlook/Thunderbird: Save As)"
 
 
 @main.command()
 @click.option("--now", "now_text", metavar="ISO-8601", help="Evaluate as of this moment (default: now).")
-@click.option("--dry-run", "dry_run", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Write what is due as .eml files into DIR; queue nothing.")
+@click.option(
+    "--dry-run",
+    "dry_run",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Write what is due as .eml files into DIR; queue nothing.",
+)
 @global_options
 @pass_ctx
 def check(ctx: Context, now_text: str | None, dry_run: Path | None) -> None:
@@ -200,7 +221,8 @@ FORGERY_WARNING = (
     "imap.authserv_id is not set, so anyone can forge a DSP's From address and send a report in its name. "
     "To find the id, open a report a DSP sent (show the original / raw headers) and read its topmost "
     "Authentication-Results header: the id is its first word, e.g. 'Authentication-Results: mx.ceg.example; "
-    "dmarc=pass ...' gives authserv_id = \"mx.ceg.example\". Set it in the [imap] section of the config.")
+    'dmarc=pass ...\' gives authserv_id = "mx.ceg.example". Set it in the [imap] section of the config.'
+)
 
 
 @main.command()
@@ -280,16 +302,22 @@ def init(ctx: Context) -> None:
         click.echo(f"config: {config.source} OK")
         click.echo(f"database: {config.database} (created or up to date)")  # by Mailbot(config)
         roster = bot.roster()
-        click.echo(f"roster: {config.roster}: {len(roster.dsps)} DSPs, {len(roster.assignments)} assignments, "
-                   f"DEGS addresses for {len(roster.degs)} districts")
+        click.echo(
+            f"roster: {config.roster}: {len(roster.dsps)} DSPs, {len(roster.assignments)} assignments, "
+            f"DEGS addresses for {len(roster.degs)} districts"
+        )
         if without := roster.districts_without_degs():
             named = ", ".join(f"{by_code(code).name_en} ({code})" for code in without)
             click.echo(f"roster: WARNING: no DEGS address for {named}: their escalations go to CEG only")
         first = bot.calendar().first_week
-        source = ("calendar.first_week" if config.calendar.first_week
-                  else "the first `mailbot check` stored it" if bot.values.get(FIRST_WEEK) else
-                  "the oldest week whose deadline is still ahead; the first `mailbot check` stores it; preview with "
-                  "`mailbot check --dry-run DIR`")
+        source = (
+            "calendar.first_week"
+            if config.calendar.first_week
+            else "the first `mailbot check` stored it"
+            if bot.values.get(FIRST_WEEK)
+            else "the oldest week whose deadline is still ahead; the first `mailbot check` stores it; preview with "
+            "`mailbot check --dry-run DIR`"
+        )
         click.echo(f"reporting: DSPs are held to account from week {first} ({source})")
         if not config.imap.authserv_id:
             click.echo(f"IMAP: WARNING: {FORGERY_WARNING}")
@@ -303,8 +331,10 @@ def init(ctx: Context) -> None:
         transport = SmtpTransport(config.smtp)
         try:
             transport.connect()
-            click.echo(f"{transport.where}: connected"
-                       + (f", logged in as {config.smtp.username}" if config.smtp.secret else ""))
+            click.echo(
+                f"{transport.where}: connected"
+                + (f", logged in as {config.smtp.username}" if config.smtp.secret else "")
+            )
         except MailbotError as exc:
             problems += 1
             config_problems += exc.exit_status == EXIT_CONFIG
@@ -317,8 +347,13 @@ def init(ctx: Context) -> None:
 
 
 @main.command()
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-output"),
-              show_default=True, help="Where the demo writes its config, database and summary workbook.")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-output"),
+    show_default=True,
+    help="Where the demo writes its config, database and summary workbook.",
+)
 def demo(workdir: Path) -> None:
     """A whole reporting week on local servers, with no configuration: see what mailbot does."""
     from mailbot.demo import run_demo  # noqa: PLC0415

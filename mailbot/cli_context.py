@@ -62,8 +62,11 @@ def mailbot_for(ctx: Context, exclusive: bool = False, reading: bool = False) ->
     try:
         config = ctx.config
         if reading and not config.database.exists():
-            fail(f"no database at {config.database}: run `mailbot init` first "
-                 f"(or check mailbot.database in {config.source})", EXIT_CONFIG)
+            fail(
+                f"no database at {config.database}: run `mailbot init` first "
+                f"(or check mailbot.database in {config.source})",
+                EXIT_CONFIG,
+            )
         if problem := unwritable(config):
             fail(problem, EXIT_CONFIG)
         if exclusive:
@@ -101,9 +104,11 @@ def explain(exc: MailbotError, config: Config | None) -> str:
 def _roster_fix(exc: Exception, config: Config) -> str:
     """A roster error with what to change: the roster.path key when there is no roster there, else the file."""
     if not config.roster.exists():
-        return (f"roster.path: {config.roster}: no such file or folder: copy CEG's roster there or set roster.path "
-                f"in {config.source} (an .xlsx workbook, or a folder of dsps.csv, assignments.csv and degs.csv; "
-                "fixtures/roster/ has an example)")
+        return (
+            f"roster.path: {config.roster}: no such file or folder: copy CEG's roster there or set roster.path "
+            f"in {config.source} (an .xlsx workbook, or a folder of dsps.csv, assignments.csv and degs.csv; "
+            "fixtures/roster/ has an example)"
+        )
     return f"{exc}\nfix the rows named above in {config.roster}, save it, and run the command again"
 
 
@@ -115,8 +120,10 @@ def unwritable(config: Config) -> str | None:
     import os  # noqa: PLC0415
 
     user = getpass.getuser()
-    for key, folder, file in (("mailbot.database", config.database.parent, config.database),
-                              ("mailbot.archive_dir", config.archive_dir, None)):
+    for key, folder, file in (
+        ("mailbot.database", config.database.parent, config.database),
+        ("mailbot.archive_dir", config.archive_dir, None),
+    ):
         elsewhere = f"or point {key} in {config.source} elsewhere"
         # SQLite keeps its -wal, -shm and lock files beside the database: its folder must be writable too.
         if folder.is_dir():
@@ -125,9 +132,11 @@ def unwritable(config: Config) -> str | None:
                     continue
                 wanted = os.R_OK | os.W_OK | (os.X_OK if path is folder else 0)
                 if path.exists() and not os.access(path, wanted):
-                    return (f"{key}: cannot write {path}: it belongs to {_owner(path)}, and user {user} may not "
-                            f"write it (point {key} in {config.source} at a folder {user} owns, or as root: "
-                            f"chown -R {user} {folder})")
+                    return (
+                        f"{key}: cannot write {path}: it belongs to {_owner(path)}, and user {user} may not "
+                        f"write it (point {key} in {config.source} at a folder {user} owns, or as root: "
+                        f"chown -R {user} {folder})"
+                    )
             continue
         blocker = folder
         while not blocker.exists() and blocker != blocker.parent:
@@ -135,8 +144,10 @@ def unwritable(config: Config) -> str | None:
         if not blocker.is_dir():
             return f"{key}: cannot create {folder}: {blocker} is a file, not a folder (point {key} elsewhere)"
         if not os.access(blocker, os.W_OK | os.X_OK):
-            return (f"{key}: cannot create {folder}: {blocker} belongs to {_owner(blocker)}, and user {user} may not "
-                    f"write in it (as root: install -d -o {user} -m 0750 {folder}; {elsewhere})")
+            return (
+                f"{key}: cannot create {folder}: {blocker} belongs to {_owner(blocker)}, and user {user} may not "
+                f"write in it (as root: install -d -o {user} -m 0750 {folder}; {elsewhere})"
+            )
     return None
 
 
@@ -204,12 +215,27 @@ def _after_command(attribute: str) -> Callable[[click.Context, click.Parameter, 
 def global_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``mailbot status --config FILE`` works as ``mailbot --config FILE status`` does (people type it both ways)."""
     for option in (
-        click.option("--log-format", type=click.Choice(["text", "json"]), expose_value=False,
-                     callback=_after_command("log_format"), help="Same as `mailbot --log-format`."),
-        click.option("--log-level", type=LOG_LEVELS, expose_value=False, callback=_after_command("log_level"),
-                     help="Same as `mailbot --log-level`."),
-        click.option("--config", metavar="FILE", expose_value=False, callback=_after_command("config_path"),
-                     help="Same as `mailbot --config FILE` (default: $MAILBOT_CONFIG)."),
+        click.option(
+            "--log-format",
+            type=click.Choice(["text", "json"]),
+            expose_value=False,
+            callback=_after_command("log_format"),
+            help="Same as `mailbot --log-format`.",
+        ),
+        click.option(
+            "--log-level",
+            type=LOG_LEVELS,
+            expose_value=False,
+            callback=_after_command("log_level"),
+            help="Same as `mailbot --log-level`.",
+        ),
+        click.option(
+            "--config",
+            metavar="FILE",
+            expose_value=False,
+            callback=_after_command("config_path"),
+            help="Same as `mailbot --config FILE` (default: $MAILBOT_CONFIG).",
+        ),
     ):
         command = option(command)
     return command

@@ -40,8 +40,12 @@ def status(ctx: Context, week: str | None, now_text: str | None, as_json: bool) 
 @click.command()
 @click.option("--week", help="Week as YYYY-Www (default: the newest week past its deadline).")
 @click.option("--now", "now_text", metavar="ISO-8601", help="Evaluate as of this moment.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="Where to write the .xlsx (default: JSK-weekly-summary-<week>.xlsx in the current folder).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Where to write the .xlsx (default: JSK-weekly-summary-<week>.xlsx in the current folder).",
+)
 @global_options
 @pass_ctx
 def summary(ctx: Context, week: str | None, now_text: str | None, out: Path | None) -> None:
@@ -57,8 +61,12 @@ def summary(ctx: Context, week: str | None, now_text: str | None, out: Path | No
 @click.command()
 @click.option("--dsp", "dsp_name", required=True, help="The DSP's name as in the roster.")
 @click.option("--week", help="Week as YYYY-Www (default: the last completed week).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="Where to write the .xlsx (default: JSK-report-<DSP>-<week>.xlsx in the current folder).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Where to write the .xlsx (default: JSK-report-<DSP>-<week>.xlsx in the current folder).",
+)
 @global_options
 @pass_ctx
 def template(ctx: Context, dsp_name: str, week: str | None, out: Path | None) -> None:

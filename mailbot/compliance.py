@@ -151,8 +151,9 @@ class Evaluation:
         # Judged alone until the whole week is asked for: a check follows a few pairs back through the year.
         key = (week, dsp, lgd_code)
         if key not in self._cells:
-            self._cells[key] = self._status(week, dsp, lgd_code, self._facts.get(week, {}).get((dsp, lgd_code), ()),
-                                            self.deadline(week))
+            self._cells[key] = self._status(
+                week, dsp, lgd_code, self._facts.get(week, {}).get((dsp, lgd_code), ()), self.deadline(week)
+            )
         return self._cells[key]
 
     def _status(self, week: Week, dsp: str, lgd_code: int, facts: Iterable[ReportFact], due: datetime) -> StatusCell:

@@ -44,8 +44,16 @@ class InForceLine:
 
 def in_force_line(f: InForce) -> InForceLine:
     d = by_code(f.lgd_code)
-    return InForceLine(d.name_en, d.name_hi, f.figures.get("rural_target"), f.figures.get("rural_opened"),
-                       f.figures.get("urban_target"), f.figures.get("urban_opened"), f.this_email, f.received_at)
+    return InForceLine(
+        d.name_en,
+        d.name_hi,
+        f.figures.get("rural_target"),
+        f.figures.get("rural_opened"),
+        f.figures.get("urban_target"),
+        f.figures.get("urban_opened"),
+        f.this_email,
+        f.received_at,
+    )
 
 
 @dataclass(frozen=True)
@@ -98,8 +106,14 @@ def problem_line(p: Problem) -> ProblemLine:
         f"सेल {p.cell}" if p.cell else "",
     ]
     return ProblemLine(
-        p.severity, ", ".join(x for x in en if x), ", ".join(x for x in hi if x), p.message, p.message_hi,
-        ", ".join(x for x in en[:2] if x), ", ".join(x for x in hi[:2] if x), p.cell,
+        p.severity,
+        ", ".join(x for x in en if x),
+        ", ".join(x for x in hi if x),
+        p.message,
+        p.message_hi,
+        ", ".join(x for x in en[:2] if x),
+        ", ".join(x for x in hi[:2] if x),
+        p.cell,
     )
 
 
@@ -120,6 +134,14 @@ def overdue_causes(districts: Sequence[DistrictLine], reason: str) -> list[dict[
     groups: dict[tuple[str, tuple[str, ...]], list[DistrictLine]] = {}
     for d in sorted(districts, key=lambda d: (d.status != "missing", d.name_en)):
         groups.setdefault((d.status, d.weeks), []).append(d)
-    return [{"status": status, "weeks": weeks, "districts": ds, "reason": reason if status == "invalid" else "",
-             "names_en": ", ".join(d.name_en for d in ds), "names_hi": ", ".join(d.name_hi for d in ds)}
-            for (status, weeks), ds in groups.items()]
+    return [
+        {
+            "status": status,
+            "weeks": weeks,
+            "districts": ds,
+            "reason": reason if status == "invalid" else "",
+            "names_en": ", ".join(d.name_en for d in ds),
+            "names_hi": ", ".join(d.name_hi for d in ds),
+        }
+        for (status, weeks), ds in groups.items()
+    ]

@@ -51,8 +51,10 @@ def _change(now: Rate, before: Rate | None) -> dict[str, str]:
     """Percentage points against last week, signed (``+5``, ``-3``, ``±0``); empty strings in the first week."""
     if before is None:
         return {"reporting": "", "on_time": ""}
-    return {"reporting": _points(now.reporting_rate, before.reporting_rate),
-            "on_time": _points(now.on_time_rate, before.on_time_rate)}
+    return {
+        "reporting": _points(now.reporting_rate, before.reporting_rate),
+        "on_time": _points(now.on_time_rate, before.on_time_rate),
+    }
 
 
 def _trouble(report: WeeklyReport, rejections: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -72,15 +74,29 @@ def _trouble(report: WeeklyReport, rejections: Mapping[str, str]) -> list[dict[s
         for dsp, codes in sorted(groups[status].items(), key=lambda item: (-len(item[1]), item[0])):
             lines = district_lines(codes)
             streak = max(report.missing_streaks.get((dsp, code), 0) for code in codes)
-            dsps.append({
-                "dsp": dsp, "count": len(codes), "all": len(codes) == owed[dsp], "owed": owed[dsp],
-                "districts_en": names([d.name_en for d in lines]),
-                "districts_hi": names([d.name_hi for d in lines], "hi"),
-                "streak": streak if status in ("missing", "invalid") else 0,
-                "reason": _lower_first(rejections.get(dsp, "")) if status == "invalid" else "",
-            })
-        out.append({"status": status, "en": en, "hi": hi, "colour": STATUS_COLOURS[status],
-                    "map_colour": MAP_COLOURS[status], "count": sum(d["count"] for d in dsps), "dsps": dsps})
+            dsps.append(
+                {
+                    "dsp": dsp,
+                    "count": len(codes),
+                    "all": len(codes) == owed[dsp],
+                    "owed": owed[dsp],
+                    "districts_en": names([d.name_en for d in lines]),
+                    "districts_hi": names([d.name_hi for d in lines], "hi"),
+                    "streak": streak if status in ("missing", "invalid") else 0,
+                    "reason": _lower_first(rejections.get(dsp, "")) if status == "invalid" else "",
+                }
+            )
+        out.append(
+            {
+                "status": status,
+                "en": en,
+                "hi": hi,
+                "colour": STATUS_COLOURS[status],
+                "map_colour": MAP_COLOURS[status],
+                "count": sum(d["count"] for d in dsps),
+                "dsps": dsps,
+            }
+        )
     return out
 
 
@@ -104,11 +120,24 @@ def _dsp_weeks(report: WeeklyReport) -> list[dict[str, Any]]:
                 continue
             rate = Rate.of(statuses)
             status = worst(statuses)
-            cells.append({"week": week_dates(week, year=False), "text": whole_pct(rate.reporting_rate).rstrip("%"),
-                          "colour": STATUS_COLOURS[status], "status": STATUS_LABELS[status][0]})
+            cells.append(
+                {
+                    "week": week_dates(week, year=False),
+                    "text": whole_pct(rate.reporting_rate).rstrip("%"),
+                    "colour": STATUS_COLOURS[status],
+                    "status": STATUS_LABELS[status][0],
+                }
+            )
         rate_now = report.week_rates.by_dsp.get(dsp, Rate())
-        rows.append({"dsp": dsp, "reported": rate_now.reported, "expected": rate_now.expected,
-                     "reporting": whole_pct(rate_now.reporting_rate), "cells": cells})
+        rows.append(
+            {
+                "dsp": dsp,
+                "reported": rate_now.reported,
+                "expected": rate_now.expected,
+                "reporting": whole_pct(rate_now.reporting_rate),
+                "cells": cells,
+            }
+        )
     return rows
 
 
@@ -148,8 +177,14 @@ def summary_vars(
         "map_cid": "",  # set by notification(), which attaches the picture
         "map_size": _display_size(map_size()),
         "legend": [
-            {"status": s, "en": STATUS_LABELS[s][0], "hi": STATUS_LABELS[s][1], "colour": MAP_COLOURS[s],
-             "pattern": _PATTERN_WORDS[PATTERNS[s]], "count": counts.get(s, 0)}
+            {
+                "status": s,
+                "en": STATUS_LABELS[s][0],
+                "hi": STATUS_LABELS[s][1],
+                "colour": MAP_COLOURS[s],
+                "pattern": _PATTERN_WORDS[PATTERNS[s]],
+                "count": counts.get(s, 0),
+            }
             for s in MAP_COLOURS
             if counts.get(s, 0) or s != "pending"
         ],
@@ -162,23 +197,30 @@ def summary_vars(
         "quarantined": len(unanswered),
         # The first few, so CEG sees at a glance whether a DSP wrote from an address not in the roster.
         "unanswered": [
-            {"sender": q.sender or "(no sender)", "subject": q.subject or "(no subject)",
-             "received": when_text(q.received.astimezone(tz), short=True) if q.received else "",
-             "reason": quarantine_reason(q.reason, q.code)}
+            {
+                "sender": q.sender or "(no sender)",
+                "subject": q.subject or "(no subject)",
+                "received": when_text(q.received.astimezone(tz), short=True) if q.received else "",
+                "reason": quarantine_reason(q.reason, q.code),
+            }
             for q in unanswered[:UNANSWERED_LISTED]
         ],
     }
+
 
 def replies_vars(report: WeeklyReport, replies: Sequence[DistrictReply], withheld: int) -> dict[str, Any]:
     """District offices' answers (CEG reads them: mailbot does not) and the rejections not sent."""
     tz = report.deadline.tzinfo
     return {
         "district_replies": [
-            {"district": names([by_code(c).name_en for c in r.lgd_codes]),
-             "district_hi": names([by_code(c).name_hi for c in r.lgd_codes], "hi"),
-             "sender": r.sender, "subject": r.subject or "(no subject)",
-             "received": when_text(r.received.astimezone(tz), short=True) if r.received else "",
-             "answers": r.answers}
+            {
+                "district": names([by_code(c).name_en for c in r.lgd_codes]),
+                "district_hi": names([by_code(c).name_hi for c in r.lgd_codes], "hi"),
+                "sender": r.sender,
+                "subject": r.subject or "(no subject)",
+                "received": when_text(r.received.astimezone(tz), short=True) if r.received else "",
+                "answers": r.answers,
+            }
             for r in replies
         ],
         "withheld": withheld,

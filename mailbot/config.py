@@ -50,6 +50,7 @@ __all__ = [
     "parse_config",
 ]
 
+
 @dataclass(frozen=True)
 class ImapSettings:
     host: str
@@ -161,7 +162,7 @@ class _Section:
         return value
 
     def misspelling_hint(self, *wanted: str) -> str:
-        """"; is imap.pasword_env a misspelling of it?" when a key given here looks like one of ``wanted``."""
+        """ "; is imap.pasword_env a misspelling of it?" when a key given here looks like one of ``wanted``."""
         given = [k for k in self.data if isinstance(k, str) and k not in wanted]
         for key in wanted:
             near = difflib.get_close_matches(key, given, n=1)
@@ -193,8 +194,9 @@ class _Section:
             # Every key this section reads has been asked for by now: a near one is the likely intent
             # (a misspelt optional key such as lag_treshold is otherwise only "unknown").
             near = difflib.get_close_matches(str(unknown[0]), sorted(self.used - set(self.data)), n=1)
-            hint = (f"; did you mean {self.key(near[0])}?" if near
-                    else " (check the spelling against config.example.toml)")
+            hint = (
+                f"; did you mean {self.key(near[0])}?" if near else " (check the spelling against config.example.toml)"
+            )
             raise ConfigError(f"{self.key(unknown[0])}: unknown key{hint}")
 
 
@@ -255,8 +257,10 @@ def _secret(section: _Section, base: Path, required: bool, allow_command: bool =
         )
     if not given:
         if required:
-            raise ConfigError(f"{section.key('password_env')}: missing; name the environment variable or "
-                              f"password_file that holds the password{section.misspelling_hint(*_SECRET_KEYS)}")
+            raise ConfigError(
+                f"{section.key('password_env')}: missing; name the environment variable or "
+                f"password_file that holds the password{section.misspelling_hint(*_SECRET_KEYS)}"
+            )
         return None
     if sources["password_env"]:
         return Secret(section.key("password_env"), env=sources["password_env"])
@@ -342,7 +346,7 @@ def parse_config(data: Mapping[str, Any], base: Path, source: Path | None = None
     ceg = top.sub("ceg")
     addresses = ceg.get("addresses", list, required=True)
     if not addresses or not all(isinstance(a, str) for a in addresses):
-        raise ConfigError("ceg.addresses: expected a list of email addresses, e.g. [\"jsk@ceg.up.gov.in\"]")
+        raise ConfigError('ceg.addresses: expected a list of email addresses, e.g. ["jsk@ceg.up.gov.in"]')
     ceg_addresses = tuple(_address(ceg, "addresses", a) for a in addresses)
     operator = _address(ceg, "operator", ceg.get("operator", str, ceg_addresses[0]))
     ceg.finish()
@@ -409,8 +413,10 @@ def _imap(imap_section: _Section, base: Path) -> ImapSettings:
     imap_auth = imap_section.choice("auth", ("password", "xoauth2"))
     imap_security = _security(imap_section, imap_host)
     if imap_auth != "xoauth2" and "token_command" in imap_section.data:
-        raise ConfigError('imap.token_command: only used with auth = "xoauth2"; for a password use '
-                          'password_env or password_file, or set auth = "xoauth2"')
+        raise ConfigError(
+            'imap.token_command: only used with auth = "xoauth2"; for a password use '
+            'password_env or password_file, or set auth = "xoauth2"'
+        )
     imap = ImapSettings(
         host=imap_host,
         port=_port(imap_section, 993 if imap_security == "ssl" else 143),

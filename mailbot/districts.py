@@ -52,8 +52,26 @@ _SHARED_NAMES = {"Akbarpur": (121, 156), "अकबरपुर": (121, 156)}
 
 # Words around a name that say nothing about which district: "District Agra", "जनपद आगरा", "Agra (U.P.)".
 _NOISE_WORDS = frozenset(
-    ("district", "districts", "distt", "dist", "zila", "zilla", "jila", "janpad", "up", "uttar", "pradesh",
-     "जनपद", "जिला", "जिल्ला", "उत्तर", "प्रदेश", "उ", "प्र")
+    (
+        "district",
+        "districts",
+        "distt",
+        "dist",
+        "zila",
+        "zilla",
+        "jila",
+        "janpad",
+        "up",
+        "uttar",
+        "pradesh",
+        "जनपद",
+        "जिला",
+        "जिल्ला",
+        "उत्तर",
+        "प्रदेश",
+        "उ",
+        "प्र",
+    )
 )
 
 # Fuzzy scores are rapidfuzz ratios (0-100) on the compact key. Below MIN_FUZZY_LEN characters a key is
@@ -172,9 +190,7 @@ def _fuzzy(key: str) -> list[tuple[float, int]]:
     """(best ratio, LGD code) per district scoring at least the suggestion cut-off, best first."""
     index = _index()
     best: dict[int, float] = {}
-    for _choice, score, i in process.extract(
-        key, index.keys, scorer=fuzz.ratio, score_cutoff=_SUGGEST, limit=None
-    ):
+    for _choice, score, i in process.extract(key, index.keys, scorer=fuzz.ratio, score_cutoff=_SUGGEST, limit=None):
         for code in index.codes[i]:
             best[code] = max(best.get(code, 0.0), float(score))
     return sorted(((s, c) for c, s in best.items()), key=lambda t: -t[0])
@@ -212,7 +228,7 @@ def _key_without_generic_words(text: str) -> str:
 
 
 def _resolve_parts(text: str) -> tuple[str, frozenset[int]] | None:
-    """"Akbarpur (Ambedkar Nagar)", "Bhadohi / Sant Ravidas Nagar": the named parts must agree on one."""
+    """ "Akbarpur (Ambedkar Nagar)", "Bhadohi / Sant Ravidas Nagar": the named parts must agree on one."""
     parts = [_key(p) for p in re.split(r"[()\[\]/]", text)]
     if len([p for p in parts if p]) < 2:
         return None

@@ -49,13 +49,16 @@ def health(
     if held is not None:
         at, count, reason = held
         when = at.astimezone(UTC).isoformat(timespec="seconds")
-        return False, (f"unhealthy: {count} email(s) saying reports are missing held back by the check at {when}, "
-                       f"because {reason}")
+        return False, (
+            f"unhealthy: {count} email(s) saying reports are missing held back by the check at {when}, because {reason}"
+        )
     ok, message = judge(last, now, timedelta(minutes=config.schedule.health_max_age_minutes))
     limit = timedelta(minutes=config.schedule.outbox_max_age_minutes)
     if ok and since is not None and now - since > limit:
-        return False, (f"unhealthy: {waiting} email(s) waiting in the outbox, the oldest for {_minutes(now - since)} "
-                       f"(allowed {_minutes(limit)}): is the SMTP server reachable? See `mailbot send`")
+        return False, (
+            f"unhealthy: {waiting} email(s) waiting in the outbox, the oldest for {_minutes(now - since)} "
+            f"(allowed {_minutes(limit)}): is the SMTP server reachable? See `mailbot send`"
+        )
     return ok, message
 
 

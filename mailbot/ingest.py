@@ -91,8 +91,7 @@ def decide(
     """What to do with one message. ``authserv_id``: when set, the From address must be vouched for by
     that server's Authentication-Results header (see sender_auth)."""
     if message.automated:
-        return Decision(Outcome.IGNORED, automation_code(message.automated), AUTOMATED_PREFIX + message.automated,
-                        None)
+        return Decision(Outcome.IGNORED, automation_code(message.automated), AUTOMATED_PREFIX + message.automated, None)
     if not message.sender:
         return Decision(Outcome.IGNORED, ReasonCode.NO_SENDER, "no sender address", None)
     dsp = roster.dsp_for_sender(message.sender)
@@ -126,8 +125,13 @@ def _not_a_dsp(sender: str, roster: Roster) -> Decision:
     if districts:
         # A district office answering an escalation: kept and listed for CEG, never answered by mailbot.
         names = ", ".join(by_code(code).name_en for code in districts)
-        return Decision(Outcome.DEGS_REPLY, ReasonCode.DEGS_REPLY, f"reply from the district office (DEGS) of {names}",
-                        None, degs_districts=districts)
+        return Decision(
+            Outcome.DEGS_REPLY,
+            ReasonCode.DEGS_REPLY,
+            f"reply from the district office (DEGS) of {names}",
+            None,
+            degs_districts=districts,
+        )
     return Decision(Outcome.IGNORED, ReasonCode.UNKNOWN_SENDER, f"unknown sender {sender}", None)
 
 
@@ -141,15 +145,22 @@ def _nothing_attached(message: ParsedMessage, dsp: Dsp) -> Decision:
             f"कोई पढ़ने योग्य एक्सेल फ़ाइल नहीं मिली ({'; '.join(message.defects)})। "
             "साप्ताहिक रिपोर्ट (.xlsx) नई ईमेल में संलग्न करके दोबारा भेजें।",
         )
-        return Decision(Outcome.REJECTED, ReasonCode.NO_READABLE_SPREADSHEET, "no readable spreadsheet", dsp,
-                        problems=(problem,), answer=True)
+        return Decision(
+            Outcome.REJECTED,
+            ReasonCode.NO_READABLE_SPREADSHEET,
+            "no readable spreadsheet",
+            dsp,
+            problems=(problem,),
+            answer=True,
+        )
     problem = _problem(
         "no_attachment",
         "No Excel workbook was attached. Attach the weekly report (.xlsx) and send it again.",
         "कोई एक्सेल फ़ाइल संलग्न नहीं थी। साप्ताहिक रिपोर्ट (.xlsx) संलग्न करके दोबारा भेजें।",
     )
-    return Decision(Outcome.REJECTED, ReasonCode.NO_ATTACHMENT, "no spreadsheet attached", dsp, problems=(problem,),
-                    answer=True)
+    return Decision(
+        Outcome.REJECTED, ReasonCode.NO_ATTACHMENT, "no spreadsheet attached", dsp, problems=(problem,), answer=True
+    )
 
 
 def _unauthenticated(message: ParsedMessage, dsp: Dsp, authserv_id: str) -> Decision | None:
@@ -177,8 +188,15 @@ def _unauthenticated(message: ParsedMessage, dsp: Dsp, authserv_id: str) -> Deci
         "सीधे दोबारा भेजें (किसी फ़ॉरवर्डिंग सेवा से नहीं), या अपने ईमेल व्यवस्थापक से अपने डोमेन के लिए "
         "SPF और DKIM सेट करने को कहें। समस्या बनी रहे तो CEG से संपर्क करें।",
     )
-    return Decision(Outcome.REJECTED, ReasonCode.SENDER_NOT_AUTHENTICATED, f"{NOT_FROM_DSP}: {check.detail}", dsp,
-                    problems=(problem,), answer=True, from_dsp=False)
+    return Decision(
+        Outcome.REJECTED,
+        ReasonCode.SENDER_NOT_AUTHENTICATED,
+        f"{NOT_FROM_DSP}: {check.detail}",
+        dsp,
+        problems=(problem,),
+        answer=True,
+        from_dsp=False,
+    )
 
 
 def _decide_attachment(
@@ -204,23 +222,30 @@ def _decide_attachment(
         # A report may be sent in the last days of its own week (offices close on Sunday), never for a later one:
         # that is a typo in the date (or the wrong year).
         when = f"week ending {parsed.week_ending:%d/%m/%Y}" if parsed.week_ending else f"week {week}"
-        problems.append(_problem(
-            "week_in_future",
-            f"The report is for {when}, a week that has not started yet. Check the 'Week ending' date (the Sunday "
-            "of the week reported) and send the file again.",
-            f"रिपोर्ट {when} की है, जो सप्ताह अभी शुरू नहीं हुआ है। 'सप्ताह समाप्ति तिथि' (रिपोर्ट वाले सप्ताह का रविवार) "
-            "जाँचकर फ़ाइल दोबारा भेजें।",
-            name, parsed.sheet,
-        ))
+        problems.append(
+            _problem(
+                "week_in_future",
+                f"The report is for {when}, a week that has not started yet. Check the 'Week ending' date (the Sunday "
+                "of the week reported) and send the file again.",
+                f"रिपोर्ट {when} की है, जो सप्ताह अभी शुरू नहीं हुआ है। 'सप्ताह समाप्ति तिथि' (रिपोर्ट वाले सप्ताह का रविवार) "
+                "जाँचकर फ़ाइल दोबारा भेजें।",
+                name,
+                parsed.sheet,
+            )
+        )
         return SheetDecision(attachment, parsed.sheet, week, source, (), len(parsed.rows), tuple(problems))
     if arrived.weeks_until(week) < -STALE_WEEKS:
-        problems.append(Problem(
-            "warning", "old_week",
-            f"The report is for week {week}, more than {STALE_WEEKS} weeks ago; it was stored for that week. "
-            "If the 'Week ending' date is wrong, correct it and send the file again.",
-            f"रिपोर्ट सप्ताह {week} की है, जो {STALE_WEEKS} सप्ताह से अधिक पुराना है; इसे उसी सप्ताह के लिए दर्ज किया गया।",
-            name, parsed.sheet,
-        ))
+        problems.append(
+            Problem(
+                "warning",
+                "old_week",
+                f"The report is for week {week}, more than {STALE_WEEKS} weeks ago; it was stored for that week. "
+                "If the 'Week ending' date is wrong, correct it and send the file again.",
+                f"रिपोर्ट सप्ताह {week} की है, जो {STALE_WEEKS} सप्ताह से अधिक पुराना है; इसे उसी सप्ताह के लिए दर्ज किया गया।",
+                name,
+                parsed.sheet,
+            )
+        )
     rejected = {p.cell for p in parsed.errors if p.cell}  # rows the parser already refused, by cell
     accepted: list[ReportRow] = []
     assigned = set(roster.districts_of(dsp.name, week))
@@ -228,38 +253,51 @@ def _decide_attachment(
         district = by_code(row.lgd_code)
         cell = _row_cell(row)
         if row.lgd_code not in assigned:
-            problems.append(_problem(
-                "district_not_assigned",
-                f"Row {row.row}: {district.name_en} is not assigned to {dsp.name} for week {week}; "
-                "the row was not stored. If the assignment changed, ask CEG to update the roster.",
-                f"पंक्ति {row.row}: जनपद {district.name_hi} सप्ताह {week} के लिए {dsp.name} को आवंटित नहीं है; "
-                "यह पंक्ति दर्ज नहीं की गई।",
-                name, row.sheet, cell,
-            ))
+            problems.append(
+                _problem(
+                    "district_not_assigned",
+                    f"Row {row.row}: {district.name_en} is not assigned to {dsp.name} for week {week}; "
+                    "the row was not stored. If the assignment changed, ask CEG to update the roster.",
+                    f"पंक्ति {row.row}: जनपद {district.name_hi} सप्ताह {week} के लिए {dsp.name} को आवंटित नहीं है; "
+                    "यह पंक्ति दर्ज नहीं की गई।",
+                    name,
+                    row.sheet,
+                    cell,
+                )
+            )
             rejected.add(cell)
             continue
         if (week, row.lgd_code) in taken:
-            problems.append(_problem(
-                "duplicate_district",
-                f"Row {row.row}: {district.name_en} was already reported for week {week} in another "
-                "attachment of this email; this row was not stored.",
-                f"पंक्ति {row.row}: जनपद {district.name_hi} इसी ईमेल की दूसरी फ़ाइल में पहले ही है; यह पंक्ति दर्ज नहीं की गई।",
-                name, row.sheet, cell,
-            ))
+            problems.append(
+                _problem(
+                    "duplicate_district",
+                    f"Row {row.row}: {district.name_en} was already reported for week {week} in another "
+                    "attachment of this email; this row was not stored.",
+                    f"पंक्ति {row.row}: जनपद {district.name_hi} इसी ईमेल की दूसरी फ़ाइल में पहले ही है; यह पंक्ति दर्ज नहीं की गई।",
+                    name,
+                    row.sheet,
+                    cell,
+                )
+            )
             rejected.add(cell)
             continue
         taken.add((week, row.lgd_code))
         accepted.append(row)
-        problems.extend(_fell_since(row, previous(dsp.name, row.lgd_code, week), name, district.name_en,
-                                    district.name_hi))
+        problems.extend(
+            _fell_since(row, previous(dsp.name, row.lgd_code, week), name, district.name_en, district.name_hi)
+        )
     return SheetDecision(
-        attachment, parsed.sheet, week, source, tuple(accepted), _count_rejected_rows(parsed.problems, rejected),
+        attachment,
+        parsed.sheet,
+        week,
+        source,
+        tuple(accepted),
+        _count_rejected_rows(parsed.problems, rejected),
         tuple(problems),
     )
 
 
-def report_week(week_ending: date | None, subject: str, received_at: datetime, tz: ZoneInfo
-                ) -> tuple[Week, WeekSource]:
+def report_week(week_ending: date | None, subject: str, received_at: datetime, tz: ZoneInfo) -> tuple[Week, WeekSource]:
     """The week a report is for; see the module docstring for the rule."""
     if week_ending is not None:
         return Week.containing(week_ending), "sheet"
@@ -307,24 +345,32 @@ def _unreadable(attachment: Attachment) -> Problem | None:
     return None
 
 
-def _fell_since(row: ReportRow, earlier: Mapping[str, int | None] | None, file: str, name_en: str,
-                name_hi: str) -> list[Problem]:
+def _fell_since(
+    row: ReportRow, earlier: Mapping[str, int | None] | None, file: str, name_en: str, name_hi: str
+) -> list[Problem]:
     if not earlier:
         return []
     found = []
-    labels = {"rural_opened": ("rural JSKs opened", "स्थापित ग्रामीण केन्द्र"),
-              "urban_opened": ("urban JSKs opened", "स्थापित शहरी केन्द्र")}
+    labels = {
+        "rural_opened": ("rural JSKs opened", "स्थापित ग्रामीण केन्द्र"),
+        "urban_opened": ("urban JSKs opened", "स्थापित शहरी केन्द्र"),
+    }
     for key in _CUMULATIVE:
         before, now = earlier.get(key), getattr(row, key)
         if before is not None and now < before:
             en, hi = labels[key]
-            found.append(Problem(
-                "warning", "cumulative_decreased",
-                f"Row {row.row} ({name_en}): {en} fell from {before} to {now}; it is a cumulative count and "
-                "should not go down. Please check.",
-                f"पंक्ति {row.row} ({name_hi}): {hi} {before} से घटकर {now} हो गए; यह संचयी संख्या है, घटनी नहीं चाहिए।",
-                file, row.sheet, dict(row.cells).get(key) or _row_cell(row),  # the cell holding the figure
-            ))
+            found.append(
+                Problem(
+                    "warning",
+                    "cumulative_decreased",
+                    f"Row {row.row} ({name_en}): {en} fell from {before} to {now}; it is a cumulative count and "
+                    "should not go down. Please check.",
+                    f"पंक्ति {row.row} ({name_hi}): {hi} {before} से घटकर {now} हो गए; यह संचयी संख्या है, घटनी नहीं चाहिए।",
+                    file,
+                    row.sheet,
+                    dict(row.cells).get(key) or _row_cell(row),  # the cell holding the figure
+                )
+            )
     return found
 
 

@@ -57,26 +57,53 @@ class MailboxLike(Protocol):
 class Intake:
     """The ingestion pipeline, shared by the mailbox pass and `mailbot import`."""
 
-    def __init__(self, config: Config, store: Store, archive: Archive, composer: Composer,
-                 clock: Callable[[], datetime], stop: threading.Event) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        archive: Archive,
+        composer: Composer,
+        clock: Callable[[], datetime],
+        stop: threading.Event,
+    ) -> None:
         self.config, self.store, self.archive, self.composer = config, store, archive, composer
         self.clock, self.stop = clock, stop
 
-    def pass_over(self, box: MailboxLike, uidvalidity: int, roster: Roster, report: PollReport,
-                  progress: Callable[[int, int], None] | None) -> None:
+    def pass_over(
+        self,
+        box: MailboxLike,
+        uidvalidity: int,
+        roster: Roster,
+        report: PollReport,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
         """One pass over the selected folder: file what was decided but not moved, then read what is new."""
         settings, now = self.config.imap, self.clock()
         uids = box.uids()
         known: dict[int, Ledger] = {}
         with self.store.session() as session:
             for start in range(0, len(uids), 500):  # SQLite caps the variables in one statement
-                known.update((row.uid, row) for row in session.exec(select(Ledger).where(
-                    Ledger.account == settings.account, Ledger.folder == settings.folder,
-                    Ledger.uidvalidity == uidvalidity, col(Ledger.uid).in_(uids[start:start + 500]))))
+                known.update(
+                    (row.uid, row)
+                    for row in session.exec(
+                        select(Ledger).where(
+                            Ledger.account == settings.account,
+                            Ledger.folder == settings.folder,
+                            Ledger.uidvalidity == uidvalidity,
+                            col(Ledger.uid).in_(uids[start : start + 500]),
+                        )
+                    )
+                )
         # Decided before but not moved (a crash between commit and move): file them now.
-        self._file_all(box, [(uid, row.id, _folder_for(row.outcome, row.filed_to, self.config))
-                             for uid in uids if (row := known.get(uid)) is not None and row.outcome in FINAL
-                             and not self.stop.is_set()], report)
+        self._file_all(
+            box,
+            [
+                (uid, row.id, _folder_for(row.outcome, row.filed_to, self.config))
+                for uid in uids
+                if (row := known.get(uid)) is not None and row.outcome in FINAL and not self.stop.is_set()
+            ],
+            report,
+        )
         todo = [uid for uid in uids if uid not in known or _due_retry(known[uid], now)]
         report.seen = len(todo)
         if todo and settings.unrelated == "leave":
@@ -95,8 +122,16 @@ class Intake:
                 fetchable.append(uid)
         self._read(box, uidvalidity, fetchable, sizes, roster, report, progress)
 
-    def _read(self, box: MailboxLike, uidvalidity: int, fetchable: Sequence[int], sizes: Mapping[int, int],
-              roster: Roster, report: PollReport, progress: Callable[[int, int], None] | None) -> None:
+    def _read(
+        self,
+        box: MailboxLike,
+        uidvalidity: int,
+        fetchable: Sequence[int],
+        sizes: Mapping[int, int],
+        roster: Roster,
+        report: PollReport,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
         settings = self.config.imap
         # Filed in UID sets once their decisions are committed (one MOVE per folder and batch, not per message).
         decided: list[tuple[int, int | None, str]] = []
@@ -123,8 +158,7 @@ class Intake:
             raise
         self._file_all(box, decided, report)
 
-    def ingest_raw(self, key: LedgerKey, raw: bytes, received_at: datetime, roster: Roster
-                   ) -> tuple[Outcome, int, str]:
+    def ingest_raw(self, key: LedgerKey, raw: bytes, received_at: datetime, roster: Roster) -> tuple[Outcome, int, str]:
         """Archive, decide and record one message; returns (outcome, ledger id, folder to file it in or '')."""
         now = self.clock()
         digest = sha256_hex(raw)
@@ -139,20 +173,36 @@ class Intake:
             self.archive.store(raw)
             with self.store.session() as session:
                 ledger = record_message(
-                    session, key=key, raw=raw, digest=digest, received_at=received_at, now=now, roster=roster,
-                    config=self.config, composer=self.composer)
+                    session,
+                    key=key,
+                    raw=raw,
+                    digest=digest,
+                    received_at=received_at,
+                    now=now,
+                    roster=roster,
+                    config=self.config,
+                    composer=self.composer,
+                )
                 dsp = session.get(Dsp, ledger.dsp_id) if ledger.dsp_id else None
             # The reason names the districts' count and the week(s): one line tells the whole story.
-            log.info("UID %s message %s from %s (DSP %s): %s: %s", key.uid, ledger.message_id or "-",
-                     ledger.sender or "-", dsp.name if dsp else "-", ledger.outcome, ledger.reason)
+            log.info(
+                "UID %s message %s from %s (DSP %s): %s: %s",
+                key.uid,
+                ledger.message_id or "-",
+                ledger.sender or "-",
+                dsp.name if dsp else "-",
+                ledger.outcome,
+                ledger.reason,
+            )
             assert ledger.id is not None  # noqa: S101 - committed rows have ids
             return ledger.outcome, ledger.id, _folder_for(ledger.outcome, ledger.filed_to, self.config)
         except Exception as exc:  # one bad message must not stop the others
             log.exception("UID %s (sha256 %s): processing failed", key.uid, digest[:12])
             return self._failed(key, digest, len(raw), received_at, exc, counted=counted)
 
-    def _count_attempt(self, key: LedgerKey, digest: str, size: int, received_at: datetime
-                       ) -> tuple[Outcome, int, str] | None:
+    def _count_attempt(
+        self, key: LedgerKey, digest: str, size: int, received_at: datetime
+    ) -> tuple[Outcome, int, str] | None:
         """Count this attempt in its own transaction. A message already tried max_attempts times (each failed,
         or the process died while reading it) is quarantined unread: returns its (outcome, id, folder) then."""
         now = self.clock()
@@ -177,8 +227,9 @@ class Intake:
             session.add(row)
         return None
 
-    def _failed(self, key: LedgerKey, digest: str, size: int, received_at: datetime,
-                exc: Exception, *, counted: bool) -> tuple[Outcome, int, str]:
+    def _failed(
+        self, key: LedgerKey, digest: str, size: int, received_at: datetime, exc: Exception, *, counted: bool
+    ) -> tuple[Outcome, int, str]:
         now = self.clock()
         with self.store.session() as session:
             row = ledger_for(session, key) or Ledger(**key._asdict(), outcome=Outcome.FAILED, first_seen=now)
@@ -201,17 +252,22 @@ class Intake:
             folder = self.config.imap.rejected_folder if row.outcome == Outcome.QUARANTINED else ""
             return row.outcome, row.id, folder
 
-    def _too_large(self, uidvalidity: int, uid: int, size: int, header: FetchedMessage | None, roster: Roster
-                   ) -> int:
+    def _too_large(self, uidvalidity: int, uid: int, size: int, header: FetchedMessage | None, roster: Roster) -> int:
         settings = self.config.imap
         with self.store.session() as session:
             return record_too_large(
-                session, key=LedgerKey(settings.account, settings.folder, uidvalidity, uid), size=size,
-                header=header.raw if header else None, received_at=header.internaldate if header else None,
-                now=self.clock(), roster=roster, config=self.config, composer=self.composer)
+                session,
+                key=LedgerKey(settings.account, settings.folder, uidvalidity, uid),
+                size=size,
+                header=header.raw if header else None,
+                received_at=header.internaldate if header else None,
+                now=self.clock(),
+                roster=roster,
+                config=self.config,
+                composer=self.composer,
+            )
 
-    def _too_large_guarded(self, box: MailboxLike, uidvalidity: int, uid: int, size: int, roster: Roster
-                           ) -> int | None:
+    def _too_large_guarded(self, box: MailboxLike, uidvalidity: int, uid: int, size: int, roster: Roster) -> int | None:
         """``_too_large``, where anything the header raises (a From with a thousand nested comments) is this
         message's problem: it is still quarantined, without the header's details. None: not even recorded."""
         try:
@@ -226,8 +282,9 @@ class Intake:
             log.exception("UID %s: too large, and could not be recorded; left in the inbox", uid)
             return None
 
-    def _leave_unrelated(self, box: MailboxLike, uidvalidity: int, todo: list[int], roster: Roster,
-                         report: PollReport) -> list[int]:
+    def _leave_unrelated(
+        self, box: MailboxLike, uidvalidity: int, todo: list[int], roster: Roster, report: PollReport
+    ) -> list[int]:
         """A shared mailbox: read only the From header of new mail; what is not from a roster address (a DSP's
         sender or contact, a DEGS) stays where it is, unread, remembered by UID so it is never fetched again.
         Returns the UIDs still to read."""
@@ -247,17 +304,26 @@ class Intake:
         if left:
             with self.store.session() as session:
                 for uid, sender, received_at in left:
-                    session.add(Ledger(
-                        account=settings.account, folder=settings.folder, uidvalidity=uidvalidity, uid=uid,
-                        outcome=Outcome.LEFT, first_seen=now, updated=now, received_at=received_at,
-                        sender=(sender or "")[:500], reason_code=ReasonCode.NOT_FROM_ROSTER,
-                        reason='not from a roster address: left unread in the mailbox (imap.unrelated = "leave")'))
+                    session.add(
+                        Ledger(
+                            account=settings.account,
+                            folder=settings.folder,
+                            uidvalidity=uidvalidity,
+                            uid=uid,
+                            outcome=Outcome.LEFT,
+                            first_seen=now,
+                            updated=now,
+                            received_at=received_at,
+                            sender=(sender or "")[:500],
+                            reason_code=ReasonCode.NOT_FROM_ROSTER,
+                            reason='not from a roster address: left unread in the mailbox (imap.unrelated = "leave")',
+                        )
+                    )
             report.left += len(left)
             log.info("%d message(s) not from a roster address left unread in %s", len(left), settings.folder)
         return keep
 
-    def _file_all(self, box: MailboxLike, decided: Sequence[tuple[int, int | None, str]], report: PollReport
-                  ) -> None:
+    def _file_all(self, box: MailboxLike, decided: Sequence[tuple[int, int | None, str]], report: PollReport) -> None:
         """File decided messages, one UID set per folder; when the server refuses a set, each message is tried
         alone, so one refused (a quota, a locked folder) is tried again next pass and holds up no other."""
         by_folder: dict[str, list[tuple[int, int | None]]] = {}
@@ -272,8 +338,9 @@ class Intake:
             except MailboxUnavailable:
                 raise  # the session is gone: the next pass files them (their decisions are committed)
             except MailboxError as exc:
-                log.info("%d message(s) could not be filed to %s together (%s); trying one by one",
-                         len(items), folder, exc)
+                log.info(
+                    "%d message(s) could not be filed to %s together (%s); trying one by one", len(items), folder, exc
+                )
                 for uid, ledger_id in items:
                     self._file(box, ledger_id, uid, folder, report)
                 continue

@@ -156,8 +156,15 @@ class SummaryContext:
         return self.build()
 
 
-Context = (ReminderContext | OverdueContext | EscalationContext | ActionContext | NoDegsContext | DspWarningContext
-           | SummaryContext)
+Context = (
+    ReminderContext
+    | OverdueContext
+    | EscalationContext
+    | ActionContext
+    | NoDegsContext
+    | DspWarningContext
+    | SummaryContext
+)
 
 
 @dataclass(frozen=True)
@@ -200,8 +207,10 @@ def held_because(n: Notification, read_at: datetime | None, now: datetime, max_a
         return f"the mailbox was last read completely at {when}, not since week {n.week}'s deadline"
     if now - read_at > max_age:
         minutes = (now - read_at).total_seconds() / 60.0
-        return (f"the mailbox was last read completely at {when}, {minutes:.0f} min before this check "
-                f"(allowed {max_age.total_seconds() / 60.0:.0f} min)")
+        return (
+            f"the mailbox was last read completely at {when}, {minutes:.0f} min before this check "
+            f"(allowed {max_age.total_seconds() / 60.0:.0f} min)"
+        )
     return None
 
 
@@ -291,9 +300,7 @@ def _dsp_steps(ev: Evaluation, week: Week) -> Iterator[Notification]:
         to = _addresses(dsp.contact_addresses or tuple(sorted(dsp.sender_addresses)))
         for kind, due_at, wanted, context_type in steps:
             districts = tuple(
-                _outstanding(ev, week, name, lgd)
-                for lgd in lgds
-                if ev.status(week, name, lgd).status in wanted
+                _outstanding(ev, week, name, lgd) for lgd in lgds if ev.status(week, name, lgd).status in wanted
             )
             if districts:
                 context = context_type(due, districts)
@@ -352,8 +359,16 @@ def _district_steps(ev: Evaluation, week: Week, ceg: tuple[str, ...]) -> Iterato
             for name in acted_against((o.dsp for o in long_out), progress[lgd]):
                 streak = next((o.streak for o in long_out if o.dsp == name), 0)
                 warned.setdefault(name, []).append(WarnedDistrict(lgd, streak, progress[lgd]))
-            alert = ActionContext(due, lgd, long_out, cal.consecutive_missing_alert, progress[lgd], contacts,
-                                  no_degs_address=not degs, reply_to=ceg)
+            alert = ActionContext(
+                due,
+                lgd,
+                long_out,
+                cal.consecutive_missing_alert,
+                progress[lgd],
+                contacts,
+                no_degs_address=not degs,
+                reply_to=ceg,
+            )
             yield from _fan_out(
                 kind="action_alert",
                 week=week,
@@ -441,8 +456,14 @@ def _merge_without_degs(pending: list[Notification]) -> list[Notification]:
             continue
         notices = tuple(sorted((c for _, c in group), key=lambda c: c.lgd_code))
         carried = tuple(k for other, _ in group[1:] for k in (other.key, *other.carries))
-        out.append(replace(n, lgd_codes=tuple(c.lgd_code for c in notices), carries=(*n.carries, *carried),
-                           context=NoDegsContext(n.context.deadline, notices, group[0][1].reply_to)))
+        out.append(
+            replace(
+                n,
+                lgd_codes=tuple(c.lgd_code for c in notices),
+                carries=(*n.carries, *carried),
+                context=NoDegsContext(n.context.deadline, notices, group[0][1].reply_to),
+            )
+        )
     return out
 
 

@@ -132,8 +132,9 @@ class Mailbox:
         # The greeting is read within imapclient's connect timeout: a short one first, so a port that speaks TLS
         # from the first byte (993) is named in seconds, not after the whole timeout.
         try:
-            return IMAPClient(s.host, port=s.port, ssl=False,
-                              timeout=SocketTimeout(min(GREETING_WAIT, s.timeout), s.timeout))
+            return IMAPClient(
+                s.host, port=s.port, ssl=False, timeout=SocketTimeout(min(GREETING_WAIT, s.timeout), s.timeout)
+            )
         except TimeoutError:
             if s.timeout <= GREETING_WAIT:
                 raise
@@ -159,8 +160,7 @@ class Mailbox:
         except UnicodeEncodeError:
             # The exception object would carry the password itself: do not chain it.
             raise MailboxAuthError(
-                f"{self.where}: the password for {s.username} has non-ASCII characters; "
-                "IMAP LOGIN cannot send them"
+                f"{self.where}: the password for {s.username} has non-ASCII characters; IMAP LOGIN cannot send them"
             ) from None
         except (IMAPClientError, OSError) as exc:
             self._drop()
@@ -285,8 +285,7 @@ class Mailbox:
             with self._errors("UID FETCH BODY.PEEK[HEADER.FIELDS (FROM)]"):
                 data = self.client.fetch(batch, ["BODY.PEEK[HEADER.FIELDS (FROM)]", "INTERNALDATE"])
             for uid, item in data.items():
-                raw = next((v for k, v in item.items() if k.startswith(b"BODY[HEADER") and isinstance(v, bytes)),
-                           None)
+                raw = next((v for k, v in item.items() if k.startswith(b"BODY[HEADER") and isinstance(v, bytes)), None)
                 if raw is not None:
                     result[int(uid)] = FetchedMessage(int(uid), raw, _aware(item.get(b"INTERNALDATE")))
         return result
@@ -374,7 +373,6 @@ class Mailbox:
             with self._errors(f"UID EXPUNGE {where}"):
                 self.client.uid_expunge(batch)
 
-
     # -- waiting for new mail (IMAP IDLE, RFC 2177) ------------------------------------------------
 
     def wait_for_mail(
@@ -407,8 +405,9 @@ class Mailbox:
             bye = next((r for r in responses if r and r[0] == b"BYE"), None)
             if bye is not None:
                 self._drop()
-                raise MailboxUnavailable(f"{self.where}: IDLE: the server ended the session: "
-                                         f"{_text(bye[1] if len(bye) > 1 else b'BYE')}")
+                raise MailboxUnavailable(
+                    f"{self.where}: IDLE: the server ended the session: {_text(bye[1] if len(bye) > 1 else b'BYE')}"
+                )
             if not responses and time.monotonic() - started < tick / 2:
                 # idle_check returns at once with nothing when the socket is readable but at its end: the
                 # server closed the connection without a word.
@@ -467,6 +466,8 @@ def _cap_literals(client: IMAPClient, max_message_bytes: int) -> None:
 
 
 _SMTP_GREETING = "unexpected response: b'220 "
+
+
 # OpenSSL's reasons when the other end does not answer a TLS handshake with TLS (a plain-text greeting instead).
 def _tls_context(settings: ImapSettings, where: str) -> ssl.SSLContext:
     try:

@@ -169,8 +169,15 @@ def _cap_headers(raw: bytes, defects: list[str]) -> bytes:
     if any(line.strip() and not line[:1].isspace() and not _FIELD_START.match(line) for line in lines[1:]):
         # A stray line break inside a header value (some servers store a bare CR as CRLF) would end the header
         # block for the parser, and the report's attachments with it: read the piece as a continuation line.
-        head = b"\n".join([lines[0], *(b" " + line if line.strip() and not line[:1].isspace()
-                                       and not _FIELD_START.match(line) else line for line in lines[1:])])
+        head = b"\n".join(
+            [
+                lines[0],
+                *(
+                    b" " + line if line.strip() and not line[:1].isspace() and not _FIELD_START.match(line) else line
+                    for line in lines[1:]
+                ),
+            ]
+        )
         raw = head + raw[end:]
         defects.append("a header line was broken by a stray line break; it was read as part of the header above")
     if len(head) <= MAX_HEADER_FIELD:
@@ -184,8 +191,9 @@ def _cap_headers(raw: bytes, defects: list[str]) -> bytes:
         field = whole
         if len(whole) > MAX_HEADER_FIELD:
             name = whole.partition(b":")[0][:40].decode("ascii", "replace")
-            defects.append(f"the {_printable(name)} header is over {MAX_HEADER_FIELD // 1024} KB; only its start "
-                           "was read")
+            defects.append(
+                f"the {_printable(name)} header is over {MAX_HEADER_FIELD // 1024} KB; only its start was read"
+            )
             field = whole[:MAX_HEADER_FIELD].rstrip(b"\r\n") + b"\r\n"
         if size + len(field) > MAX_HEADER_BLOCK:
             defects.append(f"the headers are over {MAX_HEADER_BLOCK // 1024} KB; the rest were not read")

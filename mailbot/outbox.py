@@ -32,16 +32,20 @@ log = logging.getLogger(__name__)
 
 # Python 3.11.10+/3.12.5+ refuse to write a header whose value would make another line (CVE-2024-6923); older
 # ones have check_generated_headers below only.
-STRICT_SMTP = (email.policy.SMTP.clone(verify_generated_headers=True)
-               if hasattr(email.policy.SMTP, "verify_generated_headers") else email.policy.SMTP)
+STRICT_SMTP = (
+    email.policy.SMTP.clone(verify_generated_headers=True)
+    if hasattr(email.policy.SMTP, "verify_generated_headers")
+    else email.policy.SMTP
+)
 RETRY_BASE = timedelta(minutes=2)
 RETRY_CAP = timedelta(hours=6)
 
 
 class Transport(Protocol):
     # ``ready`` is called after the body is transmitted, before the final "." that has the server accept it.
-    def send_raw(self, raw: bytes, recipients: Sequence[str], *, ready: Callable[[], None] | None = None
-                 ) -> SendResult: ...
+    def send_raw(
+        self, raw: bytes, recipients: Sequence[str], *, ready: Callable[[], None] | None = None
+    ) -> SendResult: ...
     def close(self) -> None: ...
 
 
@@ -61,8 +65,10 @@ class SendReport:
     def __str__(self) -> str:
         text = f"sent {self.sent}, failed {self.failed}, deferred {self.deferred}"
         if self.waiting and self.next_attempt_at is not None:
-            text += (f"; {self.waiting} waiting to be retried (next at {self.next_attempt_at:%a %d %b %H:%M %Z}; "
-                     "`mailbot send --retry-waiting` tries them now)")
+            text += (
+                f"; {self.waiting} waiting to be retried (next at {self.next_attempt_at:%a %d %b %H:%M %Z}; "
+                "`mailbot send --retry-waiting` tries them now)"
+            )
         return text
 
 
@@ -103,21 +109,23 @@ def queue(
     del stored["Resent-Bcc"]
     raw = stored.as_bytes(policy=STRICT_SMTP)
     check_generated_headers(stored, raw)
-    session.add(Outbox(
-        key=key,
-        kind=kind,
-        message_id=str(message["Message-ID"]),
-        week=week,
-        dsp=dsp,
-        lgd_code=lgd_code,
-        ledger_id=ledger_id,
-        recipients=";".join(envelope),
-        recipients_json=json.dumps(envelope),
-        subject=str(message["Subject"] or ""),
-        raw=raw,
-        created_at=now,
-        next_attempt_at=now,
-    ))
+    session.add(
+        Outbox(
+            key=key,
+            kind=kind,
+            message_id=str(message["Message-ID"]),
+            week=week,
+            dsp=dsp,
+            lgd_code=lgd_code,
+            ledger_id=ledger_id,
+            recipients=";".join(envelope),
+            recipients_json=json.dumps(envelope),
+            subject=str(message["Subject"] or ""),
+            raw=raw,
+            created_at=now,
+            next_attempt_at=now,
+        )
+    )
     return True
 
 
@@ -154,8 +162,15 @@ def mark_carried(session: Session, key: str, by: str) -> None:
         session.add(KeyValue(key=CARRIED + key, value=by))
 
 
-def deliver(store: Store, transport: Transport, now: datetime, max_attempts: int,
-            should_stop: Callable[[], bool] = lambda: False, *, retry_waiting: bool = False) -> SendReport:
+def deliver(
+    store: Store,
+    transport: Transport,
+    now: datetime,
+    max_attempts: int,
+    should_stop: Callable[[], bool] = lambda: False,
+    *,
+    retry_waiting: bool = False,
+) -> SendReport:
     """Send every due row (``retry_waiting``: every pending row, also those backing off after a failure).
     Raises SmtpTransient when the server is unreachable and SmtpAuthError when it refuses the login: the pass
     stops there and the rows stay pending."""
@@ -215,8 +230,15 @@ def _count_waiting(store: Store, now: datetime, report: SendReport) -> None:
     report.next_attempt_at = min((max(t, now) for t in pending if t is not None), default=None)
 
 
-def _deliver_one(session: Session, transport: Transport, outbox_id: int, now: datetime, max_attempts: int,
-                 report: SendReport, ready: Callable[[], None]) -> None:
+def _deliver_one(
+    session: Session,
+    transport: Transport,
+    outbox_id: int,
+    now: datetime,
+    max_attempts: int,
+    report: SendReport,
+    ready: Callable[[], None],
+) -> None:
     """One email's attempt, in ``session``: the caller commits it (SmtpTransient commits the attempt, then raises;
     SmtpAuthError leaves it for the caller to roll back). ``ready`` waits for the previous email's commit."""
     row = session.get(Outbox, outbox_id)
@@ -224,8 +246,11 @@ def _deliver_one(session: Session, transport: Transport, outbox_id: int, now: da
         return
     # Every answer so far, read once: recording and settling use this, not one query (and flush) each.
     # A row never tried has none (answers are recorded with the attempt that got them): no query for it.
-    answers = {r.address: r for r in session.exec(
-        select(OutboxRecipient).where(OutboxRecipient.outbox_id == outbox_id))} if row.attempts else {}
+    answers = (
+        {r.address: r for r in session.exec(select(OutboxRecipient).where(OutboxRecipient.outbox_id == outbox_id))}
+        if row.attempts
+        else {}
+    )
     done = {a for a, r in answers.items() if r.status != "deferred"}
     waiting = [a for a in recipients_of(row) if a not in done]
     if not waiting:  # every recipient already answered: settle the row
@@ -258,8 +283,7 @@ def _deliver_one(session: Session, transport: Transport, outbox_id: int, now: da
     for address in result.accepted:
         _record(session, answers, outbox_id, address, "sent", 250, "")
     for address, (code, text) in result.refused.items():
-        _record(session, answers, outbox_id, address, "deferred" if 400 <= code < 500 else "refused", code,
-                text)
+        _record(session, answers, outbox_id, address, "deferred" if 400 <= code < 500 else "refused", code, text)
     if result.retry:
         _retry_later(row, now, max_attempts, f"deferred: {', '.join(result.retry)}")
         report.deferred += 1
@@ -268,8 +292,13 @@ def _deliver_one(session: Session, transport: Transport, outbox_id: int, now: da
         report.sent += 1 if row.status in ("sent", "partial") else 0
         report.failed += 1 if row.status == "failed" else 0
     session.add(row)
-    log.info("outbox %s: %s to %s (refused: %s)", row.key, row.status, ",".join(result.accepted),
-             ",".join(result.refused) or "none")
+    log.info(
+        "outbox %s: %s to %s (refused: %s)",
+        row.key,
+        row.status,
+        ",".join(result.accepted),
+        ",".join(result.refused) or "none",
+    )
 
 
 def _settle(session: Session, row: Outbox, now: datetime, answers: dict[str, OutboxRecipient]) -> None:
@@ -289,12 +318,24 @@ def _retry_later(row: Outbox, now: datetime, max_attempts: int, error: str) -> N
         return
     delay = min(RETRY_BASE * (2 ** (row.attempts - 1)), RETRY_CAP)
     row.next_attempt_at = now + delay
-    log.warning("outbox %s: attempt %d failed (%s); next try at %s", row.key, row.attempts, error,
-                row.next_attempt_at.isoformat())
+    log.warning(
+        "outbox %s: attempt %d failed (%s); next try at %s",
+        row.key,
+        row.attempts,
+        error,
+        row.next_attempt_at.isoformat(),
+    )
 
 
-def _record(session: Session, answers: dict[str, OutboxRecipient], outbox_id: int, address: str, status: str,
-            code: int | None, detail: str) -> None:
+def _record(
+    session: Session,
+    answers: dict[str, OutboxRecipient],
+    outbox_id: int,
+    address: str,
+    status: str,
+    code: int | None,
+    detail: str,
+) -> None:
     existing = answers.get(address)
     if existing is None:
         existing = answers[address] = OutboxRecipient(outbox_id=outbox_id, address=address, status=status)
@@ -302,5 +343,13 @@ def _record(session: Session, answers: dict[str, OutboxRecipient], outbox_id: in
     session.add(existing)
 
 
-__all__ = ["SendReport", "Transport", "check_generated_headers", "deliver", "envelope_recipients", "is_queued", "queue",
-           "recipients_of"]
+__all__ = [
+    "SendReport",
+    "Transport",
+    "check_generated_headers",
+    "deliver",
+    "envelope_recipients",
+    "is_queued",
+    "queue",
+    "recipients_of",
+]

@@ -36,23 +36,41 @@ def report_facts(session: Session, roster: Roster, tz: ZoneInfo) -> list[ReportF
         received_at = row[3]
         if received_at not in moments:
             moments[received_at] = _stored_time(received_at)
-        facts.append(ReportFact(names[row[0]], row[1], week_of[row[2]], moments[received_at], True,
-                                dict(zip(FIGURES, row[4:], strict=True))))
+        facts.append(
+            ReportFact(
+                names[row[0]],
+                row[1],
+                week_of[row[2]],
+                moments[received_at],
+                True,
+                dict(zip(FIGURES, row[4:], strict=True)),
+            )
+        )
     row_problems = session.exec(
-        select(Problem, Ledger).join(Ledger, col(Problem.ledger_id) == col(Ledger.id))
-        .where(Problem.severity == "error", col(Problem.lgd_code).is_not(None), Problem.week != "",
-               col(Ledger.dsp_id).is_not(None))
+        select(Problem, Ledger)
+        .join(Ledger, col(Problem.ledger_id) == col(Ledger.id))
+        .where(
+            Problem.severity == "error",
+            col(Problem.lgd_code).is_not(None),
+            Problem.week != "",
+            col(Ledger.dsp_id).is_not(None),
+        )
     ).all()
     for problem, ledger in row_problems:
         assert problem.lgd_code is not None and ledger.dsp_id is not None  # noqa: S101 - filtered above
-        facts.append(ReportFact(names[ledger.dsp_id], problem.lgd_code, week_of[problem.week],
-                                _aware(ledger.received_at), False, {}))
+        facts.append(
+            ReportFact(
+                names[ledger.dsp_id], problem.lgd_code, week_of[problem.week], _aware(ledger.received_at), False, {}
+            )
+        )
     for ledger, weeks in rejected_messages(session, tz):
         assert ledger.dsp_id is not None  # noqa: S101 - rejected_messages gives DSPs' messages only
         dsp = names[ledger.dsp_id]
         for week in weeks:
-            facts.extend(ReportFact(dsp, lgd, week, _aware(ledger.received_at), False, {})
-                         for lgd in roster.districts_of(dsp, week))
+            facts.extend(
+                ReportFact(dsp, lgd, week, _aware(ledger.received_at), False, {})
+                for lgd in roster.districts_of(dsp, week)
+            )
     return facts
 
 
@@ -63,24 +81,36 @@ def rejected_messages(session: Session, tz: ZoneInfo) -> list[tuple[Ledger, set[
     for ledger, week in session.exec(
         select(Ledger, Submission.week)
         .join(Submission, col(Submission.ledger_id) == col(Ledger.id), isouter=True)
-        .where(Ledger.outcome == "rejected", col(Ledger.dsp_id).is_not(None),
-               # Stored with a DSP before forged mail was kept out of compliance: still no report. Rows from
-               # before reason codes (NULL) are told by their reason's first words, as outcomes.earlier_reason_code.
-               or_(col(Ledger.reason_code) != ReasonCode.SENDER_NOT_AUTHENTICATED,
-                   and_(col(Ledger.reason_code).is_(None), ~col(Ledger.reason).startswith(NOT_FROM_DSP))))
+        .where(
+            Ledger.outcome == "rejected",
+            col(Ledger.dsp_id).is_not(None),
+            # Stored with a DSP before forged mail was kept out of compliance: still no report. Rows from
+            # before reason codes (NULL) are told by their reason's first words, as outcomes.earlier_reason_code.
+            or_(
+                col(Ledger.reason_code) != ReasonCode.SENDER_NOT_AUTHENTICATED,
+                and_(col(Ledger.reason_code).is_(None), ~col(Ledger.reason).startswith(NOT_FROM_DSP)),
+            ),
+        )
     ):
         _, weeks = found.setdefault(ledger.id, (ledger, set()))
         if week:
             weeks.add(Week.parse(week))
-    return [(ledger, weeks or {report_week(None, ledger.subject, _aware(ledger.received_at), tz)[0]})
-            for ledger, weeks in found.values()]
+    return [
+        (ledger, weeks or {report_week(None, ledger.subject, _aware(ledger.received_at), tz)[0]})
+        for ledger, weeks in found.values()
+    ]
 
 
 def replies_withheld(session: Session, start: datetime, end: datetime) -> int:
     """Messages first seen in [start, end) that were due a reply but got none: their address had had
     imap.max_replies_per_address_per_day already (a loop with an autoresponder, or a flood)."""
-    return len(session.exec(select(Ledger.id).where(
-        col(Ledger.reply_withheld), col(Ledger.first_seen) >= start, col(Ledger.first_seen) < end)).all())
+    return len(
+        session.exec(
+            select(Ledger.id).where(
+                col(Ledger.reply_withheld), col(Ledger.first_seen) >= start, col(Ledger.first_seen) < end
+            )
+        ).all()
+    )
 
 
 def rejection_reasons(session: Session, week: Week, tz: ZoneInfo) -> dict[str, str]:
@@ -94,8 +124,9 @@ def rejection_reasons(session: Session, week: Week, tz: ZoneInfo) -> dict[str, s
             latest[dsp] = ledger
     reasons = {}
     for dsp, ledger in latest.items():
-        errors = session.exec(select(Problem).where(Problem.ledger_id == ledger.id, Problem.severity == "error")
-                              .order_by(col(Problem.id))).all()
+        errors = session.exec(
+            select(Problem).where(Problem.ledger_id == ledger.id, Problem.severity == "error").order_by(col(Problem.id))
+        ).all()
         if errors:
             first = errors[0].message.split(". ")[0].rstrip(".")
             reasons[dsp] = first + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else "")
@@ -112,9 +143,11 @@ def last_targets(session: Session, dsp: str, week: Week) -> dict[int, dict[str, 
     if dsp_id is None:
         return {}
     found: dict[int, dict[str, int | str]] = {}
-    for row in session.exec(select(ReportRow).where(
-            ReportRow.dsp_id == dsp_id, col(ReportRow.current), ReportRow.week <= str(week))
-            .order_by(col(ReportRow.week).desc(), col(ReportRow.id).desc())):
+    for row in session.exec(
+        select(ReportRow)
+        .where(ReportRow.dsp_id == dsp_id, col(ReportRow.current), ReportRow.week <= str(week))
+        .order_by(col(ReportRow.week).desc(), col(ReportRow.id).desc())
+    ):
         found.setdefault(row.lgd_code, {k: getattr(row, k) for k in TARGETS})
     return found
 
@@ -133,7 +166,7 @@ def queued_keys(session: Session, keys: Sequence[str]) -> set[str]:
     keys in two queries a batch: a check on a year of history asks about a hundred keys)."""
     found: set[str] = set()
     for start in range(0, len(keys), 500):  # well under SQLite's limit on bound parameters
-        batch = list(keys[start:start + 500])
+        batch = list(keys[start : start + 500])
         found.update(session.exec(select(Outbox.key).where(col(Outbox.key).in_(batch))))
         carried = session.exec(select(KeyValue.key).where(col(KeyValue.key).in_([CARRIED + k for k in batch])))
         found.update(k.removeprefix(CARRIED) for k in carried)
@@ -152,7 +185,8 @@ def district_replies_in(session: Session, week: Week, tz: ZoneInfo) -> list[Dist
     start, end = summary_window(week, tz)
     found = []
     for ledger, answered in session.exec(
-        select(Ledger, Outbox).join(Outbox, col(Ledger.answers_outbox_id) == col(Outbox.id), isouter=True)
+        select(Ledger, Outbox)
+        .join(Outbox, col(Ledger.answers_outbox_id) == col(Outbox.id), isouter=True)
         .where(Ledger.outcome == "degs_reply", col(Ledger.first_seen) >= start, col(Ledger.first_seen) < end)
         .order_by(col(Ledger.received_at), col(Ledger.id))
     ):
@@ -161,8 +195,11 @@ def district_replies_in(session: Session, week: Week, tz: ZoneInfo) -> list[Dist
         if answered is not None:
             what = answered.kind.replace("_", " ")
             where = f" about {by_code(answered.lgd_code).name_en}" if answered.lgd_code else ""
-            answers = f"{what}{where}, week {answered.week}: {answered.subject}" if answered.week else \
-                f"{what}{where}: {answered.subject}"
+            answers = (
+                f"{what}{where}, week {answered.week}: {answered.subject}"
+                if answered.week
+                else f"{what}{where}: {answered.subject}"
+            )
         found.append(DistrictReply(codes, ledger.sender, ledger.subject, ledger.received_at, answers))
     return found
 
@@ -170,9 +207,13 @@ def district_replies_in(session: Session, week: Week, tz: ZoneInfo) -> list[Dist
 def quarantined_in(session: Session, week: Week, tz: ZoneInfo) -> list[QuarantineItem]:
     """Messages nobody answered that arrived during ``week`` or the reporting week after it."""
     start, end = summary_window(week, tz)
-    rows = session.exec(select(Ledger).where(
-        col(Ledger.outcome).in_(("ignored", "quarantined")),
-        col(Ledger.first_seen) >= start, col(Ledger.first_seen) < end)).all()
+    rows = session.exec(
+        select(Ledger).where(
+            col(Ledger.outcome).in_(("ignored", "quarantined")),
+            col(Ledger.first_seen) >= start,
+            col(Ledger.first_seen) < end,
+        )
+    ).all()
     return [QuarantineItem(r.sender, r.subject, r.received_at, r.reason, r.code()) for r in rows]
 
 

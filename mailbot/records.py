@@ -30,8 +30,9 @@ from mailbot.workbook import Problem as Found
 log = logging.getLogger(__name__)
 
 # Outcomes after which a message is filed and never looked at again.
-FINAL = frozenset({Outcome.ACCEPTED, Outcome.REJECTED, Outcome.IGNORED, Outcome.DUPLICATE, Outcome.QUARANTINED,
-                   Outcome.DEGS_REPLY})
+FINAL = frozenset(
+    {Outcome.ACCEPTED, Outcome.REJECTED, Outcome.IGNORED, Outcome.DUPLICATE, Outcome.QUARANTINED, Outcome.DEGS_REPLY}
+)
 REPLY_KINDS = ("acknowledgement", "partial", "rejection")  # compose.ReplyKind: answers to a DSP's email
 
 
@@ -53,13 +54,20 @@ def record_message(
     ledger.next_attempt_at = None
 
     # The same bytes seen before (a UIDVALIDITY reset, a copy into the inbox): file it like the first one.
-    original = session.exec(select(Ledger).where(
-        Ledger.account == key.account, Ledger.sha256 == digest, col(Ledger.outcome).in_(FINAL - {Outcome.DUPLICATE}),
-        col(Ledger.id) != ledger.id if ledger.id is not None else True,
-    )).first()
+    original = session.exec(
+        select(Ledger).where(
+            Ledger.account == key.account,
+            Ledger.sha256 == digest,
+            col(Ledger.outcome).in_(FINAL - {Outcome.DUPLICATE}),
+            col(Ledger.id) != ledger.id if ledger.id is not None else True,
+        )
+    ).first()
     if original is not None:
-        ledger.outcome, ledger.reason_code, ledger.duplicate_of = (Outcome.DUPLICATE, ReasonCode.SAME_CONTENT,
-                                                                   original.id)
+        ledger.outcome, ledger.reason_code, ledger.duplicate_of = (
+            Outcome.DUPLICATE,
+            ReasonCode.SAME_CONTENT,
+            original.id,
+        )
         ledger.filed_to = original.filed_to
         ledger.sender, ledger.subject, ledger.message_id = original.sender, original.subject, original.message_id
         ledger.dsp_id = original.dsp_id
@@ -71,8 +79,11 @@ def record_message(
     try:
         message = parse_message(raw)
     except MessageError as exc:
-        ledger.outcome, ledger.reason_code, ledger.reason = (Outcome.IGNORED, ReasonCode.NOT_AN_EMAIL,
-                                                             f"not an email: {exc}")
+        ledger.outcome, ledger.reason_code, ledger.reason = (
+            Outcome.IGNORED,
+            ReasonCode.NOT_AN_EMAIL,
+            f"not an email: {exc}",
+        )
         session.add(ledger)
         session.flush()
         return ledger
@@ -89,9 +100,11 @@ def record_message(
             # One query per DSP and week for all its districts (not one per district), on the index (dsp_id,
             # current, lgd_code, week); a Core query on the connection: no ORM objects, no autoflush (this
             # message's rows are not in the session yet). SQLite gives max()'s row for the bare columns.
-            found = connection.execute(sa_select(col(ReportRow.lgd_code), func.max(ReportRow.week), *figures).where(
-                col(ReportRow.dsp_id) == dsp_ids[dsp], col(ReportRow.current), col(ReportRow.week) < str(week))
-                .group_by(col(ReportRow.lgd_code)))
+            found = connection.execute(
+                sa_select(col(ReportRow.lgd_code), func.max(ReportRow.week), *figures)
+                .where(col(ReportRow.dsp_id) == dsp_ids[dsp], col(ReportRow.current), col(ReportRow.week) < str(week))
+                .group_by(col(ReportRow.lgd_code))
+            )
             latest[dsp, week] = {row[0]: dict(zip(FIGURES, row[2:], strict=True)) for row in found}
         return latest[dsp, week].get(lgd_code)
 
@@ -114,8 +127,11 @@ def record_message(
     for result in stored:
         accepted.extend(result.accepted)
     with_rows = [r for r in stored if r.accepted]
-    if decision.outcome == Outcome.ACCEPTED and with_rows and all(r.first_seen_in is not None and not r.changed
-                                                             for r in with_rows):
+    if (
+        decision.outcome == Outcome.ACCEPTED
+        and with_rows
+        and all(r.first_seen_in is not None and not r.changed for r in with_rows)
+    ):
         # Nothing new: the same report re-sent (or forwarded) while it is in force. The DSP still gets a receipt.
         ledger.outcome, ledger.reason_code = Outcome.DUPLICATE, ReasonCode.SAME_REPORT
         ledger.reason = f"same report as message #{with_rows[0].first_seen_in}; already in force"
@@ -123,9 +139,21 @@ def record_message(
 
     if decision.answer and decision.dsp is not None:
         weeks = [s.week for s in decision.sheets if s.week is not None]
-        _queue_reply(session, ledger, key=f"reply/{ledger.sha256}", dsp=decision.dsp.name, message=message,
-                     week=weeks[0] if weeks else None, accepted=tuple(accepted), problems=decision.all_problems,
-                     now=now, composer=composer, roster=roster, config=config, trusted=decision.from_dsp)
+        _queue_reply(
+            session,
+            ledger,
+            key=f"reply/{ledger.sha256}",
+            dsp=decision.dsp.name,
+            message=message,
+            week=weeks[0] if weeks else None,
+            accepted=tuple(accepted),
+            problems=decision.all_problems,
+            now=now,
+            composer=composer,
+            roster=roster,
+            config=config,
+            trusted=decision.from_dsp,
+        )
     return ledger
 
 
@@ -146,17 +174,29 @@ def _record_sheet(session: Session, ledger: Ledger, sheet: SheetDecision, receiv
     submission = None
     first_seen_in = None
     if sheet.week is not None:
-        submission = session.exec(select(Submission).where(
-            Submission.dsp_id == ledger.dsp_id, Submission.week == week,
-            Submission.attachment_sha256 == sheet.attachment.sha256)).first()
+        submission = session.exec(
+            select(Submission).where(
+                Submission.dsp_id == ledger.dsp_id,
+                Submission.week == week,
+                Submission.attachment_sha256 == sheet.attachment.sha256,
+            )
+        ).first()
         if submission is not None:
             first_seen_in = submission.ledger_id
         else:
             submission = Submission(
-                ledger_id=ledger.id, dsp_id=ledger.dsp_id, week=week, week_source=sheet.week_source,
-                attachment_sha256=sheet.attachment.sha256, filename=sheet.attachment.filename[:300],
-                sheet=sheet.sheet, received_at=received_at, status=sheet.status, rows_accepted=len(sheet.rows),
-                rows_rejected=sheet.rejected_rows)
+                ledger_id=ledger.id,
+                dsp_id=ledger.dsp_id,
+                week=week,
+                week_source=sheet.week_source,
+                attachment_sha256=sheet.attachment.sha256,
+                filename=sheet.attachment.filename[:300],
+                sheet=sheet.sheet,
+                received_at=received_at,
+                status=sheet.status,
+                rows_accepted=len(sheet.rows),
+                rows_rejected=sheet.rejected_rows,
+            )
             session.add(submission)
             session.flush()
     submission_id = submission.id if submission else None
@@ -170,9 +210,14 @@ def _record_sheet(session: Session, ledger: Ledger, sheet: SheetDecision, receiv
     in_force_of: dict[int, list[ReportRow]] = {}
     codes = sorted({row.lgd_code for row in sheet.rows})
     for start in range(0, len(codes), 500):  # SQLite caps the variables in one statement
-        for found in session.exec(select(ReportRow).where(
-                ReportRow.dsp_id == ledger.dsp_id, ReportRow.week == week,
-                col(ReportRow.lgd_code).in_(codes[start:start + 500]), col(ReportRow.current))):
+        for found in session.exec(
+            select(ReportRow).where(
+                ReportRow.dsp_id == ledger.dsp_id,
+                ReportRow.week == week,
+                col(ReportRow.lgd_code).in_(codes[start : start + 500]),
+                col(ReportRow.current),
+            )
+        ):
             in_force_of.setdefault(found.lgd_code, []).append(found)
     added: list[ReportRow] = []
     for row in sheet.rows:
@@ -185,9 +230,18 @@ def _record_sheet(session: Session, ledger: Ledger, sheet: SheetDecision, receiv
                 older.current, older.superseded_by = False, submission_id
                 session.add(older)
         stored = ReportRow(
-            submission_id=submission_id, dsp_id=ledger.dsp_id, week=week, lgd_code=row.lgd_code,
-            received_at=received_at, current=not later, superseded_by=later[0].submission_id if later else None,
-            sheet=row.sheet, row=row.row, remarks=row.remarks[:1000], **{k: getattr(row, k) for k in FIGURES})
+            submission_id=submission_id,
+            dsp_id=ledger.dsp_id,
+            week=week,
+            lgd_code=row.lgd_code,
+            received_at=received_at,
+            current=not later,
+            superseded_by=later[0].submission_id if later else None,
+            sheet=row.sheet,
+            row=row.row,
+            remarks=row.remarks[:1000],
+            **{k: getattr(row, k) for k in FIGURES},
+        )
         added.append(stored)
         if not later:  # a district twice in one sheet: the second row supersedes the first, as when flushed
             in_force_of[row.lgd_code] = [stored]
@@ -195,9 +249,22 @@ def _record_sheet(session: Session, ledger: Ledger, sheet: SheetDecision, receiv
     return _Stored([r.lgd_code for r in sheet.rows], first_seen_in, changed)
 
 
-def _queue_reply(session: Session, ledger: Ledger, *, key: str, dsp: str, message: ParsedMessage, week: Week | None,
-                 accepted: tuple[int, ...], problems: Sequence[Found], now: datetime, composer: Composer,
-                 roster: Roster, config: Config, trusted: bool = True) -> None:
+def _queue_reply(
+    session: Session,
+    ledger: Ledger,
+    *,
+    key: str,
+    dsp: str,
+    message: ParsedMessage,
+    week: Week | None,
+    accepted: tuple[int, ...],
+    problems: Sequence[Found],
+    now: datetime,
+    composer: Composer,
+    roster: Roster,
+    config: Config,
+    trusted: bool = True,
+) -> None:
     """Answer a DSP's email: a receipt, a partial acceptance or a rejection. ``key`` makes it once only.
     ``trusted``: False when the sender may be forged; the answer then goes to the roster address alone."""
     if outbox.is_queued(session, key):
@@ -210,8 +277,10 @@ def _queue_reply(session: Session, ledger: Ledger, *, key: str, dsp: str, messag
     over = None if accepted else _over_reply_limit(session, to, now, config.imap.max_replies_per_address_per_day)
     if over:
         ledger.reply_withheld = True
-        ledger.reason = (f"{ledger.reason}; not answered: {over} already had "
-                         f"{config.imap.max_replies_per_address_per_day} replies in 24 hours")[:1000]
+        ledger.reason = (
+            f"{ledger.reason}; not answered: {over} already had "
+            f"{config.imap.max_replies_per_address_per_day} replies in 24 hours"
+        )[:1000]
         session.add(ledger)
         log.warning("UID %s: no reply to %s: daily reply limit reached", ledger.uid, over)
         return
@@ -236,13 +305,32 @@ def _queue_reply(session: Session, ledger: Ledger, *, key: str, dsp: str, messag
     refused = not accepted or any(p.severity == "error" for p in problems)
     cc = _contacts(roster, dsp, to, trusted) if refused else ()
     reply = IngestReply(
-        to=to, dsp_name=dsp, original_subject=message.subject,
-        original_message_id=message.message_id, week=week, accepted=accepted, problems=problems,
-        template_lgd_codes=template, still_due=still_due, in_force=in_force, cc=cc, deadline=due, late=late,
-        targets=last_targets(session, dsp, week) if template and week is not None else None)
+        to=to,
+        dsp_name=dsp,
+        original_subject=message.subject,
+        original_message_id=message.message_id,
+        week=week,
+        accepted=accepted,
+        problems=problems,
+        template_lgd_codes=template,
+        still_due=still_due,
+        in_force=in_force,
+        cc=cc,
+        deadline=due,
+        late=late,
+        targets=last_targets(session, dsp, week) if template and week is not None else None,
+    )
     email_message = composer.ingest_reply(reply, now=now, message_id=composer.new_message_id())
-    outbox.queue(session, key=key, kind=reply.kind, message=email_message, now=now, week=str(reply.week or ""),
-                 dsp=dsp, ledger_id=ledger.id)
+    outbox.queue(
+        session,
+        key=key,
+        kind=reply.kind,
+        message=email_message,
+        now=now,
+        week=str(reply.week or ""),
+        dsp=dsp,
+        ledger_id=ledger.id,
+    )
 
 
 def reply_addresses(message: ParsedMessage, dsp: str, roster: Roster, trusted: bool = True) -> tuple[str, ...]:
@@ -278,9 +366,16 @@ def _late(session: Session, ledger: Ledger, week: Week, accepted: Sequence[int],
     correction of a report that came on time does not make it late: compliance counts the first receipt)."""
     if ledger.received_at is None or ledger.received_at <= due:
         return False
-    on_time = set(session.exec(select(ReportRow.lgd_code).where(
-        ReportRow.dsp_id == ledger.dsp_id, ReportRow.week == str(week), col(ReportRow.received_at) <= due,
-        col(ReportRow.lgd_code).in_(accepted))))
+    on_time = set(
+        session.exec(
+            select(ReportRow.lgd_code).where(
+                ReportRow.dsp_id == ledger.dsp_id,
+                ReportRow.week == str(week),
+                col(ReportRow.received_at) <= due,
+                col(ReportRow.lgd_code).in_(accepted),
+            )
+        )
+    )
     return any(code not in on_time for code in accepted)
 
 
@@ -288,39 +383,70 @@ def _over_reply_limit(session: Session, to: Sequence[str], now: datetime, limit:
     """The first of ``to`` that was sent ``limit`` rejections in the last 24 hours, else None."""
     since = now - timedelta(days=1)
     counts: dict[str, int] = {}
-    for row in session.exec(select(Outbox).where(
-            col(Outbox.ledger_id).is_not(None), Outbox.kind == "rejection", col(Outbox.created_at) > since)):
+    for row in session.exec(
+        select(Outbox).where(
+            col(Outbox.ledger_id).is_not(None), Outbox.kind == "rejection", col(Outbox.created_at) > since
+        )
+    ):
         for address in outbox.recipients_of(row):
             counts[address] = counts.get(address, 0) + 1
     return next((a for a in to if counts.get(a, 0) >= limit), None)
 
 
-def _in_force(session: Session, ledger: Ledger, week: Week, accepted: Sequence[int], config: Config
-              ) -> tuple[InForce, ...]:
+def _in_force(
+    session: Session, ledger: Ledger, week: Week, accepted: Sequence[int], config: Config
+) -> tuple[InForce, ...]:
     """The figures in force for the districts this email reported (its rows are in the session already)."""
     session.flush()
-    rows = session.exec(select(ReportRow).where(
-        ReportRow.dsp_id == ledger.dsp_id, ReportRow.week == str(week), col(ReportRow.current),
-        col(ReportRow.lgd_code).in_(accepted))).all()
+    rows = session.exec(
+        select(ReportRow).where(
+            ReportRow.dsp_id == ledger.dsp_id,
+            ReportRow.week == str(week),
+            col(ReportRow.current),
+            col(ReportRow.lgd_code).in_(accepted),
+        )
+    ).all()
     tz = config.calendar.timezone
-    return tuple(InForce(r.lgd_code, {k: getattr(r, k) for k in FIGURES}, r.received_at == ledger.received_at,
-                         r.received_at.astimezone(tz) if r.received_at else None) for r in rows)
+    return tuple(
+        InForce(
+            r.lgd_code,
+            {k: getattr(r, k) for k in FIGURES},
+            r.received_at == ledger.received_at,
+            r.received_at.astimezone(tz) if r.received_at else None,
+        )
+        for r in rows
+    )
 
 
 def _still_due(session: Session, roster: Roster, dsp: str, dsp_id: int, week: Week) -> tuple[int, ...]:
     """The DSP's districts for ``week`` with no accepted row yet, from this message or an earlier one (the rows
     of this message are in the session already)."""
     session.flush()
-    reported = set(session.exec(select(ReportRow.lgd_code).where(
-        ReportRow.dsp_id == dsp_id, ReportRow.week == str(week), col(ReportRow.current))))
+    reported = set(
+        session.exec(
+            select(ReportRow.lgd_code).where(
+                ReportRow.dsp_id == dsp_id, ReportRow.week == str(week), col(ReportRow.current)
+            )
+        )
+    )
     return tuple(code for code in roster.districts_of(dsp, week) if code not in reported)
 
 
 def _problem_row(ledger_id: int, submission_id: int | None, week: str, p: Found) -> Problem:
     # Row problems name their district when the parser knew it: compliance counts those districts as invalid.
     return Problem(
-        ledger_id=ledger_id, submission_id=submission_id, week=week, lgd_code=p.lgd_code, severity=p.severity,
-        code=p.code, message=p.message, message_hi=p.message_hi, file=p.file, sheet=p.sheet, cell=p.cell)
+        ledger_id=ledger_id,
+        submission_id=submission_id,
+        week=week,
+        lgd_code=p.lgd_code,
+        severity=p.severity,
+        code=p.code,
+        message=p.message,
+        message_hi=p.message_hi,
+        file=p.file,
+        sheet=p.sheet,
+        cell=p.cell,
+    )
 
 
 def record_too_large(
@@ -355,21 +481,40 @@ def record_too_large(
     if message is None or dsp is None or message.automated:
         return row.id
     problem = Found(
-        "error", "message_too_large",
+        "error",
+        "message_too_large",
         f"The email was {_size(size)}, more than the {limit} mailbot reads, so it was not opened. "
         "Send the weekly report workbook alone (a report is usually under 1 MB).",
         f"ई-मेल {_size(size)} का था, जो {limit} की सीमा से अधिक है, इसलिए खोला नहीं गया। "
-        "केवल साप्ताहिक रिपोर्ट की एक्सेल फ़ाइल संलग्न करके दोबारा भेजें।")
-    _queue_reply(session, row, key=f"reply/{row.sha256}/{uid}", dsp=dsp.name, message=message, week=None,
-                 accepted=(), problems=(problem,), now=now, composer=composer, roster=roster, config=config)
+        "केवल साप्ताहिक रिपोर्ट की एक्सेल फ़ाइल संलग्न करके दोबारा भेजें।",
+    )
+    _queue_reply(
+        session,
+        row,
+        key=f"reply/{row.sha256}/{uid}",
+        dsp=dsp.name,
+        message=message,
+        week=None,
+        accepted=(),
+        problems=(problem,),
+        now=now,
+        composer=composer,
+        roster=roster,
+        config=config,
+    )
     return row.id
 
 
 def ledger_for(session: Session, key: LedgerKey) -> Ledger | None:
     """The ledger row for (account, folder, UIDVALIDITY, UID), if the message was seen before."""
-    return session.exec(select(Ledger).where(
-        Ledger.account == key.account, Ledger.folder == key.folder, Ledger.uidvalidity == key.uidvalidity,
-        Ledger.uid == key.uid)).first()
+    return session.exec(
+        select(Ledger).where(
+            Ledger.account == key.account,
+            Ledger.folder == key.folder,
+            Ledger.uidvalidity == key.uidvalidity,
+            Ledger.uid == key.uid,
+        )
+    ).first()
 
 
 def _size(n: int) -> str:

@@ -153,13 +153,12 @@ _HEADER_SEARCH_ROWS = 20  # a title or note may sit above the header row
 _MAX_ROWS = 10_000  # a roster has a few hundred rows; a million-row sheet is a mistake, not data
 
 
-
 def _name_key(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
 def _header_key(text: str) -> str:
-    """"Sender  Addresses" -> "senderaddresses"; Hindi vowel signs (marks, not letters) are kept."""
+    """ "Sender  Addresses" -> "senderaddresses"; Hindi vowel signs (marks, not letters) are kept."""
     return "".join(c for c in text.casefold() if c.isalnum() or unicodedata.category(c).startswith("M"))
 
 
@@ -311,7 +310,7 @@ def _records(table: _Table, sheet: str, problems: list[str]) -> _Records | None:
 
 
 def _row_of(where: str) -> str:
-    """"row 3" from "roster.xlsx, sheet DSPs, row 3": enough to point at another row of the same sheet."""
+    """ "row 3" from "roster.xlsx, sheet DSPs, row 3": enough to point at another row of the same sheet."""
     return where.rpartition(", ")[2]
 
 

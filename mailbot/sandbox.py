@@ -94,8 +94,9 @@ def _usage() -> Usage:
 class Sandbox:
     """A budgeted workbook parser; thread-safe (one file at a time)."""
 
-    def __init__(self, cpu_seconds: int = CPU_SECONDS, memory_bytes: int = MEMORY_BYTES,
-                 wall_seconds: float = WALL_SECONDS) -> None:
+    def __init__(
+        self, cpu_seconds: int = CPU_SECONDS, memory_bytes: int = MEMORY_BYTES, wall_seconds: float = WALL_SECONDS
+    ) -> None:
         self.cpu_seconds, self.memory_bytes, self.wall_seconds = cpu_seconds, memory_bytes, wall_seconds
         self._lock = threading.Lock()
         self._process: BaseProcess | None = None
@@ -119,8 +120,13 @@ class Sandbox:
             return value
         if kind == "error":
             raise value if isinstance(value, BaseException) else RuntimeError(str(value))
-        log.warning("%s: over the parsing budget (%s; %d s CPU, %d MB): refused", filename, value,
-                    self.cpu_seconds, self.memory_bytes // (1024 * 1024))
+        log.warning(
+            "%s: over the parsing budget (%s; %d s CPU, %d MB): refused",
+            filename,
+            value,
+            self.cpu_seconds,
+            self.memory_bytes // (1024 * 1024),
+        )
         return ParsedWorkbook(filename, "", "", None, (), (too_complex(filename),))
 
     def usage(self) -> Usage:
@@ -143,8 +149,9 @@ class Sandbox:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["mailbot.workbook"])
         parent, child = context.Pipe()
-        process = context.Process(target=_serve, args=(child, self.memory_bytes, self.cpu_seconds),
-                                  name="mailbot-workbook", daemon=True)
+        process = context.Process(
+            target=_serve, args=(child, self.memory_bytes, self.cpu_seconds), name="mailbot-workbook", daemon=True
+        )
         process.start()
         child.close()
         self._process, self._conn = process, parent
@@ -162,7 +169,8 @@ class Sandbox:
 
 def too_complex(filename: str) -> Problem:
     return Problem(
-        "error", "too_complex",
+        "error",
+        "too_complex",
         f"The file '{filename}' is too large or too complex to read (it needs more than {CPU_SECONDS} seconds or "
         f"{MEMORY_BYTES // (1024 * 1024)} MB). Please copy the report into the template (one sheet, only the report's "
         "rows) and send it again.",

@@ -144,7 +144,9 @@ class Daemon:
         self.watcher: IdleWatcher | None = None
         if config.imap.idle:
             self.watcher = IdleWatcher(
-                config.imap, mailbot.stop, on_new_mail=self.poll_now,
+                config.imap,
+                mailbot.stop,
+                on_new_mail=self.poll_now,
                 delay=lambda failures: self._delay(failures, _seconds(config.schedule.poll_minutes)),
                 mailbox=idle_mailbox,
             )
@@ -156,17 +158,35 @@ class Daemon:
         tz = calendar.timezone
         now = datetime.now(tz)
         add = self.scheduler.add_job
-        add(self.poll_job, IntervalTrigger(seconds=_seconds(schedule.poll_minutes), timezone=tz),
-            id="poll", name="poll", next_run_time=now)
-        add(self.send_job, IntervalTrigger(seconds=_seconds(schedule.send_minutes), timezone=tz),
-            id="send", name="send")
+        add(
+            self.poll_job,
+            IntervalTrigger(seconds=_seconds(schedule.poll_minutes), timezone=tz),
+            id="poll",
+            name="poll",
+            next_run_time=now,
+        )
+        add(
+            self.send_job, IntervalTrigger(seconds=_seconds(schedule.send_minutes), timezone=tz), id="send", name="send"
+        )
         # At start too: a reminder due while the daemon was down goes out now, not an hour later.
-        add(self.check_job, IntervalTrigger(seconds=_seconds(min(schedule.check_minutes, 60.0)), timezone=tz),
-            id="check", name="check", next_run_time=now + timedelta(seconds=1))
-        add(self.check_job,
-            CronTrigger(day_of_week=calendar.summary_weekday, hour=calendar.summary_time.hour,
-                        minute=calendar.summary_time.minute, timezone=tz),
-            id="summary", name="weekly summary check")
+        add(
+            self.check_job,
+            IntervalTrigger(seconds=_seconds(min(schedule.check_minutes, 60.0)), timezone=tz),
+            id="check",
+            name="check",
+            next_run_time=now + timedelta(seconds=1),
+        )
+        add(
+            self.check_job,
+            CronTrigger(
+                day_of_week=calendar.summary_weekday,
+                hour=calendar.summary_time.hour,
+                minute=calendar.summary_time.minute,
+                timezone=tz,
+            ),
+            id="summary",
+            name="weekly summary check",
+        )
 
     # --- jobs -----------------------------------------------------------------------------------------------
 
@@ -182,13 +202,21 @@ class Daemon:
             account = self.config.imap.account
             if not isinstance(exc, MailboxAuthError):  # Mailbot.poll logs a refused login itself
                 log.error("cannot log in to the mailbox %s: %s", account, exc)
-            self._alert("imap-auth", f"mailbot cannot log in to the mailbox {account}: {exc}. "
-                        "Reports are not being read until the password or app password is fixed.")
+            self._alert(
+                "imap-auth",
+                f"mailbot cannot log in to the mailbox {account}: {exc}. "
+                "Reports are not being read until the password or app password is fixed.",
+            )
         except MailboxUnavailable as exc:
             failures = self._poll_retry.failed(self.monotonic())
             delay = self._delay(failures, interval)
-            log.warning("mailbox %s unavailable (failure %d): %s; retrying in %.1f s",
-                        self.config.imap.account, failures, exc, delay)
+            log.warning(
+                "mailbox %s unavailable (failure %d): %s; retrying in %.1f s",
+                self.config.imap.account,
+                failures,
+                exc,
+                delay,
+            )
             self._schedule_retry("poll-retry", self.poll_job, delay)
             self._alert_if_down_too_long(exc)
         except Exception:
@@ -218,8 +246,14 @@ class Daemon:
             if self._closing or self._poll_now_waiting:
                 return
             self._poll_now_waiting = True
-            self.scheduler.add_job(self._poll_now_job, DateTrigger(datetime.now(self.config.calendar.timezone)),
-                                   id="poll-now", name="poll (new mail)", replace_existing=True, max_instances=2)
+            self.scheduler.add_job(
+                self._poll_now_job,
+                DateTrigger(datetime.now(self.config.calendar.timezone)),
+                id="poll-now",
+                name="poll (new mail)",
+                replace_existing=True,
+                max_instances=2,
+            )
 
     def _poll_now_job(self) -> None:
         self._poll_now_waiting = False  # from here on, new mail needs another pass
@@ -237,8 +271,14 @@ class Daemon:
         except SmtpError as exc:
             failures = self._send_retry.failed(self.monotonic())
             delay = self._delay(failures, interval)
-            log.warning("SMTP server %s:%d unavailable (failure %d): %s; retrying in %.1f s",
-                        self.config.smtp.host, self.config.smtp.port, failures, exc, delay)
+            log.warning(
+                "SMTP server %s:%d unavailable (failure %d): %s; retrying in %.1f s",
+                self.config.smtp.host,
+                self.config.smtp.port,
+                failures,
+                exc,
+                delay,
+            )
             self._schedule_retry("send-retry", self.send_job, delay)
         except Exception:
             log.exception("send failed unexpectedly; the daemon continues")
@@ -278,16 +318,18 @@ class Daemon:
         down = self.monotonic() - since if since is not None else 0.0
         if since is not None and down >= limit:
             minutes = down / 60.0
-            self._alert("imap-unavailable", f"The mailbox {self.config.imap.account} has been unreachable "
-                        f"for {minutes:.0f} minutes (last error: {exc}). mailbot keeps retrying.")
+            self._alert(
+                "imap-unavailable",
+                f"The mailbox {self.config.imap.account} has been unreachable "
+                f"for {minutes:.0f} minutes (last error: {exc}). mailbot keeps retrying.",
+            )
 
     def _schedule_retry(self, job_id: str, func: Callable[[], None], delay: float) -> None:
         with self._jobs_lock:
             if self._closing:
                 return
             run_at = datetime.now(self.config.calendar.timezone) + timedelta(seconds=delay)
-            self.scheduler.add_job(func, DateTrigger(run_date=run_at), id=job_id, name=job_id,
-                                   replace_existing=True)
+            self.scheduler.add_job(func, DateTrigger(run_date=run_at), id=job_id, name=job_id, replace_existing=True)
 
     def _cancel_retry(self, job_id: str) -> None:
         with self._jobs_lock:
@@ -395,8 +437,13 @@ class IdleWatcher:
     def _failed(self, exc: Exception, *, auth: bool = False) -> None:
         self.failures += 1
         delay = self.delay(self.failures if not auth else 62)  # a refused login waits the full interval
-        log.warning("IDLE on the mailbox %s lost (failure %d): %s; reconnecting in %.1f s",
-                    self.settings.account, self.failures, exc, delay)
+        log.warning(
+            "IDLE on the mailbox %s lost (failure %d): %s; reconnecting in %.1f s",
+            self.settings.account,
+            self.failures,
+            exc,
+            delay,
+        )
         self.stop.wait(delay)
 
 
@@ -440,17 +487,25 @@ def run_daemon(
             daemon = Daemon(config, mailbot)
             daemon.start()
             schedule = config.schedule
-            log.info("mailbot running on %s (lock %s): poll every %g min, send %g, check %g",
-                     config.database, lock.path, schedule.poll_minutes, schedule.send_minutes,
-                     schedule.check_minutes)
+            log.info(
+                "mailbot running on %s (lock %s): poll every %g min, send %g, check %g",
+                config.database,
+                lock.path,
+                schedule.poll_minutes,
+                schedule.send_minutes,
+                schedule.check_minutes,
+            )
             try:
                 while not stop.wait(1.0):
                     pass
                 log.info("stopping: finishing the message in hand")
             finally:
                 if not _shut_down(daemon, give_up_after):
-                    log.warning("stopping without waiting: a server has not answered for %s s; the work in hand "
-                                "is picked up again at the next start, nothing is lost", give_up_after)
+                    log.warning(
+                        "stopping without waiting: a server has not answered for %s s; the work in hand "
+                        "is picked up again at the next start, nothing is lost",
+                        give_up_after,
+                    )
                     lock.release()
                     logging.shutdown()
                     os._exit(EXIT_OK)

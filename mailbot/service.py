@@ -139,8 +139,7 @@ class Mailbot:
         from mailbot.archive import Archive  # noqa: PLC0415
         from mailbot.intake import Intake  # noqa: PLC0415
 
-        return Intake(self.config, self.store, Archive(self.config.archive_dir), self.composer, self.clock,
-                      self.stop)
+        return Intake(self.config, self.store, Archive(self.config.archive_dir), self.composer, self.clock, self.stop)
 
     # --- roster --------------------------------------------------------------------------------------------
 
@@ -158,28 +157,42 @@ class Mailbot:
                     raise  # nothing to fall back on: stop loudly
                 # A half-edited save must not stop the daemon: keep the last good roster and say so.
                 log.error("roster %s not reloaded, still using the previous version: %s", self.config.roster, exc)
-                self.alert_operator("roster", f"The roster file could not be read; mailbot keeps using the "
-                                              f"previous version until it is fixed.\n\n{exc}")
+                self.alert_operator(
+                    "roster",
+                    f"The roster file could not be read; mailbot keeps using the "
+                    f"previous version until it is fixed.\n\n{exc}",
+                )
                 self._roster_stamp = stamp
                 return self._roster
             self._sync_roster(roster)
             self.values.set(ROSTER_SEEN, stamp)
             self._roster, self._roster_stamp = roster, stamp
-            log.info("roster loaded from %s: %d DSPs, %d assignments", self.config.roster, len(roster.dsps),
-                     len(roster.assignments))
+            log.info(
+                "roster loaded from %s: %d DSPs, %d assignments",
+                self.config.roster,
+                len(roster.dsps),
+                len(roster.assignments),
+            )
             for address, dsp in roster.degs_addresses_of_dsps():
-                log.warning("roster %s: %s is a DEGS address and is also given for DSP %s: email from it never "
-                            "counts as that DSP's report", self.config.roster, address, dsp)
+                log.warning(
+                    "roster %s: %s is a DEGS address and is also given for DSP %s: email from it never "
+                    "counts as that DSP's report",
+                    self.config.roster,
+                    address,
+                    dsp,
+                )
             if without := roster.districts_without_degs():
-                log.warning("roster %s: no DEGS address for %s: their escalations and alerts go to CEG only",
-                            self.config.roster, ", ".join(f"{by_code(c).name_en} ({c})" for c in without))
+                log.warning(
+                    "roster %s: no DEGS address for %s: their escalations and alerts go to CEG only",
+                    self.config.roster,
+                    ", ".join(f"{by_code(c).name_en} ({c})" for c in without),
+                )
         return self._roster
 
     def _roster_seen(self) -> bool:
         """Whether the roster file is the one the last successful load checked and copied into the database, so a
         pass that finds no mail need not read it (a changed or broken one is read, and stops the pass, as ever)."""
-        return (self.one_shot and self._roster is None
-                and self.values.get(ROSTER_SEEN) == _stamp(self.config.roster))
+        return self.one_shot and self._roster is None and self.values.get(ROSTER_SEEN) == _stamp(self.config.roster)
 
     def _sync_roster(self, roster: Roster) -> None:
         from sqlmodel import select  # noqa: PLC0415 - see the imports
@@ -190,8 +203,9 @@ class Mailbot:
         with self.store.session() as session:
             if session.exec(select(District)).first() is None:
                 for d in all_districts():
-                    session.add(District(lgd_code=d.lgd_code, name_en=d.name_en, name_hi=d.name_hi,
-                                         division=d.division))
+                    session.add(
+                        District(lgd_code=d.lgd_code, name_en=d.name_en, name_hi=d.name_hi, division=d.division)
+                    )
             # One row per DSP, for the ids reports refer to; addresses and districts are read from the roster.
             known = set(session.exec(select(Dsp.name)))
             session.add_all(Dsp(name=dsp.name) for dsp in roster.dsps if dsp.name not in known)
@@ -258,14 +272,23 @@ class Mailbot:
 
         transport = self.transport_factory(self.config.smtp)
         try:
-            report = outbox.deliver(self.store, transport, self.clock(), self.config.smtp.max_attempts,
-                                    should_stop=self.stop.is_set, retry_waiting=retry_waiting)
+            report = outbox.deliver(
+                self.store,
+                transport,
+                self.clock(),
+                self.config.smtp.max_attempts,
+                should_stop=self.stop.is_set,
+                retry_waiting=retry_waiting,
+            )
         except SmtpAuthError as exc:
             # Every email waits until the operator acts (a password, a sending quota): say so, and keep it for
             # `health`. The alert itself waits in the outbox too; `health` is what a monitor sees at once.
             self.values.set(SMTP_PROBLEM, str(exc))
-            self.alert_operator("smtp-refused", f"The SMTP server refuses mailbot's mail: {exc}. Every email "
-                                "waits in the outbox (nothing is given up) until this is fixed.")
+            self.alert_operator(
+                "smtp-refused",
+                f"The SMTP server refuses mailbot's mail: {exc}. Every email "
+                "waits in the outbox (nothing is given up) until this is fixed.",
+            )
             raise
         finally:
             transport.close()
@@ -308,8 +331,9 @@ class Mailbot:
         from mailbot.store import Outbox  # noqa: PLC0415
 
         with self.store.session() as session:
-            chased = session.exec(select(func.min(Outbox.week)).where(
-                col(Outbox.kind).in_(LADDER_KINDS), Outbox.week != "")).one()
+            chased = session.exec(
+                select(func.min(Outbox.week)).where(col(Outbox.kind).in_(LADDER_KINDS), Outbox.week != "")
+            ).one()
         if chased:
             return Week.parse(chased)
         # Counted from the clock, not from a --now in the future: mailbot runs from today, so `check --now
@@ -339,8 +363,9 @@ class Mailbot:
         report = self.report(week, now)
         with self.store.session() as session:
             replies = district_replies_in(session, report.week, self.config.calendar.timezone)
-        return report.week, build_workbook(report, self.quarantine_items(report.week),
-                                           self.config.calendar.lag_threshold, replies)
+        return report.week, build_workbook(
+            report, self.quarantine_items(report.week), self.config.calendar.lag_threshold, replies
+        )
 
     def check(self, now: datetime | None = None, dry_run: Path | None = None) -> CheckReport:
         """Queue every notification due up to ``now`` that was never queued before. With ``dry_run``, write
@@ -376,18 +401,36 @@ class Mailbot:
                 if dry_run is not None:
                     write_eml(dry_run, n.key, message.as_bytes(policy=email.policy.SMTP))
                 else:
-                    outbox.queue(session, key=n.key, kind=n.kind, message=message, now=now, week=str(n.week),
-                                 dsp=n.dsp or "", lgd_code=n.lgd_codes[0] if len(n.lgd_codes) == 1 else None,
-                                 recipients=(n.recipient,))
+                    outbox.queue(
+                        session,
+                        key=n.key,
+                        kind=n.kind,
+                        message=message,
+                        now=now,
+                        week=str(n.week),
+                        dsp=n.dsp or "",
+                        lgd_code=n.lgd_codes[0] if len(n.lgd_codes) == 1 else None,
+                        recipients=(n.recipient,),
+                    )
                     for carried in n.carries:
                         outbox.mark_carried(session, carried, by=n.key)
                 report.queued += 1
                 report.kinds[n.kind] = report.kinds.get(n.kind, 0) + 1
-                log.info("%s %s for week %s to %s (%s)", "would queue" if dry_run else "queued", n.kind, n.week,
-                         n.recipient, n.key)
+                log.info(
+                    "%s %s for week %s to %s (%s)",
+                    "would queue" if dry_run else "queued",
+                    n.kind,
+                    n.week,
+                    n.recipient,
+                    n.key,
+                )
         if report.held:  # one line at WARNING; each step above at INFO
-            log.warning("%s %d email(s) saying reports are missing: %s", "would hold" if dry_run else "held",
-                        len(report.held), report.hold_reason)
+            log.warning(
+                "%s %d email(s) saying reports are missing: %s",
+                "would hold" if dry_run else "held",
+                len(report.held),
+                report.hold_reason,
+            )
         if dry_run is None:
             stale = read_at is None or now - read_at > max_age
             self._record_held(report, now, stale=stale)
@@ -411,19 +454,27 @@ class Mailbot:
             items = self.quarantine_items(n.week)
             replies = district_replies_in(session, n.week, tz)
             return self.composer.notification(
-                n, now=now, message_id=message_id,
+                n,
+                now=now,
+                message_id=message_id,
                 summary_xlsx=build_workbook(n.context.report, items, self.config.calendar.lag_threshold, replies),
                 unanswered=items,
                 rejections=rejection_reasons(session, n.week, tz),
                 district_replies=replies,
-                withheld=replies_withheld(session, *summary_window(n.week, tz)))
+                withheld=replies_withheld(session, *summary_window(n.week, tz)),
+            )
         if n.kind == "reminder" and n.dsp is not None:  # its template carries the last targets
-            return self.composer.notification(n, now=now, message_id=message_id,
-                                              targets=last_targets(session, n.dsp, n.week))
+            return self.composer.notification(
+                n, now=now, message_id=message_id, targets=last_targets(session, n.dsp, n.week)
+            )
         if n.kind == "overdue" and n.dsp is not None:  # says why a refused report was refused
-            return self.composer.notification(n, now=now, message_id=message_id,
-                                              rejections=rejection_reasons(session, n.week, tz),
-                                              targets=last_targets(session, n.dsp, n.week))
+            return self.composer.notification(
+                n,
+                now=now,
+                message_id=message_id,
+                rejections=rejection_reasons(session, n.week, tz),
+                targets=last_targets(session, n.dsp, n.week),
+            )
         return self.composer.notification(n, now=now, message_id=message_id)
 
     def _record_held(self, report: CheckReport, now: datetime, *, stale: bool) -> None:
@@ -436,15 +487,20 @@ class Mailbot:
                 self.values.set(HELD, "")
             return
         count = len(report.held)
-        self.values.set(HELD, json.dumps({"at": now.isoformat(), "count": count, "reason": report.hold_reason,
-                                               "stale": stale}))
+        self.values.set(
+            HELD, json.dumps({"at": now.isoformat(), "count": count, "reason": report.hold_reason, "stale": stale})
+        )
         if not stale:
             return
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(Counter(h.kind for h in report.held).items()))
-        self.alert_operator("mailbox-stale", (
-            f"mailbot is holding {count} email(s) that would tell DSPs, DEGS or CEG that reports are missing "
-            f"({kinds}), because {report.hold_reason}. A report may be waiting unread in the mailbox. They go "
-            "out, only for districts still missing, at the first check after a successful poll; nothing is lost."))
+        self.alert_operator(
+            "mailbox-stale",
+            (
+                f"mailbot is holding {count} email(s) that would tell DSPs, DEGS or CEG that reports are missing "
+                f"({kinds}), because {report.hold_reason}. A report may be waiting unread in the mailbox. They go "
+                "out, only for districts still missing, at the first check after a successful poll; nothing is lost."
+            ),
+        )
 
     def mailbox_read_at(self) -> datetime | None:
         """When the last complete, successful pass over the mailbox started (None: never, by this version)."""
@@ -473,8 +529,10 @@ class Mailbot:
         if self.config.calendar.first_week or calendar.first_week is None or self.values.get(FIRST_WEEK):
             return
         self.values.set(FIRST_WEEK, str(calendar.first_week))
-        log.info("reporting through mailbot starts with week %s (calendar.first_week in the config overrides it)",
-                 calendar.first_week)
+        log.info(
+            "reporting through mailbot starts with week %s (calendar.first_week in the config overrides it)",
+            calendar.first_week,
+        )
 
     def quarantine_items(self, week: Week) -> list[QuarantineItem]:
         from mailbot.queries import quarantined_in  # noqa: PLC0415 - see the imports
@@ -498,8 +556,9 @@ class Mailbot:
             if problem == "imap-auth":
                 message = self.composer.auth_failure(to, detail, now=now, message_id=message_id)
             else:
-                message = self.composer.operator_alert(to, _ALERT_TITLES.get(problem, problem), detail, now=now,
-                                                       message_id=message_id)
+                message = self.composer.operator_alert(
+                    to, _ALERT_TITLES.get(problem, problem), detail, now=now, message_id=message_id
+                )
             outbox.queue(session, key=key, kind="operator_alert", message=message, now=now)
         log.error("operator alerted (%s): %s", problem, detail)
         return True

@@ -182,7 +182,8 @@ class SmtpTransport:
             fix = login_fix("smtp", secret.origin(), self.settings.host) if secret is not None else ""
             raise SmtpAuthError(
                 f"SMTP login refused for {username} on {self.settings.host}:{self.settings.port}: "
-                f"{exc.smtp_code} {text.rstrip('. ')}{fix}", exc.smtp_code
+                f"{exc.smtp_code} {text.rstrip('. ')}{fix}",
+                exc.smtp_code,
             ) from None
         except smtplib.SMTPNotSupportedError:
             raise SmtpAuthError(f"{self.where}: server offers no AUTH; remove the password setting") from None
@@ -229,8 +230,7 @@ class SmtpTransport:
         international = not "".join([self.settings.from_address, *envelope]).isascii()
         return self.send_raw(_faithful(message, utf8=international).as_bytes(), envelope)
 
-    def send_raw(self, raw: bytes, recipients: Sequence[str], *, ready: Callable[[], None] | None = None
-                 ) -> SendResult:
+    def send_raw(self, raw: bytes, recipients: Sequence[str], *, ready: Callable[[], None] | None = None) -> SendResult:
         """Send stored message bytes as they are to ``recipients`` (the envelope), from ``from_address``.
 
         The outbox's path: the bytes were generated once, when queued, so nothing is parsed or regenerated per
@@ -254,7 +254,8 @@ class SmtpTransport:
                 if not smtp.has_extn("smtputf8"):
                     raise smtplib.SMTPNotSupportedError(
                         "One or more source or delivery addresses require internationalized email support, but "
-                        "the server does not advertise the required SMTPUTF8 capability")
+                        "the server does not advertise the required SMTPUTF8 capability"
+                    )
                 options = ("SMTPUTF8", "BODY=8BITMIME")
             refused = _sendmail(smtp, self.settings.from_address, envelope, wire, options, ready)
         except _NotReady as not_ready:
@@ -284,13 +285,16 @@ class SmtpTransport:
         if isinstance(exc, smtplib.SMTPSenderRefused) and exc.smtp_code >= 500 and exc.smtp_code != 552:
             return SmtpSenderRefused(
                 f"{where}: the server refuses mail from {self.settings.from_address}: {exc.smtp_code} "
-                f"{_text(exc.smtp_error)} (a sending limit, or the account is blocked)", exc.smtp_code)
+                f"{_text(exc.smtp_error)} (a sending limit, or the account is blocked)",
+                exc.smtp_code,
+            )
         if isinstance(exc, smtplib.SMTPResponseException):  # connect (421), sender, data, helo refusals
             text = _text(exc.smtp_error)
             if exc.smtp_code == -1 and action == "connect":  # a greeting without a reply code: "* OK ... ready"
                 what = "this looks like an IMAP server, not SMTP" if "IMAP" in text.upper() else "not an SMTP server"
-                return SmtpTransient(f"{where}: the server's greeting has no SMTP reply code ({text[:80]!r}): "
-                                     f"{what}: check smtp.port")
+                return SmtpTransient(
+                    f"{where}: the server's greeting has no SMTP reply code ({text[:80]!r}): {what}: check smtp.port"
+                )
             kind = SmtpPermanent if exc.smtp_code >= 500 else SmtpTransient
             return kind(f"{where}: {exc.smtp_code} {text}", exc.smtp_code)
         fix = connect_fix(exc, "smtp") if action == "connect" else ""
@@ -317,8 +321,14 @@ class _NotReady(Exception):
         self.reason = reason
 
 
-def _sendmail(smtp: smtplib.SMTP, sender: str, recipients: list[str], wire: bytes, options: tuple[str, ...],
-              ready: Callable[[], None] | None) -> dict[str, tuple[int, bytes]]:
+def _sendmail(
+    smtp: smtplib.SMTP,
+    sender: str,
+    recipients: list[str],
+    wire: bytes,
+    options: tuple[str, ...],
+    ready: Callable[[], None] | None,
+) -> dict[str, tuple[int, bytes]]:
     """smtplib's ``sendmail`` (same replies, same exceptions), with ``ready()`` between the body and its final ".".
     Returns the refused recipients as sendmail does."""
     smtp.ehlo_or_helo_if_needed()
@@ -400,7 +410,7 @@ def _without_bcc(raw: bytes) -> bytes:
     head = raw[: end + 2] if end >= 0 else raw
     if not _BCC.search(head):
         return raw
-    return _BCC.sub(b"", head) + raw[len(head):]
+    return _BCC.sub(b"", head) + raw[len(head) :]
 
 
 def _recipients(message: EmailMessage) -> list[str]:
@@ -417,4 +427,3 @@ def _text(value: bytes | str) -> str:
 def _quietly_close(smtp: smtplib.SMTP) -> None:
     with contextlib.suppress(OSError):  # close() of a broken socket
         smtp.close()
-

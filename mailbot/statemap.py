@@ -133,4 +133,3 @@ def status_map(statuses: Mapping[int, str], width: int = MAP_WIDTH) -> bytes:
 def map_size(width: int = MAP_WIDTH) -> tuple[int, int]:
     """The pixel size ``status_map`` draws at ``width`` (for the <img> tag's width and height)."""
     return _frame(width)[-1]
-

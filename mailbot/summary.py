@@ -276,8 +276,14 @@ def _progress_row(p: Progress, lag_threshold: float, carried_column: bool) -> li
         figures = [None] * len(figures)
     # A DSP's last figures stand in for the weeks it skipped: say from when, so nobody reads them as this week's.
     carried = [week_dates(p.figures_week) if p.carried_forward and p.figures_week else None] if carried_column else []
-    return [*_district(p.lgd_code), ", ".join(p.dsps), *figures, _lag_text(p, lag_threshold), ", ".join(p.unreported),
-            *carried]
+    return [
+        *_district(p.lgd_code),
+        ", ".join(p.dsps),
+        *figures,
+        _lag_text(p, lag_threshold),
+        ", ".join(p.unreported),
+        *carried,
+    ]
 
 
 def _progress_sheet(ws: Worksheet, report: WeeklyReport, lag_threshold: float) -> None:
@@ -346,9 +352,7 @@ def _history_sheet(ws: Worksheet, report: WeeklyReport) -> None:
         area = f"D3:{get_column_letter(3 + len(report.weeks))}{last}"
         for status, (label, _) in STATUS_LABELS.items():
             fill = _fill(status)
-            ws.conditional_formatting.add(
-                area, CellIsRule(operator="equal", formula=[f'"{label}"'], fill=fill)
-            )
+            ws.conditional_formatting.add(area, CellIsRule(operator="equal", formula=[f'"{label}"'], fill=fill))
     ws.freeze_panes = "D3"
     widths = [18, 20, 18, *([9] * len(report.weeks))]
     _widths(ws, widths)
@@ -393,9 +397,7 @@ def _markers(chart: LineChart) -> None:
 
 
 def _rates_sheet(ws: Worksheet, report: WeeklyReport) -> None:
-    _title(
-        ws, "Reporting rates (DHIS2: reporting = reported / expected; on time = by the deadline / expected)"
-    )
+    _title(ws, "Reporting rates (DHIS2: reporting = reported / expected; on time = by the deadline / expected)")
     headers = [
         "Week",
         "Expected",
@@ -433,8 +435,9 @@ def _rates_sheet(ws: Worksheet, report: WeeklyReport) -> None:
     _header_height(ws, top + 1, ["Week", *dsps], RATES_WIDTHS)  # DSP names wrap in the narrow columns
     by_dsp = _line_chart("Reporting rate per DSP", "Reported / expected")
     if dsps:
-        by_dsp.add_data(Reference(ws, min_col=2, max_col=1 + len(dsps), min_row=top + 1, max_row=last),
-                        titles_from_data=True)
+        by_dsp.add_data(
+            Reference(ws, min_col=2, max_col=1 + len(dsps), min_row=top + 1, max_row=last), titles_from_data=True
+        )
         by_dsp.set_categories(Reference(ws, min_col=1, min_row=top + 2, max_row=last))
         _markers(by_dsp)
     ws.add_chart(by_dsp, f"F{top - CHART_ROWS - 1}")
@@ -460,12 +463,16 @@ def _map_sheet(ws: Worksheet, report: WeeklyReport) -> None:
     """The first sheet: the week's figures, a legend with counts, and the districts coloured by status."""
     _title(ws, f"JSK weekly reports, {_week_title(report)}: the districts by status")
     rate = report.week_rates.statewide
-    _put(ws, 2, 1, f"Reported: {rate.reported} of {rate.expected}; on time: {rate.on_time}. "
-                   f"Status as of {when_text(report.as_of.astimezone(report.deadline.tzinfo), short=True)}.")
+    _put(
+        ws,
+        2,
+        1,
+        f"Reported: {rate.reported} of {rate.expected}; on time: {rate.on_time}. "
+        f"Status as of {when_text(report.as_of.astimezone(report.deadline.tzinfo), short=True)}.",
+    )
     statuses = district_statuses((c.lgd_code, c.status) for c in report.cells)
     counts = Counter(statuses.values())
-    _table(ws, 4, ["Districts", "Status", "स्थिति"],
-           [[counts.get(s, 0), *STATUS_LABELS[s]] for s in MAP_COLOURS], {})
+    _table(ws, 4, ["Districts", "Status", "स्थिति"], [[counts.get(s, 0), *STATUS_LABELS[s]] for s in MAP_COLOURS], {})
     for r, status in enumerate(MAP_COLOURS, start=5):
         colour = MAP_COLOURS[status].lstrip("#").upper()
         ws.cell(row=r, column=1).fill = PatternFill("solid", fgColor=colour, bgColor=colour)
@@ -481,9 +488,7 @@ def _map_sheet(ws: Worksheet, report: WeeklyReport) -> None:
 
 
 def _quarantine_sheet(ws: Worksheet, report: WeeklyReport, items: Sequence[QuarantineItem]) -> None:
-    _title(
-        ws, "Unknown senders and quarantined messages (not answered; check and forward by hand if genuine)"
-    )
+    _title(ws, "Unknown senders and quarantined messages (not answered; check and forward by hand if genuine)")
     tz = report.deadline.tzinfo
     rows = [[i.sender, i.subject, _local(i.received, tz), quarantine_reason(i.reason, i.code)] for i in items]
     _table(ws, 2, ["Sender", "Subject", "Received", "Reason"], rows, {3: _WHEN})
@@ -497,8 +502,16 @@ def _quarantine_sheet(ws: Worksheet, report: WeeklyReport, items: Sequence[Quara
 def _district_replies_sheet(ws: Worksheet, report: WeeklyReport, items: Sequence[DistrictReply]) -> None:
     _title(ws, "Replies from district offices (DEGS): read them; mailbot does not answer")
     tz = report.deadline.tzinfo
-    rows = [[", ".join(by_code(c).name_en for c in i.lgd_codes), i.sender, i.subject, _local(i.received, tz),
-             i.answers or "(no earlier email of ours named)"] for i in items]
+    rows = [
+        [
+            ", ".join(by_code(c).name_en for c in i.lgd_codes),
+            i.sender,
+            i.subject,
+            _local(i.received, tz),
+            i.answers or "(no earlier email of ours named)",
+        ]
+        for i in items
+    ]
     _table(ws, 2, ["District", "Sender", "Subject", "Received", "Answers"], rows, {4: _WHEN})
     ws.freeze_panes = "A3"
     widths = [18, 30, 40, 17, 44]
@@ -508,7 +521,9 @@ def _district_replies_sheet(ws: Worksheet, report: WeeklyReport, items: Sequence
 
 
 def build_workbook(
-    report: WeeklyReport, quarantine: Sequence[QuarantineItem], lag_threshold: float,
+    report: WeeklyReport,
+    quarantine: Sequence[QuarantineItem],
+    lag_threshold: float,
     district_replies: Sequence[DistrictReply] = (),
 ) -> bytes:
     """CEG's workbook for ``report.week``; ``quarantine`` lists the week's unanswered messages;

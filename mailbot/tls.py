@@ -24,10 +24,12 @@ __all__ = [
 ]
 
 # OpenSSL's reasons when the other end answers a TLS handshake in plain text: security = "ssl" on a plain port.
-_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
-                      "HTTP_REQUEST"})
-_NOT_TLS_HINT = ('the server does not speak TLS on this port: try security = "starttls" (ports 143/587) '
-                 "or check the port")
+_NOT_TLS = frozenset(
+    {"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST"}
+)
+_NOT_TLS_HINT = (
+    'the server does not speak TLS on this port: try security = "starttls" (ports 143/587) or check the port'
+)
 
 
 # A plain-text server (IMAP, SMTP) greets within a second or two of the connection. When it has not after this long,
@@ -69,8 +71,10 @@ def speaks_tls(host: str, port: int, timeout: float = _PROBE_SECONDS) -> bool:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     try:
-        with socket.create_connection((host, port), timeout=timeout) as raw, \
-                context.wrap_socket(raw, server_hostname=host):
+        with (
+            socket.create_connection((host, port), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=host),
+        ):
             return True
     except (OSError, ValueError):
         return False
@@ -78,16 +82,20 @@ def speaks_tls(host: str, port: int, timeout: float = _PROBE_SECONDS) -> bool:
 
 def tls_port_hint(section: str, plain_ports: str) -> str:
     """The fix for security = "starttls" or "none" on a port that speaks TLS from the first byte."""
-    return (f'no greeting within {GREETING_WAIT:g} s: this port speaks TLS from the first byte: set '
-            f'{section}.security = "ssl" (or keep "starttls" and use port {plain_ports})')
+    return (
+        f"no greeting within {GREETING_WAIT:g} s: this port speaks TLS from the first byte: set "
+        f'{section}.security = "ssl" (or keep "starttls" and use port {plain_ports})'
+    )
 
 
 def connect_fix(exc: BaseException, section: str) -> str:
     """What to change in the config when connecting to the ``section`` ("imap"/"smtp") server failed with ``exc``,
     as a clause to append (": check imap.host"); "" when there is nothing to say beyond the reason."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return (f": if this is the right server, set {section}.ca_file to the certificate of the CA that signed "
-                "it (for a self-signed server, its own certificate)")
+        return (
+            f": if this is the right server, set {section}.ca_file to the certificate of the CA that signed "
+            "it (for a self-signed server, its own certificate)"
+        )
     if isinstance(exc, socket.gaierror):
         return f": no such host: check {section}.host"
     if isinstance(exc, ConnectionRefusedError):
@@ -108,6 +116,8 @@ def login_fix(section: str, origin: str, host: str, token: bool = False) -> str:
         return f": check {section}.username and that the access token from {origin} is for that account"
     fix = f": check {section}.username and the password in {origin}"
     if host.lower().rstrip(".").endswith("mgovcloud.in"):
-        fix += ("; NIC mail with two-factor login needs an app-specific password (made in NIC mail's account "
-                "settings), not the account password")
+        fix += (
+            "; NIC mail with two-factor login needs an app-specific password (made in NIC mail's account "
+            "settings), not the account password"
+        )
     return fix

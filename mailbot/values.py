@@ -65,7 +65,8 @@ class Values:
             try:
                 connection.executemany(
                     "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    values.items())
+                    values.items(),
+                )
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise

@@ -47,9 +47,19 @@ def html_of(msg: EmailMessage) -> str:
 
 def screenshot(chromium: str, page: Path, out: Path, width: int) -> None:
     subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--screenshot={out}",
-         f"--window-size={width},{PAGE_HEIGHT}", page.as_uri()],
-        check=True, capture_output=True, timeout=120,
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--screenshot={out}",
+            f"--window-size={width},{PAGE_HEIGHT}",
+            page.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
 
 
@@ -76,15 +86,30 @@ def render_emails(sent: Path, out: Path) -> int:
 def render_workbooks(books: list[Path], out: Path) -> int:
     soffice, pdftoppm = shutil.which("soffice"), shutil.which("pdftoppm")
     if soffice is None or pdftoppm is None:
-        print("soffice or pdftoppm not found (apt-get install -y libreoffice-calc poppler-utils): workbooks not "
-              "rendered", file=sys.stderr)
+        print(
+            "soffice or pdftoppm not found (apt-get install -y libreoffice-calc poppler-utils): workbooks not rendered",
+            file=sys.stderr,
+        )
         return 0
     count = 0
     with tempfile.TemporaryDirectory() as tmp:
         for book in books:
             # A private profile: a LibreOffice the user has open would otherwise swallow the conversion.
-            subprocess.run([soffice, f"-env:UserInstallation=file://{tmp}/profile", "--headless", "--convert-to",
-                            "pdf", "--outdir", tmp, str(book)], check=True, capture_output=True, timeout=300)
+            subprocess.run(
+                [
+                    soffice,
+                    f"-env:UserInstallation=file://{tmp}/profile",
+                    "--headless",
+                    "--convert-to",
+                    "pdf",
+                    "--outdir",
+                    tmp,
+                    str(book),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
             pdf = Path(tmp) / f"{book.stem}.pdf"
             subprocess.run([pdftoppm, "-png", "-r", "80", str(pdf), str(out / book.stem)], check=True, timeout=300)
             count += len(list(out.glob(f"{book.stem}-*.png")))

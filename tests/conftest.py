@@ -189,8 +189,13 @@ def config_without_servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> C
         sections: dict[str, dict[str, Any]] = {
             "mailbot": {"database": str(tmp_path / "mailbot.db"), "archive_dir": str(tmp_path / "archive")},
             "roster": {"path": str(roster_path)},
-            "imap": {"host": HOST, "port": NO_SERVER_PORT, "username": "ceg",
-                     "password_env": "MAILBOT_TEST_NO_SERVER_PASSWORD", "timeout": 1},
+            "imap": {
+                "host": HOST,
+                "port": NO_SERVER_PORT,
+                "username": "ceg",
+                "password_env": "MAILBOT_TEST_NO_SERVER_PASSWORD",
+                "timeout": 1,
+            },
             "smtp": {"host": HOST, "port": NO_SERVER_PORT, "from_address": "mailbot@ceg.example", "timeout": 1},
             "ceg": {"addresses": ["jsk@ceg.example"], "operator": "operator@ceg.example"},
         }
@@ -199,8 +204,9 @@ def config_without_servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> C
     return make
 
 
-def write_config(folder: Path, sections: dict[str, dict[str, Any]], overrides: Mapping[str, Mapping[str, Any]]
-                 ) -> Config:
+def write_config(
+    folder: Path, sections: dict[str, dict[str, Any]], overrides: Mapping[str, Mapping[str, Any]]
+) -> Config:
     """``sections`` with ``overrides`` merged over them, written to ``folder/mailbot.toml`` and loaded from there."""
     for name, values in overrides.items():
         sections.setdefault(name, {}).update(values)

@@ -246,8 +246,7 @@ class RecordingTransport:
         self.sent.append(Sent(message, accepted))
         return SendResult(accepted, refused)
 
-    def send_raw(self, raw: bytes, recipients: Sequence[str], *, ready: Callable[[], None] | None = None
-                 ) -> SendResult:
+    def send_raw(self, raw: bytes, recipients: Sequence[str], *, ready: Callable[[], None] | None = None) -> SendResult:
         """The outbox's call: the stored bytes, recorded as the message each recipient reads."""
         message = email.message_from_bytes(raw, policy=email.policy.SMTP)
         assert isinstance(message, EmailMessage)

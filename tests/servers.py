@@ -63,10 +63,27 @@ def make_certificate(directory: Path) -> TlsFiles:
     directory.mkdir(parents=True, exist_ok=True)
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
-        [_tool("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, stdin=subprocess.DEVNULL,
+        [
+            _tool("openssl"),
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
     )
     return TlsFiles(cert, key)
 
@@ -187,9 +204,15 @@ class DovecotServer:
             chroot = "chroot ="
         self.conf.write_text(
             _CONFIG.format(
-                root=self.root, imap_port=self.imap_port, imaps_port=self.imaps_port,
-                internal_user=internal, login_user=login, mail_user=mail_user, mail_group=mail_group,
-                prefix=prefix, separator_line=f"separator = {separator}" if separator else "",
+                root=self.root,
+                imap_port=self.imap_port,
+                imaps_port=self.imaps_port,
+                internal_user=internal,
+                login_user=login,
+                mail_user=mail_user,
+                mail_group=mail_group,
+                prefix=prefix,
+                separator_line=f"separator = {separator}" if separator else "",
                 chroot_line=chroot,
             ),
             encoding="utf-8",
@@ -206,7 +229,10 @@ class DovecotServer:
             # stdin/stdout/stderr redirected: the master keeps inherited pipes open forever.
             self._process = subprocess.Popen(
                 [_dovecot_binary(), "-F", "-c", str(self.conf)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
             )
         finally:
             log.close()
@@ -372,7 +398,10 @@ class DovecotServer:
     def doveadm(self, *args: str, stdin: bytes = b"") -> str:
         done = subprocess.run(
             [_tool("doveadm"), "-c", str(self.conf), *args],
-            input=stdin, capture_output=True, check=False, timeout=30,
+            input=stdin,
+            capture_output=True,
+            check=False,
+            timeout=30,
         )
         if done.returncode != 0:
             raise RuntimeError(f"doveadm {' '.join(args)} exited {done.returncode}: {done.stderr.decode()}")
@@ -405,8 +434,6 @@ class ImapAccount:
             timeout=10.0,
         )
         return dataclasses.replace(settings, **changes)
-
-
 
 
 def _copy_tls(tls: TlsFiles, directory: Path) -> TlsFiles:
@@ -486,9 +513,7 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         fault = self.sink._take("data")
         if fault is not None:
             if fault == DROP:
@@ -538,13 +563,13 @@ class _SinkController(Controller):
         return _FaultySMTP(self._sink, self.handler, **self.SMTP_kwargs)
 
 
-
 def _quiet_aiosmtpd_deprecation(record: logging.LogRecord) -> bool:
     # aiosmtpd 1.4 itself sets the deprecated Session.login_data on every AUTH and warns about it.
     return "login_data is deprecated" not in record.getMessage()
 
 
 logging.getLogger("mail.log").addFilter(_quiet_aiosmtpd_deprecation)
+
 
 class SmtpSink:
     """An aiosmtpd server on 127.0.0.1 that keeps every message and can be told to misbehave.

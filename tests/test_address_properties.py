@@ -14,8 +14,12 @@ ATEXT = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-"
 atoms = st.text(alphabet=ATEXT, min_size=1, max_size=12)
 labels = st.from_regex(r"[a-z0-9](?:[a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
 tlds = st.from_regex(r"[a-z][a-z0-9-]{0,5}[a-z0-9]", fullmatch=True)
-plain = st.builds(lambda local, domain, tld: f"{'.'.join(local)}@{'.'.join(domain)}.{tld}",
-                  st.lists(atoms, min_size=1, max_size=3), st.lists(labels, min_size=1, max_size=3), tlds)
+plain = st.builds(
+    lambda local, domain, tld: f"{'.'.join(local)}@{'.'.join(domain)}.{tld}",
+    st.lists(atoms, min_size=1, max_size=3),
+    st.lists(labels, min_size=1, max_size=3),
+    tlds,
+)
 SEPARATORS = ' ;,"<>()[]\\:\t\r\n\x00\x7f\u2028'
 
 

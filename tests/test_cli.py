@@ -27,8 +27,13 @@ pytestmark = pytest.mark.servers
 
 
 def cli(config: Config, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mailbot", "--config", str(config.source), *args],
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "mailbot", "--config", str(config.source), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_init_checks_config_roster_and_both_servers(
@@ -48,8 +53,10 @@ def test_init_checks_config_roster_and_both_servers(
     this_week = Week.containing(now.date())
     last_deadline = datetime.combine(this_week.monday, time(12, 0), tzinfo=now.tzinfo)  # last week's, Monday noon
     first = this_week - 1 if now < last_deadline else this_week
-    assert f"reporting: DSPs are held to account from week {first} (the oldest week whose deadline is still ahead" \
+    assert (
+        f"reporting: DSPs are held to account from week {first} (the oldest week whose deadline is still ahead"
         in done.stdout
+    )
 
 
 def test_init_names_the_districts_whose_escalations_would_reach_ceg_only(
@@ -58,16 +65,26 @@ def test_init_names_the_districts_whose_escalations_would_reach_ceg_only(
     roster = tmp_path / "roster"
     shutil.copytree(ROSTER.parent / "roster_csv", roster)
     degs = roster / "degs.csv"
-    degs.write_text("".join(line for line in degs.read_text(encoding="utf-8-sig").splitlines(keepends=True)
-                            if not line.startswith(("Agra,", "Aligarh,"))), encoding="utf-8")
+    degs.write_text(
+        "".join(
+            line
+            for line in degs.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+            if not line.startswith(("Agra,", "Aligarh,"))
+        ),
+        encoding="utf-8",
+    )
     done = cli(make_config(roster), "init")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "roster: WARNING: no DEGS address for Agra (118), Aligarh (119): their escalations go to CEG only" \
+    assert (
+        "roster: WARNING: no DEGS address for Agra (118), Aligarh (119): their escalations go to CEG only"
         in done.stdout
+    )
 
 
 def test_init_names_the_server_that_refuses(
-    imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config],
+    imap_account: ImapAccount,
+    smtp_sink: SmtpSink,
+    make_config: Callable[..., Config],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = make_config(ROSTER)
@@ -75,27 +92,35 @@ def test_init_names_the_server_that_refuses(
     done = cli(config, "init")
     assert done.returncode == 1
     assert "wrong-password" not in done.stdout + done.stderr
-    assert (f"IMAP: FAILED (IMAP login refused for {imap_account.username} on 127.0.0.1:"
-            f"{imap_account.server.imaps_port}: [AUTHENTICATIONFAILED]") in done.stdout
+    assert (
+        f"IMAP: FAILED (IMAP login refused for {imap_account.username} on 127.0.0.1:"
+        f"{imap_account.server.imaps_port}: [AUTHENTICATIONFAILED]"
+    ) in done.stdout
     assert f"SMTP 127.0.0.1:{smtp_sink.port}: connected, logged in as" in done.stdout  # checked all the same
 
 
 def test_init_reports_a_missing_password_and_still_checks_smtp(
-    imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config],
+    imap_account: ImapAccount,
+    smtp_sink: SmtpSink,
+    make_config: Callable[..., Config],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = make_config(ROSTER)
     monkeypatch.delenv(imap_account.env_var)
     done = cli(config, "init")
     assert done.returncode == 2, done.stderr
-    assert (f"IMAP: FAILED (imap.password_env: environment variable {imap_account.env_var} is not set or empty)"
-            in done.stdout.splitlines())
+    assert (
+        f"IMAP: FAILED (imap.password_env: environment variable {imap_account.env_var} is not set or empty)"
+        in done.stdout.splitlines()
+    )
     assert f"SMTP 127.0.0.1:{smtp_sink.port}: connected, logged in as" in done.stdout
     assert done.stderr.splitlines()[-1] == "mailbot: 1 check(s) failed; see above"
 
 
 def test_a_refused_login_is_one_plain_line(
-    imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config],
+    imap_account: ImapAccount,
+    smtp_sink: SmtpSink,
+    make_config: Callable[..., Config],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = make_config(ROSTER)
@@ -105,7 +130,8 @@ def test_a_refused_login_is_one_plain_line(
     assert done.stderr.splitlines()[-1] == (
         f"mailbot: IMAP login refused for {imap_account.username} on 127.0.0.1:{imap_account.server.imaps_port}: "
         "[AUTHENTICATIONFAILED] Authentication failed: check imap.username and the password in environment "
-        f"variable {imap_account.env_var} (imap.password_env)")
+        f"variable {imap_account.env_var} (imap.password_env)"
+    )
 
 
 def test_a_tls_mode_mismatch_gets_a_hint(
@@ -115,7 +141,8 @@ def test_a_tls_mode_mismatch_gets_a_hint(
     done = cli(config, "poll")
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1].endswith(
-        'the server does not speak TLS on this port: try security = "starttls" (ports 143/587) or check the port')
+        'the server does not speak TLS on this port: try security = "starttls" (ports 143/587) or check the port'
+    )
     assert "Traceback" not in done.stderr
 
 
@@ -140,7 +167,10 @@ def test_one_shot_commands_refuse_to_run_beside_the_daemon(
 
 
 def test_template_summary_and_dry_runs_write_files(
-    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config],
+    dovecot: DovecotServer,
+    imap_account: ImapAccount,
+    smtp_sink: SmtpSink,
+    make_config: Callable[..., Config],
     tmp_path: Path,
 ) -> None:
     config = make_config(ROSTER, calendar={"first_week": str(WEEK)})  # preview W47's ladder from W48
@@ -154,8 +184,9 @@ def test_template_summary_and_dry_runs_write_files(
     assert {r[1] for r in rows if isinstance(r[1], int)} == set(districts("CMS Computers"))
     assert cli(config, "template", "--dsp", "Nobody Ltd").returncode == 2
 
-    dovecot.seed(imap_account.username, report_email("CMS Computers", "reports@cms.example",
-                                                     districts("CMS Computers")))
+    dovecot.seed(
+        imap_account.username, report_email("CMS Computers", "reports@cms.example", districts("CMS Computers"))
+    )
     assert cli(config, "poll").returncode == 0
     preview = tmp_path / "preview"
     done = cli(config, "send", "--dry-run", str(preview))
@@ -179,8 +210,9 @@ def test_template_summary_and_dry_runs_write_files(
     assert {"Status", "Progress", "History", "Rates"} <= set(openpyxl.load_workbook(path).sheetnames)
 
 
-def test_bad_arguments_are_named(imap_account: ImapAccount, smtp_sink: SmtpSink,
-                                 make_config: Callable[..., Config]) -> None:
+def test_bad_arguments_are_named(
+    imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config]
+) -> None:
     config = make_config(ROSTER)
     done = cli(config, "status", "--week", "2026-47")
     assert done.returncode == 2 and "not a week" in done.stderr

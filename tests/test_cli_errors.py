@@ -127,7 +127,8 @@ def test_an_unwritable_state_folder_is_named_with_its_owner_and_the_fix(
     assert result.stderr == (
         f"mailbot: mailbot.database: cannot create {locked / 'state'}: {locked} belongs to {locked.owner()}, and "
         f"user {user} may not write in it (as root: install -d -o {user} -m 0750 {locked / 'state'}; or point "
-        f"mailbot.database in {path} elsewhere)\n")
+        f"mailbot.database in {path} elsewhere)\n"
+    )
     assert not (locked / "state").exists()
 
 
@@ -139,7 +140,8 @@ def test_an_unwritable_archive_folder_is_named(tmp_path: Path, locked: Path) -> 
     assert result.stderr == (
         f"mailbot: mailbot.archive_dir: cannot write {locked}: it belongs to {locked.owner()}, and user {user} may "
         f"not write it (point mailbot.archive_dir in {path} at a folder {user} owns, or as root: chown -R {user} "
-        f"{locked})\n")
+        f"{locked})\n"
+    )
 
 
 def test_a_file_where_the_state_folder_should_be_is_named(tmp_path: Path) -> None:
@@ -147,8 +149,10 @@ def test_a_file_where_the_state_folder_should_be_is_named(tmp_path: Path) -> Non
     (tmp_path / "state").write_text("not a folder", encoding="utf-8")
     result = invoke("--config", path, "init")
     assert result.exit_code == EXIT_CONFIG
-    assert result.stderr == (f"mailbot: mailbot.database: cannot create {tmp_path / 'state'}: {tmp_path / 'state'} "
-                             "is a file, not a folder (point mailbot.database elsewhere)\n")
+    assert result.stderr == (
+        f"mailbot: mailbot.database: cannot create {tmp_path / 'state'}: {tmp_path / 'state'} "
+        "is a file, not a folder (point mailbot.database elsewhere)\n"
+    )
 
 
 # --- #6: `run` will not start without its passwords ---------------------------------------------------------------
@@ -179,26 +183,29 @@ def test_run_refuses_to_start_when_a_password_variable_is_unset(
     monkeypatch.setenv(PASSWORD_ENV, "")
     result = invoke("--config", path, "run")
     assert result.exit_code == EXIT_CONFIG and daemon_calls == []
-    assert result.stderr == (f"mailbot: {path}: imap.password_env: environment variable {PASSWORD_ENV} is not set "
-                             "or empty\n")
+    assert result.stderr == (
+        f"mailbot: {path}: imap.password_env: environment variable {PASSWORD_ENV} is not set or empty\n"
+    )
 
 
 def test_run_refuses_to_start_when_the_smtp_password_file_is_missing(
     tmp_path: Path, daemon_calls: list[object]
 ) -> None:
-    text = CONFIG.replace('from_address = "ceg@local.example"',
-                          'from_address = "ceg@local.example"\nusername = "ceg"\npassword_file = "smtp.pw"')
+    text = CONFIG.replace(
+        'from_address = "ceg@local.example"',
+        'from_address = "ceg@local.example"\nusername = "ceg"\npassword_file = "smtp.pw"',
+    )
     path = write_config(tmp_path, text)
     result = invoke("--config", path, "run")
     assert result.exit_code == EXIT_CONFIG and daemon_calls == []
     assert f"{path}: smtp.password_file: cannot read secret file {tmp_path / 'smtp.pw'}" in result.stderr
 
 
-def test_run_refuses_to_start_when_the_token_command_does_not_exist(
-    tmp_path: Path, daemon_calls: list[object]
-) -> None:
-    text = CONFIG.replace(f'password_env = "{PASSWORD_ENV}"',
-                          'auth = "xoauth2"\ntoken_command = ["/opt/nowhere/get-token", "--account", "ceg"]')
+def test_run_refuses_to_start_when_the_token_command_does_not_exist(tmp_path: Path, daemon_calls: list[object]) -> None:
+    text = CONFIG.replace(
+        f'password_env = "{PASSWORD_ENV}"',
+        'auth = "xoauth2"\ntoken_command = ["/opt/nowhere/get-token", "--account", "ceg"]',
+    )
     result = invoke("--config", write_config(tmp_path, text), "run")
     assert result.exit_code == EXIT_CONFIG and daemon_calls == []
     assert "imap.token_command: token command '/opt/nowhere/get-token' not found" in result.stderr
@@ -212,8 +219,10 @@ def test_reading_commands_refuse_a_missing_database(tmp_path: Path, args: list[s
     path = write_config(tmp_path)
     result = invoke("--config", path, *args)
     assert result.exit_code == EXIT_CONFIG
-    assert result.stderr == (f"mailbot: no database at {tmp_path / 'state' / 'mailbot.db'}: run `mailbot init` "
-                             f"first (or check mailbot.database in {path})\n")
+    assert result.stderr == (
+        f"mailbot: no database at {tmp_path / 'state' / 'mailbot.db'}: run `mailbot init` "
+        f"first (or check mailbot.database in {path})\n"
+    )
     assert not (tmp_path / "state").exists()  # not even the folder
 
 
@@ -232,21 +241,36 @@ def _failing_poll(error: Exception) -> Callable[..., object]:
     return poll
 
 
-@pytest.mark.parametrize(("error", "status", "said"), [
-    (MailboxError("imap.example:993: SELECT INBOX: NO"), EXIT_UNAVAILABLE,
-     "server unavailable: imap.example:993: SELECT INBOX: NO"),
-    (MailboxUnavailable("imap.example:993: connect: timed out"), EXIT_UNAVAILABLE,
-     "server unavailable: imap.example:993: connect: timed out"),
-    (MailboxAuthError("IMAP login refused for ceg"), EXIT_UNAVAILABLE, "IMAP login refused for ceg"),
-    (SmtpError("smtp.example:587: connect: refused"), EXIT_UNAVAILABLE,
-     "server unavailable: smtp.example:587: connect: refused"),
-    (SmtpSenderRefused("the server refuses the sender"), EXIT_UNAVAILABLE, "the server refuses the sender"),
-    (ConfigError("imap.password_env: not set"), EXIT_CONFIG, "imap.password_env: not set"),
-    (AlreadyRunning(Path("/db"), Path("/db.lock"), 42), EXIT_RUNNING,
-     "another mailbot is already running on the database /db (PID 42 holds /db.lock); stop it first, or point "
-     "this one at another database. The daemon already polls, sends and checks; `mailbot status` shows what it "
-     "did."),
-])
+@pytest.mark.parametrize(
+    ("error", "status", "said"),
+    [
+        (
+            MailboxError("imap.example:993: SELECT INBOX: NO"),
+            EXIT_UNAVAILABLE,
+            "server unavailable: imap.example:993: SELECT INBOX: NO",
+        ),
+        (
+            MailboxUnavailable("imap.example:993: connect: timed out"),
+            EXIT_UNAVAILABLE,
+            "server unavailable: imap.example:993: connect: timed out",
+        ),
+        (MailboxAuthError("IMAP login refused for ceg"), EXIT_UNAVAILABLE, "IMAP login refused for ceg"),
+        (
+            SmtpError("smtp.example:587: connect: refused"),
+            EXIT_UNAVAILABLE,
+            "server unavailable: smtp.example:587: connect: refused",
+        ),
+        (SmtpSenderRefused("the server refuses the sender"), EXIT_UNAVAILABLE, "the server refuses the sender"),
+        (ConfigError("imap.password_env: not set"), EXIT_CONFIG, "imap.password_env: not set"),
+        (
+            AlreadyRunning(Path("/db"), Path("/db.lock"), 42),
+            EXIT_RUNNING,
+            "another mailbot is already running on the database /db (PID 42 holds /db.lock); stop it first, or point "
+            "this one at another database. The daemon already polls, sends and checks; `mailbot status` shows what it "
+            "did.",
+        ),
+    ],
+)
 def test_each_kind_of_error_ends_a_command_with_its_documented_status(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: Exception, status: int, said: str
 ) -> None:
@@ -260,8 +284,9 @@ def test_each_kind_of_error_ends_a_command_with_its_documented_status(
 # --- #8: --out into a folder that does not exist -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [["summary", "--week", "2026-W47"],
-                                  ["template", "--dsp", "CMS Computers", "--week", "2026-W47"]])
+@pytest.mark.parametrize(
+    "args", [["summary", "--week", "2026-W47"], ["template", "--dsp", "CMS Computers", "--week", "2026-W47"]]
+)
 def test_out_into_a_missing_folder_is_named(tmp_path: Path, args: list[str]) -> None:
     path = with_database(tmp_path)
     out = tmp_path / "no" / "such" / "s.xlsx"
@@ -288,8 +313,10 @@ def test_import_of_a_spreadsheet_says_to_save_the_email(tmp_path: Path) -> None:
     result = invoke("--config", path, "import", WORKBOOK, legacy)
     assert result.exit_code == EXIT_UNAVAILABLE
     for file in (WORKBOOK, legacy):
-        assert (f"{file}: not imported: this is a spreadsheet, not an email: save the DSP's email as .eml "
-                "(in Outlook/Thunderbird: Save As)") in result.stdout
+        assert (
+            f"{file}: not imported: this is a spreadsheet, not an email: save the DSP's email as .eml "
+            "(in Outlook/Thunderbird: Save As)"
+        ) in result.stdout
     assert "2 of 2 file(s) could not be imported" in result.stderr
 
 
@@ -344,8 +371,9 @@ def test_log_options_may_follow_the_command(tmp_path: Path) -> None:
     assert "INFO" not in quiet.stderr
     more = tmp_path / "more-notes.eml"
     more.write_text("more notes\n", encoding="utf-8")
-    loud = invoke("--log-level", "error", "import", "--config", path, "--log-level", "info", "--log-format", "json",
-                  more)
+    loud = invoke(
+        "--log-level", "error", "import", "--config", path, "--log-level", "info", "--log-format", "json", more
+    )
     assert '"level": "INFO"' in loud.stderr
 
 
@@ -387,7 +415,8 @@ def test_init_with_a_wrong_imap_password_names_its_variable(
     assert failed_line(result, "IMAP") == (
         f"IMAP: FAILED (IMAP login refused for {imap_account.username} on 127.0.0.1:"
         f"{imap_account.server.imaps_port}: [AUTHENTICATIONFAILED] Authentication failed: check imap.username and "
-        f"the password in environment variable {imap_account.env_var} (imap.password_env))")
+        f"the password in environment variable {imap_account.env_var} (imap.password_env))"
+    )
 
 
 @pytest.mark.servers
@@ -401,8 +430,9 @@ def test_init_with_a_wrong_smtp_password_names_its_file(
     assert result.exit_code == EXIT_UNAVAILABLE
     assert "wrong-password" not in result.output
     line = failed_line(result, "SMTP")
-    assert line.startswith(f"SMTP: FAILED (SMTP login refused for {smtp_sink.username} on 127.0.0.1:{smtp_sink.port}: "
-                           "535 ")
+    assert line.startswith(
+        f"SMTP: FAILED (SMTP login refused for {smtp_sink.username} on 127.0.0.1:{smtp_sink.port}: 535 "
+    )
     assert line.endswith(f": check smtp.username and the password in file {secret} (smtp.password_file))")
 
 
@@ -420,8 +450,10 @@ def test_init_with_a_port_where_nothing_listens_names_the_port(
     port = free_port()
     result = init(make_config(ROSTER, imap={"port": port}))
     assert result.exit_code == EXIT_UNAVAILABLE
-    assert failed_line(result, "IMAP") == (f"IMAP: FAILED (IMAP 127.0.0.1:{port}: connect: Connection refused: "
-                                           "nothing listens there: check imap.port (and imap.host))")
+    assert failed_line(result, "IMAP") == (
+        f"IMAP: FAILED (IMAP 127.0.0.1:{port}: connect: Connection refused: "
+        "nothing listens there: check imap.port (and imap.host))"
+    )
 
 
 @pytest.mark.servers
@@ -432,7 +464,8 @@ def test_init_with_a_host_that_does_not_exist_names_the_host(
     assert result.exit_code == EXIT_UNAVAILABLE
     line = failed_line(result, "SMTP")
     assert line.startswith("SMTP: FAILED (SMTP no-such-host.invalid:") and line.endswith(
-        ": no such host: check smtp.host)")
+        ": no such host: check smtp.host)"
+    )
 
 
 @pytest.mark.servers
@@ -443,23 +476,25 @@ def test_init_with_an_untrusted_certificate_names_ca_file(
     assert result.exit_code == EXIT_UNAVAILABLE
     line = failed_line(result, "IMAP")
     assert "TLS certificate not trusted" in line
-    assert line.endswith(": if this is the right server, set imap.ca_file to the certificate of the CA that signed "
-                         "it (for a self-signed server, its own certificate))")
+    assert line.endswith(
+        ": if this is the right server, set imap.ca_file to the certificate of the CA that signed "
+        "it (for a self-signed server, its own certificate))"
+    )
 
 
 @pytest.mark.servers
 def test_starttls_on_the_imaps_port_is_named_in_seconds(
     imap_account: ImapAccount, make_config: Callable[..., Config]
 ) -> None:
-    config = make_config(ROSTER, imap={"security": "starttls", "port": imap_account.server.imaps_port,
-                                       "timeout": 60})
+    config = make_config(ROSTER, imap={"security": "starttls", "port": imap_account.server.imaps_port, "timeout": 60})
     started = time.monotonic()
     result = init(config)
     elapsed = time.monotonic() - started
     assert result.exit_code == EXIT_UNAVAILABLE
     assert failed_line(result, "IMAP") == (
         f"IMAP: FAILED (IMAP 127.0.0.1:{imap_account.server.imaps_port}: connect: no greeting within 3 s: this "
-        'port speaks TLS from the first byte: set imap.security = "ssl" (or keep "starttls" and use port 143))')
+        'port speaks TLS from the first byte: set imap.security = "ssl" (or keep "starttls" and use port 143))'
+    )
     assert elapsed < 15, elapsed  # not the 60 s timeout
 
 
@@ -479,7 +514,8 @@ def test_starttls_on_the_smtps_port_is_named_in_seconds(
     assert result.exit_code == EXIT_UNAVAILABLE
     assert failed_line(result, "SMTP") == (
         f"SMTP: FAILED (SMTP 127.0.0.1:{smtps.port}: connect: no greeting within 3 s: this port speaks TLS from "
-        'the first byte: set smtp.security = "ssl" (or keep "starttls" and use port 587))')
+        'the first byte: set smtp.security = "ssl" (or keep "starttls" and use port 587))'
+    )
     assert elapsed < 15, elapsed
 
 
@@ -490,7 +526,8 @@ def test_init_without_a_roster_names_roster_path(tmp_path: Path) -> None:
     assert result.stderr.splitlines()[-1] == (
         f"mailbot: roster.path: {tmp_path / 'roster.xlsx'}: no such file or folder: copy CEG's roster there or set "
         f"roster.path in {path} (an .xlsx workbook, or a folder of dsps.csv, assignments.csv and degs.csv; "
-        "fixtures/roster/ has an example)")
+        "fixtures/roster/ has an example)"
+    )
 
 
 def test_init_with_a_broken_roster_names_the_rows_and_the_file(tmp_path: Path) -> None:

@@ -87,7 +87,6 @@ def test_statuses_on_time_late_missing_invalid_pending() -> None:
     assert (SHREE, AGRA) in ev.expected(Week(2026, 44))
 
 
-
 def test_a_dsp_that_stops_reporting_is_not_accused_of_stalling_on_carried_figures() -> None:
     # CMS stops reporting Agra after W44: its W44 figures stand in for W45..W47 (labelled as such), but the weeks
     # it did not report have no known increase, so Agra never becomes "no progress" on figures CMS did not send.
@@ -108,30 +107,49 @@ def test_a_dsp_that_stalls_is_flagged_though_another_dsp_of_the_district_stopped
     # (its figures are carried forward, so the district's own increase is unknown from W45 on).
     w44 = Week(2026, 44)
     cms_w44 = next(f for f in facts() if f.dsp == CMS and f.lgd_code == AGRA and f.week == w44)
-    flat = [replace(f, figures=cms_w44.figures) if f.dsp == CMS and f.lgd_code == AGRA and f.week > w44 else f
-            for f in facts()]
-    shree = ReportFact(SHREE, AGRA, w44, cms_w44.received_at, True,
-                       {"rural_target": 10, "rural_opened": 1, "urban_target": 0, "urban_opened": 0})
+    flat = [
+        replace(f, figures=cms_w44.figures) if f.dsp == CMS and f.lgd_code == AGRA and f.week > w44 else f
+        for f in facts()
+    ]
+    shree = ReportFact(
+        SHREE,
+        AGRA,
+        w44,
+        cms_w44.received_at,
+        True,
+        {"rural_target": 10, "rural_opened": 1, "urban_target": 0, "urban_opened": 0},
+    )
     ev = Evaluation(roster(), [*flat, shree], CALENDAR, ist(WED, 12))
     agra = {p.lgd_code: p for p in ev.progress(W47)}[AGRA]
     assert agra.increase is None and agra.carried_forward  # Shreetron's W44 figures stand in
     assert agra.stalled_weeks == 3 and "no_progress" in agra.lag_reasons  # ...but CMS's own stall still shows
 
 
-
 def test_a_dsp_at_its_own_target_is_no_stall_and_a_dip_and_recovery_is_no_rise() -> None:
     w44 = Week(2026, 44)
     # Agra: Shreetron has opened all 10 of its own target since W44; CMS keeps growing. Nobody stalls.
-    done = [ReportFact(SHREE, AGRA, w, ist(w.monday + timedelta(days=6), 9), True,
-                       {"rural_target": 10, "rural_opened": 10, "urban_target": 0, "urban_opened": 0})
-            for w in week_range(w44, W47)]
+    done = [
+        ReportFact(
+            SHREE,
+            AGRA,
+            w,
+            ist(w.monday + timedelta(days=6), 9),
+            True,
+            {"rural_target": 10, "rural_opened": 10, "urban_target": 0, "urban_opened": 0},
+        )
+        for w in week_range(w44, W47)
+    ]
     agra = {p.lgd_code: p for p in Evaluation(roster(), [*facts(), *done], CALENDAR, ist(WED, 12)).progress(W47)}[AGRA]
     assert agra.increase and agra.increase > 0 and "no_progress" not in agra.lag_reasons and not agra.stalled_dsps
     # CMS's Agra count dips by one in W45 and comes back in W46: back to where it was is no rise.
     cms_w44 = next(f for f in facts() if f.dsp == CMS and f.lgd_code == AGRA and f.week == w44)
     dip = {**cms_w44.figures, "rural_opened": (cms_w44.figures["rural_opened"] or 0) - 1}
-    flat = [replace(f, figures=dip if f.week == Week(2026, 45) else cms_w44.figures)
-            if f.dsp == CMS and f.lgd_code == AGRA and f.week > w44 else f for f in facts()]
+    flat = [
+        replace(f, figures=dip if f.week == Week(2026, 45) else cms_w44.figures)
+        if f.dsp == CMS and f.lgd_code == AGRA and f.week > w44
+        else f
+        for f in facts()
+    ]
     agra = {p.lgd_code: p for p in Evaluation(roster(), flat, CALENDAR, ist(WED, 12)).progress(W47)}[AGRA]
     assert agra.stalled_weeks == 3 and "no_progress" in agra.lag_reasons
     assert agra.stalled_dsps == (CMS,)  # Shreetron never reported: it is missing, not stalled
@@ -143,7 +161,6 @@ def test_skipping_a_week_does_not_restart_the_count_without_an_increase() -> Non
     ev = Evaluation(roster(), skipped, CALENDAR, ist(WED, 12))
     aligarh = {p.lgd_code: p for p in ev.progress(W47)}[ALIGARH]
     assert aligarh.lag_reasons == ("no_progress",) and aligarh.stalled_weeks == 3
-
 
 
 def test_the_default_week_is_the_newest_week_past_its_deadline_even_before_the_first_week() -> None:
@@ -364,8 +381,11 @@ def test_a_degs_gets_one_email_with_the_escalation_and_the_action_alert_due_toge
 
 
 def test_action_alert_after_consecutive_weeks_or_lagging() -> None:
-    alerts = {n.lgd_codes[0]: context_of(n, ActionContext) for n in due(ist(WED, 12))
-              if n.kind == "action_alert" and n.week == W47}
+    alerts = {
+        n.lgd_codes[0]: context_of(n, ActionContext)
+        for n in due(ist(WED, 12))
+        if n.kind == "action_alert" and n.week == W47
+    }
     assert alerts[FARRUKHABAD].dsps[0].streak == 8
     assert [o.dsp for o in alerts[AGRA].dsps] == [SHREE]
     assert alerts[ALIGARH].dsps == ()

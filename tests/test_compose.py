@@ -130,9 +130,11 @@ def test_acknowledgement(composer: Composer) -> None:
     assert "Agra / आगरा" in text
     assert "Aligarh / अलीगढ़" in text
     # The file and sheet said once; each problem names its cell, English then Hindi on the next line.
-    assert ("In file report.xlsx, sheet Sheet1 (फ़ाइल/शीट):\n"
-            "1. Cell E7: Rural JSKs opened (130) exceed the target (120).\n"
-            "   स्थापित ग्रामीण जन सेवा केन्द्र (130) लक्ष्य (120) से अधिक हैं।\n") in text
+    assert (
+        "In file report.xlsx, sheet Sheet1 (फ़ाइल/शीट):\n"
+        "1. Cell E7: Rural JSKs opened (130) exceed the target (120).\n"
+        "   स्थापित ग्रामीण जन सेवा केन्द्र (130) लक्ष्य (120) से अधिक हैं।\n"
+    ) in text
     assert text.count("report.xlsx") == 1
     assert '"JSK report W47"' in text
     assert "recorded for 2 districts:" in text and "उपरोक्त 2 जनपदों के लिए" in text
@@ -152,8 +154,16 @@ def test_a_message_id_that_is_not_one_well_formed_id_is_not_copied(composer: Com
 
 def test_a_receipt_says_which_figures_are_in_force(composer: Composer) -> None:
     figures = {"rural_target": 120, "rural_opened": 77, "urban_target": 20, "urban_opened": 5}
-    later = IngestReply(("reports@cms.example",), CMS, "s", ORIGINAL_ID, W47, (AGRA,), [],
-                        in_force=(InForce(AGRA, figures, False, NOW + timedelta(hours=1)),))
+    later = IngestReply(
+        ("reports@cms.example",),
+        CMS,
+        "s",
+        ORIGINAL_ID,
+        W47,
+        (AGRA,),
+        [],
+        in_force=(InForce(AGRA, figures, False, NOW + timedelta(hours=1)),),
+    )
     text = text_of(reparse(composer.ingest_reply(later, now=NOW, message_id=MSGID)))
     assert "Figures now in force for week 16–22 Nov 2026" in text
     assert "Agra / आगरा: rural opened 77 of 120, urban opened 5 of 20" in text
@@ -186,9 +196,7 @@ def test_rejection_can_attach_the_template(composer: Composer) -> None:
 
 
 def test_rejection_without_a_file_says_attach_it_not_correct_cells(composer: Composer) -> None:
-    nothing = Problem(
-        "error", "no_attachment", "No Excel workbook was attached.", "कोई एक्सेल फ़ाइल संलग्न नहीं थी।"
-    )
+    nothing = Problem("error", "no_attachment", "No Excel workbook was attached.", "कोई एक्सेल फ़ाइल संलग्न नहीं थी।")
     rejected = IngestReply(("jsk@srei.example",), SREI, "report", "", W47, (), [nothing], (FARRUKHABAD,))
     msg = reparse(composer.ingest_reply(rejected, now=NOW, message_id=MSGID))
     for text in (text_of(msg), text_of(msg, "html")):
@@ -301,8 +309,11 @@ def test_overdue_has_one_line_per_cause_with_the_refusal_reason(composer: Compos
     lgds = (150, 141, 152, 160, 148)
     out = tuple(Outstanding(SREI, lgd, "invalid" if lgd in (152, 160) else "missing", (W47,), 1) for lgd in lgds)
     note = replace(note, lgd_codes=lgds, context=replace(context_of(note, OverdueContext), districts=out))
-    msg = reparse(composer.notification(note, now=ist(MON, 13), message_id=MSGID,
-                                        rejections={SREI: "Sheet 'Report' has no 'District' column"}))
+    msg = reparse(
+        composer.notification(
+            note, now=ist(MON, 13), message_id=MSGID, rejections={SREI: "Sheet 'Report' has no 'District' column"}
+        )
+    )
     text = text_of(msg)
     lines = [line for line in text.splitlines() if line.startswith("- ")]
     names = {lgd: by_code(lgd).name_en for lgd in lgds}
@@ -413,12 +424,13 @@ def test_escalation_carrying_the_action_alert_has_both_sections(composer: Compos
 def test_action_alert_acts_only_against_the_dsp_that_stalled(composer: Composer) -> None:
     note = next(n for n in notes_at(WED, 12, "action_alert") if n.lgd_codes == (AGRA,))
     alert = context_of(note, ActionContext)
-    stalled = replace(alert.progress, lag_reasons=("no_progress",), stalled_weeks=3, dsps=(CMS, "Shreetron"),
-                      stalled_dsps=(CMS,))
+    stalled = replace(
+        alert.progress, lag_reasons=("no_progress",), stalled_weeks=3, dsps=(CMS, "Shreetron"), stalled_dsps=(CMS,)
+    )
     note = replace(note, context=replace(alert, progress=stalled, dsps=()))
     text = text_of(reparse(composer.notification(note, now=ist(WED, 12), message_id=MSGID)))
     assert "please take action against the DSP CMS Computers as per the terms of the contract" in text
-    assert "Shreetron" not in text[text.index("take action"):text.index("सेवा में")]
+    assert "Shreetron" not in text[text.index("take action") : text.index("सेवा में")]
 
 
 def test_action_alert_says_when_the_increase_is_not_known(composer: Composer) -> None:
@@ -451,8 +463,7 @@ def test_action_alert_labels_figures_carried_from_an_earlier_report(composer: Co
 def summary_email(composer: Composer, **kwargs: object) -> EmailMessage:
     note = notes_at(TUE, 10, "summary")[0]
     xlsx = build_workbook(context_of(note, SummaryContext).report, (), 0.5)
-    return reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=xlsx,
-                                         **kwargs))  # type: ignore[arg-type]  # each test passes the keyword it varies
+    return reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=xlsx, **kwargs))  # type: ignore[arg-type]  # each test passes the keyword it varies
 
 
 def test_summary_subject_leads_with_the_figures(composer: Composer) -> None:
@@ -464,22 +475,34 @@ def test_summary_subject_leads_with_the_figures(composer: Composer) -> None:
 
 
 def test_summary_first_screen_has_the_figures_change_trouble_and_map(composer: Composer) -> None:
-    unanswered = [QuarantineItem("district.coordinator@gmail.example", "Weekly JSK report Agra", ist(MON, 10, 30),
-                                 "unknown sender district.coordinator@gmail.example")]
+    unanswered = [
+        QuarantineItem(
+            "district.coordinator@gmail.example",
+            "Weekly JSK report Agra",
+            ist(MON, 10, 30),
+            "unknown sender district.coordinator@gmail.example",
+        )
+    ]
     msg = summary_email(composer, unanswered=unanswered)
     text, html = text_of(msg), text_of(msg, "html")
-    assert text.startswith("JSK weekly reports, week 16–22 Nov 2026 / सप्ताह 16–22 नवम्बर 2026\n\n"
-                           "Reported / प्राप्त: 74 of 76 (97%), ±0 pts vs 9–15 Nov\n"
-                           "On time / समय पर: 74 (97%), ±0 pts vs 9–15 Nov\n")
+    assert text.startswith(
+        "JSK weekly reports, week 16–22 Nov 2026 / सप्ताह 16–22 नवम्बर 2026\n\n"
+        "Reported / प्राप्त: 74 of 76 (97%), ±0 pts vs 9–15 Nov\n"
+        "On time / समय पर: 74 (97%), ±0 pts vs 9–15 Nov\n"
+    )
     # The DSPs in trouble, grouped by what went wrong, each with its districts.
-    assert ("Missing / अप्राप्त: 2 districts\n- Shreetron: Agra (4 weeks in a row)\n"
-            "- Srei Sahaj: Farrukhabad (8 weeks in a row)\n") in text
+    assert (
+        "Missing / अप्राप्त: 2 districts\n- Shreetron: Agra (4 weeks in a row)\n"
+        "- Srei Sahaj: Farrukhabad (8 weeks in a row)\n"
+    ) in text
     assert "Districts on the map / मानचित्र में जनपद: 73 on time (समय पर), 0 late (विलम्ब से), 2 missing" in text
     for label in ("73</b> On time", "समय पर", "2</b> Missing", "अप्राप्त", "(diagonal stripes)"):
         assert label in html, label  # the legend: colour, words in both languages, the count
     # Phone order: figures, trouble, map; the unanswered mail and the per-district list only after the map.
-    order = [html.index(s) for s in ("74/76", "Missing</b> / ", "cid:", "By DSP", "Not received, by district",
-                                     "Unanswered messages: 1")]
+    order = [
+        html.index(s)
+        for s in ("74/76", "Missing</b> / ", "cid:", "By DSP", "Not received, by district", "Unanswered messages: 1")
+    ]
     assert order == sorted(order)
     assert "district.coordinator@gmail.example" in text and "Address not in roster" in html
     # Lagging districts name their DSP.
@@ -515,11 +538,19 @@ def test_summary_says_why_a_report_was_refused(composer: Composer) -> None:
     refused = [*facts(), ReportFact(SHREE, AGRA, W47, ist(MON, 9), False, {})]
     report = evaluate(roster(), refused, CALENDAR, ist(TUE, 10), W47)
     note = replace(note, context=replace(context_of(note, SummaryContext), build=lambda: report))
-    msg = reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=b"x",
-                                        rejections={SHREE: "The file could not be read (damaged or incomplete)"}))
+    msg = reparse(
+        composer.notification(
+            note,
+            now=ist(TUE, 10),
+            message_id=MSGID,
+            summary_xlsx=b"x",
+            rejections={SHREE: "The file could not be read (damaged or incomplete)"},
+        )
+    )
     text = text_of(msg)
-    assert ("Invalid / अमान्य: 1 district\n- Shreetron: Agra — the file could not be read (damaged or incomplete)"
-            ) in text
+    assert (
+        "Invalid / अमान्य: 1 district\n- Shreetron: Agra — the file could not be read (damaged or incomplete)"
+    ) in text
     assert "Missing / अप्राप्त: 1 district\n- Srei Sahaj: Farrukhabad" in text
 
 
@@ -527,13 +558,25 @@ def test_summary_html_and_workbook(composer: Composer) -> None:
     note = notes_at(TUE, 10, "summary")[0]
     xlsx = build_workbook(context_of(note, SummaryContext).report, (), 0.5)
     unanswered = [
-        QuarantineItem("district.coordinator@gmail.example", "Weekly JSK report Agra", ist(MON, 10, 30),
-                       "unknown sender district.coordinator@gmail.example"),
-        *(QuarantineItem(f"robot{i}@vendor.example", "Out of office", ist(MON, 11),
-                         "automated message: Auto-Submitted: auto-replied") for i in range(11)),
+        QuarantineItem(
+            "district.coordinator@gmail.example",
+            "Weekly JSK report Agra",
+            ist(MON, 10, 30),
+            "unknown sender district.coordinator@gmail.example",
+        ),
+        *(
+            QuarantineItem(
+                f"robot{i}@vendor.example",
+                "Out of office",
+                ist(MON, 11),
+                "automated message: Auto-Submitted: auto-replied",
+            )
+            for i in range(11)
+        ),
     ]
-    msg = reparse(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=xlsx,
-                                        unanswered=unanswered))
+    msg = reparse(
+        composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=xlsx, unanswered=unanswered)
+    )
     assert msg["To"] == "jsk@ceg.up.gov.in, monitor@ceg.up.gov.in"
     html = text_of(msg, "html")
     assert 'name="viewport"' in html
@@ -542,8 +585,10 @@ def test_summary_html_and_workbook(composer: Composer) -> None:
     text = text_of(msg)
     assert "Unanswered messages (unknown senders, quarantined) / अनुत्तरित संदेश (अज्ञात प्रेषक, अलग रखे गए संदेश): 12" in text
     # The first ten, in words, so CEG sees a DSP writing from a new address without opening the workbook.
-    assert ('- district.coordinator@gmail.example: "Weekly JSK report Agra", Mon 23 Nov 2026, 10:30 IST: '
-            "Address not in roster") in text
+    assert (
+        '- district.coordinator@gmail.example: "Weekly JSK report Agra", Mon 23 Nov 2026, 10:30 IST: '
+        "Address not in roster"
+    ) in text
     assert text.count("Automatic reply (out of office)") == 9 and "... and 2 more" in text
     assert "district.coordinator@gmail.example" in html and "and 2 more" in html
     assert "- 16–22 Nov 2026: 97.4%" in text  # the trend by week, as dates
@@ -613,13 +658,18 @@ def every_email(composer: Composer) -> list[EmailMessage]:
         IngestReply(("jsk@srei.example",), SREI, "report", "", W47, (), [ERROR], (FARRUKHABAD,)),
     ]
     out = [composer.ingest_reply(r, now=NOW, message_id=MSGID) for r in replies]
-    for day, hour, kind in ((SUN, 12, "reminder"), (MON, 13, "overdue"), (WED, 12, "escalation"),
-                            (WED, 12, "action_alert")):
+    for day, hour, kind in (
+        (SUN, 12, "reminder"),
+        (MON, 13, "overdue"),
+        (WED, 12, "escalation"),
+        (WED, 12, "action_alert"),
+    ):
         out.extend(composer.notification(n, now=ist(day, hour), message_id=MSGID) for n in notes_at(day, hour, kind))
     note = notes_at(TUE, 10, "summary")[0]
     stranger = QuarantineItem("a@b.example", "hello", None, "unknown sender a@b.example")
-    out.append(composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=b"x",
-                                     unanswered=[stranger]))
+    out.append(
+        composer.notification(note, now=ist(TUE, 10), message_id=MSGID, summary_xlsx=b"x", unanswered=[stranger])
+    )
     return [reparse(m) for m in out]
 
 
@@ -660,21 +710,26 @@ def test_summary_counts_withheld_replies_only_when_there_are_some(composer: Comp
 
 
 def test_summary_lists_district_office_replies_before_the_strangers(composer: Composer) -> None:
-    reply = DistrictReply((AGRA,), "degs.agra@up.example", "Re: Agra: report not received", ist(WED, 11),
-                          "escalation about Agra, week 2026-W47: Agra: report not received")
+    reply = DistrictReply(
+        (AGRA,),
+        "degs.agra@up.example",
+        "Re: Agra: report not received",
+        ist(WED, 11),
+        "escalation about Agra, week 2026-W47: Agra: report not received",
+    )
     msg = summary_email(composer, district_replies=[reply])
     text = text_of(msg)
-    assert ("Replies from district offices / जनपद कार्यालयों (DEGS) के उत्तर: 1 (read them: mailbot does not answer"
-            in text)
-    assert ('- Agra / आगरा — degs.agra@up.example: "Re: Agra: report not received"' in text
-            and "; answers the escalation about Agra, week 2026-W47" in text)
+    assert "Replies from district offices / जनपद कार्यालयों (DEGS) के उत्तर: 1 (read them: mailbot does not answer" in text
+    assert (
+        '- Agra / आगरा — degs.agra@up.example: "Re: Agra: report not received"' in text
+        and "; answers the escalation about Agra, week 2026-W47" in text
+    )
     assert text.index("Replies from district offices") < text.index("Unanswered messages")
 
 
 def test_receipt_tells_refused_districts_from_absent_ones(composer: Composer) -> None:
     refused = replace(ERROR, lgd_code=119)  # Aligarh's row is in the file, with a bad figure
-    due = IngestReply(("reports@cms.example",), CMS, "JSK", ORIGINAL_ID, W47, (AGRA,), [refused],
-                      still_due=(119, 121))
+    due = IngestReply(("reports@cms.example",), CMS, "JSK", ORIGINAL_ID, W47, (AGRA,), [refused], still_due=(119, 121))
     text = text_of(reparse(composer.ingest_reply(due, now=NOW, message_id=MSGID)))
     assert "In this file but refused (see the problems), still due for week 16–22 Nov 2026: Aligarh." in text
     assert "Not in this file, still due for week 16–22 Nov 2026: Ambedkar Nagar." in text
@@ -719,25 +774,41 @@ def test_ceg_gets_one_email_listing_every_district_without_a_degs_address(compos
     [note] = to_ceg
     assert note.lgd_codes == (AGRA, ALIGARH, FARRUKHABAD)
     # Nothing dropped: the other districts' keys are carried, so none is ever sent on its own.
-    assert set(note.carries) == {f"{kind}/2026-W47/{lgd}/{CEG[0]}" for kind, lgd in (
-        ("action_alert", AGRA), ("escalation", FARRUKHABAD), ("action_alert", FARRUKHABAD), ("action_alert", ALIGARH))}
+    assert set(note.carries) == {
+        f"{kind}/2026-W47/{lgd}/{CEG[0]}"
+        for kind, lgd in (
+            ("action_alert", AGRA),
+            ("escalation", FARRUKHABAD),
+            ("action_alert", FARRUKHABAD),
+            ("action_alert", ALIGARH),
+        )
+    }
     assert {n.key for n in pending} | {k for n in pending for k in n.carries} == {n.key for n in due}
     msg = reparse(composer.notification(note, now=ist(WED, 12), message_id=MSGID))
     assert msg["X-Mailbot-Kind"] == "escalation" and msg["To"] == ", ".join(CEG)
     assert msg["Subject"] == (
         "No DEGS address: 3 districts not reported or needing action, week 16–22 Nov 2026 (2026-W47) / "
-        "डी.ई.जी.एस. का पता नहीं: 3 जनपद रिपोर्ट अप्राप्त अथवा कार्यवाही अपेक्षित, सप्ताह 16–22 नवम्बर 2026")
+        "डी.ई.जी.एस. का पता नहीं: 3 जनपद रिपोर्ट अप्राप्त अथवा कार्यवाही अपेक्षित, सप्ताह 16–22 नवम्बर 2026"
+    )
     text, html = text_of(msg), text_of(msg, "html")
     assert "The roster has no DEGS address for 3 districts: Agra, Aligarh and Farrukhabad." in text
-    assert text.index("== Agra (LGD 118) ==") < text.index("== Aligarh (LGD 119) ==") < text.index(
-        "== Farrukhabad (LGD 141) ==") < text.index("सेवा में, सी.ई.जी.") < text.index("== आगरा (एल.जी.डी. 118) ==")
+    assert (
+        text.index("== Agra (LGD 118) ==")
+        < text.index("== Aligarh (LGD 119) ==")
+        < text.index("== Farrukhabad (LGD 141) ==")
+        < text.index("सेवा में, सी.ई.जी.")
+        < text.index("== आगरा (एल.जी.डी. 118) ==")
+    )
     assert "- Srei Sahaj has not sent the report." in text and "- Shreetron ने रिपोर्ट नहीं भेजी है।" in text
     assert "JSK progress in the district lags the target" in text  # Aligarh: an action alert alone
     assert text.count("ACTION NEEDED") == 3
     assert "Agra, Aligarh and Farrukhabad" in html and html.count("Action needed / ") == 3
     # One district alone keeps its own email, as before (addressed as to its DEGS, with the note to CEG).
-    single = [n for n in merge_moment(due_notifications(r, facts(), CALENDAR, ist(WED, 12), CEG))
-              if n.recipient == CEG[0] and n.kind == "escalation" and n.week == W47]
+    single = [
+        n
+        for n in merge_moment(due_notifications(r, facts(), CALENDAR, ist(WED, 12), CEG))
+        if n.recipient == CEG[0] and n.kind == "escalation" and n.week == W47
+    ]
     assert [n.lgd_codes for n in single] == [(FARRUKHABAD,)]
 
 
@@ -752,17 +823,25 @@ def test_overdue_notice_and_warning_have_an_html_part_english_then_hindi(compose
     shree = next(n for n in notes_at(MON, 13, "overdue") if n.dsp == SHREE)
     refused = (Outstanding(SHREE, AGRA, "invalid", (W47,), 1),)
     shree = replace(shree, context=replace(context_of(shree, OverdueContext), districts=refused))
-    html = text_of(reparse(composer.notification(shree, now=ist(MON, 13), message_id=MSGID,
-                                                 rejections={SHREE: "The file could not be read"})), "html")
+    html = text_of(
+        reparse(
+            composer.notification(
+                shree, now=ist(MON, 13), message_id=MSGID, rejections={SHREE: "The file could not be read"}
+            )
+        ),
+        "html",
+    )
     assert "<b>Refused: 1 district</b>, because: The file could not be read<br>" in html
     assert "The full reasons for a refused report were emailed in reply to it." in html
 
     warnings = {n.dsp: n for n in notes_at(WED, 12, "dsp_warning")}
     html = text_of(reparse(composer.notification(warnings[CMS], now=ist(WED, 12), message_id=MSGID)), "html")
     assert "<b>take action against CMS Computers</b>" in html
-    assert ('<b>Aligarh</b> / <span lang="hi"><b>अलीगढ़</b></span><br>\n'
-            "No increase in centres opened for 3 weeks<br>") in html
-    assert ('Centres opened 57 of a target of 120 (47.5%)<br>\n<span lang="hi">'
-            "स्थापित केन्द्र 57, लक्ष्य 120 (47.5%)") in html
+    assert (
+        '<b>Aligarh</b> / <span lang="hi"><b>अलीगढ़</b></span><br>\nNo increase in centres opened for 3 weeks<br>'
+    ) in html
+    assert (
+        'Centres opened 57 of a target of 120 (47.5%)<br>\n<span lang="hi">स्थापित केन्द्र 57, लक्ष्य 120 (47.5%)'
+    ) in html
     html = text_of(reparse(composer.notification(warnings[SHREE], now=ist(WED, 12), message_id=MSGID)), "html")
-    assert "No valid report for 4 weeks in a row<br>\n<span lang=\"hi\">लगातार 4 सप्ताह से वैध रिपोर्ट अप्राप्त" in html
+    assert 'No valid report for 4 weeks in a row<br>\n<span lang="hi">लगातार 4 सप्ताह से वैध रिपोर्ट अप्राप्त' in html

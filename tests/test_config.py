@@ -57,18 +57,28 @@ def test_minimal_config_fills_defaults(tmp_path: Path) -> None:
     ("change", "names"),
     [
         (("[imap]\nhost", "[imap]\nhots"), "imap.host: missing (required); is imap.hots a misspelling"),
-        (("[ceg]", '[calendar]\ntimezon = "UTC"\n[ceg]'),
-         "calendar.timezon: unknown key; did you mean calendar.timezone?"),
+        (
+            ("[ceg]", '[calendar]\ntimezon = "UTC"\n[ceg]'),
+            "calendar.timezon: unknown key; did you mean calendar.timezone?",
+        ),
         # A misspelt optional key has a default, so only the unknown-key check sees it: it names the intent too.
-        (("[ceg]", "[calendar]\nlag_treshold = 0.4\n[ceg]"),
-         "calendar.lag_treshold: unknown key; did you mean calendar.lag_threshold?"),
-        (("[ceg]", "[schedule]\npoll_minute = 2\n[ceg]"),
-         "schedule.poll_minute: unknown key; did you mean schedule.poll_minutes?"),
-        (("[ceg]", "[schedule]\nfrobnicate = 2\n[ceg]"),
-         "schedule.frobnicate: unknown key (check the spelling against config.example.toml)"),
+        (
+            ("[ceg]", "[calendar]\nlag_treshold = 0.4\n[ceg]"),
+            "calendar.lag_treshold: unknown key; did you mean calendar.lag_threshold?",
+        ),
+        (
+            ("[ceg]", "[schedule]\npoll_minute = 2\n[ceg]"),
+            "schedule.poll_minute: unknown key; did you mean schedule.poll_minutes?",
+        ),
+        (
+            ("[ceg]", "[schedule]\nfrobnicate = 2\n[ceg]"),
+            "schedule.frobnicate: unknown key (check the spelling against config.example.toml)",
+        ),
         (('username = "jsk@ceg.example"\n', ""), "imap.username: missing"),
-        (('[smtp]\nhost = "smtp.example.org"', '[smtp]\nhost = "smtp.example.org"\nport = "465"'),
-         "smtp.port: expected a whole number"),
+        (
+            ('[smtp]\nhost = "smtp.example.org"', '[smtp]\nhost = "smtp.example.org"\nport = "465"'),
+            "smtp.port: expected a whole number",
+        ),
         (('password_env = "TEST_IMAP_PW"', 'password = "hunter2"'), "imap.password: passwords are never kept"),
         (('host = "imap.example.org"', 'host = "imap.example.org"\nsecurity = "none"'), "imap.security: 'none'"),
         (('addresses = ["ceg@ceg.example"]', 'addresses = ["not an address"]'), "ceg.addresses: not an email"),
@@ -77,8 +87,10 @@ def test_minimal_config_fills_defaults(tmp_path: Path) -> None:
         (("[ceg]", "[calendar]\nlag_threshold = 50\n[ceg]"), "calendar.lag_threshold: must be a fraction"),
         (("[ceg]", "[schedule]\npoll_minutes = 0\n[ceg]"), "schedule.poll_minutes: must be greater than 0"),
         (('[roster]\npath = "roster.xlsx"', "[roster]"), "roster.path: missing"),
-        (('host = "imap.example.org"', 'host = "imap.example.org"\nauthserv_id = ["mx"]'),
-         "imap.authserv_id: expected"),
+        (
+            ('host = "imap.example.org"', 'host = "imap.example.org"\nauthserv_id = ["mx"]'),
+            "imap.authserv_id: expected",
+        ),
     ],
 )
 def test_a_bad_value_is_named_by_its_key(tmp_path: Path, change: tuple[str, str], names: str) -> None:
@@ -91,8 +103,9 @@ def test_a_bad_value_is_named_by_its_key(tmp_path: Path, change: tuple[str, str]
 def test_a_password_never_appears_in_errors_or_reprs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     secret_file = tmp_path / "imap.pw"
     secret_file.write_text("s3cret-app-password\n", encoding="utf-8")
-    config = load_config(write(tmp_path, MINIMAL.replace('password_env = "TEST_IMAP_PW"',
-                                                         f'password_file = "{secret_file}"')))
+    config = load_config(
+        write(tmp_path, MINIMAL.replace('password_env = "TEST_IMAP_PW"', f'password_file = "{secret_file}"'))
+    )
     assert config.imap.secret.reveal() == "s3cret-app-password"
     assert "s3cret" not in repr(config) and "s3cret" not in repr(config.imap)
 
@@ -144,26 +157,44 @@ def test_loopback_may_go_without_tls(tmp_path: Path) -> None:
     ("change", "names"),
     [
         (("[smtp]", "[smpt]"), "unknown section 'smpt'; is it a misspelling of 'smtp'?"),
-        (('password_env = "TEST_IMAP_PW"', 'pasword_env = "TEST_IMAP_PW"'),
-         "imap.password_env: missing; name the environment variable or password_file that holds the password; "
-         "is imap.pasword_env a misspelling of it?"),
-        (('host = "imap.example.org"', 'host = "imap.example.org"\ntimeout = "60"'),
-         "imap.timeout: expected a number, got '60'"),
-        (('host = "imap.example.org"', 'host = "imap.example.org"\nport = 0'),
-         "imap.port: must be a port number from 1 to 65535, got 0"),
-        (('host = "smtp.example.org"', 'host = "smtp.example.org"\nport = 99999'),
-         "smtp.port: must be a port number from 1 to 65535, got 99999"),
+        (
+            ('password_env = "TEST_IMAP_PW"', 'pasword_env = "TEST_IMAP_PW"'),
+            "imap.password_env: missing; name the environment variable or password_file that holds the password; "
+            "is imap.pasword_env a misspelling of it?",
+        ),
+        (
+            ('host = "imap.example.org"', 'host = "imap.example.org"\ntimeout = "60"'),
+            "imap.timeout: expected a number, got '60'",
+        ),
+        (
+            ('host = "imap.example.org"', 'host = "imap.example.org"\nport = 0'),
+            "imap.port: must be a port number from 1 to 65535, got 0",
+        ),
+        (
+            ('host = "smtp.example.org"', 'host = "smtp.example.org"\nport = 99999'),
+            "smtp.port: must be a port number from 1 to 65535, got 99999",
+        ),
         (('host = "imap.example.org"', 'host = "imap.example.org"\nport = -5'), "imap.port: must be a port number"),
-        (('host = "imap.example.org"', 'host = "imap.example.org"\nca_file = "/nonexistent/ca.pem"'),
-         "imap.ca_file: /nonexistent/ca.pem: no such file"),
-        (('host = "smtp.example.org"', 'host = "smtp.example.org"\nca_file = "certs/ca.pem"'),
-         "smtp.ca_file: {dir}/certs/ca.pem: no such file"),  # relative to the config file, and shown in full
-        (('host = "imap.example.org"', 'host = "imap.example.org"\nca_file = "."'),
-         "imap.ca_file: {dir}: a folder, not a file"),
-        (("[roster]", '[mailbot]\ntemplates_dir = "my-templates"\n[roster]'),
-         "mailbot.templates_dir: {dir}/my-templates: no such folder"),
-        (('password_env = "TEST_IMAP_PW"', 'token_command = "get-token"'),
-         'imap.token_command: only used with auth = "xoauth2"'),
+        (
+            ('host = "imap.example.org"', 'host = "imap.example.org"\nca_file = "/nonexistent/ca.pem"'),
+            "imap.ca_file: /nonexistent/ca.pem: no such file",
+        ),
+        (
+            ('host = "smtp.example.org"', 'host = "smtp.example.org"\nca_file = "certs/ca.pem"'),
+            "smtp.ca_file: {dir}/certs/ca.pem: no such file",
+        ),  # relative to the config file, and shown in full
+        (
+            ('host = "imap.example.org"', 'host = "imap.example.org"\nca_file = "."'),
+            "imap.ca_file: {dir}: a folder, not a file",
+        ),
+        (
+            ("[roster]", '[mailbot]\ntemplates_dir = "my-templates"\n[roster]'),
+            "mailbot.templates_dir: {dir}/my-templates: no such folder",
+        ),
+        (
+            ('password_env = "TEST_IMAP_PW"', 'token_command = "get-token"'),
+            'imap.token_command: only used with auth = "xoauth2"',
+        ),
         (("[roster]", 'database = "x.db"\n[roster]'), "database: unknown key outside any section"),
     ],
 )

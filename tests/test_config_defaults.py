@@ -53,8 +53,12 @@ def _differences(parsed: object, expected: object, *, types: bool = False) -> di
 
 
 def test_minimal_imap_section_equals_the_dataclass_defaults(minimal: Config) -> None:
-    expected = ImapSettings(host="imap.ceg.example", port=993, username="jsk",
-                            secret=Secret("imap.password_env", env="MAILBOT_IMAP_PASSWORD"))
+    expected = ImapSettings(
+        host="imap.ceg.example",
+        port=993,
+        username="jsk",
+        secret=Secret("imap.password_env", env="MAILBOT_IMAP_PASSWORD"),
+    )
     assert _differences(minimal.imap, expected) == {}
 
 
@@ -77,9 +81,11 @@ def test_minimal_schedule_section_has_the_dataclass_default_types(minimal: Confi
 
 @pytest.mark.parametrize("section", ["imap", "smtp", "calendar"])
 def test_other_sections_have_the_dataclass_default_types(minimal: Config, section: str) -> None:
-    expected = {"imap": dataclasses.replace(minimal.imap, **_defaults(ImapSettings)),
-                "smtp": dataclasses.replace(minimal.smtp, **_defaults(SmtpSettings)),
-                "calendar": CalendarSettings()}[section]
+    expected = {
+        "imap": dataclasses.replace(minimal.imap, **_defaults(ImapSettings)),
+        "smtp": dataclasses.replace(minimal.smtp, **_defaults(SmtpSettings)),
+        "calendar": CalendarSettings(),
+    }[section]
     assert _differences(getattr(minimal, section), expected, types=True) == {}
 
 
@@ -90,9 +96,14 @@ def _defaults(cls: type) -> dict[str, Any]:
 
 def test_minimal_top_level_equals_the_dataclass_defaults(minimal: Config) -> None:
     expected = Config(
-        database=BASE / "mailbot.db", archive_dir=BASE / "archive", roster=BASE / "roster.xlsx",
-        imap=minimal.imap, smtp=minimal.smtp, ceg_addresses=("jsk@ceg.example",),
-        operator_address="jsk@ceg.example")  # the operator defaults to the first CEG address
+        database=BASE / "mailbot.db",
+        archive_dir=BASE / "archive",
+        roster=BASE / "roster.xlsx",
+        imap=minimal.imap,
+        smtp=minimal.smtp,
+        ceg_addresses=("jsk@ceg.example",),
+        operator_address="jsk@ceg.example",
+    )  # the operator defaults to the first CEG address
     assert _differences(minimal, expected) == {}
 
 
@@ -107,8 +118,10 @@ def _as_toml(value: object, name: str) -> object:
     return "" if value is None else value  # an empty path or week means "none"
 
 
-@pytest.mark.parametrize(("section", "settings"), [("imap", ImapSettings), ("smtp", SmtpSettings),
-                                                   ("calendar", CalendarSettings), ("schedule", ScheduleSettings)])
+@pytest.mark.parametrize(
+    ("section", "settings"),
+    [("imap", ImapSettings), ("smtp", SmtpSettings), ("calendar", CalendarSettings), ("schedule", ScheduleSettings)],
+)
 def test_every_default_can_be_written_out_under_its_own_key(minimal: Config, section: str, settings: type) -> None:
     """Each field with a default is a key of its section (none unknown), and writing the default out gives the
     same settings as leaving the key out."""

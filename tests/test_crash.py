@@ -31,12 +31,15 @@ KILL_ROUNDS = 10
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 
-
-
 def _start(config: Config, command: str) -> subprocess.Popen[bytes]:
     # A session of its own: the kill reaches the workbook sandbox's processes too.
-    return subprocess.Popen([str(MAILBOT), "--config", str(config.source), *command.split()], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=os.environ.copy(), start_new_session=True)
+    return subprocess.Popen(
+        [str(MAILBOT), "--config", str(config.source), *command.split()],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
+        start_new_session=True,
+    )
 
 
 def _backoff_passed(db: Path) -> None:
@@ -77,8 +80,14 @@ def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(
     # Then uninterrupted runs until everything is through.
     for _ in range(3):
         for arguments in (["poll"], ["send", "--retry-waiting"]):
-            done = subprocess.run([str(MAILBOT), "--config", str(config.source), *arguments], capture_output=True,
-                                  text=True, env=os.environ.copy(), timeout=240, check=False)
+            done = subprocess.run(
+                [str(MAILBOT), "--config", str(config.source), *arguments],
+                capture_output=True,
+                text=True,
+                env=os.environ.copy(),
+                timeout=240,
+                check=False,
+            )
             assert done.returncode == 0, done.stderr[-3000:]
         _backoff_passed(config.database)
     print(f"{kills} of {KILL_ROUNDS} runs killed")

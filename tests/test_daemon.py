@@ -63,8 +63,12 @@ def report_mail(tag: str) -> tuple[str, bytes]:
     }
     workbook = report_workbook(DSP, WEEK, DISTRICTS, figures)
     message_id = f"<{tag}.{secrets.token_hex(4)}@cms-computers.example>"
-    raw = build_email(sender=f"{DSP} <{SENDER}>", subject=f"Weekly JSK report {WEEK}",
-                      attachments=[(f"report-{tag}.xlsx", workbook)], message_id=message_id)
+    raw = build_email(
+        sender=f"{DSP} <{SENDER}>",
+        subject=f"Weekly JSK report {WEEK}",
+        attachments=[(f"report-{tag}.xlsx", workbook)],
+        message_id=message_id,
+    )
     return message_id, raw
 
 
@@ -86,8 +90,9 @@ def wait_until(condition: Callable[[], Any], what: str, timeout: float = 30.0, d
         if value:
             return value
         if daemon is not None and daemon.process.poll() is not None:
-            raise AssertionError(f"the daemon exited ({daemon.process.returncode}) while waiting for {what}:\n"
-                                 f"{daemon.log()}")
+            raise AssertionError(
+                f"the daemon exited ({daemon.process.returncode}) while waiting for {what}:\n{daemon.log()}"
+            )
         if time.monotonic() > deadline:
             tail = daemon.log()[-3000:] if daemon is not None else ""
             raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{tail}")
@@ -105,7 +110,11 @@ def to_operator(sink: SmtpSink) -> list[Received]:
 def mailbot(config: Config, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "mailbot", "--config", str(config.source), *args],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        check=False,
     )
 
 
@@ -118,7 +127,10 @@ class Daemon:
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mailbot", "--config", str(config.source), "run"],
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
 
     def log(self) -> str:
@@ -158,7 +170,10 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[[Config], Daemon]]:
 
 
 def test_ingests_acknowledges_refuses_a_second_instance_and_stops_on_sigterm(
-    tmp_path: Path, make_config: Callable[..., Config], imap_account: Any, smtp_sink: SmtpSink,
+    tmp_path: Path,
+    make_config: Callable[..., Config],
+    imap_account: Any,
+    smtp_sink: SmtpSink,
     start_daemon: Callable[[Config], Daemon],
 ) -> None:
     config = make_config(write_roster(tmp_path / "roster"), schedule=FAST)
@@ -169,8 +184,7 @@ def test_ingests_acknowledges_refuses_a_second_instance_and_stops_on_sigterm(
     message_id, raw = report_mail("first")
     imap_account.server.seed(imap_account.username, raw)
     wait_until(lambda: replies_to(smtp_sink, message_id), "the acknowledgement", daemon=daemon)
-    wait_until(lambda: not imap_account.server.messages(imap_account.username), "the inbox to be filed",
-               daemon=daemon)
+    wait_until(lambda: not imap_account.server.messages(imap_account.username), "the inbox to be filed", daemon=daemon)
     assert raw in imap_account.server.messages(imap_account.username, "Processed")
 
     healthy = mailbot(config, "health")
@@ -193,7 +207,10 @@ def test_ingests_acknowledges_refuses_a_second_instance_and_stops_on_sigterm(
 
 
 def test_sigterm_while_the_mailbox_server_hangs_exits_promptly_and_loses_nothing(
-    tmp_path: Path, make_config: Callable[..., Config], imap_account: Any, smtp_sink: SmtpSink,
+    tmp_path: Path,
+    make_config: Callable[..., Config],
+    imap_account: Any,
+    smtp_sink: SmtpSink,
     start_daemon: Callable[[Config], Daemon],
 ) -> None:
     # A server that accepts the connection and never says a word: the poll waits on its 60 s timeout.
@@ -209,8 +226,9 @@ def test_sigterm_while_the_mailbox_server_hangs_exits_promptly_and_loses_nothing
                 connected.set()
 
         threading.Thread(target=accept, daemon=True).start()
-        config = make_config(write_roster(tmp_path / "roster"), schedule=FAST,
-                             imap={"port": listener.getsockname()[1], "timeout": 60})
+        config = make_config(
+            write_roster(tmp_path / "roster"), schedule=FAST, imap={"port": listener.getsockname()[1], "timeout": 60}
+        )
         daemon = start_daemon(config)
         wait_until(connected.is_set, "the daemon to connect to the silent server", daemon=daemon)
 
@@ -226,16 +244,27 @@ def test_sigterm_while_the_mailbox_server_hangs_exits_promptly_and_loses_nothing
     assert after.returncode != 3 and "already running" not in after.stderr, after.stderr
 
 
-def own_config(make_config: Callable[..., Config], account: ImapAccount, roster: Path,
-               schedule: Mapping[str, float]) -> Config:
+def own_config(
+    make_config: Callable[..., Config], account: ImapAccount, roster: Path, schedule: Mapping[str, float]
+) -> Config:
     """A config reading ``account`` on its own Dovecot (``own_dovecot``) rather than the session's."""
-    return make_config(roster, schedule=schedule, imap={
-        "port": account.server.imaps_port, "username": account.username, "password_env": account.env_var,
-        "ca_file": str(account.server.ca_file)})
+    return make_config(
+        roster,
+        schedule=schedule,
+        imap={
+            "port": account.server.imaps_port,
+            "username": account.username,
+            "password_env": account.env_var,
+            "ca_file": str(account.server.ca_file),
+        },
+    )
 
 
 def test_survives_a_dovecot_restart_and_reads_what_arrived_meanwhile(
-    tmp_path: Path, own_dovecot: ImapAccount, make_config: Callable[..., Config], smtp_sink: SmtpSink,
+    tmp_path: Path,
+    own_dovecot: ImapAccount,
+    make_config: Callable[..., Config],
+    smtp_sink: SmtpSink,
     start_daemon: Callable[[Config], Daemon],
 ) -> None:
     server, user = own_dovecot.server, own_dovecot.username  # our own: it goes down in this test
@@ -247,21 +276,24 @@ def test_survives_a_dovecot_restart_and_reads_what_arrived_meanwhile(
 
     server.stop()
     failures = daemon.log().count("unavailable")
-    wait_until(lambda: daemon.log().count("unavailable") > failures, "a failed poll while Dovecot is down",
-               daemon=daemon)
+    wait_until(
+        lambda: daemon.log().count("unavailable") > failures, "a failed poll while Dovecot is down", daemon=daemon
+    )
     meanwhile_id, meanwhile = report_mail("meanwhile")
     deliver_to_maildir(server, user, meanwhile)
     server.start()
 
-    wait_until(lambda: replies_to(smtp_sink, meanwhile_id), "the acknowledgement after the restart",
-               daemon=daemon)
+    wait_until(lambda: replies_to(smtp_sink, meanwhile_id), "the acknowledgement after the restart", daemon=daemon)
     assert meanwhile in server.messages(user, "Processed")
     status, seconds = daemon.terminate()
     assert status == 0 and seconds < 5, daemon.log()
 
 
 def test_revoked_password_alerts_the_operator_once_while_it_lasts(
-    tmp_path: Path, make_config: Callable[..., Config], imap_account: Any, smtp_sink: SmtpSink,
+    tmp_path: Path,
+    make_config: Callable[..., Config],
+    imap_account: Any,
+    smtp_sink: SmtpSink,
     start_daemon: Callable[[Config], Daemon],
 ) -> None:
     config = make_config(write_roster(tmp_path / "roster"), schedule=FAST)
@@ -275,8 +307,7 @@ def test_revoked_password_alerts_the_operator_once_while_it_lasts(
     imap_account.server.set_password(imap_account.username, "revoked-" + secrets.token_hex(8))
     wait_until(lambda: to_operator(smtp_sink), "the operator alert", daemon=daemon)
     refused = daemon.log().count("login refused")
-    wait_until(lambda: daemon.log().count("login refused") >= refused + 5, "five more refused logins",
-               daemon=daemon)
+    wait_until(lambda: daemon.log().count("login refused") >= refused + 5, "five more refused logins", daemon=daemon)
     alerts = to_operator(smtp_sink)
     assert len(alerts) == 1, [m.message["Subject"] for m in alerts]
     body = alerts[0].message.get_body(("plain",))
@@ -292,7 +323,10 @@ IDLING = "waiting for new mail (IDLE)"
 
 
 def test_a_report_gets_its_receipt_in_seconds_while_the_daemon_idles(
-    tmp_path: Path, make_config: Callable[..., Config], imap_account: Any, smtp_sink: SmtpSink,
+    tmp_path: Path,
+    make_config: Callable[..., Config],
+    imap_account: Any,
+    smtp_sink: SmtpSink,
     start_daemon: Callable[[Config], Daemon],
 ) -> None:
     # An hour between polls and sends: only IDLE can make the receipt come in seconds.
@@ -316,7 +350,10 @@ def test_a_report_gets_its_receipt_in_seconds_while_the_daemon_idles(
 
 
 def test_the_idle_watcher_reconnects_after_a_dovecot_restart(
-    tmp_path: Path, own_dovecot: ImapAccount, make_config: Callable[..., Config], smtp_sink: SmtpSink,
+    tmp_path: Path,
+    own_dovecot: ImapAccount,
+    make_config: Callable[..., Config],
+    smtp_sink: SmtpSink,
     start_daemon: Callable[[Config], Daemon],
 ) -> None:
     server, user = own_dovecot.server, own_dovecot.username  # our own: it goes down in this test
@@ -325,16 +362,20 @@ def test_the_idle_watcher_reconnects_after_a_dovecot_restart(
     wait_until(lambda: IDLING in daemon.log(), "the watcher to enter IDLE", daemon=daemon)
 
     server.stop()  # idling clients get a BYE
-    wait_until(lambda: "IDLE on the mailbox" in daemon.log() and "lost" in daemon.log(),
-               "the watcher to notice", daemon=daemon)
+    wait_until(
+        lambda: "IDLE on the mailbox" in daemon.log() and "lost" in daemon.log(), "the watcher to notice", daemon=daemon
+    )
     server.start()
-    wait_until(lambda: "waiting for new mail (IDLE) again" in daemon.log(), "the watcher to reconnect",
-               timeout=30, daemon=daemon)
+    wait_until(
+        lambda: "waiting for new mail (IDLE) again" in daemon.log(),
+        "the watcher to reconnect",
+        timeout=30,
+        daemon=daemon,
+    )
 
     message_id, raw = report_mail("after-restart")
     server.seed(user, raw)
-    wait_until(lambda: replies_to(smtp_sink, message_id), "the receipt after the restart", timeout=10,
-               daemon=daemon)
+    wait_until(lambda: replies_to(smtp_sink, message_id), "the receipt after the restart", timeout=10, daemon=daemon)
     assert raw in server.messages(user, "Processed")
     status, seconds = daemon.terminate()
     assert status == 0 and seconds < 5, daemon.log()

@@ -39,17 +39,25 @@ def test_a_district_office_reply_is_kept_unanswered_and_listed_in_the_next_summa
         assert bot.check(now=WEDNESDAY).kinds.get("escalation")
         degs = load_roster(ROSTER).degs
         lgd, message_id, subject = next(
-            (lgd, mid, subj) for lgd, mid, subj in query(
-                bot.config, "select lgd_code, message_id, subject from outbox where kind = 'escalation' "
-                "order by lgd_code") if degs.get(int(str(lgd))))
+            (lgd, mid, subj)
+            for lgd, mid, subj in query(
+                bot.config,
+                "select lgd_code, message_id, subject from outbox where kind = 'escalation' order by lgd_code",
+            )
+            if degs.get(int(str(lgd)))
+        )
         assert isinstance(lgd, int)
         office = degs[lgd][0]
         district = by_code(lgd).name_en
         sent_before = len(query(bot.config, "select id from outbox"))
 
-        reply = build_email(sender=f"DEGS {district} <{office.upper()}>", subject=f"Re: {subject}",
-                            body="Notice issued to the DSP today.", date=WEDNESDAY + timedelta(days=1),
-                            headers={"In-Reply-To": str(message_id), "References": f"<older@x.example> {message_id}"})
+        reply = build_email(
+            sender=f"DEGS {district} <{office.upper()}>",
+            subject=f"Re: {subject}",
+            body="Notice issued to the DSP today.",
+            date=WEDNESDAY + timedelta(days=1),
+            headers={"In-Reply-To": str(message_id), "References": f"<older@x.example> {message_id}"},
+        )
         stranger = build_email(sender="someone@unknown.example", subject="Hello")
         dovecot.seed(imap_account.username, reply)
         dovecot.seed(imap_account.username, stranger)
@@ -60,7 +68,8 @@ def test_a_district_office_reply_is_kept_unanswered_and_listed_in_the_next_summa
         assert reply in dovecot.messages(imap_account.username, "Processed")
         assert stranger in dovecot.messages(imap_account.username, "Rejected")
         [(outcome, reason, degs_lgd)] = query(
-            bot.config, "select outcome, reason, degs_lgd from ledger where lower(sender) = ?", office)
+            bot.config, "select outcome, reason, degs_lgd from ledger where lower(sender) = ?", office
+        )
         assert outcome == "degs_reply" and degs_lgd == str(lgd) and district in str(reason)
         # Never answered: nothing new in the outbox but what check() queues later.
         assert len(query(bot.config, "select id from outbox")) == sent_before

@@ -84,8 +84,10 @@ def test_emails_sent_match_the_outbox(demo: tuple[DemoResult, list[str]]) -> Non
 
 def test_every_email_sent_is_kept_under_each_of_its_recipients(demo: tuple[DemoResult, list[str]]) -> None:
     result, lines = demo
-    recipients = {str(mid).strip(): str(to).lower().split(";") for mid, to in
-                  rows(result.database, "select message_id, recipients from outbox where status = 'sent'")}
+    recipients = {
+        str(mid).strip(): str(to).lower().split(";")
+        for mid, to in rows(result.database, "select message_id, recipients from outbox where status = 'sent'")
+    }
     saved = sorted((result.workdir / "outgoing").glob("*/*.eml"))
     assert len(saved) == sum(len(to) for to in recipients.values())  # one file per recipient of each envelope
     for path in saved:
@@ -113,8 +115,9 @@ def test_nobody_answers_the_stranger_or_the_auto_reply(demo: tuple[DemoResult, l
     answered = {str(r[0]).lower() for r in rows(result.database, "select recipients from outbox")}
     everyone = ";".join(answered)
     assert "district.coordinator@gmail.example" not in everyone
-    srmes_replies = rows(result.database, "select kind from outbox where dsp = 'SRMES' or recipients like "
-                         "'%srmes.upjsk@gmail.example%'")
+    srmes_replies = rows(
+        result.database, "select kind from outbox where dsp = 'SRMES' or recipients like '%srmes.upjsk@gmail.example%'"
+    )
     assert ("acknowledgement",) in srmes_replies
     auto = rows(result.database, "select outcome from ledger where subject like 'Automatic reply%'")
     assert auto == [("ignored",)]
@@ -124,9 +127,13 @@ def test_compliance_table_matches_the_stored_reports(demo: tuple[DemoResult, lis
     result, lines = demo
     week = str(demo_data.WEEK)
     first_receipt: dict[tuple[str, int], datetime] = {}
-    for dsp, lgd, received in rows(result.database, """
+    for dsp, lgd, received in rows(
+        result.database,
+        """
             select dsp.name, report_row.lgd_code, report_row.received_at from report_row
-            join dsp on dsp.id = report_row.dsp_id where report_row.week = ?""", week):
+            join dsp on dsp.id = report_row.dsp_id where report_row.week = ?""",
+        week,
+    ):
         key = (str(dsp), int(str(lgd)))
         moment = _utc(received)
         first_receipt[key] = min(moment, first_receipt.get(key, moment))
@@ -144,8 +151,10 @@ def test_compliance_table_matches_the_stored_reports(demo: tuple[DemoResult, lis
         assert per["late"] == counted[(dsp, "late")], dsp
         assert per["missing"] + per["invalid"] == counted[(dsp, "missing")], dsp
     statewide = next(line for line in lines if line.strip().startswith("Statewide"))
-    assert statewide.split()[1:] == [str(result.expected), *(str(result.statuses[s]) for s in
-                                                             ("on_time", "late", "missing", "invalid"))]
+    assert statewide.split()[1:] == [
+        str(result.expected),
+        *(str(result.statuses[s]) for s in ("on_time", "late", "missing", "invalid")),
+    ]
     # The story demo_data tells.
     assert result.by_dsp["SRMES"]["late"] == len(demo_data.assignments()["SRMES"])
     assert result.by_dsp["UPDESCO"]["missing"] == 2
@@ -162,14 +171,19 @@ def test_summary_workbook_was_written_and_opens(demo: tuple[DemoResult, list[str
 def test_a_second_run_starts_afresh_in_the_same_folder(demo: tuple[DemoResult, list[str]]) -> None:
     result, _ = demo
     again = run_demo(result.workdir, lambda _line: None)
-    assert (again.poll, again.emails_by_kind, again.statuses) == (result.poll, result.emails_by_kind,
-                                                                  result.statuses)
+    assert (again.poll, again.emails_by_kind, again.statuses) == (result.poll, result.emails_by_kind, result.statuses)
 
 
 def test_the_command_a_new_user_types_works(tmp_path: Path) -> None:
     """`make demo` runs `mailbot demo`: the installed command, no config, no servers, exit 0."""
-    done = subprocess.run([sys.executable, "-m", "mailbot", "demo", "--workdir", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=180, check=False, env={"PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-m", "mailbot", "demo", "--workdir", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr
     assert "Compliance 2026-W47" in done.stdout and "Summary workbook:" in done.stdout
     assert (tmp_path / "out" / "mailbot.db").exists()
@@ -181,8 +195,13 @@ def test_a_folder_holding_a_real_installation_is_refused_and_left_alone(tmp_path
     (tmp_path / "archive" / "ab").mkdir(parents=True)
     (tmp_path / "archive" / "ab" / "abcdef.eml.gz").write_bytes(b"every message ever read")
     (tmp_path / "mailbot.db").write_bytes(b"the reports")
-    done = subprocess.run([sys.executable, "-m", "mailbot", "demo", "--workdir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=180, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "mailbot", "demo", "--workdir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     assert done.returncode == 2, done.stderr
     assert "not written by `mailbot demo`" in done.stderr and "archive" in done.stderr
     assert "Traceback" not in done.stderr

@@ -170,9 +170,37 @@ def test_akbarpur_is_ambiguous(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["Total", "TOTAL", "Grand Total", "Sub-total", "योग", "कुल", "कुल योग", "महायोग", "S.No.", "Sr. No.",
-     "क्रमांक", "District", "जनपद", "Remarks", "टिप्पणी", "Uttar Pradesh", "", "   ", "-", "N/A", "Nagar",
-     "नगर", "Rural", "Urban", "Raipur", "Bastar", "Patna", "Dehradun", "Lucknow Division"],
+    [
+        "Total",
+        "TOTAL",
+        "Grand Total",
+        "Sub-total",
+        "योग",
+        "कुल",
+        "कुल योग",
+        "महायोग",
+        "S.No.",
+        "Sr. No.",
+        "क्रमांक",
+        "District",
+        "जनपद",
+        "Remarks",
+        "टिप्पणी",
+        "Uttar Pradesh",
+        "",
+        "   ",
+        "-",
+        "N/A",
+        "Nagar",
+        "नगर",
+        "Rural",
+        "Urban",
+        "Raipur",
+        "Bastar",
+        "Patna",
+        "Dehradun",
+        "Lucknow Division",
+    ],
 )
 def test_totals_headers_and_junk_are_unknown(text: str) -> None:
     with pytest.raises(UnknownDistrict):
@@ -186,7 +214,6 @@ def test_unknown_names_near_misses_as_candidates() -> None:
     assert "did you mean Basti?" in str(caught.value)
 
 
-
 @pytest.mark.parametrize("text", ["Gotham Nagar", "Azad Nagar", "Gotham Ngr"])
 def test_a_near_miss_on_a_generic_part_alone_is_no_hint(text: str) -> None:
     # "Gotham Nagar" scores 70 against Bhim Nagar (Sambhal's old name) only through "Nagar": suggesting Sambhal
@@ -197,9 +224,18 @@ def test_a_near_miss_on_a_generic_part_alone_is_no_hint(text: str) -> None:
     assert "did you mean" not in str(caught.value)
 
 
-@pytest.mark.parametrize(("text", "hint"), [("Rampoor", "Rampur"), ("Hapoor", "Hapur"), ("Sitapoor", "Sitapur"),
-                                            ("Jaunpoor", "Jaunpur"), ("Haupr", "Hapur"),
-                                            ("GB Ngr", "Gautam Buddha Nagar"), ("SK Ngr", "Sant Kabir Nagar")])
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("Rampoor", "Rampur"),
+        ("Hapoor", "Hapur"),
+        ("Sitapoor", "Sitapur"),
+        ("Jaunpoor", "Jaunpur"),
+        ("Haupr", "Hapur"),
+        ("GB Ngr", "Gautam Buddha Nagar"),
+        ("SK Ngr", "Sant Kabir Nagar"),
+    ],
+)
 def test_a_near_miss_in_the_name_itself_is_still_hinted(text: str, hint: str) -> None:
     # Only whole generic words ("Nagar") are set aside: "-pur" inside a name is the name.
     with pytest.raises(UnknownDistrict, match=rf"did you mean {hint}\?"):
@@ -233,8 +269,15 @@ def test_a_typo_never_lands_on_another_district() -> None:
 
 def test_no_real_district_name_matches_another_district_by_fuzz() -> None:
     # Near neighbours among the real names stay apart.
-    for a, b in [("Etah", "Etawah"), ("Hapur", "Hamirpur"), ("Mau", "Mahoba"), ("Bareilly", "Rae Bareli"),
-                 ("Rampur", "Hamirpur"), ("Ghazipur", "Ghaziabad"), ("Kanpur Dehat", "Kanpur Nagar")]:
+    for a, b in [
+        ("Etah", "Etawah"),
+        ("Hapur", "Hamirpur"),
+        ("Mau", "Mahoba"),
+        ("Bareilly", "Rae Bareli"),
+        ("Rampur", "Hamirpur"),
+        ("Ghazipur", "Ghaziabad"),
+        ("Kanpur Dehat", "Kanpur Nagar"),
+    ]:
         assert _name(a) == a
         assert _name(b) == b
 

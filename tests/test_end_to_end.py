@@ -50,22 +50,45 @@ def districts(dsp: str) -> tuple[int, ...]:
 
 
 def figures(lgd_codes: tuple[int, ...], opened: int = 10) -> dict[int, dict[str, int | str]]:
-    return {code: {"rural_target": 100, "rural_opened": opened, "urban_target": 20, "urban_opened": 5,
-                   "functional": 12, "b2c_enabled": 3} for code in lgd_codes}
+    return {
+        code: {
+            "rural_target": 100,
+            "rural_opened": opened,
+            "urban_target": 20,
+            "urban_opened": 5,
+            "functional": 12,
+            "b2c_enabled": 3,
+        }
+        for code in lgd_codes
+    }
 
 
-def report_email(dsp: str, sender: str, lgd_codes: tuple[int, ...], opened: int = 10, subject: str = "",
-                 message_id: str | None = None) -> bytes:
+def report_email(
+    dsp: str,
+    sender: str,
+    lgd_codes: tuple[int, ...],
+    opened: int = 10,
+    subject: str = "",
+    message_id: str | None = None,
+) -> bytes:
     workbook = report_workbook(dsp, WEEK, lgd_codes, figures(lgd_codes, opened))
-    return build_email(sender=f"{dsp} <{sender}>", subject=subject or f"Weekly JSK report {WEEK}",
-                       attachments=[(f"JSK-{WEEK}.xlsx", workbook)], message_id=message_id)
+    return build_email(
+        sender=f"{dsp} <{sender}>",
+        subject=subject or f"Weekly JSK report {WEEK}",
+        attachments=[(f"JSK-{WEEK}.xlsx", workbook)],
+        message_id=message_id,
+    )
 
 
 def mailbot_cli(config: Config, *args: str) -> subprocess.CompletedProcess[str]:
     assert config.source is not None
     done = subprocess.run(
         [sys.executable, "-m", "mailbot", "--config", str(config.source), *args],
-        capture_output=True, text=True, timeout=120, env=os.environ.copy(), check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+        check=False,
     )
     assert done.returncode == 0, f"mailbot {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done
@@ -136,8 +159,11 @@ def test_poll_and_send_file_every_message_and_answer_each_dsp_once(
     assert mails["cms"] in processed and mails["unknown_sender"] in rejected and mails["auto_reply"] in rejected
 
     # Every valid district row once, and only CMS's own districts.
-    stored = query(config, "select d.name, r.lgd_code, r.rural_opened from report_row r join dsp d "
-                           "on d.id = r.dsp_id where r.current order by r.lgd_code")
+    stored = query(
+        config,
+        "select d.name, r.lgd_code, r.rural_opened from report_row r join dsp d "
+        "on d.id = r.dsp_id where r.current order by r.lgd_code",
+    )
     cms_rows = [row for row in stored if row[0] == "CMS Computers"]
     assert [r[1] for r in cms_rows] == sorted(cms) and all(r[2] == 10 for r in cms_rows)  # ordered by lgd_code
     assert not [row for row in stored if row[0] == "SRMES"]  # not its district: never stored
@@ -148,9 +174,15 @@ def test_poll_and_send_file_every_message_and_answer_each_dsp_once(
     assert len(received) == 5  # cms, srmes, updesco, no attachment, password-protected: one each
     recipients = sorted(r for rcpts, _ in received for r in rcpts)
     assert "someone@unknown.example" not in recipients
-    assert set(recipients) == {"reports@cms.example", "mis@srmes.example", "jsk@updesco.example",
-                               # a rejection's reasons reach the DSP's other roster contacts too
-                               "jsk.up@cms.example", "pm.up@cms.example", "director@srmes.example"}
+    assert set(recipients) == {
+        "reports@cms.example",
+        "mis@srmes.example",
+        "jsk@updesco.example",
+        # a rejection's reasons reach the DSP's other roster contacts too
+        "jsk.up@cms.example",
+        "pm.up@cms.example",
+        "director@srmes.example",
+    }
     by_subject = {m["Subject"]: m for _, m in received}
     acks = [m for m in by_subject.values() if m["To"] == "reports@cms.example" and str(WEEK) in m["Subject"]]
     assert acks and all(m["Auto-Submitted"] == "auto-replied" and m["In-Reply-To"] for m in acks)
@@ -185,8 +217,12 @@ def test_status_json_reports_who_sent_what(
     cms = districts("CMS Computers")
     dovecot.seed(imap_account.username, report_email("CMS Computers", "reports@cms.example", cms, opened=42))
     locked = (ROOT / "fixtures" / "workbooks" / "password_protected.xlsx").read_bytes()
-    dovecot.seed(imap_account.username, build_email(sender="SRMES <mis@srmes.example>", subject=f"JSK report {WEEK}",
-                                                    attachments=[("srmes.xlsx", locked)]))
+    dovecot.seed(
+        imap_account.username,
+        build_email(
+            sender="SRMES <mis@srmes.example>", subject=f"JSK report {WEEK}", attachments=[("srmes.xlsx", locked)]
+        ),
+    )
     mailbot_cli(config, "poll")
     # Dovecot stamps the message with today's date, long after the week's deadline: it counts as late.
     status = json.loads(mailbot_cli(config, "status", "--week", str(WEEK), "--json").stdout)
@@ -228,8 +264,9 @@ def test_same_report_twice_forwarded_and_resent_is_one_submission(
     config = make_config(ROSTER)
     cms = districts("CMS Computers")
     first = report_email("CMS Computers", "reports@cms.example", cms, message_id="<a@cms.example>")
-    again = report_email("CMS Computers", "reports@cms.example", cms, subject="Fwd: report",
-                         message_id="<b@cms.example>")  # other bytes, same attachment
+    again = report_email(
+        "CMS Computers", "reports@cms.example", cms, subject="Fwd: report", message_id="<b@cms.example>"
+    )  # other bytes, same attachment
     for raw in (first, again, first):  # the identical bytes twice too
         dovecot.seed(imap_account.username, raw)
     mailbot_cli(config, "poll")
@@ -238,7 +275,9 @@ def test_same_report_twice_forwarded_and_resent_is_one_submission(
     assert query(config, "select count(*) from report_row where current") == [(len(cms),)]
     assert query(config, "select count(*) from report_row") == [(2 * len(cms),)]
     assert as_dict(query(config, "select outcome, count(*) from ledger group by outcome"), str, int) == {
-        "accepted": 1, "duplicate": 2}
+        "accepted": 1,
+        "duplicate": 2,
+    }
     assert len(dovecot.messages(imap_account.username, "Processed")) == 3  # a re-sent report is a good report
     mailbot_cli(config, "send")
     assert len(smtp_sink.messages) == 2  # a receipt for each email the DSP wrote; none for the raw copy
@@ -303,7 +342,10 @@ def test_crash_between_commit_and_move_is_finished_by_the_next_pass(
 
 
 def test_crash_between_archive_and_commit_leaves_the_message_for_the_next_pass(
-    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config],
+    dovecot: DovecotServer,
+    imap_account: ImapAccount,
+    smtp_sink: SmtpSink,
+    make_config: Callable[..., Config],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = make_config(ROSTER)
@@ -363,7 +405,8 @@ def test_recipient_refused_is_recorded_and_others_still_get_mail(
     report = bot.send()
     assert report.failed == 1 and report.sent == 0
     assert query(config, "select address, status, code from outbox_recipient") == [
-        ("operator@ceg.example", "refused", 550)]
+        ("operator@ceg.example", "refused", 550)
+    ]
     assert query(config, "select status from outbox") == [("failed",)]
     bot.close()
 
@@ -385,7 +428,10 @@ def test_import_file_runs_the_same_pipeline_once(
 
 
 def test_a_broken_roster_save_keeps_the_last_good_roster_and_tells_the_operator_once(
-    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config],
+    dovecot: DovecotServer,
+    imap_account: ImapAccount,
+    smtp_sink: SmtpSink,
+    make_config: Callable[..., Config],
     tmp_path: Path,
 ) -> None:
     roster = tmp_path / "roster"
@@ -394,11 +440,13 @@ def test_a_broken_roster_save_keeps_the_last_good_roster_and_tells_the_operator_
     bot = Mailbot(config, clock=lambda: NOW)
     bot.poll()
     assignments = roster / "assignments.csv"
-    assignments.write_text(assignments.read_text(encoding="utf-8") + "CMS Computers,Gotham,01/01/2026,\n",
-                           encoding="utf-8")
+    assignments.write_text(
+        assignments.read_text(encoding="utf-8") + "CMS Computers,Gotham,01/01/2026,\n", encoding="utf-8"
+    )
     os.utime(assignments, (1e10, 1e10))  # unmistakably newer than what was loaded
-    dovecot.seed(imap_account.username, report_email("CMS Computers", "reports@cms.example",
-                                                     districts("CMS Computers")))
+    dovecot.seed(
+        imap_account.username, report_email("CMS Computers", "reports@cms.example", districts("CMS Computers"))
+    )
     assert bot.poll().accepted == 1  # the reports still flow
     bot.poll()
     alerts = query(config, "select subject from outbox where kind = 'operator_alert'")
@@ -438,12 +486,22 @@ def test_health_fails_while_mail_waits_undelivered(
     bot.poll()  # the heartbeat, at NOW
     bot.alert_operator("test", "something to deliver")
     later = "2026-11-23T11:00:00+00:00"  # two hours on
-    done = subprocess.run([sys.executable, "-m", "mailbot", "--config", str(config.source), "health", "--now", later],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "mailbot", "--config", str(config.source), "health", "--now", later],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 4 and "1 email(s) waiting in the outbox" in done.stdout
     bot.send()
-    done = subprocess.run([sys.executable, "-m", "mailbot", "--config", str(config.source), "health", "--now", later],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "mailbot", "--config", str(config.source), "health", "--now", later],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout
     bot.close()
 
@@ -471,7 +529,9 @@ def test_send_says_what_waits_after_a_failure_and_can_retry_it_now(
 
 
 def test_a_refused_smtp_login_leaves_every_email_waiting(
-    imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config],
+    imap_account: ImapAccount,
+    smtp_sink: SmtpSink,
+    make_config: Callable[..., Config],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = make_config(ROSTER)
@@ -519,11 +579,14 @@ def test_with_authserv_id_set_a_forged_from_is_not_counted_and_the_real_dsp_is_t
     # The two that cannot be vouched for answer the roster address alone; the genuine one, if partly refused,
     # reaches the DSP's roster contacts too.
     assert {r for m in smtp_sink.messages if m.message["X-Mailbot-Kind"] == "rejection" for r in m.rcpt_tos} == {
-        "reports@cms.example"}
-    assert {r for m in smtp_sink.messages for r in m.rcpt_tos} <= {"reports@cms.example", "jsk.up@cms.example",
-                                                                   "pm.up@cms.example"}
-    bodies = [body_text(m.message) for m in smtp_sink.messages
-              if m.message["X-Mailbot-Kind"] == "rejection"]
+        "reports@cms.example"
+    }
+    assert {r for m in smtp_sink.messages for r in m.rcpt_tos} <= {
+        "reports@cms.example",
+        "jsk.up@cms.example",
+        "pm.up@cms.example",
+    }
+    bodies = [body_text(m.message) for m in smtp_sink.messages if m.message["X-Mailbot-Kind"] == "rejection"]
     assert all("could not confirm that this email came from reports@cms.example" in b for b in bodies)
 
 
@@ -565,21 +628,31 @@ def test_a_new_install_chases_nobody_for_weeks_before_its_first_check(
         sent_before["To"], sent_before["Subject"] = "x@cms.example", "Overdue: week 2026-W46"
         sent_before.set_content("sent by the version before the upgrade")
         with bot.store.session() as session:
-            outbox.queue(session, key="overdue/2026-W46/CMS Computers/x@cms.example", kind="overdue",
-                         message=sent_before, now=NOW, week="2026-W46", dsp="CMS Computers")
+            outbox.queue(
+                session,
+                key="overdue/2026-W46/CMS Computers/x@cms.example",
+                kind="overdue",
+                message=sent_before,
+                now=NOW,
+                week="2026-W46",
+                dsp="CMS Computers",
+            )
         read(bot, wednesday)
         bot.check(now=wednesday)
         assert bot.store.get_value("first_week") == "2026-W46"
         # W46's own escalation window has closed; W47's escalations count W46 among the weeks missing.
-        bodies = [body_text(email.message_from_bytes(raw, policy=email.policy.default))
-                  for raw in blobs(bot.config, "select raw from outbox where kind = 'escalation'")]
+        bodies = [
+            body_text(email.message_from_bytes(raw, policy=email.policy.default))
+            for raw in blobs(bot.config, "select raw from outbox where kind = 'escalation'")
+        ]
         assert bodies and all("Weeks missing (2)" in body for body in bodies)
     finally:
         bot.close()
 
     # Set in the config, calendar.first_week reaches back: W47's escalations go out on day one.
-    earlier = make_config(ROSTER, mailbot={"database": str(tmp_path / "earlier.db")},
-                          calendar={"first_week": "2026-W47"})
+    earlier = make_config(
+        ROSTER, mailbot={"database": str(tmp_path / "earlier.db")}, calendar={"first_week": "2026-W47"}
+    )
     bot = Mailbot(earlier)
     try:
         read(bot, wednesday)
@@ -596,10 +669,13 @@ def test_two_different_emails_sharing_a_message_id_are_both_read(
     # Some mailers reuse Message-IDs; mailbot tells messages apart by their bytes, never by that header.
     config = make_config(ROSTER)
     same = "<weekly-report@dsp-mailer.example>"
-    dovecot.seed(imap_account.username, report_email("CMS Computers", "reports@cms.example",
-                                                     districts("CMS Computers"), message_id=same))
-    dovecot.seed(imap_account.username, report_email("UPDESCO", "jsk@updesco.example", districts("UPDESCO"),
-                                                     message_id=same))
+    dovecot.seed(
+        imap_account.username,
+        report_email("CMS Computers", "reports@cms.example", districts("CMS Computers"), message_id=same),
+    )
+    dovecot.seed(
+        imap_account.username, report_email("UPDESCO", "jsk@updesco.example", districts("UPDESCO"), message_id=same)
+    )
     mailbot_cli(config, "poll")
     assert query(config, "select outcome, count(*) from ledger group by outcome") == [("accepted", 2)]
     assert query(config, "select count(*) from submission") == [(2,)]

@@ -37,8 +37,18 @@ MAX_AGE = timedelta(minutes=15)
 
 
 def step(kind: Any, week: Week = WEEK) -> Notification:
-    return Notification(kind, f"{kind}/{week}/x/a@b.example", week, "a@b.example", ("a@b.example",), (), None, (),
-                        DEADLINE, OverdueContext(DEADLINE, ()))
+    return Notification(
+        kind,
+        f"{kind}/{week}/x/a@b.example",
+        week,
+        "a@b.example",
+        ("a@b.example",),
+        (),
+        None,
+        (),
+        DEADLINE,
+        OverdueContext(DEADLINE, ()),
+    )
 
 
 # --- the rule --------------------------------------------------------------------------------------------------
@@ -75,8 +85,11 @@ def test_the_allowed_age_is_a_few_poll_intervals_in_one_place() -> None:
 # --- the journey on the real servers ----------------------------------------------------------------------------
 
 REPORTED, UNREAD, MISSING = 118, 119, 120  # read during the good week; in the mailbox all along; never sent
-DSPS = {REPORTED: ("CMS Computers", "reports@cms.example"), UNREAD: ("Shreetron", "mis@shreetron.example"),
-        MISSING: ("UPDESCO", "jsk@updesco.example")}
+DSPS = {
+    REPORTED: ("CMS Computers", "reports@cms.example"),
+    UNREAD: ("Shreetron", "mis@shreetron.example"),
+    MISSING: ("UPDESCO", "jsk@updesco.example"),
+}
 CEG = "jsk@ceg.example"
 OPERATOR = "operator@ceg.example"
 
@@ -84,13 +97,17 @@ OPERATOR = "operator@ceg.example"
 def write_roster(folder: Path) -> Path:
     """One district per DSP, each with its DEGS: every email says by its recipient whom it is about."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "dsps.csv").write_text("DSP,Sender addresses,Contact addresses\n" + "".join(
-        f"{name},{sender},{sender}\n" for name, sender in DSPS.values()))
+    (folder / "dsps.csv").write_text(
+        "DSP,Sender addresses,Contact addresses\n"
+        + "".join(f"{name},{sender},{sender}\n" for name, sender in DSPS.values())
+    )
     start = WEEK.monday.strftime("%d/%m/%Y")
-    (folder / "assignments.csv").write_text("DSP,District,Start date,End date\n" + "".join(
-        f"{name},{code},{start},\n" for code, (name, _) in DSPS.items()))
-    (folder / "degs.csv").write_text("District,Addresses\n" + "".join(
-        f"{by_code(code).name_en},degs{code}@degs.example\n" for code in DSPS))
+    (folder / "assignments.csv").write_text(
+        "DSP,District,Start date,End date\n" + "".join(f"{name},{code},{start},\n" for code, (name, _) in DSPS.items())
+    )
+    (folder / "degs.csv").write_text(
+        "District,Addresses\n" + "".join(f"{by_code(code).name_en},degs{code}@degs.example\n" for code in DSPS)
+    )
     return folder
 
 
@@ -98,26 +115,46 @@ def arrive(dovecot: DovecotServer, account: ImapAccount, code: int, at: datetime
     """The DSP's report for ``code`` lands in the mailbox at ``at`` (its IMAP INTERNALDATE)."""
     name, sender = DSPS[code]
     # Opened well above target: progress does not lag, so no action alert is due for a district that reported.
-    figures: dict[int, dict[str, int | str]] = {code: {"rural_target": 100, "rural_opened": 90, "urban_target": 20,
-                                                       "urban_opened": 18, "functional": 100, "b2c_enabled": 50}}
-    raw = build_email(sender=f"{name} <{sender}>", subject=f"Weekly JSK report {WEEK}", date=at,
-                      attachments=[(f"JSK-{WEEK}.xlsx", report_workbook(name, WEEK, (code,), figures))])
+    figures: dict[int, dict[str, int | str]] = {
+        code: {
+            "rural_target": 100,
+            "rural_opened": 90,
+            "urban_target": 20,
+            "urban_opened": 18,
+            "functional": 100,
+            "b2c_enabled": 50,
+        }
+    }
+    raw = build_email(
+        sender=f"{name} <{sender}>",
+        subject=f"Weekly JSK report {WEEK}",
+        date=at,
+        attachments=[(f"JSK-{WEEK}.xlsx", report_workbook(name, WEEK, (code,), figures))],
+    )
     with dovecot.client(account.username) as client:
         client.append("INBOX", raw, msg_time=at)
 
 
 def ladder_mail(sink: SmtpSink) -> Counter[tuple[str, str]]:
     """(kind, envelope recipient) of every email that says a report is missing."""
-    return Counter((str(m.message["X-Mailbot-Kind"]), r) for m in sink.messages for r in m.rcpt_tos
-                   if m.message["X-Mailbot-Kind"] in NEEDS_FRESH_READ)
+    return Counter(
+        (str(m.message["X-Mailbot-Kind"]), r)
+        for m in sink.messages
+        for r in m.rcpt_tos
+        if m.message["X-Mailbot-Kind"] in NEEDS_FRESH_READ
+    )
 
 
 def test_a_refused_imap_login_holds_every_missing_notice_until_the_mailbox_is_read_again(
-    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config],
+    dovecot: DovecotServer,
+    imap_account: ImapAccount,
+    smtp_sink: SmtpSink,
+    make_config: Callable[..., Config],
     tmp_path: Path,
 ) -> None:
-    config = make_config(write_roster(tmp_path / "roster"), calendar={"first_week": str(WEEK)},
-                         ceg={"addresses": [CEG]})
+    config = make_config(
+        write_roster(tmp_path / "roster"), calendar={"first_week": str(WEEK)}, ceg={"addresses": [CEG]}
+    )
     clock = [datetime(2026, 11, 17, 10, 0, tzinfo=IST)]
     bot = Mailbot(config, clock=lambda: clock[0])
     try:
@@ -176,12 +213,14 @@ def test_a_refused_imap_login_holds_every_missing_notice_until_the_mailbox_is_re
     finally:
         bot.close()
     missing_degs, degs_told = f"degs{MISSING}@degs.example", {f"degs{c}@degs.example" for c in (REPORTED, UNREAD)}
-    assert ladder_mail(smtp_sink) == Counter({("overdue", DSPS[MISSING][1]): 1, ("escalation", missing_degs): 1,
-                                              ("summary", CEG): 1})  # CEG: no copy per district
+    assert ladder_mail(smtp_sink) == Counter(
+        {("overdue", DSPS[MISSING][1]): 1, ("escalation", missing_degs): 1, ("summary", CEG): 1}
+    )  # CEG: no copy per district
     everyone = {r for m in smtp_sink.messages for r in m.rcpt_tos}
     assert not degs_told & everyone  # the districts that reported: their DEGS never heard a thing
-    receipts = Counter(m.rcpt_tos for m in smtp_sink.messages
-                       if m.message["X-Mailbot-Kind"] in ("acknowledgement", "partial"))
+    receipts = Counter(
+        m.rcpt_tos for m in smtp_sink.messages if m.message["X-Mailbot-Kind"] in ("acknowledgement", "partial")
+    )
     assert receipts == Counter({(DSPS[REPORTED][1],): 1, (DSPS[UNREAD][1],): 1})
     assert health_module.health(config, clock[0])[0]
 
@@ -190,8 +229,9 @@ def test_a_check_just_after_the_deadline_waits_for_the_next_poll_without_alarmin
     smtp_sink: SmtpSink, make_config: Callable[..., Config], tmp_path: Path
 ) -> None:
     # The hourly check may fall between the deadline and the next 5-minute poll: a routine wait, not an outage.
-    config = make_config(write_roster(tmp_path / "roster"), calendar={"first_week": str(WEEK)},
-                         ceg={"addresses": [CEG]})
+    config = make_config(
+        write_roster(tmp_path / "roster"), calendar={"first_week": str(WEEK)}, ceg={"addresses": [CEG]}
+    )
     clock = [DEADLINE + timedelta(minutes=1)]
     bot = Mailbot(config, clock=lambda: clock[0])
     try:

@@ -32,8 +32,6 @@ FORGED_LINE = "2026-11-23 10:00:00,000 INFO mailbot.intake: UID 1 forged"
 pytestmark = pytest.mark.servers
 
 
-
-
 mh = fixture_generator("make_hostile")
 
 
@@ -54,32 +52,57 @@ class Run:
 
     def ledger(self, case: str) -> list[tuple[str, str, str]]:
         with sqlite3.connect(self.db) as db:
-            return [db.execute("select outcome, filed_to, reason from ledger where account != 'import' and uid = ?",
-                               (uid,)).fetchone() for uid in self.uids[case]]
+            return [
+                db.execute(
+                    "select outcome, filed_to, reason from ledger where account != 'import' and uid = ?", (uid,)
+                ).fetchone()
+                for uid in self.uids[case]
+            ]
 
     def replies(self, case: str) -> list[tuple[str, ...]]:
         """The RCPT TOs of every reply to the case's messages, as the SMTP server received them."""
         with sqlite3.connect(self.db) as db:
-            ids = [row[0] for uid in self.uids[case] for row in db.execute(
-                "select o.message_id from outbox o join ledger l on o.ledger_id = l.id where l.uid = ?", (uid,))]
+            ids = [
+                row[0]
+                for uid in self.uids[case]
+                for row in db.execute(
+                    "select o.message_id from outbox o join ledger l on o.ledger_id = l.id where l.uid = ?", (uid,)
+                )
+            ]
         by_id = {m.message.get("Message-ID", ""): m for m in self.sink.messages}
         return [by_id[i].rcpt_tos if i in by_id else ("(not sent)",) for i in ids]
 
     def reply_bytes(self, case: str) -> list[bytes]:
         with sqlite3.connect(self.db) as db:
-            ids = {row[0] for uid in self.uids[case] for row in db.execute(
-                "select o.message_id from outbox o join ledger l on o.ledger_id = l.id where l.uid = ?", (uid,))}
+            ids = {
+                row[0]
+                for uid in self.uids[case]
+                for row in db.execute(
+                    "select o.message_id from outbox o join ledger l on o.ledger_id = l.id where l.uid = ?", (uid,)
+                )
+            }
         return [m.raw for m in self.sink.messages if m.message.get("Message-ID", "") in ids]
 
     def problems(self, case: str) -> list[str]:
         with sqlite3.connect(self.db) as db:
-            return [row[0] for uid in self.uids[case] for row in db.execute(
-                "select p.code from problem p join ledger l on p.ledger_id = l.id where l.uid = ?", (uid,))]
+            return [
+                row[0]
+                for uid in self.uids[case]
+                for row in db.execute(
+                    "select p.code from problem p join ledger l on p.ledger_id = l.id where l.uid = ?", (uid,)
+                )
+            ]
 
 
 def _cli(config: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mailbot", "--config", str(config), "--log-format", "text", *args],
-                          capture_output=True, text=True, timeout=240, env=env, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "mailbot", "--config", str(config), "--log-format", "text", *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -91,17 +114,36 @@ def run(dovecot: DovecotServer, tls_files: TlsFiles, tmp_path_factory: pytest.Te
     assert sink.password is not None
     env = {**os.environ, "HOSTILE_IMAP_PW": password, "HOSTILE_SMTP_PW": sink.password}
     config = tmp / "mailbot.toml"
-    config.write_text(to_toml({
-        "mailbot": {"database": str(tmp / "mailbot.db"), "archive_dir": str(tmp / "archive")},
-        "roster": {"path": str(ROSTER)},
-        "imap": {"host": HOST, "port": dovecot.imaps_port, "security": "ssl", "username": user,
-                 "password_env": "HOSTILE_IMAP_PW", "ca_file": str(dovecot.ca_file), "timeout": 30,
-                 "max_message_bytes": mh.MAX_MESSAGE_BYTES},
-        "smtp": {"host": HOST, "port": sink.port, "security": "starttls", "username": sink.username,
-                 "password_env": "HOSTILE_SMTP_PW", "from_address": "mailbot@ceg.example",
-                 "ca_file": str(tls_files.cert), "timeout": 30},
-        "ceg": {"addresses": [CEG[0]], "operator": CEG[1]},
-    }), encoding="utf-8")
+    config.write_text(
+        to_toml(
+            {
+                "mailbot": {"database": str(tmp / "mailbot.db"), "archive_dir": str(tmp / "archive")},
+                "roster": {"path": str(ROSTER)},
+                "imap": {
+                    "host": HOST,
+                    "port": dovecot.imaps_port,
+                    "security": "ssl",
+                    "username": user,
+                    "password_env": "HOSTILE_IMAP_PW",
+                    "ca_file": str(dovecot.ca_file),
+                    "timeout": 30,
+                    "max_message_bytes": mh.MAX_MESSAGE_BYTES,
+                },
+                "smtp": {
+                    "host": HOST,
+                    "port": sink.port,
+                    "security": "starttls",
+                    "username": sink.username,
+                    "password_env": "HOSTILE_SMTP_PW",
+                    "from_address": "mailbot@ceg.example",
+                    "ca_file": str(tls_files.cert),
+                    "timeout": 30,
+                },
+                "ceg": {"addresses": [CEG[0]], "operator": CEG[1]},
+            }
+        ),
+        encoding="utf-8",
+    )
     uids: dict[str, list[int]] = {}
     for name in mh.FIXTURES:
         uids[name] = [dovecot.seed(user, (HOSTILE / f"{name}.eml").read_bytes())]
@@ -121,8 +163,10 @@ def test_the_pass_survives_the_corpus_and_mailbot_still_polls(run: Run, dovecot:
     assert run.second_poll.returncode == 0, run.second_poll.stderr[-2000:]
     assert run.ledger("good_report_after") == [("accepted", "Processed", run.ledger("good_report_after")[0][2])]
     with sqlite3.connect(run.db) as db:
-        [(kind,)] = db.execute("select o.kind from outbox o join ledger l on o.ledger_id = l.id where l.uid = ?",
-                               (run.uids["good_report_after"][0],)).fetchall()
+        [(kind,)] = db.execute(
+            "select o.kind from outbox o join ledger l on o.ledger_id = l.id where l.uid = ?",
+            (run.uids["good_report_after"][0],),
+        ).fetchall()
     # A receipt to the sender; a partial one (a row refused) to the DSP's roster contacts too.
     contacts = ("jsk.up@cms.example", "pm.up@cms.example") if kind == "partial" else ()
     assert run.replies("good_report_after") == [("reports@cms.example", *contacts)]
@@ -171,8 +215,13 @@ def test_each_attack_is_filed_with_a_reason_and_answered_only_to_the_roster(run:
     # else; a receipt to the sender alone.
     cms = ("reports@cms.example", "jsk.up@cms.example", "pm.up@cms.example")
     with sqlite3.connect(run.db) as db:
-        kinds = [str(k) for uid in run.uids[expected.case] for (k,) in db.execute(
-            "select o.kind from outbox o join ledger l on o.ledger_id = l.id where l.uid = ?", (uid,))]
+        kinds = [
+            str(k)
+            for uid in run.uids[expected.case]
+            for (k,) in db.execute(
+                "select o.kind from outbox o join ledger l on o.ledger_id = l.id where l.uid = ?", (uid,)
+            )
+        ]
     refused = expected.outcome == "rejected" or kinds == ["partial"]
     assert replies == ([cms if refused else cms[:1]] if expected.answered else [])
     for raw in run.reply_bytes(expected.case):  # no stranger's address in any header of the reply

@@ -219,8 +219,9 @@ class FakeBox:
     """A scripted IDLE session: ``script`` holds, per connection, an exception to raise on connect or a list of
     wait results (True = new mail); a list runs out into waiting for stop."""
 
-    def __init__(self, script: list[Exception | list[bool | Exception]], stop: threading.Event, idle: bool = True
-                 ) -> None:
+    def __init__(
+        self, script: list[Exception | list[bool | Exception]], stop: threading.Event, idle: bool = True
+    ) -> None:
         self.script = script
         self.stop = stop
         self.idle = idle
@@ -261,8 +262,9 @@ class FakeBox:
         return False
 
 
-def run_watcher(box: FakeBox, stop: threading.Event, tmp_path: Path) -> tuple[scheduler.IdleWatcher, list[str],
-                                                                          list[int]]:
+def run_watcher(
+    box: FakeBox, stop: threading.Event, tmp_path: Path
+) -> tuple[scheduler.IdleWatcher, list[str], list[int]]:
     triggers: list[str] = []
     delays: list[int] = []
 
@@ -270,8 +272,9 @@ def run_watcher(box: FakeBox, stop: threading.Event, tmp_path: Path) -> tuple[sc
         delays.append(failures)
         return 0.0
 
-    watcher = scheduler.IdleWatcher(make_test_config(tmp_path).imap, stop, on_new_mail=lambda: triggers.append("poll"),
-                                    delay=delay, mailbox=box)
+    watcher = scheduler.IdleWatcher(
+        make_test_config(tmp_path).imap, stop, on_new_mail=lambda: triggers.append("poll"), delay=delay, mailbox=box
+    )
     watcher.start()
     watcher.join(10)
     assert not watcher._thread.is_alive()
@@ -321,8 +324,9 @@ def test_imap_idle_is_on_by_default_and_false_turns_the_watcher_off(tmp_path: Pa
 def test_new_mail_runs_poll_then_send_even_while_a_poll_runs(tmp_path: Path) -> None:
     """A trigger during the interval poll queues one more pass behind it (one job at a time), not dropped."""
     service = FakeService()
-    daemon = scheduler.Daemon(make_test_config(tmp_path, poll_minutes=60, send_minutes=60, check_minutes=60),
-                              service, rng=random.Random(1))
+    daemon = scheduler.Daemon(
+        make_test_config(tmp_path, poll_minutes=60, send_minutes=60, check_minutes=60), service, rng=random.Random(1)
+    )
     release = threading.Event()
     running = threading.Event()
     overlapping: list[bool] = []
@@ -359,8 +363,7 @@ def test_without_idle_the_daemon_keeps_polling_on_its_interval(tmp_path: Path) -
     service = FakeService()
     stop = service.stop
     box = FakeBox([[]], stop, idle=False)
-    daemon = scheduler.Daemon(make_test_config(tmp_path, idle=True), service, rng=random.Random(1),
-                              idle_mailbox=box)
+    daemon = scheduler.Daemon(make_test_config(tmp_path, idle=True), service, rng=random.Random(1), idle_mailbox=box)
     daemon.start()
     try:
         assert daemon.watcher is not None

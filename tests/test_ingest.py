@@ -35,18 +35,27 @@ def nothing_before(dsp: str, lgd: int, week: Week) -> Mapping[str, int | None] |
     return None
 
 
-def email_from(sender: str, week: Week, lgd_codes: tuple[int, ...], *, subject: str = "report", opened: int = 10,
-               headers: Mapping[str, str] | None = None) -> bytes:
-    figures = {c: {"rural_target": 100, "rural_opened": opened, "urban_target": 10, "urban_opened": 1}
-               for c in lgd_codes}
+def email_from(
+    sender: str,
+    week: Week,
+    lgd_codes: tuple[int, ...],
+    *,
+    subject: str = "report",
+    opened: int = 10,
+    headers: Mapping[str, str] | None = None,
+) -> bytes:
+    figures = {
+        c: {"rural_target": 100, "rural_opened": opened, "urban_target": 10, "urban_opened": 1} for c in lgd_codes
+    }
     book = report_workbook("DSP", week, lgd_codes, figures)
     return build_email(sender=sender, subject=subject, attachments=[("r.xlsx", book)], headers=headers or {})
 
 
 def test_a_report_from_a_roster_sender_is_accepted_for_its_sheet_week(roster: Roster) -> None:
     mine = roster.districts_of("CMS Computers", W47)
-    decision = decide(parse_message(email_from("reports@cms.example", W47, mine)), roster, RECEIVED, IST,
-                      nothing_before)
+    decision = decide(
+        parse_message(email_from("reports@cms.example", W47, mine)), roster, RECEIVED, IST, nothing_before
+    )
     assert decision.outcome == Outcome.ACCEPTED and decision.answer and decision.dsp is not None
     assert decision.dsp.name == "CMS Computers"
     [sheet] = decision.sheets
@@ -58,8 +67,9 @@ def test_a_report_from_a_roster_sender_is_accepted_for_its_sheet_week(roster: Ro
 def test_another_dsps_district_is_refused_with_its_cell(roster: Roster) -> None:
     theirs = roster.districts_of("SRMES", W47)[0]
     mine = roster.districts_of("CMS Computers", W47)[0]
-    decision = decide(parse_message(email_from("reports@cms.example", W47, (mine, theirs))), roster, RECEIVED, IST,
-                      nothing_before)
+    decision = decide(
+        parse_message(email_from("reports@cms.example", W47, (mine, theirs))), roster, RECEIVED, IST, nothing_before
+    )
     assert decision.outcome == Outcome.ACCEPTED
     [sheet] = decision.sheets
     assert [r.lgd_code for r in sheet.rows] == [mine] and sheet.status == "partial"
@@ -79,8 +89,9 @@ def test_unknown_senders_and_robots_are_never_answered(roster: Roster) -> None:
 
 def test_a_week_in_the_future_is_a_typo_not_a_report(roster: Roster) -> None:
     lgd = roster.districts_of("CMS Computers", W47)
-    decision = decide(parse_message(email_from("reports@cms.example", Week(2027, 47), lgd)), roster, RECEIVED, IST,
-                      nothing_before)
+    decision = decide(
+        parse_message(email_from("reports@cms.example", Week(2027, 47), lgd)), roster, RECEIVED, IST, nothing_before
+    )
     assert decision.outcome == Outcome.REJECTED
     assert [p.code for p in decision.all_problems] == ["week_in_future"]
     assert "week ending 28/11/2027" in decision.all_problems[0].message
@@ -89,16 +100,14 @@ def test_a_week_in_the_future_is_a_typo_not_a_report(roster: Roster) -> None:
 def test_a_report_sent_on_the_weeks_own_saturday_counts(roster: Roster) -> None:
     lgd = roster.districts_of("CMS Computers", W47)
     saturday = datetime(2026, 11, 21, 10, 0, tzinfo=IST)
-    decision = decide(parse_message(email_from("reports@cms.example", W47, lgd)), roster, saturday, IST,
-                      nothing_before)
+    decision = decide(parse_message(email_from("reports@cms.example", W47, lgd)), roster, saturday, IST, nothing_before)
     assert decision.outcome == Outcome.ACCEPTED
 
 
 def test_an_old_week_is_stored_with_a_warning(roster: Roster) -> None:
     old = W47 - 20
     lgd = roster.districts_of("CMS Computers", old)
-    decision = decide(parse_message(email_from("reports@cms.example", old, lgd)), roster, RECEIVED, IST,
-                      nothing_before)
+    decision = decide(parse_message(email_from("reports@cms.example", old, lgd)), roster, RECEIVED, IST, nothing_before)
     assert decision.outcome == Outcome.ACCEPTED
     assert "old_week" in [p.code for p in decision.all_problems]
 
@@ -109,8 +118,9 @@ def test_a_cumulative_count_that_fell_is_a_warning(roster: Roster) -> None:
     def before(dsp: str, code: int, week: Week) -> Mapping[str, int | None] | None:
         return {"rural_opened": 50, "urban_opened": 1}
 
-    decision = decide(parse_message(email_from("reports@cms.example", W47, lgd, opened=40)), roster, RECEIVED, IST,
-                      before)
+    decision = decide(
+        parse_message(email_from("reports@cms.example", W47, lgd, opened=40)), roster, RECEIVED, IST, before
+    )
     assert decision.outcome == Outcome.ACCEPTED
     [fell] = [p for p in decision.all_problems if p.code == "cumulative_decreased"]
     assert fell.severity == "warning" and "from 50 to 40" in fell.message
@@ -121,16 +131,22 @@ def test_a_cumulative_count_that_fell_is_a_warning(roster: Roster) -> None:
 
 def test_a_district_office_writing_is_a_degs_reply_never_answered(roster: Roster) -> None:
     agra = roster.degs[118][0]
-    decision = decide(parse_message(build_email(sender=f"DM Office <{agra.upper()}>", subject="Re: Agra")),
-                      roster, RECEIVED, IST, nothing_before)
+    decision = decide(
+        parse_message(build_email(sender=f"DM Office <{agra.upper()}>", subject="Re: Agra")),
+        roster,
+        RECEIVED,
+        IST,
+        nothing_before,
+    )
     assert decision.outcome == Outcome.DEGS_REPLY and decision.degs_districts == (118,) and not decision.answer
     assert "Agra" in decision.reason
 
 
 def test_the_same_district_in_two_attachments_is_taken_once(roster: Roster) -> None:
     lgd = roster.districts_of("CMS Computers", W47)[:1]
-    book = report_workbook("CMS", W47, lgd, {lgd[0]: {"rural_target": 1, "rural_opened": 1, "urban_target": 1,
-                                                      "urban_opened": 1}})
+    book = report_workbook(
+        "CMS", W47, lgd, {lgd[0]: {"rural_target": 1, "rural_opened": 1, "urban_target": 1, "urban_opened": 1}}
+    )
     raw = build_email(sender="reports@cms.example", attachments=[("a.xlsx", book), ("b.xlsx", book)])
     decision = decide(parse_message(raw), roster, RECEIVED, IST, nothing_before)
     assert sum(len(s.rows) for s in decision.sheets) == 1
@@ -176,8 +192,7 @@ def test_with_authserv_id_set_only_a_from_our_server_vouches_for_counts(roster: 
 def test_without_authserv_id_an_email_naming_two_senders_is_no_report_either(roster: Roster) -> None:
     emails = Path(__file__).resolve().parent.parent / "fixtures" / "emails"
     genuine = (emails / "authenticated_report.eml").read_bytes()
-    message = parse_message(re.sub(rb"(?m)^(From: [^\r\n]*\r\n)", rb"\1From: other@evil.example\r\n", genuine,
-                                   count=1))
+    message = parse_message(re.sub(rb"(?m)^(From: [^\r\n]*\r\n)", rb"\1From: other@evil.example\r\n", genuine, count=1))
     decision = decide(message, roster, RECEIVED, IST, nothing_before)
     assert decision.outcome == Outcome.REJECTED and not decision.sheets
     assert decision.dsp is not None and not decision.from_dsp  # answered at the roster address, but no report
@@ -196,13 +211,18 @@ def test_with_authserv_id_set_an_email_naming_two_senders_does_not_count(roster:
             assert decision.reason == "sender not authenticated: the email names more than one sender (From)"
         else:  # a Sender header is no second From: the report counts
             assert not message.several_senders and decision.outcome == Outcome.ACCEPTED
-    both = parse_message(re.sub(rb"(?m)^From: [^\r\n]*", b"From: reports@cms.example, other@evil.example", genuine,
-                                count=1))
+    both = parse_message(
+        re.sub(rb"(?m)^From: [^\r\n]*", b"From: reports@cms.example, other@evil.example", genuine, count=1)
+    )
     assert both.several_senders
     assert decide(both, roster, RECEIVED, IST, nothing_before, "mx.ceg.example").outcome == Outcome.REJECTED
     # One mailbox, however clumsily written, is one sender: the genuine report counts.
-    for one in (b"Sharma, Rakesh <reports@cms.example>", b"reports@cms.example, ",
-                b"=?utf-8?q?CMS,_Agra?= <reports@cms.example>", b"REPORTS@cms.example, reports@cms.example"):
+    for one in (
+        b"Sharma, Rakesh <reports@cms.example>",
+        b"reports@cms.example, ",
+        b"=?utf-8?q?CMS,_Agra?= <reports@cms.example>",
+        b"REPORTS@cms.example, reports@cms.example",
+    ):
         message = parse_message(re.sub(rb"(?m)^From: [^\r\n]*", b"From: " + one, genuine, count=1))
         assert not message.several_senders and message.sender == "reports@cms.example", one
         assert decide(message, roster, RECEIVED, IST, nothing_before, "mx.ceg.example").outcome == Outcome.ACCEPTED
@@ -210,8 +230,9 @@ def test_with_authserv_id_set_an_email_naming_two_senders_does_not_count(roster:
 
 def test_an_attachment_that_cannot_be_taken_apart_is_named_not_called_missing(roster: Roster) -> None:
     emails = Path(__file__).resolve().parent.parent / "fixtures" / "emails"
-    decision = decide(parse_message((emails / "multipart_without_boundary.eml").read_bytes()), roster, RECEIVED, IST,
-                      nothing_before)
+    decision = decide(
+        parse_message((emails / "multipart_without_boundary.eml").read_bytes()), roster, RECEIVED, IST, nothing_before
+    )
     assert decision.outcome == Outcome.REJECTED and decision.answer
     [problem] = decision.problems
     assert problem.code == "unreadable_message" and "no boundary" in problem.message  # not "nothing attached"
@@ -221,8 +242,11 @@ def test_a_broken_attachment_beside_a_good_one_costs_only_itself(roster: Roster)
     mine = roster.districts_of("CMS Computers", W47)
     figures = {c: {"rural_target": 100, "rural_opened": 10, "urban_target": 10, "urban_opened": 1} for c in mine}
     good = report_workbook("DSP", W47, mine, figures)
-    raw = build_email(sender="reports@cms.example", subject="report",
-                      attachments=[("broken.xlsx", good[: len(good) // 2]), ("good.xlsx", good)])
+    raw = build_email(
+        sender="reports@cms.example",
+        subject="report",
+        attachments=[("broken.xlsx", good[: len(good) // 2]), ("good.xlsx", good)],
+    )
     decision = decide(parse_message(raw), roster, RECEIVED, IST, nothing_before)
     assert decision.outcome == Outcome.ACCEPTED
     broken, fine = decision.sheets

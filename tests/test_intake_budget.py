@@ -31,8 +31,6 @@ HOSTILE = ROOT / "fixtures" / "hostile"
 CMS = "reports@cms.example"
 
 
-
-
 mh = fixture_generator("make_hostile")
 
 
@@ -106,7 +104,10 @@ class _Died(BaseException):
 
 @pytestmark_servers
 def test_message_that_kills_the_process_is_counted_first_skipped_for_later_mail_then_quarantined(
-    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config],
+    dovecot: DovecotServer,
+    imap_account: ImapAccount,
+    smtp_sink: SmtpSink,
+    make_config: Callable[..., Config],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = make_config(ROSTER, mailbot={"max_attempts": 2})
@@ -170,8 +171,7 @@ def test_refused_move_does_not_block_later_mail_and_is_retried_next_pass(
     dovecot.seed(imap_account.username, mh.fixture("bare_cr_message_id"))
     dovecot.seed(imap_account.username, mh.fixture("newline_in_cell"))
     times = [1]
-    bot = Mailbot(config, clock=lambda: NOW,
-                  mailbox_factory=lambda s: RefusesMove(s, first, times))  # type: ignore[arg-type,return-value]  # a Mailbox with MOVE refused
+    bot = Mailbot(config, clock=lambda: NOW, mailbox_factory=lambda s: RefusesMove(s, first, times))  # type: ignore[arg-type,return-value]  # a Mailbox with MOVE refused
     report = bot.poll()
     assert report.moved == 2
     assert [uid for uid, _, _ in dovecot.contents(imap_account.username, "INBOX")] == [first]
@@ -198,7 +198,12 @@ def test_import_goes_on_after_a_file_that_fails(
     assert config.source is not None
     done = subprocess.run(
         [sys.executable, "-m", "mailbot", "--config", str(config.source), "import", str(bad), str(good)],
-        capture_output=True, text=True, timeout=120, env=os.environ.copy(), check=False)
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+        check=False,
+    )
     assert f"{good}: accepted" in done.stdout, done.stdout + done.stderr
     assert str(bad) in done.stdout  # named, with what happened to it
     assert done.returncode == 1  # one file could not be used
@@ -207,8 +212,9 @@ def test_import_goes_on_after_a_file_that_fails(
 # --- logs ---------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("forged", ["Agra\n2026-12-03 09:00:00,000 INFO mailbot: accepted", "a\rb", "a\u2028b",
-                                    "a\x85b", "a\x1b[2Jb"])
+@pytest.mark.parametrize(
+    "forged", ["Agra\n2026-12-03 09:00:00,000 INFO mailbot: accepted", "a\rb", "a\u2028b", "a\x85b", "a\x1b[2Jb"]
+)
 def test_values_from_mail_cannot_forge_text_log_lines(forged: str, monkeypatch: pytest.MonkeyPatch) -> None:
     root = logging.getLogger()
     monkeypatch.setattr(root, "handlers", list(root.handlers))  # restored after the test

@@ -29,9 +29,13 @@ pytestmark = pytest.mark.servers  # make_config points at the SMTP sink
 
 def report(tmp_path: Path, week: Week, codes: tuple[int, ...], opened: int, name: str) -> Path:
     figures: dict[int, dict[str, int | str]] = {
-        c: {"rural_target": 100, "rural_opened": opened, "urban_target": 20, "urban_opened": 5} for c in codes}
-    raw = build_email(sender=f"{CMS} <reports@cms.example>", subject=f"JSK report {week}",
-                      attachments=[(f"{name}.xlsx", report_workbook(CMS, week, codes, figures))])
+        c: {"rural_target": 100, "rural_opened": opened, "urban_target": 20, "urban_opened": 5} for c in codes
+    }
+    raw = build_email(
+        sender=f"{CMS} <reports@cms.example>",
+        subject=f"JSK report {week}",
+        attachments=[(f"{name}.xlsx", report_workbook(CMS, week, codes, figures))],
+    )
     path = tmp_path / f"{name}.eml"
     path.write_bytes(raw)
     return path
@@ -47,11 +51,19 @@ def test_a_fall_is_measured_against_the_latest_earlier_week_of_each_district(
     bot.import_file(report(tmp_path, Week(2026, 45), codes[:1], 60, "w45"))  # the first district only
     bot.import_file(report(tmp_path, Week(2026, 47), codes, 50, "w47"))
     with sqlite3.connect(config.database) as db:
-        found = [m for (m,) in db.execute("select message from problem where code = 'cumulative_decreased' "
-                                          "and week = '2026-W47'")]
+        found = [
+            m
+            for (m,) in db.execute(
+                "select message from problem where code = 'cumulative_decreased' and week = '2026-W47'"
+            )
+        ]
     names = [by_code(c).name_en for c in codes]
-    assert sorted(found) == sorted([f"Row 6 ({names[0]}): rural JSKs opened fell from 60 to 50; it is a cumulative "
-                                    "count and should not go down. Please check.",  # week 45, not 44
-                                    f"Row 7 ({names[1]}): rural JSKs opened fell from 80 to 50; it is a cumulative "
-                                    "count and should not go down. Please check."])  # week 44: its latest
+    assert sorted(found) == sorted(
+        [
+            f"Row 6 ({names[0]}): rural JSKs opened fell from 60 to 50; it is a cumulative "
+            "count and should not go down. Please check.",  # week 45, not 44
+            f"Row 7 ({names[1]}): rural JSKs opened fell from 80 to 50; it is a cumulative "
+            "count and should not go down. Please check.",
+        ]
+    )  # week 44: its latest
     bot.close()

@@ -26,8 +26,10 @@ def box() -> FakeMailbox:
     return FakeMailbox()
 
 
-JUNK = (b"From: Someone <someone@elsewhere.example>\r\nTo: jsk@ceg.example\r\nSubject: lunch?\r\n"
-        b"Message-ID: <lunch@elsewhere.example>\r\nDate: Mon, 23 Nov 2026 08:00:00 +0000\r\n\r\nhello\r\n")
+JUNK = (
+    b"From: Someone <someone@elsewhere.example>\r\nTo: jsk@ceg.example\r\nSubject: lunch?\r\n"
+    b"Message-ID: <lunch@elsewhere.example>\r\nDate: Mon, 23 Nov 2026 08:00:00 +0000\r\n\r\nhello\r\n"
+)
 
 
 def bot_for(config: Config, box: FakeMailbox) -> Mailbot:
@@ -106,7 +108,7 @@ def test_connection_lost_mid_fetch_keeps_what_was_decided_and_reads_the_rest_nex
     report = bot.poll()
     assert report.seen == 1 and box.messages("INBOX") == []
     assert box.fetched == [first, second]  # each read once
-    assert [u for u, in query(config, "select uid from ledger order by uid")] == [first, second]
+    assert [u for (u,) in query(config, "select uid from ledger order by uid")] == [first, second]
     bot.close()
 
 

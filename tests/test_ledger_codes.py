@@ -42,8 +42,9 @@ def quarantine_sheet(bot: Mailbot) -> list[tuple[str, str]]:
 def test_the_quarantine_sheet_says_why_each_message_went_unanswered(config: Config, tmp_path: Path) -> None:
     box = FakeMailbox()
     mail = {
-        "out of office": build_email(sender=STRANGER, subject="out of office",
-                                     headers=[("Auto-Submitted", "auto-replied")]),
+        "out of office": build_email(
+            sender=STRANGER, subject="out of office", headers=[("Auto-Submitted", "auto-replied")]
+        ),
         "autoreply header": build_email(sender=STRANGER, subject="autoreply header", headers=[("X-Autoreply", "yes")]),
         "list": build_email(sender=STRANGER, subject="list", headers=[("List-Id", "<news.example>")]),
         "bulk": build_email(sender=STRANGER, subject="bulk", headers=[("Precedence", "bulk")]),
@@ -87,8 +88,9 @@ def test_the_quarantine_sheet_says_why_each_message_went_unanswered(config: Conf
     bot.close()
 
 
-def test_each_decision_stores_its_outcome_and_code(config_without_servers: Callable[..., Config],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_decision_stores_its_outcome_and_code(
+    config_without_servers: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = config_without_servers(ROSTER, mailbot={"max_attempts": 1})
     box = FakeMailbox()
     good = good_report()
@@ -134,12 +136,20 @@ def test_rewording_a_reason_changes_neither_the_quarantine_sheet_nor_the_import_
     reworded = "Absender nicht im Verzeichnis: x@y.example"
     assert quarantine_reason(reworded, ReasonCode.UNKNOWN_SENDER) == "Address not in roster"
     assert quarantine_reason(reworded, ReasonCode.AUTO_REPLY) == "Automatic reply (out of office)"
-    row = Ledger(account="import", folder="file", uidvalidity=0, uid=1, outcome=Outcome.IGNORED,
-                 reason_code=ReasonCode.NOT_AN_EMAIL, reason="kein Brief")
+    row = Ledger(
+        account="import",
+        folder="file",
+        uidvalidity=0,
+        uid=1,
+        outcome=Outcome.IGNORED,
+        reason_code=ReasonCode.NOT_AN_EMAIL,
+        reason="kein Brief",
+    )
     assert row.code() == ReasonCode.NOT_AN_EMAIL  # what `mailbot import` exits 1 on
     # A reason no code gives words for is shown as written, capitalised (as before codes).
     assert quarantine_reason("not read after 5 attempts; see last_error", ReasonCode.NOT_READ) == (
-        "Not read after 5 attempts; see last_error")
+        "Not read after 5 attempts; see last_error"
+    )
 
 
 def test_the_outcome_and_code_are_stored_as_the_strings_earlier_versions_wrote(config: Config) -> None:
@@ -172,8 +182,9 @@ EARLIER = {
     "unknown sender someone@elsewhere.example": ReasonCode.UNKNOWN_SENDER,
     "not an email: no email headers found": ReasonCode.NOT_AN_EMAIL,
     "too large: 30.0 MB (limit 25.0 MB); left unread": ReasonCode.TOO_LARGE,
-    "too large: 3.0 MB (limit 2.0 MB); left unread; not answered: a@b.example already had 5 replies in 24 hours":
-        ReasonCode.TOO_LARGE,
+    (
+        "too large: 3.0 MB (limit 2.0 MB); left unread; not answered: a@b.example already had 5 replies in 24 hours"
+    ): ReasonCode.TOO_LARGE,
     "failed repeatedly; see last_error": ReasonCode.FAILED_REPEATEDLY,
     "not read after 5 attempts (each failed or stopped mailbot); see last_error": ReasonCode.NOT_READ,
     'not from a roster address: left unread in the mailbox (imap.unrelated = "leave")': ReasonCode.NOT_FROM_ROSTER,
@@ -222,9 +233,22 @@ def test_a_report_that_may_be_forged_counts_for_no_district_old_row_or_new(confi
             "genuine": (ReasonCode.NO_READABLE_SPREADSHEET, "no readable spreadsheet attached"),
         }
         for uid, (subject, (code, reason)) in enumerate(rows.items(), start=1):
-            session.add(Ledger(account="a", folder="INBOX", uidvalidity=1, uid=uid, subject=subject, dsp_id=dsp.id,
-                               outcome=Outcome.REJECTED, reason_code=code, reason=reason, received_at=NOW,
-                               first_seen=NOW, updated=NOW))
+            session.add(
+                Ledger(
+                    account="a",
+                    folder="INBOX",
+                    uidvalidity=1,
+                    uid=uid,
+                    subject=subject,
+                    dsp_id=dsp.id,
+                    outcome=Outcome.REJECTED,
+                    reason_code=code,
+                    reason=reason,
+                    received_at=NOW,
+                    first_seen=NOW,
+                    updated=NOW,
+                )
+            )
         session.commit()
         found = rejected_messages(session, ZoneInfo("Asia/Kolkata"))
     assert [ledger.subject for ledger, _ in found] == ["genuine"]

@@ -444,8 +444,9 @@ def test_an_smtp_port_is_named_as_smtp(imap_account: ImapAccount, tls_files: Tls
 
 
 @pytest.mark.parametrize(("content", "reason"), [(None, "No such file"), ("not a certificate\n", "cannot use")])
-def test_an_unusable_ca_file_is_named(imap_account: ImapAccount, tmp_path: Path, content: str | None,
-                                      reason: str) -> None:
+def test_an_unusable_ca_file_is_named(
+    imap_account: ImapAccount, tmp_path: Path, content: str | None, reason: str
+) -> None:
     ca_file = tmp_path / "ca.pem"
     if content is not None:
         ca_file.write_text(content, encoding="utf-8")

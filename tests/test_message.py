@@ -296,25 +296,31 @@ def test_builder_inline_and_forwarded_parts() -> None:
     assert parse_message(raw).attachments[0].content == XLSX
 
 
-@pytest.mark.parametrize(("value", "kept"), [
-    ("<CA+x=y_z@mail.gmail.com>", "<CA+x=y_z@mail.gmail.com>"),
-    (" <a.b@[10.0.0.1]> ", "<a.b@[10.0.0.1]>"),
-    ("=?utf-8?q?x=0D=0AReply-To:_v@evil.example?=", ""),
-    ("<=?utf-8?q?x=0D=0A?=@evil.example>", ""),
-    ("<a b@x.example>", ""),
-    ("<a\rb@x.example>", ""),
-    ("<a@b@x.example>", ""),
-    ("a@x.example", ""),
-    ("<" + "a" * 300 + "@x.example>", ""),
-])
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        ("<CA+x=y_z@mail.gmail.com>", "<CA+x=y_z@mail.gmail.com>"),
+        (" <a.b@[10.0.0.1]> ", "<a.b@[10.0.0.1]>"),
+        ("=?utf-8?q?x=0D=0AReply-To:_v@evil.example?=", ""),
+        ("<=?utf-8?q?x=0D=0A?=@evil.example>", ""),
+        ("<a b@x.example>", ""),
+        ("<a\rb@x.example>", ""),
+        ("<a@b@x.example>", ""),
+        ("a@x.example", ""),
+        ("<" + "a" * 300 + "@x.example>", ""),
+    ],
+)
 def test_only_a_well_formed_message_id_is_kept_for_our_in_reply_to(value: str, kept: str) -> None:
     assert msg_id(value) == kept
 
 
 def test_a_huge_encoded_word_subject_is_cut_before_decoding() -> None:
     word = "=?utf-8?q?a?= "
-    raw = (b"From: reports@cms.example\r\nSubject: " + (word * (2_200_000 // len(word))).encode()
-           + b"\r\nMessage-ID: <a@cms.example>\r\n\r\nbody\r\n")
+    raw = (
+        b"From: reports@cms.example\r\nSubject: "
+        + (word * (2_200_000 // len(word))).encode()
+        + b"\r\nMessage-ID: <a@cms.example>\r\n\r\nbody\r\n"
+    )
     started = time.process_time()
     parsed = parse_message(raw)
     assert time.process_time() - started < 2  # 50 s of CPU before the cap

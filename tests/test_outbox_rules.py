@@ -74,19 +74,21 @@ def test_a_4xx_for_one_recipient_retries_only_that_recipient(store: Store, trans
     assert [s.recipients for s in transport.sent] == [(DSP,), (DEGS,)]  # the DSP got it once
     assert rows(store, "select status, attempts from outbox") == [("sent", 2)]
     assert sorted(rows(store, "select address, status, code from outbox_recipient")) == [
-        (DEGS, "sent", 250), (DSP, "sent", 250)]
+        (DEGS, "sent", 250),
+        (DSP, "sent", 250),
+    ]
 
 
-def test_a_5xx_for_one_recipient_is_final_for_that_recipient_only(
-    store: Store, transport: RecordingTransport
-) -> None:
+def test_a_5xx_for_one_recipient_is_final_for_that_recipient_only(store: Store, transport: RecordingTransport) -> None:
     queue(store, "r1", DSP, DEGS)
     transport.refuse(DEGS, 550, "5.1.1 No such user")
     report = outbox.deliver(store, transport, NOW, max_attempts=8)
     assert (report.sent, report.failed, report.waiting) == (1, 0, 0)
     assert rows(store, "select status from outbox") == [("partial",)]
     assert sorted(rows(store, "select address, status, code from outbox_recipient")) == [
-        (DEGS, "refused", 550), (DSP, "sent", 250)]
+        (DEGS, "refused", 550),
+        (DSP, "sent", 250),
+    ]
     assert outbox.deliver(store, transport, NOW + timedelta(days=1), max_attempts=8).attempted is False
 
 

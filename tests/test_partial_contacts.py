@@ -43,16 +43,22 @@ def test_a_partial_receipt_reaches_the_contacts_and_a_full_receipt_does_not(
         good: {"rural_target": 100, "rural_opened": 10, "urban_target": 20, "urban_opened": 5},
         bad: {"rural_target": 100, "rural_opened": 10, "urban_target": 20, "urban_opened": -4},  # refused row
     }
-    raw = build_email(sender=f"{CMS} <reports@cms.example>", subject="JSK report, one row wrong",
-                      attachments=[("partial.xlsx", report_workbook(CMS, WEEK, (good, bad), figures))])
+    raw = build_email(
+        sender=f"{CMS} <reports@cms.example>",
+        subject="JSK report, one row wrong",
+        attachments=[("partial.xlsx", report_workbook(CMS, WEEK, (good, bad), figures))],
+    )
     (tmp_path / "partial.eml").write_bytes(raw)
     bot.import_file(tmp_path / "partial.eml")
     # The sender, and the DSP's other roster contacts (plain addresses), as a rejection's.
     assert last_outbox(config) == ("partial", '["reports@cms.example", "jsk.up@cms.example", "pm.up@cms.example"]')
 
     figures[bad]["urban_opened"] = 4
-    raw = build_email(sender=f"{CMS} <reports@cms.example>", subject="JSK report, corrected",
-                      attachments=[("fixed.xlsx", report_workbook(CMS, WEEK, (good, bad), figures))])
+    raw = build_email(
+        sender=f"{CMS} <reports@cms.example>",
+        subject="JSK report, corrected",
+        attachments=[("fixed.xlsx", report_workbook(CMS, WEEK, (good, bad), figures))],
+    )
     (tmp_path / "fixed.eml").write_bytes(raw)
     bot.import_file(tmp_path / "fixed.eml")
     assert last_outbox(config) == ("acknowledgement", '["reports@cms.example"]')  # nothing refused: the sender only

@@ -120,8 +120,14 @@ def test_a_dot_is_a_decimal_point_or_a_question_never_a_thousands_separator(whol
 
 
 @FEW
-@given(st.one_of(st.integers(), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30),
-                 st.from_regex(r"\A[+-]?\d{1,25}(?:[.,]\d{1,25})?(?:[eE][+-]?\d{1,3})?\Z")))
+@given(
+    st.one_of(
+        st.integers(),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=30),
+        st.from_regex(r"\A[+-]?\d{1,25}(?:[.,]\d{1,25})?(?:[eE][+-]?\d{1,3})?\Z"),
+    )
+)
 @example("9" * 5000)  # int() refuses more than 4,300 digits: the reader must not ask it to
 @example("-" + "1" * 5000)
 @example("1," * 2000 + "000")
@@ -159,8 +165,7 @@ def respelled(draw: Any) -> tuple[District, str]:
     """A district's name as people type it: any case, extra or odd spaces, nukta dropped or added after a
     consonant, chandrabindu for anusvara and back. None of these makes it another name."""
     district = draw(st.sampled_from(DISTRICTS))
-    name = unicodedata.normalize("NFD", draw(st.sampled_from([district.name_en, district.name_hi,
-                                                                 *district.aliases])))
+    name = unicodedata.normalize("NFD", draw(st.sampled_from([district.name_en, district.name_hi, *district.aliases])))
     out = []
     for letter in name:
         if letter == NUKTA and draw(st.booleans()):
@@ -231,8 +236,10 @@ def test_a_misspelling_finds_its_district_or_one_at_least_as_close_or_none(case:
     assert found == district or closeness(text, found) >= closeness(text, district), (text, found.name_en)
 
 
-junk = st.text(alphabet=st.characters(categories=["Lu", "Ll", "Lo", "Mn", "Mc", "Zs", "Po"],
-                                      include_characters="()/-."), max_size=25)
+junk = st.text(
+    alphabet=st.characters(categories=["Lu", "Ll", "Lo", "Mn", "Mc", "Zs", "Po"], include_characters="()/-."),
+    max_size=25,
+)
 
 
 @FEW

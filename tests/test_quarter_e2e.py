@@ -38,9 +38,17 @@ def write_roster(folder: Path) -> Path:
         w = csv.writer(f)
         w.writerow(["DSP", "Sender addresses", "Contact addresses"])
         for dsp in r.dsps:
-            w.writerow([dsp.name, ";".join(sorted(dsp.sender_addresses)),
-                        ";".join(a for a in dsp.contact_addresses if a not in dsp.sender_addresses or
-                                 len(dsp.contact_addresses) > 1)])
+            w.writerow(
+                [
+                    dsp.name,
+                    ";".join(sorted(dsp.sender_addresses)),
+                    ";".join(
+                        a
+                        for a in dsp.contact_addresses
+                        if a not in dsp.sender_addresses or len(dsp.contact_addresses) > 1
+                    ),
+                ]
+            )
     with (folder / "assignments.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["DSP", "District", "Start date", "End date"])
@@ -65,12 +73,24 @@ def report_emails() -> list[tuple[datetime, bytes]]:
         figures: dict[int, dict[str, int | str]] = {}
         for fact in facts:
             values: dict[str, int | str] = {k: v for k, v in fact.figures.items() if v is not None}
-            figures[fact.lgd_code] = values if fact.valid else {
-                "rural_target": 100, "rural_opened": -5, "urban_target": 20, "urban_opened": 1}
+            figures[fact.lgd_code] = (
+                values
+                if fact.valid
+                else {"rural_target": 100, "rural_opened": -5, "urban_target": 20, "urban_opened": 1}
+            )
         workbook = report_workbook(dsp, week, sorted(figures), figures)
-        out.append((at, build_email(sender=f"{dsp} <{senders[dsp]}>", subject=f"JSK weekly report {week}",
-                                    attachments=[(f"report-{week}.xlsx", workbook)], date=at,
-                                    message_id=f"<{dsp[:4]}-{week}-{at:%d%H%M}@dsp.example>")))
+        out.append(
+            (
+                at,
+                build_email(
+                    sender=f"{dsp} <{senders[dsp]}>",
+                    subject=f"JSK weekly report {week}",
+                    attachments=[(f"report-{week}.xlsx", workbook)],
+                    date=at,
+                    message_id=f"<{dsp[:4]}-{week}-{at:%d%H%M}@dsp.example>",
+                ),
+            )
+        )
     return out
 
 
@@ -79,8 +99,12 @@ def checkpoints() -> list[datetime]:
     moments = []
     for week in WEEKS:
         sun = week.sunday
-        moments += [ist(sun, 12, 30), ist(sun + timedelta(days=1), 12, 30), ist(sun + timedelta(days=2), 10, 30),
-                     ist(sun + timedelta(days=3), 12, 30)]
+        moments += [
+            ist(sun, 12, 30),
+            ist(sun + timedelta(days=1), 12, 30),
+            ist(sun + timedelta(days=2), 10, 30),
+            ist(sun + timedelta(days=3), 12, 30),
+        ]
     return moments
 
 
@@ -127,23 +151,38 @@ def test_a_quarter_sends_exactly_the_right_emails_once(
         "dsp_warning": 12 + 8 + 13 * 2,
         "summary": 13 * 2,
     }
-    assert sum(1 for m in ladder if m.message["X-Mailbot-Kind"] == "escalation"
-               and m.message["Subject"].startswith("Action needed")) == carried
+    assert (
+        sum(
+            1
+            for m in ladder
+            if m.message["X-Mailbot-Kind"] == "escalation" and m.message["Subject"].startswith("Action needed")
+        )
+        == carried
+    )
     # One email per recipient per moment (a check), and CEG gets two a week: the summary and the one notice for
     # the district without a DEGS address (no copy per district).
     per_moment = Counter((m.rcpt_tos[0], m.message["Date"]) for m in ladder)
     assert max(per_moment.values()) == 1
-    per_week = Counter((m.rcpt_tos[0], parsedate_to_datetime(m.message["Date"]).isocalendar()[:2]) for m in ladder
-                       if m.rcpt_tos[0] in CEG)
+    per_week = Counter(
+        (m.rcpt_tos[0], parsedate_to_datetime(m.message["Date"]).isocalendar()[:2])
+        for m in ladder
+        if m.rcpt_tos[0] in CEG
+    )
     assert set(per_week.values()) == {2}
-    assert all(m.message["Reply-To"] == ", ".join(CEG) for m in ladder
-               if m.message["X-Mailbot-Kind"] in ("escalation", "action_alert"))
+    assert all(
+        m.message["Reply-To"] == ", ".join(CEG)
+        for m in ladder
+        if m.message["X-Mailbot-Kind"] in ("escalation", "action_alert")
+    )
     # Every report got a receipt or a rejection, to its sender.
     assert len(receipts) == len(report_emails())
 
     # Reminders carry the pre-filled template listing only the DSP's pending districts.
-    reminder = next(m.message for m in ladder if m.message["X-Mailbot-Kind"] == "reminder"
-                    and list(m.rcpt_tos) == ["mis@shreetron.example"])
+    reminder = next(
+        m.message
+        for m in ladder
+        if m.message["X-Mailbot-Kind"] == "reminder" and list(m.rcpt_tos) == ["mis@shreetron.example"]
+    )
     attachment = next(p for p in reminder.iter_attachments() if p.get_filename("").endswith(".xlsx"))
     sheet = openpyxl.load_workbook(io.BytesIO(attachment.get_content()), read_only=True).active
     names = [row[0] for row in sheet.iter_rows(min_row=6, values_only=True) if row[0]]
@@ -151,8 +190,9 @@ def test_a_quarter_sends_exactly_the_right_emails_once(
 
     # CEG's workbook for a week agrees with the database as `status` reads it.
     week = Week(2026, 46)
-    summary = next(m.message for m in ladder if m.message["X-Mailbot-Kind"] == "summary"
-                   and str(week) in m.message["Subject"])
+    summary = next(
+        m.message for m in ladder if m.message["X-Mailbot-Kind"] == "summary" and str(week) in m.message["Subject"]
+    )
     book = next(p for p in summary.iter_attachments() if p.get_filename("").endswith(".xlsx"))
     wb = openpyxl.load_workbook(io.BytesIO(book.get_content()))
     status = bot.status(week, ist(LAST.sunday, 23))
@@ -164,4 +204,3 @@ def test_a_quarter_sends_exactly_the_right_emails_once(
     assert statuses["on_time"] + statuses["late"] == status["statewide"]["reported"]
     assert len(status["districts"]) == len(DISTRICTS) + 1  # Agra has two DSPs from W44
     bot.close()
-

@@ -34,8 +34,11 @@ def report(tmp_path: Path, name: str, lgd_codes: tuple[int, ...]) -> Path:
     figures: dict[int, dict[str, int | str]] = {
         code: {"rural_target": 100, "rural_opened": 10, "urban_target": 20, "urban_opened": 5} for code in lgd_codes
     }
-    raw = build_email(sender=f"{CMS} <reports@cms.example>", subject=f"JSK report {name}",
-                      attachments=[(f"{name}.xlsx", report_workbook(CMS, WEEK, lgd_codes, figures))])
+    raw = build_email(
+        sender=f"{CMS} <reports@cms.example>",
+        subject=f"JSK report {name}",
+        attachments=[(f"{name}.xlsx", report_workbook(CMS, WEEK, lgd_codes, figures))],
+    )
     path = tmp_path / f"{name}.eml"
     path.write_bytes(raw)
     return path
@@ -83,11 +86,15 @@ def test_a_late_receipt_says_so_and_a_refusal_reaches_the_contacts_too(
     bot.import_file(report(tmp_path, "on-time", cms[:1]))
     assert "counts as late" not in last_reply(config)
     # The same district corrected after the deadline: its first report came on time, so not late either.
-    figures: dict[int, dict[str, int | str]] = {c: {"rural_target": 100, "rural_opened": 11, "urban_target": 20,
-                                                    "urban_opened": 5} for c in cms[:2]}
-    late = build_email(sender=f"{CMS} <reports@cms.example>", subject="JSK report late",
-                       date=datetime(2026, 11, 23, 14, 0, tzinfo=UTC),
-                       attachments=[("late.xlsx", report_workbook(CMS, WEEK, cms[:2], figures))])
+    figures: dict[int, dict[str, int | str]] = {
+        c: {"rural_target": 100, "rural_opened": 11, "urban_target": 20, "urban_opened": 5} for c in cms[:2]
+    }
+    late = build_email(
+        sender=f"{CMS} <reports@cms.example>",
+        subject="JSK report late",
+        date=datetime(2026, 11, 23, 14, 0, tzinfo=UTC),
+        attachments=[("late.xlsx", report_workbook(CMS, WEEK, cms[:2], figures))],
+    )
     (tmp_path / "late.eml").write_bytes(late)
     bot.import_file(tmp_path / "late.eml")
     text = last_reply(config)  # the second district is new, after the deadline: late
@@ -115,8 +122,11 @@ def test_a_rejections_template_carries_each_districts_last_targets(
     bot = Mailbot(config, clock=lambda: NOW)
     cms = load_roster(ROSTER).districts_of(CMS, WEEK)
     earlier = {cms[0]: {"rural_target": 140, "rural_opened": 10, "urban_target": 35, "urban_opened": 5}}
-    raw = build_email(sender=f"{CMS} <reports@cms.example>", subject="JSK report W46",
-                      attachments=[("w46.xlsx", report_workbook(CMS, Week(2026, 46), cms[:1], earlier))])
+    raw = build_email(
+        sender=f"{CMS} <reports@cms.example>",
+        subject="JSK report W46",
+        attachments=[("w46.xlsx", report_workbook(CMS, Week(2026, 46), cms[:1], earlier))],
+    )
     (tmp_path / "w46.eml").write_bytes(raw)
     bot.import_file(tmp_path / "w46.eml")
     (tmp_path / "bad.eml").write_bytes(build_email(sender=f"{CMS} <reports@cms.example>", subject="JSK W47"))
@@ -133,8 +143,9 @@ def test_a_rejections_template_carries_each_districts_last_targets(
     assert sheet is not None
     rows = {r[1]: r for r in sheet.iter_rows(min_row=6, values_only=True)}
     header = [c.value for c in sheet[5]]
-    rural, urban = (next(i for i, h in enumerate(header) if str(h).startswith(p)) for p in ("Rural JSK target",
-                                                                                             "Urban JSK target"))
+    rural, urban = (
+        next(i for i, h in enumerate(header) if str(h).startswith(p)) for p in ("Rural JSK target", "Urban JSK target")
+    )
     assert (rows[cms[0]][rural], rows[cms[0]][urban]) == (140, 35)  # from its W46 report
     assert all(rows[c][rural] is None for c in cms[1:])  # never reported: left for the DSP
 
@@ -155,8 +166,9 @@ def test_a_reminders_template_carries_the_last_targets(
         bot.check(now=datetime(2026, 11, day, 6, 0, tzinfo=UTC))
     bot.close()
     with sqlite3.connect(config.database) as db:
-        found = db.execute("select raw from outbox where kind = 'reminder' and week = '2026-W48' and dsp = ?",
-                           (CMS,)).fetchall()
+        found = db.execute(
+            "select raw from outbox where kind = 'reminder' and week = '2026-W48' and dsp = ?", (CMS,)
+        ).fetchall()
     assert found
     msg = email.message_from_bytes(found[0][0], policy=email.policy.default)
     assert isinstance(msg, email.message.EmailMessage)

@@ -35,9 +35,15 @@ pytestmark = pytest.mark.servers  # make_config points at the SMTP sink
 def _report(headers: tuple[tuple[str, str], ...] = (), message_id: str | None = None) -> bytes:
     codes = load_roster(ROSTER).districts_of(CMS, WEEK)
     figures: dict[int, dict[str, int | str]] = {
-        c: {"rural_target": 100, "rural_opened": 10, "urban_target": 20, "urban_opened": 5} for c in codes}
-    return build_email(sender=f"{CMS} <reports@cms.example>", subject=f"JSK report {WEEK}", headers=headers,
-                       attachments=[("r.xlsx", report_workbook(CMS, WEEK, codes, figures))], message_id=message_id)
+        c: {"rural_target": 100, "rural_opened": 10, "urban_target": 20, "urban_opened": 5} for c in codes
+    }
+    return build_email(
+        sender=f"{CMS} <reports@cms.example>",
+        subject=f"JSK report {WEEK}",
+        headers=headers,
+        attachments=[("r.xlsx", report_workbook(CMS, WEEK, codes, figures))],
+        message_id=message_id,
+    )
 
 
 def _import(bot: Mailbot, tmp_path: Path, raw: bytes, name: str) -> str:
@@ -62,8 +68,9 @@ def test_a_quoted_reply_to_with_semicolons_gets_no_reply_outside_the_roster(
 ) -> None:
     config = make_config(ROSTER)
     bot = Mailbot(config, clock=lambda: NOW)
-    raw = _report().replace(b"\r\nSubject:", b'\r\nReply-To: "x;v1@evil.example;v2@other.example;"@cms.example'
-                                              b"\r\nSubject:", 1)
+    raw = _report().replace(
+        b"\r\nSubject:", b'\r\nReply-To: "x;v1@evil.example;v2@other.example;"@cms.example\r\nSubject:', 1
+    )
     assert _import(bot, tmp_path, raw, "attack") == "accepted"
     [(recipients, msg)] = _replies(config)
     assert recipients == '["reports@cms.example"]'
@@ -71,15 +78,25 @@ def test_a_quoted_reply_to_with_semicolons_gets_no_reply_outside_the_roster(
     bot.close()
 
 
-@pytest.mark.parametrize(("name", "header", "message_id"), [
-    ("encoded_word_message_id", (), "=?utf-8?q?x=0D=0AReply-To:_v@evil.example?="),
-    ("bare_cr_in_message_id", (), "<a\rb@cms.example>"),
-    ("encoded_crlf_in_reply_to", (("Reply-To", "=?utf-8?q?reports@cms.example=0D=0ABcc:_v@evil.example?="),),
-     "<ok@cms.example>"),
-])
+@pytest.mark.parametrize(
+    ("name", "header", "message_id"),
+    [
+        ("encoded_word_message_id", (), "=?utf-8?q?x=0D=0AReply-To:_v@evil.example?="),
+        ("bare_cr_in_message_id", (), "<a\rb@cms.example>"),
+        (
+            "encoded_crlf_in_reply_to",
+            (("Reply-To", "=?utf-8?q?reports@cms.example=0D=0ABcc:_v@evil.example?="),),
+            "<ok@cms.example>",
+        ),
+    ],
+)
 def test_hostile_header_values_never_reach_ours_and_the_report_is_still_answered(
-    smtp_sink: SmtpSink, make_config: Callable[..., Config], tmp_path: Path, name: str,
-    header: tuple[tuple[str, str], ...], message_id: str,
+    smtp_sink: SmtpSink,
+    make_config: Callable[..., Config],
+    tmp_path: Path,
+    name: str,
+    header: tuple[tuple[str, str], ...],
+    message_id: str,
 ) -> None:
     config = make_config(ROSTER)
     bot = Mailbot(config, clock=lambda: NOW)
@@ -125,10 +142,14 @@ def test_a_dsp_sending_one_report_per_district_gets_a_receipt_for_each_beyond_th
     codes = load_roster(ROSTER).districts_of(CMS, WEEK)[:4]
     for i, code in enumerate(codes):
         figures: dict[int, dict[str, int | str]] = {
-            code: {"rural_target": 100, "rural_opened": 10 + i, "urban_target": 20, "urban_opened": 5}}
-        raw = build_email(sender=f"{CMS} <reports@cms.example>", subject=f"JSK report {WEEK} ({i})",
-                          attachments=[("r.xlsx", report_workbook(CMS, WEEK, [code], figures))],
-                          message_id=f"<district{i}@cms.example>")
+            code: {"rural_target": 100, "rural_opened": 10 + i, "urban_target": 20, "urban_opened": 5}
+        }
+        raw = build_email(
+            sender=f"{CMS} <reports@cms.example>",
+            subject=f"JSK report {WEEK} ({i})",
+            attachments=[("r.xlsx", report_workbook(CMS, WEEK, [code], figures))],
+            message_id=f"<district{i}@cms.example>",
+        )
         assert _import(bot, tmp_path, raw, f"district{i}") == "accepted"
     kinds = [str(msg["X-Mailbot-Kind"]) for _, msg in _replies(config)]
     assert kinds == ["acknowledgement"] * 4

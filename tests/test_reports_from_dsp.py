@@ -20,8 +20,11 @@ PASS = "Authentication-Results: mx.ceg.example; dmarc=pass header.from=cms.examp
 
 def _cms_status(config: Config) -> dict[int, tuple[str, int | None]]:
     status = json.loads(mailbot_cli(config, "status", "--week", str(WEEK), "--json").stdout)
-    return {d["lgd_code"]: (d["status"], (d.get("figures") or {}).get("rural_opened"))
-            for d in status["districts"] if d["dsp"] == "CMS Computers"}
+    return {
+        d["lgd_code"]: (d["status"], (d.get("figures") or {}).get("rural_opened"))
+        for d in status["districts"]
+        if d["dsp"] == "CMS Computers"
+    }
 
 
 def test_a_forged_report_changes_nothing_and_is_answered_at_the_roster_address_only(
@@ -66,8 +69,9 @@ def a_b_and_a_again() -> tuple[bytes, bytes, bytes]:
     cms = districts("CMS Computers")
     a = report_email("CMS Computers", "reports@cms.example", cms, opened=10, message_id="<a1@cms.example>")
     b = report_email("CMS Computers", "reports@cms.example", cms, opened=77, message_id="<b@cms.example>")
-    a_again = report_email("CMS Computers", "reports@cms.example", cms, opened=10, subject="Re-sent: A",
-                           message_id="<a2@cms.example>")
+    a_again = report_email(
+        "CMS Computers", "reports@cms.example", cms, opened=10, subject="Re-sent: A", message_id="<a2@cms.example>"
+    )
     return a, b, a_again
 
 
@@ -86,13 +90,15 @@ def test_the_latest_email_wins_even_when_its_file_came_before_and_read_out_of_or
     mailbot_cli(config, "poll")
     assert set(_cms_status(config).values()) == {("on_time", 10)}
     assert as_dict(query(config, "select message_id, outcome from ledger"), str, str) == {
-        "<a1@cms.example>": "accepted", "<b@cms.example>": "accepted", "<a2@cms.example>": "accepted"}
+        "<a1@cms.example>": "accepted",
+        "<b@cms.example>": "accepted",
+        "<a2@cms.example>": "accepted",
+    }
     mailbot_cli(config, "send")
     assert smtp_sink.wait_for(3)
     last = next(m.message for m in smtp_sink.messages if m.message["In-Reply-To"] == "<a2@cms.example>")
     body = body_text(last)
     assert "Figures now in force" in body and "rural opened 10 of 100" in body and "77" not in body
-
 
 
 def test_a_backlog_read_out_of_order_still_ends_with_the_latest_email_in_force(

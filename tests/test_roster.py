@@ -124,8 +124,9 @@ def test_a_report_from_a_contact_address_counts_for_its_dsp() -> None:
     # An EDM kept informed as a DSP's contact: an EDM's reply is no DSP report.
     edm = Roster((replace(cms, contact_addresses=("edm.agra@up.gov.in",)),), (), {118: ("EDM.Agra@up.gov.in",)})
     assert edm.dsp_for_sender("edm.agra@up.gov.in") is None
-    as_sender = Roster((replace(cms, sender_addresses=frozenset({"edm.agra@up.gov.in"})),), (),
-                       {118: ("edm.agra@up.gov.in",)})
+    as_sender = Roster(
+        (replace(cms, sender_addresses=frozenset({"edm.agra@up.gov.in"})),), (), {118: ("edm.agra@up.gov.in",)}
+    )
     assert as_sender.dsp_for_sender("edm.agra@up.gov.in") is None
     assert as_sender.degs_addresses_of_dsps() == (("edm.agra@up.gov.in", "CMS"),)
 

@@ -45,8 +45,13 @@ def make_test_config(tmp_path: Path, idle: bool | None = False, **schedule: Any)
         "smtp": {"host": "127.0.0.1", "from_address": "mailbot@ceg.example", "security": "none"},
         "ceg": {"addresses": ["jsk@ceg.example"], "operator": "ops@ceg.example"},
         "calendar": {"timezone": "Asia/Kolkata", "summary_weekday": "tuesday", "summary_time": "10:00"},
-        "schedule": {"poll_minutes": 5, "send_minutes": 7, "check_minutes": 30, "misfire_grace_seconds": 7200,
-                     **schedule},
+        "schedule": {
+            "poll_minutes": 5,
+            "send_minutes": 7,
+            "check_minutes": 30,
+            "misfire_grace_seconds": 7200,
+            **schedule,
+        },
     }
     return parse_config(data, tmp_path)
 
@@ -155,10 +160,12 @@ def test_job_options_keep_missed_jobs_and_never_overlap(tmp_path: Path) -> None:
 
 def test_default_misfire_grace_covers_a_night_asleep(tmp_path: Path) -> None:
     config = parse_config(
-        {"roster": {"path": "r.xlsx"},
-         "imap": {"host": "localhost", "username": "u", "password_env": "X", "security": "none"},
-         "smtp": {"host": "localhost", "from_address": "a@b.example", "security": "none"},
-         "ceg": {"addresses": ["c@d.example"]}},
+        {
+            "roster": {"path": "r.xlsx"},
+            "imap": {"host": "localhost", "username": "u", "password_env": "X", "security": "none"},
+            "smtp": {"host": "localhost", "from_address": "a@b.example", "security": "none"},
+            "ceg": {"addresses": ["c@d.example"]},
+        },
         tmp_path,
     )
     assert scheduler.job_options(config.schedule)["misfire_grace_time"] >= 3600
@@ -362,8 +369,11 @@ def test_run_daemon_stops_on_request_and_releases_everything(tmp_path: Path) -> 
     service = FakeService()
     stop = threading.Event()
     result: list[int] = []
-    thread = threading.Thread(target=lambda: result.append(scheduler.run_daemon(
-        config, mailbot_factory=lambda _c: service, install_signal_handlers=False, stop=stop)))
+    thread = threading.Thread(
+        target=lambda: result.append(
+            scheduler.run_daemon(config, mailbot_factory=lambda _c: service, install_signal_handlers=False, stop=stop)
+        )
+    )
     thread.start()
     try:
         assert service.polled.wait(10), "the first poll runs at start"
@@ -380,9 +390,7 @@ def test_run_daemon_stops_on_request_and_releases_everything(tmp_path: Path) -> 
         pass
 
 
-def test_second_daemon_on_the_same_database_is_refused(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_second_daemon_on_the_same_database_is_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     config = make_test_config(tmp_path)
     built: list[FakeService] = []
 
@@ -425,11 +433,15 @@ def test_sigterm_finishes_the_job_in_hand_and_returns_zero(tmp_path: Path) -> No
 def test_lock_names_database_and_pid_and_dies_with_its_process(tmp_path: Path) -> None:
     database = tmp_path / "mailbot.db"
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, pathlib; from mailbot.lock import DatabaseLock; "
-         f"lock = DatabaseLock(pathlib.Path({str(database)!r})); lock.acquire(); print('held', flush=True); "
-         "sys.stdin.read()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        [
+            sys.executable,
+            "-c",
+            "import sys, pathlib; from mailbot.lock import DatabaseLock; "
+            f"lock = DatabaseLock(pathlib.Path({str(database)!r})); lock.acquire(); print('held', flush=True); "
+            "sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == b"held\n"

@@ -75,8 +75,10 @@ def test_a_nested_comment_before_our_id_does_not_hide_our_header() -> None:
 
 
 def test_angle_brackets_and_comments_around_the_id_are_read() -> None:
-    zoho = ("MX.CEG.EXAMPLE (edge 2);\tdkim=pass header.d=cms.example;\tdmarc=pass(p=none dis=none)  "
-            "header.from=<reports@cms.example>")
+    zoho = (
+        "MX.CEG.EXAMPLE (edge 2);\tdkim=pass header.d=cms.example;\tdmarc=pass(p=none dis=none)  "
+        "header.from=<reports@cms.example>"
+    )
     assert check_sender([zoho], OURS, "reports@cms.example").passed
 
 

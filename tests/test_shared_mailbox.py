@@ -27,17 +27,33 @@ pytestmark = pytest.mark.servers
 
 def cms_report() -> bytes:
     codes = load_roster(ROSTER).districts_of("CMS Computers", WEEK)
-    figures = {c: {"rural_target": 100, "rural_opened": 10, "urban_target": 20, "urban_opened": 5,
-                   "functional": 12, "b2c_enabled": 3} for c in codes}
-    return build_email(sender="CMS Computers <reports@cms.example>", subject=f"Weekly JSK report {WEEK}",
-                       attachments=[(f"JSK-{WEEK}.xlsx", report_workbook("CMS Computers", WEEK, codes, figures))])
+    figures = {
+        c: {
+            "rural_target": 100,
+            "rural_opened": 10,
+            "urban_target": 20,
+            "urban_opened": 5,
+            "functional": 12,
+            "b2c_enabled": 3,
+        }
+        for c in codes
+    }
+    return build_email(
+        sender="CMS Computers <reports@cms.example>",
+        subject=f"Weekly JSK report {WEEK}",
+        attachments=[(f"JSK-{WEEK}.xlsx", report_workbook("CMS Computers", WEEK, codes, figures))],
+    )
 
 
-STAFF = build_email(sender="Section officer <so@ceg.example>", subject="Leave application",
-                    body="Please approve my leave for Monday.")
+STAFF = build_email(
+    sender="Section officer <so@ceg.example>", subject="Leave application", body="Please approve my leave for Monday."
+)
 # A stranger with a workbook: not a roster address, so not read either.
-STRANGER = build_email(sender="someone@unknown.example", subject="report",
-                       attachments=[("r.xlsx", report_workbook("CMS Computers", WEEK, (), {}))])
+STRANGER = build_email(
+    sender="someone@unknown.example",
+    subject="report",
+    attachments=[("r.xlsx", report_workbook("CMS Computers", WEEK, (), {}))],
+)
 
 
 def test_leave_keeps_staff_mail_unread_in_place_and_never_fetches_it_again(

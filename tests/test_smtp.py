@@ -50,8 +50,9 @@ def stored_reply(to: str = "dsp@example.net", cc: str = "") -> bytes:
     message["Message-ID"] = "<outbox-42.20240805@ceg.example>"
     message["References"] = LONG_REFERENCES
     message.set_content("धन्यवाद. Thank you for the report.\n")
-    message.add_attachment(b"PK\x03\x04 not really a workbook", maintype="application",
-                           subtype="octet-stream", filename="summary.xlsx")
+    message.add_attachment(
+        b"PK\x03\x04 not really a workbook", maintype="application", subtype="octet-stream", filename="summary.xlsx"
+    )
     return message.as_bytes(policy=email.policy.SMTP)
 
 
@@ -84,9 +85,7 @@ def test_send_over_starttls_with_auth_is_byte_faithful(smtp_sink: SmtpSink, smtp
     assert got.rcpt_tos == ("dsp@example.net", "degs@example.net")
 
 
-def test_long_unfolded_header_and_bare_lf_are_sent_as_stored(
-    smtp_sink: SmtpSink, smtp_settings: SmtpSettings
-) -> None:
+def test_long_unfolded_header_and_bare_lf_are_sent_as_stored(smtp_sink: SmtpSink, smtp_settings: SmtpSettings) -> None:
     # The default policy would refold this 150-character line; the stored bytes must go out unchanged.
     long_subject = "Reminder: " + " ".join(["report"] * 23)
     raw = (
@@ -127,20 +126,26 @@ def test_stored_bytes_go_out_unparsed_to_the_envelope(smtp_sink: SmtpSink, smtp_
 def test_stored_bytes_get_crlf_line_ends_and_keep_a_leading_dot(
     smtp_sink: SmtpSink, smtp_settings: SmtpSettings
 ) -> None:
-    raw = (b"From: mailbot@ceg.example\nTo: dsp@example.net\rMessage-ID: <lf-2@ceg.example>\n\n"
-           b".\r\n..two dots\n.line starting with a dot")  # a lone "." line would end DATA unless stuffed
+    raw = (
+        b"From: mailbot@ceg.example\nTo: dsp@example.net\rMessage-ID: <lf-2@ceg.example>\n\n"
+        b".\r\n..two dots\n.line starting with a dot"
+    )  # a lone "." line would end DATA unless stuffed
     with SmtpTransport(smtp_settings) as transport:
         transport.send_raw(raw, ["dsp@example.net"])
     [got] = smtp_sink.wait_for(1)
-    assert got.raw == (b"From: mailbot@ceg.example\r\nTo: dsp@example.net\r\nMessage-ID: <lf-2@ceg.example>\r\n\r\n"
-                       b".\r\n..two dots\r\n.line starting with a dot\r\n")
+    assert got.raw == (
+        b"From: mailbot@ceg.example\r\nTo: dsp@example.net\r\nMessage-ID: <lf-2@ceg.example>\r\n\r\n"
+        b".\r\n..two dots\r\n.line starting with a dot\r\n"
+    )
 
 
 def test_a_bcc_header_in_stored_bytes_is_never_transmitted(smtp_sink: SmtpSink, smtp_settings: SmtpSettings) -> None:
     stored = stored_reply()
     head, body = stored.split(b"\r\n\r\n", 1)
-    raw = (head + b"\r\nBCC: audit@ceg.example,\r\n second@ceg.example\r\nResent-Bcc: r@ceg.example\r\n"
-           b"X-Note: bcc: stays, it is not a Bcc field\r\n\r\n" + body)
+    raw = (
+        head + b"\r\nBCC: audit@ceg.example,\r\n second@ceg.example\r\nResent-Bcc: r@ceg.example\r\n"
+        b"X-Note: bcc: stays, it is not a Bcc field\r\n\r\n" + body
+    )
     with SmtpTransport(smtp_settings) as transport:
         transport.send_raw(raw, ["dsp@example.net", "audit@ceg.example", "second@ceg.example"])
     [got] = smtp_sink.wait_for(1)
@@ -148,8 +153,9 @@ def test_a_bcc_header_in_stored_bytes_is_never_transmitted(smtp_sink: SmtpSink, 
     assert got.raw == head + b"\r\nX-Note: bcc: stays, it is not a Bcc field\r\n\r\n" + body
 
 
-def test_the_outbox_delivers_each_row_as_stored(smtp_sink: SmtpSink, smtp_settings: SmtpSettings,
-                                                 tmp_path: Path) -> None:
+def test_the_outbox_delivers_each_row_as_stored(
+    smtp_sink: SmtpSink, smtp_settings: SmtpSettings, tmp_path: Path
+) -> None:
     store = Store(tmp_path / "mailbot.db")
     message = reparse(stored_reply(cc="degs@example.net"))
     message["Bcc"] = "audit@ceg.example"
@@ -176,13 +182,18 @@ def test_an_email_is_accepted_only_once_the_one_before_is_recorded(
             message.replace_header("Message-ID", f"<outbox-{n}@ceg.example>")
             outbox.queue(session, key=f"r{n}", kind="receipt", message=message, now=NOW)
     with sqlite3.connect(store.path) as db:
-        db.execute("CREATE TRIGGER lost BEFORE UPDATE ON outbox WHEN OLD.key = 'r1' "
-                   "BEGIN SELECT RAISE(ABORT, 'simulated: the record of r1 could not be written'); END")
+        db.execute(
+            "CREATE TRIGGER lost BEFORE UPDATE ON outbox WHEN OLD.key = 'r1' "
+            "BEGIN SELECT RAISE(ABORT, 'simulated: the record of r1 could not be written'); END"
+        )
     with SmtpTransport(smtp_settings) as transport, pytest.raises(Exception, match="simulated"):
         outbox.deliver(store, transport, NOW, max_attempts=3)
     assert [m.rcpt_tos for m in smtp_sink.messages] == [("dsp1@example.net",)]  # r2's body went, its "." not
     assert query_store(store, "SELECT key, status, attempts FROM outbox ORDER BY id") == [
-        ("r1", "pending", 0), ("r2", "pending", 0), ("r3", "pending", 0)]
+        ("r1", "pending", 0),
+        ("r2", "pending", 0),
+        ("r3", "pending", 0),
+    ]
 
     with sqlite3.connect(store.path) as db:
         db.execute("DROP TRIGGER lost")
@@ -336,8 +347,9 @@ def test_nothing_listening_is_transient(smtp_settings: SmtpSettings) -> None:
 
 def test_plain_relay_on_loopback_without_auth(tmp_path: Path) -> None:
     with SmtpSink(security="none", username=None) as sink:
-        settings = SmtpSettings(host=HOST, port=sink.port, from_address="mailbot@ceg.example", secret=None,
-                                security="none", timeout=5.0)
+        settings = SmtpSettings(
+            host=HOST, port=sink.port, from_address="mailbot@ceg.example", secret=None, security="none", timeout=5.0
+        )
         with SmtpTransport(settings) as transport:
             transport.send(reparse(stored_reply()))
         assert len(sink.wait_for(1)) == 1
@@ -354,8 +366,11 @@ def test_ssl_on_a_plain_port_says_to_try_starttls(smtp_sink: SmtpSink, smtp_sett
 
 def test_an_imap_port_is_named_as_imap(smtp_settings: SmtpSettings, dovecot: DovecotServer) -> None:
     settings = dataclasses.replace(smtp_settings, port=dovecot.imap_port)
-    with pytest.raises(SmtpTransient, match=r"no SMTP reply code .*IMAP4rev1.*: this looks like an IMAP server, "
-                                            r"not SMTP: check smtp\.port$"):
+    with pytest.raises(
+        SmtpTransient,
+        match=r"no SMTP reply code .*IMAP4rev1.*: this looks like an IMAP server, "
+        r"not SMTP: check smtp\.port$",
+    ):
         SmtpTransport(settings).connect()
 
 
@@ -366,12 +381,14 @@ def test_a_refused_login_reads_as_one_plain_sentence(
     with pytest.raises(SmtpAuthError) as caught:
         SmtpTransport(smtp_settings).connect()
     assert str(caught.value).startswith(
-        f"SMTP login refused for {smtp_settings.username} on {HOST}:{smtp_sink.port}: 535 ")
+        f"SMTP login refused for {smtp_settings.username} on {HOST}:{smtp_sink.port}: 535 "
+    )
 
 
 @pytest.mark.parametrize(("content", "reason"), [(None, "No such file"), ("not a certificate\n", "cannot use")])
-def test_an_unusable_ca_file_is_named(smtp_settings: SmtpSettings, tmp_path: Path, content: str | None,
-                                      reason: str) -> None:
+def test_an_unusable_ca_file_is_named(
+    smtp_settings: SmtpSettings, tmp_path: Path, content: str | None, reason: str
+) -> None:
     ca_file = tmp_path / "ca.pem"
     if content is not None:
         ca_file.write_text(content, encoding="utf-8")

@@ -25,14 +25,20 @@ HEAVY = ("sqlalchemy", "sqlmodel", "openpyxl", "jinja2", "PIL", "apscheduler", "
 
 
 def poll(config: Config, *python_options: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *python_options, "-m", "mailbot", "--config", str(config.source), "poll"],
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, *python_options, "-m", "mailbot", "--config", str(config.source), "poll"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def imported(importtime: str) -> set[str]:
     """The top-level packages named in ``python -X importtime`` output."""
-    return {line.split("|")[-1].strip().split(".")[0] for line in importtime.splitlines()
-            if line.startswith("import time:")}
+    return {
+        line.split("|")[-1].strip().split(".")[0] for line in importtime.splitlines() if line.startswith("import time:")
+    }
 
 
 @pytest.mark.servers
@@ -70,7 +76,10 @@ def test_an_empty_poll_still_reads_a_roster_saved_since_and_stops_on_a_broken_on
 
 @pytest.mark.servers
 def test_a_restarted_daemon_reads_the_roster_at_its_first_poll_and_keeps_it_through_a_broken_save(
-    dovecot: DovecotServer, imap_account: ImapAccount, smtp_sink: SmtpSink, make_config: Callable[..., Config],
+    dovecot: DovecotServer,
+    imap_account: ImapAccount,
+    smtp_sink: SmtpSink,
+    make_config: Callable[..., Config],
     tmp_path: Path,
 ) -> None:
     roster = tmp_path / "roster"
@@ -81,21 +90,24 @@ def test_a_restarted_daemon_reads_the_roster_at_its_first_poll_and_keeps_it_thro
     daemon = Mailbot(config, clock=lambda: NOW)  # not one-shot: as `mailbot run` builds it
     daemon.poll()  # no mail, but the roster is read: the daemon has a last good one from here on
     assignments = roster / "assignments.csv"
-    assignments.write_text(assignments.read_text(encoding="utf-8") + "CMS Computers,Gotham,01/01/2026,\n",
-                           encoding="utf-8")
+    assignments.write_text(
+        assignments.read_text(encoding="utf-8") + "CMS Computers,Gotham,01/01/2026,\n", encoding="utf-8"
+    )
     os.utime(assignments, (1e10, 1e10))
-    dovecot.seed(imap_account.username, report_email("CMS Computers", "reports@cms.example",
-                                                     districts("CMS Computers")))
+    dovecot.seed(
+        imap_account.username, report_email("CMS Computers", "reports@cms.example", districts("CMS Computers"))
+    )
     assert daemon.poll().accepted == 1  # the reports still flow, with the roster read before the broken save
     daemon.close()
 
 
 def offline_config(folder: Path) -> Config:
     path = folder / "mailbot.toml"
-    path.write_text(f"""
+    path.write_text(
+        f"""
 [mailbot]
-database = "{folder / 'mailbot.db'}"
-archive_dir = "{folder / 'archive'}"
+database = "{folder / "mailbot.db"}"
+archive_dir = "{folder / "archive"}"
 [roster]
 path = "{ROSTER}"
 [imap]
@@ -107,7 +119,9 @@ host = "127.0.0.1"
 from_address = "ceg@local.example"
 [ceg]
 addresses = ["jsk@ceg.example"]
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return load_config(path)
 
 
@@ -126,9 +140,11 @@ def test_a_database_from_another_version_is_migrated_at_start(tmp_path: Path) ->
 def test_a_current_database_is_opened_without_the_database_layer(tmp_path: Path) -> None:
     config = offline_config(tmp_path)
     Mailbot(config).close()  # created and stamped
-    code = (f"import sys; from mailbot.config import load_config; from mailbot.service import Mailbot\n"
-            f"bot = Mailbot(load_config({str(config.source)!r})); bot.values.set('probe', 'yes')\n"
-            f"print(bot.values.get('probe'), sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))")
+    code = (
+        f"import sys; from mailbot.config import load_config; from mailbot.service import Mailbot\n"
+        f"bot = Mailbot(load_config({str(config.source)!r})); bot.values.set('probe', 'yes')\n"
+        f"print(bot.values.get('probe'), sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.split() == ["yes", "[]"]
     bot = Mailbot(config)

@@ -17,8 +17,7 @@ from mailbot.summary import quarantine_reason
 from mailbot.weeks import Week
 
 
-def test_a_column_added_later_is_added_to_an_existing_database(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_column_added_later_is_added_to_an_existing_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "mailbot.db"
     old = Store(path)
     old.set_value("heartbeat", "2026-11-30T10:00:00+00:00")
@@ -70,8 +69,11 @@ EARLIER_ROWS = [
     ("ignored", "not an email: no email headers found", "Not a readable email"),
     ("quarantined", "too large: 30.0 MB (limit 25.0 MB); left unread", "Too large to open: 30.0 MB (limit 25.0 MB)"),
     ("quarantined", "failed repeatedly; see last_error", "Could not be processed (see the mailbot log)"),
-    ("quarantined", "not read after 5 attempts (each failed or stopped mailbot); see last_error",
-     "Not read after 5 attempts (each failed or stopped mailbot); see last_error"),
+    (
+        "quarantined",
+        "not read after 5 attempts (each failed or stopped mailbot); see last_error",
+        "Not read after 5 attempts (each failed or stopped mailbot); see last_error",
+    ),
 ]
 
 
@@ -82,9 +84,12 @@ def test_a_database_from_before_reason_codes_is_upgraded_and_its_rows_still_clas
         db.execute("INSERT INTO dsp VALUES (1, 'CMS Computers', 'reports@cms.example', 'md@cms.example')")
         db.execute("INSERT INTO assignment VALUES (1, 1, 146, '2026-04-01', NULL)")
         for uid, (outcome, reason, _) in enumerate(EARLIER_ROWS, start=1):
-            db.execute("INSERT INTO ledger VALUES (?, 'ceg', 'INBOX', 1000, ?, '', '', 0, ?, ?, NULL, ?, ?, 1, '', "
-                       "NULL, '2026-11-23 03:00:00', '2026-11-23 03:00:00', '2026-11-23 03:00:00', 'Rejected', "
-                       "NULL, 0, '', NULL)", (uid, uid, "x@elsewhere.example", f"message {uid}", outcome, reason))
+            db.execute(
+                "INSERT INTO ledger VALUES (?, 'ceg', 'INBOX', 1000, ?, '', '', 0, ?, ?, NULL, ?, ?, 1, '', "
+                "NULL, '2026-11-23 03:00:00', '2026-11-23 03:00:00', '2026-11-23 03:00:00', 'Rejected', "
+                "NULL, 0, '', NULL)",
+                (uid, uid, "x@elsewhere.example", f"message {uid}", outcome, reason),
+            )
     db.close()
 
     upgraded = Store(path)

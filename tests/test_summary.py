@@ -61,8 +61,13 @@ def test_map_sheet_has_the_legend_and_the_map(book: openpyxl.Workbook, report: W
     ws = book["Map"]
     legend = {r[1]: (r[0], r[2]) for r in ws.iter_rows(min_row=5, max_row=9, values_only=True)}
     # 75 districts; Agra and Farrukhabad have a DSP that sent nothing: the district shows missing.
-    assert legend == {"On time": (73, "समय पर"), "Late": (0, "विलम्ब से"), "Missing": (2, "अप्राप्त"),
-                      "Invalid": (0, "अमान्य"), "Pending": (0, "प्रतीक्षित")}
+    assert legend == {
+        "On time": (73, "समय पर"),
+        "Late": (0, "विलम्ब से"),
+        "Missing": (2, "अप्राप्त"),
+        "Invalid": (0, "अमान्य"),
+        "Pending": (0, "प्रतीक्षित"),
+    }
     assert ws["A2"].value == "Reported: 74 of 76; on time: 74. Status as of Tue 24 Nov 2026, 10:00 IST."
     images = ws._images
     assert len(images) == 1
@@ -122,9 +127,7 @@ def test_titles_give_dates_not_iso_codes(book: openpyxl.Workbook) -> None:
     assert book["Status"]["A1"].value == (
         "JSK weekly report status, week 16–22 Nov 2026 (2026-W47), deadline Mon 23 Nov 2026, 12:00 IST"
     )
-    assert book["History"]["A1"].value == (
-        "Weekly report status, 28 Sep 2026 to 22 Nov 2026 (2026-W40 to 2026-W47)"
-    )
+    assert book["History"]["A1"].value == ("Weekly report status, 28 Sep 2026 to 22 Nov 2026 (2026-W40 to 2026-W47)")
 
 
 def test_quarantine_reasons_in_words_ceg_reads(book: openpyxl.Workbook) -> None:
@@ -202,8 +205,9 @@ def test_outside_text_never_becomes_a_formula(book: openpyxl.Workbook) -> None:
 def test_progress_sheet_says_when_figures_are_an_earlier_report() -> None:
     # CMS stops reporting Agra after W45: its W45 figures stand in for W46-W47, labelled with their week.
     stopped = [f for f in facts() if not (f.dsp == "CMS Computers" and f.lgd_code == AGRA and f.week > Week(2026, 45))]
-    ws = openpyxl.load_workbook(io.BytesIO(build_workbook(evaluate(roster(), stopped, CALENDAR, AS_OF, W47), (),
-                                                          CALENDAR.lag_threshold)))["Progress"]
+    ws = openpyxl.load_workbook(
+        io.BytesIO(build_workbook(evaluate(roster(), stopped, CALENDAR, AS_OF, W47), (), CALENDAR.lag_threshold))
+    )["Progress"]
     header = [c.value for c in ws[2]]
     rows = {r[3]: dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=3, values_only=True)}
     assert rows[AGRA]["Figures from week (last report)"] == "2–8 Nov 2026"
@@ -220,14 +224,16 @@ def test_the_map_draws_every_district_and_ships_its_licence() -> None:
 
     assert district_codes() == {d.lgd_code for d in all_districts()}  # the boundaries match the district list
     assert district_statuses([(AGRA, "on_time"), (AGRA, "missing"), (119, "late"), (119, "pending")]) == {
-        AGRA: "missing", 119: "late"}  # a district shows its most urgent status
+        AGRA: "missing",
+        119: "late",
+    }  # a district shows its most urgent status
     png = status_map(dict.fromkeys(district_codes(), "late"))
     assert len(png) < 60_000
     with Image.open(io.BytesIO(png)) as img:
         assert img.size == map_size() == (640, 623)
         colours = {img.convert("RGB").getpixel((x, y)) for x in range(0, 640, 7) for y in range(0, 623, 7)}
-    amber = tuple(int(MAP_COLOURS["late"][i:i + 2], 16) for i in (1, 3, 5))
-    green = tuple(int(MAP_COLOURS["on_time"][i:i + 2], 16) for i in (1, 3, 5))
+    amber = tuple(int(MAP_COLOURS["late"][i : i + 2], 16) for i in (1, 3, 5))
+    green = tuple(int(MAP_COLOURS["on_time"][i : i + 2], 16) for i in (1, 3, 5))
     assert amber in colours and green not in colours
     notice = resources.files("mailbot").joinpath("data/up_districts.geojson.LICENSE").read_text(encoding="utf-8")
     assert "MIT License" in notice and "Copyright (c) 2017 Hindustan Times" in notice

@@ -21,9 +21,17 @@ ALL = [d.lgd_code for d in all_districts()]
 
 def figures_for(code: int) -> dict[str, int | str]:
     target = 300 + code
-    return {"rural_target": target, "rural_opened": target - 7, "urban_target": 40, "urban_opened": code % 40,
-            "opened_this_week": code % 5, "functional": target - 20, "transacting": target - 30,
-            "b2c_enabled": code % 50, "remarks": f"note {code}"}
+    return {
+        "rural_target": target,
+        "rural_opened": target - 7,
+        "urban_target": 40,
+        "urban_opened": code % 40,
+        "opened_this_week": code % 5,
+        "functional": target - 20,
+        "transacting": target - 30,
+        "b2c_enabled": code % 50,
+        "remarks": f"note {code}",
+    }
 
 
 def sheet(content: bytes) -> openpyxl.worksheet.worksheet.Worksheet:
@@ -56,7 +64,9 @@ def test_layout_a_dsp_sees() -> None:
     assert [match_header(h) for h in header] == [c.key for c in COLUMNS]
     # districts in the order given, LGD codes filled, figures left for the DSP
     assert [(ws.cell(r, 1).value, ws.cell(r, 2).value, ws.cell(r, 3).value) for r in (6, 7)] == [
-        ("Lucknow", 162, None), ("Agra", 118, None)]
+        ("Lucknow", 162, None),
+        ("Agra", 118, None),
+    ]
     assert ws.freeze_panes == "B6"
     rule = ws.data_validations.dataValidation[0]
     assert (rule.type, rule.operator, rule.formula1) == ("whole", "greaterThanOrEqual", "0")
@@ -70,8 +80,9 @@ def test_single_language_headers(headers: HeaderLanguage, district: str) -> None
     assert ws.cell(HEADER_ROW, 1).value == district
 
 
-@pytest.mark.parametrize("text", ['=HYPERLINK("http://evil.example","click")', "+1+cmd|' /C calc'!A0",
-                                  "-2+3", "@SUM(1)"])
+@pytest.mark.parametrize(
+    "text", ['=HYPERLINK("http://evil.example","click")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1)"]
+)
 def test_outside_text_never_becomes_a_formula(text: str) -> None:
     content = report_workbook(text, WEEK, [118], {118: {"rural_target": 1, "remarks": text}})
     with zipfile.ZipFile(io.BytesIO(content)) as archive:

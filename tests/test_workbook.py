@@ -104,16 +104,26 @@ def test_two_row_header_with_grouped_columns() -> None:
 
 
 def test_group_headings_are_read_with_the_labels_below_them() -> None:
-    sheet = Sheet("s", True, (
-        ("District", "ग्रामीण जन सेवा केन्द्र", None, "Urban", None, "Functional JSKs"),
-        (None, "लक्ष्य", "स्थापित (संचयी)", "Target", "Opened", None),
-        ("Agra", 1, 2, 3, 4, 5),
-    ), False)
+    sheet = Sheet(
+        "s",
+        True,
+        (
+            ("District", "ग्रामीण जन सेवा केन्द्र", None, "Urban", None, "Functional JSKs"),
+            (None, "लक्ष्य", "स्थापित (संचयी)", "Target", "Opened", None),
+            ("Agra", 1, 2, 3, 4, 5),
+        ),
+        False,
+    )
     header = find_header(sheet)
     assert header is not None and header.row == 2
-    assert header.columns == {"district": 1, "rural_target": 2, "rural_opened": 3, "urban_target": 4,
-                              "urban_opened": 5, "functional": 6}
-
+    assert header.columns == {
+        "district": 1,
+        "rural_target": 2,
+        "rural_opened": 3,
+        "urban_target": 4,
+        "urban_opened": 5,
+        "functional": 6,
+    }
 
 
 def test_a_figure_given_in_parts_under_a_two_row_header_is_left_out_and_named() -> None:
@@ -130,9 +140,10 @@ def test_a_figure_given_in_parts_under_a_two_row_header_is_left_out_and_named() 
     assert agra.functional is None and agra.b2c_enabled is None  # not 70 and 10, the rural halves
     assert problems(result) == {("warning", "figure_in_parts", "D3"), ("warning", "figure_in_parts", "E3")}
     [functional] = [p for p in result.problems if p.cell == "D3"]
-    assert "given in several columns (D3, H3)" in functional.message and "add one column with the total" in \
-        functional.message
-
+    assert (
+        "given in several columns (D3, H3)" in functional.message
+        and "add one column with the total" in functional.message
+    )
 
 
 def test_a_figure_given_in_parts_and_as_a_total_is_read_from_the_total() -> None:
@@ -150,8 +161,15 @@ def test_a_figure_given_in_parts_and_as_a_total_is_read_from_the_total() -> None
 def test_numbers_typed_as_text() -> None:
     result = parse("numbers_as_text_indian_grouping.xlsx")
     assert result.problems == ()
-    agra = {"rural_target": 123456, "rural_opened": 1234, "urban_target": 12, "urban_opened": 11,
-            "functional": 1200, "opened_this_week": None, "transacting": None}
+    agra = {
+        "rural_target": 123456,
+        "rural_opened": 1234,
+        "urban_target": 12,
+        "urban_opened": 11,
+        "functional": 1200,
+        "opened_this_week": None,
+        "transacting": None,
+    }
     assert figures(result) == expected(mw.CODES, _118=agra)
 
 
@@ -168,8 +186,7 @@ def test_legacy_xls_with_serial_date_hindi_and_old_names() -> None:
     assert (result.sheet, result.dsp_name, result.week_ending) == ("Sheet1", "UPDESCO", SUNDAY)
     assert [(r.lgd_code, r.row) for r in result.rows] == CANONICAL_ROWS[:3]
     optional_absent = {"opened_this_week": None, "transacting": None, "b2c_enabled": None}
-    assert figures(result) == expected(mw.CODES[:3], _118=optional_absent, _119=optional_absent,
-                                       _120=optional_absent)
+    assert figures(result) == expected(mw.CODES[:3], _118=optional_absent, _119=optional_absent, _120=optional_absent)
     assert {r.remarks for r in result.rows} == {"old office PC"}
 
 
@@ -187,32 +204,65 @@ ROW_PROBLEMS = {
     "ambiguous_akbarpur.xlsx": ({("error", "ambiguous_district", "A8")}, [118, 119, 162, 140]),
     "unknown_district.xlsx": ({("error", "unknown_district", "A9")}, [118, 119, 120, 140]),
     "duplicate_district.xlsx": ({("error", "duplicate_district", "A10")}, [118, 119, 120, 162]),
-    "negative_and_non_numeric.xlsx": ({
-        ("error", "negative_value", "D6"), ("error", "not_a_number", "E7"),
-        ("error", "fractional_value", "H8"), ("error", "missing_value", "F9"),
-    }, [140]),
-    "formula_without_cached_value.xlsx": ({
-        ("error", "formula_without_value", "D6"), ("error", "formula_without_value", "H8"),
-    }, [119, 162, 140]),
-    "spaced_digits_ambiguous.xlsx": ({
-        ("error", "ambiguous_number", "G6"), ("error", "ambiguous_number", "D7"),
-    }, [120, 162, 140]),
-    "dotted_thousands_ambiguous.xlsx": ({
-        ("error", "ambiguous_number", "C6"), ("error", "ambiguous_number", "C7"), ("error", "ambiguous_number", "C8"),
-    }, [162, 140]),
-    "count_above_bound.xlsx": ({
-        ("error", "count_above_bound", "C6"), ("error", "count_above_bound", "D7"),
-        ("error", "count_above_bound", "E8"), ("error", "count_above_bound", "H9"),
-    }, [140]),
-    "na_in_required_cell.xlsx": ({
-        ("error", "placeholder_value", "C6"), ("error", "placeholder_value", "D7"),
-        ("error", "placeholder_value", "E8"), ("error", "placeholder_value", "F9"),
-    }, [140]),
-    "warnings_opened_exceeds_target.xlsx": ({
-        ("warning", "opened_exceeds_target", "D6"), ("warning", "opened_exceeds_target", "F7"),
-        ("warning", "functional_exceeds_opened", "H8"), ("warning", "transacting_exceeds_functional", "I9"),
-        ("warning", "b2c_exceeds_functional", "J10"),
-    }, list(mw.CODES)),
+    "negative_and_non_numeric.xlsx": (
+        {
+            ("error", "negative_value", "D6"),
+            ("error", "not_a_number", "E7"),
+            ("error", "fractional_value", "H8"),
+            ("error", "missing_value", "F9"),
+        },
+        [140],
+    ),
+    "formula_without_cached_value.xlsx": (
+        {
+            ("error", "formula_without_value", "D6"),
+            ("error", "formula_without_value", "H8"),
+        },
+        [119, 162, 140],
+    ),
+    "spaced_digits_ambiguous.xlsx": (
+        {
+            ("error", "ambiguous_number", "G6"),
+            ("error", "ambiguous_number", "D7"),
+        },
+        [120, 162, 140],
+    ),
+    "dotted_thousands_ambiguous.xlsx": (
+        {
+            ("error", "ambiguous_number", "C6"),
+            ("error", "ambiguous_number", "C7"),
+            ("error", "ambiguous_number", "C8"),
+        },
+        [162, 140],
+    ),
+    "count_above_bound.xlsx": (
+        {
+            ("error", "count_above_bound", "C6"),
+            ("error", "count_above_bound", "D7"),
+            ("error", "count_above_bound", "E8"),
+            ("error", "count_above_bound", "H9"),
+        },
+        [140],
+    ),
+    "na_in_required_cell.xlsx": (
+        {
+            ("error", "placeholder_value", "C6"),
+            ("error", "placeholder_value", "D7"),
+            ("error", "placeholder_value", "E8"),
+            ("error", "placeholder_value", "F9"),
+        },
+        [140],
+    ),
+    "warnings_opened_exceeds_target.xlsx": (
+        {
+            ("warning", "opened_exceeds_target", "D6"),
+            ("warning", "opened_exceeds_target", "F7"),
+            ("warning", "functional_exceeds_opened", "H8"),
+            ("warning", "transacting_exceeds_functional", "I9"),
+            ("warning", "b2c_exceeds_functional", "J10"),
+        },
+        list(mw.CODES),
+    ),
 }
 
 
@@ -225,7 +275,6 @@ def test_row_problems_name_the_cell_and_keep_valid_rows(name: str) -> None:
     for problem in result.problems:
         assert (problem.file, problem.sheet) == (name, "JSK weekly report")
         assert problem.message and problem.message_hi
-
 
 
 def test_a_repeated_district_says_whether_its_first_row_was_recorded() -> None:
@@ -244,6 +293,7 @@ def test_a_repeated_district_says_whether_its_first_row_was_recorded() -> None:
     assert "only row 6 was taken" not in dup.message
     assert "row 6 had errors, so nothing was recorded for Agra" in dup.message
     assert "कुछ भी दर्ज नहीं हुआ" in dup.message_hi
+
 
 def test_messages_say_what_is_wrong_in_both_languages() -> None:
     ambiguous = parse("ambiguous_akbarpur.xlsx").problems[0]
@@ -350,9 +400,12 @@ def test_the_email_side_and_the_reader_agree_on_which_files_are_protected() -> N
     # password-protected, and nothing else.
     files = {p.name: p.read_bytes() for p in sorted(FOLDER.iterdir())}
     files["word_document.doc"] = mw.compound_file(b"\x00" * 600, name="WordDocument")
-    disagree = [name for name, content in files.items()
-                if (spreadsheet_kind(content) == "encrypted")
-                != ([p.code for p in parse_workbook(content, name).problems] == ["password_protected"])]
+    disagree = [
+        name
+        for name, content in files.items()
+        if (spreadsheet_kind(content) == "encrypted")
+        != ([p.code for p in parse_workbook(content, name).problems] == ["password_protected"])
+    ]
     assert disagree == []
     assert spreadsheet_kind(files["password_protected.xlsx"]) == "encrypted"
 
@@ -504,18 +557,40 @@ def test_report_only_on_a_hidden_sheet_says_so() -> None:
 # --- the pieces ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("header", "key"), [
-    ("Name of District", "district"), ("जिले का नाम", "district"), ("District / जनपद", "district"),
-    ("District\nजनपद", "district"), ("Rural Target", "rural_target"), ("Target (Rural)", "rural_target"),
-    ("No. of Rural JSK opened", "rural_opened"), ("Total Rural CSC established", "rural_opened"),
-    ("Rural JSKs opend (cumulative)", "rural_opened"), ("स्थापित ग्रामीण जन सेवा केंद्र (संचयी)", "rural_opened"),
-    ("Urban CSC target", "urban_target"), ("नगरीय लक्ष्य", "urban_target"), ("Urban opened", "urban_opened"),
-    ("JSKs opened this week", "opened_this_week"), ("Functinal JSKs", "functional"),
-    ("Transacting CSCs (last 7 days)", "transacting"), ("विगत ७ दिवस में लेन-देन करने वाले केन्द्र", "transacting"),
-    ("B2C enabled", "b2c_enabled"), ("बी२सी सेवाएं देने वाले केन्द्र", "b2c_enabled"), ("Remark", "remarks"),
-    ("अभ्युक्ति", "remarks"), ("LGD Code", "lgd_code"), ("S.No.", "serial"), ("क्रमांक", "serial"),
-    ("Sr. No.", "serial"), ("Rural", None), ("Target", None), ("Block", None), ("Contact person", None),
-])
+@pytest.mark.parametrize(
+    ("header", "key"),
+    [
+        ("Name of District", "district"),
+        ("जिले का नाम", "district"),
+        ("District / जनपद", "district"),
+        ("District\nजनपद", "district"),
+        ("Rural Target", "rural_target"),
+        ("Target (Rural)", "rural_target"),
+        ("No. of Rural JSK opened", "rural_opened"),
+        ("Total Rural CSC established", "rural_opened"),
+        ("Rural JSKs opend (cumulative)", "rural_opened"),
+        ("स्थापित ग्रामीण जन सेवा केंद्र (संचयी)", "rural_opened"),
+        ("Urban CSC target", "urban_target"),
+        ("नगरीय लक्ष्य", "urban_target"),
+        ("Urban opened", "urban_opened"),
+        ("JSKs opened this week", "opened_this_week"),
+        ("Functinal JSKs", "functional"),
+        ("Transacting CSCs (last 7 days)", "transacting"),
+        ("विगत ७ दिवस में लेन-देन करने वाले केन्द्र", "transacting"),
+        ("B2C enabled", "b2c_enabled"),
+        ("बी२सी सेवाएं देने वाले केन्द्र", "b2c_enabled"),
+        ("Remark", "remarks"),
+        ("अभ्युक्ति", "remarks"),
+        ("LGD Code", "lgd_code"),
+        ("S.No.", "serial"),
+        ("क्रमांक", "serial"),
+        ("Sr. No.", "serial"),
+        ("Rural", None),
+        ("Target", None),
+        ("Block", None),
+        ("Contact person", None),
+    ],
+)
 def test_header_wordings(header: str, key: str | None) -> None:
     assert match_header(header) == key
 
@@ -526,61 +601,142 @@ def test_every_template_header_matches_its_own_column() -> None:
             assert match_header(text) == column.key, text
 
 
-@pytest.mark.parametrize(("value", "want"), [
-    (12, 12), (12.0, 12), (" 42 ", 42), ("1,23,456", 123456), ("1,000,000", 1000000), ("१२३", 123),
-    ("1,234,567", "count_above_bound"), ("१,२३,४५६", 123456), ("12.0", 12), ("-", None), ("", None), (None, None),
-    ("NA", None),
-    (-3, "negative_value"), ("-5", "negative_value"), (12.5, "fractional_value"), ("7.5", "fractional_value"),
-    ("abc", "not_a_number"), ("1,2,3", "ambiguous_number"), ("#DIV/0!", "not_a_number"), (True, "not_a_number"),
-    (date(2026, 1, 1), "not_a_number"),
-    # grouping: only correct thousands grouping, one separator throughout
-    ("1 234", 1234), ("1\u00a0234", 1234), ("1\u202f234", 1234), ("12,34,567", "count_above_bound"),
-    ("9,99,999", 999999), ("1,234.0", 1234), ("12.00", 12),
-    ("3 1", "ambiguous_number"), ("12 34", "ambiguous_number"), ("1.000", "ambiguous_number"),
-    ("1,23", "ambiguous_number"), ("1,2345", "ambiguous_number"), ("1.234.567", "ambiguous_number"),
-    ("1,234 567", "ambiguous_number"), ("12,345,67", "ambiguous_number"), ("1\t234", "not_a_number"),
-    # the bound, and numbers no store can hold
-    (MAX_COUNT, MAX_COUNT), (MAX_COUNT + 1, "count_above_bound"), (float(MAX_COUNT + 1), "count_above_bound"),
-    (10**19, "count_above_bound"), (1e19, "count_above_bound"), ("1E+19", "count_above_bound"),
-    ("1.5e3", "not_a_number"), (float("nan"), "not_a_number"), (float("inf"), "not_a_number"),
-    (float("-inf"), "not_a_number"), (-(10**19), "negative_value"),
-    # "nothing" marks: no number (a required figure's problem names them, see placeholder())
-    ("N/A", None), ("nil", None), ("--", None), ("शून्य", None),
-])
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [
+        (12, 12),
+        (12.0, 12),
+        (" 42 ", 42),
+        ("1,23,456", 123456),
+        ("1,000,000", 1000000),
+        ("१२३", 123),
+        ("1,234,567", "count_above_bound"),
+        ("१,२३,४५६", 123456),
+        ("12.0", 12),
+        ("-", None),
+        ("", None),
+        (None, None),
+        ("NA", None),
+        (-3, "negative_value"),
+        ("-5", "negative_value"),
+        (12.5, "fractional_value"),
+        ("7.5", "fractional_value"),
+        ("abc", "not_a_number"),
+        ("1,2,3", "ambiguous_number"),
+        ("#DIV/0!", "not_a_number"),
+        (True, "not_a_number"),
+        (date(2026, 1, 1), "not_a_number"),
+        # grouping: only correct thousands grouping, one separator throughout
+        ("1 234", 1234),
+        ("1\u00a0234", 1234),
+        ("1\u202f234", 1234),
+        ("12,34,567", "count_above_bound"),
+        ("9,99,999", 999999),
+        ("1,234.0", 1234),
+        ("12.00", 12),
+        ("3 1", "ambiguous_number"),
+        ("12 34", "ambiguous_number"),
+        ("1.000", "ambiguous_number"),
+        ("1,23", "ambiguous_number"),
+        ("1,2345", "ambiguous_number"),
+        ("1.234.567", "ambiguous_number"),
+        ("1,234 567", "ambiguous_number"),
+        ("12,345,67", "ambiguous_number"),
+        ("1\t234", "not_a_number"),
+        # the bound, and numbers no store can hold
+        (MAX_COUNT, MAX_COUNT),
+        (MAX_COUNT + 1, "count_above_bound"),
+        (float(MAX_COUNT + 1), "count_above_bound"),
+        (10**19, "count_above_bound"),
+        (1e19, "count_above_bound"),
+        ("1E+19", "count_above_bound"),
+        ("1.5e3", "not_a_number"),
+        (float("nan"), "not_a_number"),
+        (float("inf"), "not_a_number"),
+        (float("-inf"), "not_a_number"),
+        (-(10**19), "negative_value"),
+        # "nothing" marks: no number (a required figure's problem names them, see placeholder())
+        ("N/A", None),
+        ("nil", None),
+        ("--", None),
+        ("शून्य", None),
+    ],
+)
 def test_parse_count(value: Any, want: int | str | None) -> None:
     assert parse_count(value) == want
 
 
-@pytest.mark.parametrize(("value", "want"), [
-    ("NA", "NA"), (" nil ", "nil"), ("-", "-"), ("शून्य", "शून्य"), ("", None), ("0", None), (0, None), ("Nile", None),
-])
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [
+        ("NA", "NA"),
+        (" nil ", "nil"),
+        ("-", "-"),
+        ("शून्य", "शून्य"),
+        ("", None),
+        ("0", None),
+        (0, None),
+        ("Nile", None),
+    ],
+)
 def test_placeholder(value: Any, want: str | None) -> None:
     assert placeholder(value) == want
 
 
 def test_a_report_row_cannot_hold_a_count_the_store_cannot() -> None:
-    row: dict[str, Any] = {"lgd_code": 118, "sheet": "s", "row": 6, "rural_target": 1, "rural_opened": 1,
-                           "urban_target": 1, "urban_opened": 1, "opened_this_week": None, "functional": None,
-                           "transacting": None, "b2c_enabled": None, "remarks": ""}
+    row: dict[str, Any] = {
+        "lgd_code": 118,
+        "sheet": "s",
+        "row": 6,
+        "rural_target": 1,
+        "rural_opened": 1,
+        "urban_target": 1,
+        "urban_opened": 1,
+        "opened_this_week": None,
+        "functional": None,
+        "transacting": None,
+        "b2c_enabled": None,
+        "remarks": "",
+    }
     assert ReportRow(**row).functional is None
     with pytest.raises(ValueError, match="outside"):
         ReportRow(**{**row, "functional": 10**19})
 
 
-@pytest.mark.parametrize(("value", "want"), [
-    ("05/12/2026", date(2026, 12, 5)), ("05-12-2026", date(2026, 12, 5)), ("05.12.2026", date(2026, 12, 5)),
-    ("5 Dec 2026", date(2026, 12, 5)), ("5th December, 2026", date(2026, 12, 5)), ("05-Dec-26", date(2026, 12, 5)),
-    ("2026-12-05", date(2026, 12, 5)), (46361, date(2026, 12, 5)), ("46361", date(2026, 12, 5)),
-    ("०६/१२/२०२६", date(2026, 12, 6)), ("६ दिसंबर २०२६", date(2026, 12, 6)), ("31/02/2026", None),
-    ("last Sunday", None), (7, None),
-])
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [
+        ("05/12/2026", date(2026, 12, 5)),
+        ("05-12-2026", date(2026, 12, 5)),
+        ("05.12.2026", date(2026, 12, 5)),
+        ("5 Dec 2026", date(2026, 12, 5)),
+        ("5th December, 2026", date(2026, 12, 5)),
+        ("05-Dec-26", date(2026, 12, 5)),
+        ("2026-12-05", date(2026, 12, 5)),
+        (46361, date(2026, 12, 5)),
+        ("46361", date(2026, 12, 5)),
+        ("०६/१२/२०२६", date(2026, 12, 6)),
+        ("६ दिसंबर २०२६", date(2026, 12, 6)),
+        ("31/02/2026", None),
+        ("last Sunday", None),
+        (7, None),
+    ],
+)
 def test_parse_date_day_first(value: Any, want: date | None) -> None:
     assert parse_date(value) == want
 
 
 def test_figures_order_is_the_contract() -> None:
-    assert FIGURES == ("rural_target", "rural_opened", "urban_target", "urban_opened",
-                       "opened_this_week", "functional", "transacting", "b2c_enabled")
+    assert FIGURES == (
+        "rural_target",
+        "rural_opened",
+        "urban_target",
+        "urban_opened",
+        "opened_this_week",
+        "functional",
+        "transacting",
+        "b2c_enabled",
+    )
 
 
 # --- the committed fixtures are what the generator makes ------------------------------------------------------
@@ -626,7 +782,7 @@ def test_damaged_bytes_never_raise() -> None:
             for _ in range(rng.randint(1, 20)):
                 damaged[rng.randrange(len(damaged))] = rng.randrange(256)
         else:
-            del damaged[rng.randrange(len(damaged)):]
+            del damaged[rng.randrange(len(damaged)) :]
         result = parse_workbook(bytes(damaged), "damaged.xlsx")
         assert all(p.message and p.message_hi for p in result.problems)
 
@@ -646,11 +802,15 @@ def test_a_1e19_count_is_answered_and_the_other_rows_stored(smtp_sink: Any, make
     roster_path = ROOT / "fixtures" / "roster" / "roster.xlsx"
     week = Week(2026, 47)
     cms = load_roster(roster_path).districts_of("CMS Computers", week)[:3]
-    book = openpyxl.load_workbook(io.BytesIO(report_workbook("CMS Computers", week, cms,
-                                                             {c: mw.figures_for(c) for c in cms})))
+    book = openpyxl.load_workbook(
+        io.BytesIO(report_workbook("CMS Computers", week, cms, {c: mw.figures_for(c) for c in cms}))
+    )
     book.active.cell(mw.FIRST_ROW, mw.column("rural_target")).value = 1e19  # C6, a number cell
-    raw = build_email(sender="CMS Computers <reports@cms.example>", subject="JSK report",
-                      attachments=[("report.xlsx", save_workbook(book, mw.SAVED_AT))])
+    raw = build_email(
+        sender="CMS Computers <reports@cms.example>",
+        subject="JSK report",
+        attachments=[("report.xlsx", save_workbook(book, mw.SAVED_AT))],
+    )
     (tmp_path / "r.eml").write_bytes(raw)
     config = make_config(roster_path)
     bot = Mailbot(config, clock=lambda: datetime(2026, 11, 23, 9, 0, tzinfo=UTC))

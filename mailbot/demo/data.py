@@ -47,8 +47,9 @@ class DemoDsp:
 
 
 DSPS: tuple[DemoDsp, ...] = (
-    DemoDsp("CMS Computers", "jsk.reports@cms-computers.example", "up.jsk@cms-computers.example",
-            "cms-computers.example"),
+    DemoDsp(
+        "CMS Computers", "jsk.reports@cms-computers.example", "up.jsk@cms-computers.example", "cms-computers.example"
+    ),
     DemoDsp("Srei Sahaj", "mis@sreisahaj.example", "ops.up@sreisahaj.example", "sreisahaj.example"),
     DemoDsp("SRMES", "srmes.upjsk@gmail.example", "srmes.upjsk@gmail.example", "gmail.example"),
     DemoDsp("UPDESCO", "jsk@updesco.example", "md.office@updesco.example", "updesco.example"),
@@ -87,13 +88,17 @@ def write_roster(folder: Path) -> Path:
     """The roster as the CSV folder ``roster.load_roster`` reads (dsps.csv, assignments.csv, degs.csv)."""
     folder.mkdir(parents=True, exist_ok=True)
     start = WEEK.monday  # contracts begin with WEEK: it is the only week reported on
-    _write_csv(folder / "dsps.csv", ["DSP", "Sender addresses", "Contact addresses"],
-               [[d.name, d.sender, d.contact] for d in DSPS])
-    _write_csv(folder / "assignments.csv", ["DSP", "District", "Start date", "End date"],
-               [[dsp, d.name_en, start.strftime("%d/%m/%Y"), ""]
-                for dsp, ds in assignments().items() for d in ds])
-    _write_csv(folder / "degs.csv", ["District", "Addresses"],
-               [[d.name_en, degs_address(d)] for d in all_districts()])
+    _write_csv(
+        folder / "dsps.csv",
+        ["DSP", "Sender addresses", "Contact addresses"],
+        [[d.name, d.sender, d.contact] for d in DSPS],
+    )
+    _write_csv(
+        folder / "assignments.csv",
+        ["DSP", "District", "Start date", "End date"],
+        [[dsp, d.name_en, start.strftime("%d/%m/%Y"), ""] for dsp, ds in assignments().items() for d in ds],
+    )
+    _write_csv(folder / "degs.csv", ["District", "Addresses"], [[d.name_en, degs_address(d)] for d in all_districts()])
     return folder
 
 
@@ -153,14 +158,20 @@ def _rename_district(workbook: bytes, old: District, new_text: str) -> bytes:
     raise ValueError(f"district {old.name_en} not found in the workbook")
 
 
-def _mail(dsp: DemoDsp, when: datetime, attachments: Sequence[FilePart | tuple[str, bytes]],
-          subject: str | None = None, body: str | None = None) -> bytes:
+def _mail(
+    dsp: DemoDsp,
+    when: datetime,
+    attachments: Sequence[FilePart | tuple[str, bytes]],
+    subject: str | None = None,
+    body: str | None = None,
+) -> bytes:
     return build_email(
         sender=f"{dsp.name} <{dsp.sender}>",
         to=CEG_MAILBOX,
         subject=subject or f"Weekly JSK progress report {WEEK} - {dsp.name}",
-        body=body or f"Respected Sir/Madam,\n\nPlease find attached the district-wise weekly JSK progress "
-                     f"report for the week ending {WEEK.sunday:%d/%m/%Y}.\n\nRegards,\n{dsp.name}\n",
+        body=body
+        or f"Respected Sir/Madam,\n\nPlease find attached the district-wise weekly JSK progress "
+        f"report for the week ending {WEEK.sunday:%d/%m/%Y}.\n\nRegards,\n{dsp.name}\n",
         attachments=attachments,
         date=when,
         message_id=f"<{WEEK}.{when:%d%H%M}.{dsp.domain.split('.')[0]}@{dsp.domain}>",
@@ -176,52 +187,86 @@ def week_of_mail(seed: int = 2016) -> list[Arrival]:
 
     when = _at(6, 19, 5)
     hindi_name = f"साप्ताहिक रिपोर्ट {WEEK}.xlsx"
-    arrivals.append(Arrival(when, _mail(cms, when, [FilePart(hindi_name, _report(cms, shares[cms.name], rng))]),
-                            "CMS Computers: on time (Hindi file name)"))
+    arrivals.append(
+        Arrival(
+            when,
+            _mail(cms, when, [FilePart(hindi_name, _report(cms, shares[cms.name], rng))]),
+            "CMS Computers: on time (Hindi file name)",
+        )
+    )
 
     when = _at(7, 9, 40)
     srei_book = _report(srei, shares[srei.name], rng)
-    arrivals.append(Arrival(when, _mail(srei, when, [(f"Srei_Sahaj_{WEEK}.xlsx", srei_book)]),
-                            "Srei Sahaj: on time"))
+    arrivals.append(Arrival(when, _mail(srei, when, [(f"Srei_Sahaj_{WEEK}.xlsx", srei_book)]), "Srei Sahaj: on time"))
     again = _at(7, 9, 50)
-    arrivals.append(Arrival(again, _mail(srei, again, [(f"Srei_Sahaj_{WEEK}.xlsx", srei_book)],
-                                         subject=f"Fwd: Weekly JSK progress report {WEEK} - Srei Sahaj"),
-                            "Srei Sahaj: the same report sent again"))
+    arrivals.append(
+        Arrival(
+            again,
+            _mail(
+                srei,
+                again,
+                [(f"Srei_Sahaj_{WEEK}.xlsx", srei_book)],
+                subject=f"Fwd: Weekly JSK progress report {WEEK} - Srei Sahaj",
+            ),
+            "Srei Sahaj: the same report sent again",
+        )
+    )
 
     when = _at(7, 10, 15)
     flawed, left_out = shares[updesco.name][:-1], shares[updesco.name][-1]
     book = _rename_district(_report(updesco, flawed, rng), flawed[0], UNKNOWN_DISTRICT)
-    arrivals.append(Arrival(when, _mail(updesco, when, [(f"UPDESCO JSK report {WEEK}.xlsx", book)]),
-                            f"UPDESCO: on time, but '{UNKNOWN_DISTRICT}' for {flawed[0].name_en} "
-                            f"and {left_out.name_en} left out"))
+    arrivals.append(
+        Arrival(
+            when,
+            _mail(updesco, when, [(f"UPDESCO JSK report {WEEK}.xlsx", book)]),
+            f"UPDESCO: on time, but '{UNKNOWN_DISTRICT}' for {flawed[0].name_en} and {left_out.name_en} left out",
+        )
+    )
 
     when = _at(7, 10, 30)
     stranger = DemoDsp("A stranger", "district.coordinator@gmail.example", "", "gmail.example")
     some = shares[cms.name][:3]
-    arrivals.append(Arrival(when, _mail(stranger, when, [("report.xlsx", _report(stranger, some, rng))]),
-                            "an unknown sender"))
+    arrivals.append(
+        Arrival(when, _mail(stranger, when, [("report.xlsx", _report(stranger, some, rng))]), "an unknown sender")
+    )
 
     when = _at(7, 11, 20)
     whole = _report(shreetron, shares[shreetron.name], rng)
     damaged = whole[: len(whole) // 2]  # cut off in transit, as a failed upload leaves it
-    arrivals.append(Arrival(when, _mail(shreetron, when, [(f"Shreetron_{WEEK}.xlsx", damaged)]),
-                            "Shreetron: a damaged workbook"))
+    arrivals.append(
+        Arrival(when, _mail(shreetron, when, [(f"Shreetron_{WEEK}.xlsx", damaged)]), "Shreetron: a damaged workbook")
+    )
 
     when = _at(7, 13, 5)
-    arrivals.append(Arrival(when, build_email(
-        sender=f"SRMES Lucknow <{srmes.sender}>",
-        to=CEG_MAILBOX,
-        subject="Automatic reply: Weekly JSK report overdue",
-        body="I am on leave till 25/11/2026. For urgent matters please call the office.\n",
-        date=when,
-        message_id=f"<ooo.{when:%d%H%M}@{srmes.domain}>",
-        headers=[("Auto-Submitted", "auto-replied"), ("X-Auto-Response-Suppress", "All")],
-    ), "SRMES: an out-of-office auto-reply"))
+    arrivals.append(
+        Arrival(
+            when,
+            build_email(
+                sender=f"SRMES Lucknow <{srmes.sender}>",
+                to=CEG_MAILBOX,
+                subject="Automatic reply: Weekly JSK report overdue",
+                body="I am on leave till 25/11/2026. For urgent matters please call the office.\n",
+                date=when,
+                message_id=f"<ooo.{when:%d%H%M}@{srmes.domain}>",
+                headers=[("Auto-Submitted", "auto-replied"), ("X-Auto-Response-Suppress", "All")],
+            ),
+            "SRMES: an out-of-office auto-reply",
+        )
+    )
 
     when = _at(7, 17, 30)
-    arrivals.append(Arrival(when, _mail(srmes, when, [(f"SRMES-{WEEK}.xlsx", _report(srmes, shares[srmes.name], rng))],
-                                        body="Sir, sorry for the delay. Report attached.\n"),
-                            "SRMES: late"))
+    arrivals.append(
+        Arrival(
+            when,
+            _mail(
+                srmes,
+                when,
+                [(f"SRMES-{WEEK}.xlsx", _report(srmes, shares[srmes.name], rng))],
+                body="Sir, sorry for the delay. Report attached.\n",
+            ),
+            "SRMES: late",
+        )
+    )
     return sorted(arrivals, key=lambda a: a.at)
 
 

@@ -47,8 +47,19 @@ _STATUSES = ("on_time", "late", "missing", "invalid", "pending")
 _OUTCOMES = ("accepted", "rejected", "ignored", "duplicate", "quarantined", "failed")
 # Files a previous demo run left; removed so each run starts from an empty database and mailbox.
 _DEMO_MARK = re.compile(r"# Written by `mailbot demo`")
-_OURS = ("mailbot.db", "mailbot.db-wal", "mailbot.db-shm", "mailbot.db.lock", "mailbot.toml", "imap-password",
-         "archive", "roster", "incoming", "outgoing", "sent")  # sent: where earlier versions kept outgoing mail
+_OURS = (
+    "mailbot.db",
+    "mailbot.db-wal",
+    "mailbot.db-shm",
+    "mailbot.db.lock",
+    "mailbot.toml",
+    "imap-password",
+    "archive",
+    "roster",
+    "incoming",
+    "outgoing",
+    "sent",
+)  # sent: where earlier versions kept outgoing mail
 
 
 @dataclass(frozen=True)
@@ -129,8 +140,9 @@ class _Totals:
     by_dsp: dict[str, dict[str, int]]
 
 
-def _simulate(config: Config, imap: ImapServer, smtp: SmtpSink, arrivals: list[demo_data.Arrival],
-              echo: Callable[[str], None]) -> _Totals:
+def _simulate(
+    config: Config, imap: ImapServer, smtp: SmtpSink, arrivals: list[demo_data.Arrival], echo: Callable[[str], None]
+) -> _Totals:
     """Step the clock through the days; at each step deliver what has arrived and run the daemon's jobs."""
     from mailbot.service import Mailbot  # noqa: PLC0415 - the service pulls in everything; import when used
 
@@ -177,10 +189,13 @@ def _simulate(config: Config, imap: ImapServer, smtp: SmtpSink, arrivals: list[d
 def _introduce(config: Config, imap: ImapServer, smtp: SmtpSink, echo: Callable[[str], None]) -> None:
     week = demo_data.WEEK
     shares = demo_data.assignments()
-    deadline = datetime.combine(week.sunday + timedelta(days=1), config.calendar.deadline_time,
-                                tzinfo=config.calendar.timezone)
-    echo(f"mailbot demo: the reporting week {week} (Mon {week.monday:%d %b} - Sun {week.sunday:%d %b %Y}), "
-         f"reports due {_when(deadline, demo_data.IST)} IST")
+    deadline = datetime.combine(
+        week.sunday + timedelta(days=1), config.calendar.deadline_time, tzinfo=config.calendar.timezone
+    )
+    echo(
+        f"mailbot demo: the reporting week {week} (Mon {week.monday:%d %b} - Sun {week.sunday:%d %b %Y}), "
+        f"reports due {_when(deadline, demo_data.IST)} IST"
+    )
     echo(f"  IMAP server  pymap, in memory  {imap.host}:{imap.port}  mailbox {demo_data.CEG_MAILBOX}")
     echo(f"  SMTP server  aiosmtpd          {smtp.host}:{smtp.port}")
     echo(f"  config       {config.source}")
@@ -287,8 +302,9 @@ def _ticks(start: datetime, end: datetime, arrivals: Iterable[demo_data.Arrival]
 
 def _counts(report: Any) -> dict[str, int]:
     if is_dataclass(report) and not isinstance(report, type):
-        return {f.name: int(getattr(report, f.name)) for f in fields(report)
-                if isinstance(getattr(report, f.name), int)}
+        return {
+            f.name: int(getattr(report, f.name)) for f in fields(report) if isinstance(getattr(report, f.name), int)
+        }
     return {}
 
 
@@ -330,7 +346,7 @@ def _describe_sent(new: list[Received], kinds: Mapping[str, str]) -> list[str]:
             to = to[:67] + "..."
         count = f"{len(group)} x " if len(group) > 1 else ""
         lines.append(f"{count}{label} -> {to}")
-        lines.append(f"{'':>28}\"{_english(first.get('Subject', ''))}\"")
+        lines.append(f'{"":>28}"{_english(first.get("Subject", ""))}"')
     return lines
 
 
@@ -383,28 +399,40 @@ def _save_summary(workdir: Path, week: Any, emails: list[Received], kinds: Mappi
     return None
 
 
-def _print_summary(result: DemoResult, incoming_dir: Path, sent_dir: Path, emails: list[Received],
-                   kinds: Mapping[str, str], echo: Callable[[str], None]) -> None:
+def _print_summary(
+    result: DemoResult,
+    incoming_dir: Path,
+    sent_dir: Path,
+    emails: list[Received],
+    kinds: Mapping[str, str],
+    echo: Callable[[str], None],
+) -> None:
     poll = result.poll
     echo("")
-    echo(f"Messages: {result.delivered} delivered to the inbox, {poll.get('seen', 0)} read: "
-         + ", ".join(f"{poll.get(k, 0)} {k}" for k in _OUTCOMES))
-    echo(f"Emails sent: {result.emails}  ("
-         + ", ".join(f"{n} {_KIND_LABELS.get(k, k)}" for k, n in sorted(result.emails_by_kind.items())) + ")")
+    echo(
+        f"Messages: {result.delivered} delivered to the inbox, {poll.get('seen', 0)} read: "
+        + ", ".join(f"{poll.get(k, 0)} {k}" for k in _OUTCOMES)
+    )
+    echo(
+        f"Emails sent: {result.emails}  ("
+        + ", ".join(f"{n} {_KIND_LABELS.get(k, k)}" for k, n in sorted(result.emails_by_kind.items()))
+        + ")"
+    )
     for kind in ("acknowledgement", "partial", "rejection", "reminder", "overdue", "escalation", "summary"):
         example = next((e for e in emails if kinds.get(_message_id(e)) == kind), None)
         if example is not None:
-            echo(f"  {_KIND_LABELS[kind]:<22} \"{_english(_parse(example).get('Subject', ''))}\"")
+            echo(f'  {_KIND_LABELS[kind]:<22} "{_english(_parse(example).get("Subject", ""))}"')
     echo("")
     echo(f"Compliance {result.week} (as of the end of the simulation)")
     header = f"  {'DSP':<16}{'expected':>9}{'on time':>9}{'late':>6}{'missing':>9}{'invalid':>9}"
     echo(header)
     for dsp, per in result.by_dsp.items():
-        echo(f"  {dsp:<16}{sum(per.values()):>9}{per['on_time']:>9}{per['late']:>6}{per['missing']:>9}"
-             f"{per['invalid']:>9}")
+        echo(
+            f"  {dsp:<16}{sum(per.values()):>9}{per['on_time']:>9}{per['late']:>6}{per['missing']:>9}"
+            f"{per['invalid']:>9}"
+        )
     s = result.statuses
-    echo(f"  {'Statewide':<16}{result.expected:>9}{s['on_time']:>9}{s['late']:>6}{s['missing']:>9}"
-         f"{s['invalid']:>9}")
+    echo(f"  {'Statewide':<16}{result.expected:>9}{s['on_time']:>9}{s['late']:>6}{s['missing']:>9}{s['invalid']:>9}")
     if result.expected:
         reported = s["on_time"] + s["late"]
         echo(f"  reporting rate {reported / result.expected:.0%}, on time {s['on_time'] / result.expected:.0%}")
@@ -414,8 +442,10 @@ def _print_summary(result: DemoResult, incoming_dir: Path, sent_dir: Path, email
     echo(f"Every email sent: {sent_dir}/<recipient>/")
     echo(f"Database:         {result.database}")
     echo(f"  try: {_command()} --config {result.config} status --week {result.week}")
-    echo(f"Simulated {demo_data.simulation_start():%a %d %b %H:%M} to {demo_data.simulation_end():%a %d %b %H:%M}"
-         f" IST in {result.seconds:.1f} s")
+    echo(
+        f"Simulated {demo_data.simulation_start():%a %d %b %H:%M} to {demo_data.simulation_end():%a %d %b %H:%M}"
+        f" IST in {result.seconds:.1f} s"
+    )
 
 
 def _english(subject: str) -> str:

@@ -79,9 +79,18 @@ class ImapServer:
         self._stop = asyncio.Event()
         # The Namespace pymap's own argparse would produce for the command line in the module docstring.
         args = Namespace(
-            host=self.host, port=str(self.port), debug=False, cert=None, key=None, tls=False,
-            inherited_sockets=None, proxy_protocol=None, passlib_cfg=None,
-            demo_data=False, demo_user=self.user, demo_password=self.password,
+            host=self.host,
+            port=str(self.port),
+            debug=False,
+            cert=None,
+            key=None,
+            tls=False,
+            inherited_sockets=None,
+            proxy_protocol=None,
+            passlib_cfg=None,
+            demo_data=False,
+            demo_user=self.user,
+            demo_password=self.password,
         )
         # pymap hashes the password with 500,000 PBKDF2 rounds (~0.1 s per login, and the demo logs in on
         # every simulated hour); a throwaway password on loopback needs none of that.
@@ -113,9 +122,7 @@ class ImapServer:
         self.start()
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
 
@@ -166,7 +173,5 @@ class SmtpSink:
         self.start()
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()

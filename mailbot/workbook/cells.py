@@ -34,8 +34,10 @@ _WHOLE = re.compile(rf"^{_SIGN}(?P<digits>\d+)(?:\.(?P<decimals>\d+))?$")
 # Correct thousands grouping only, one separator throughout: Western 1,234,567 / 1 234 567 (any of the spaces
 # above), or Indian 12,34,567 with commas. A decimal part after a grouped number is unambiguous (the grouping shows
 # the dot is a decimal point): "1,234.0" is 1234.
-_WESTERN = re.compile(rf"^{_SIGN}(?P<digits>\d{{1,3}}(?P<sep>[,{_GROUP_SPACES}])\d{{3}}(?:(?P=sep)\d{{3}})*)"
-                      r"(?:\.(?P<decimals>\d+))?$")
+_WESTERN = re.compile(
+    rf"^{_SIGN}(?P<digits>\d{{1,3}}(?P<sep>[,{_GROUP_SPACES}])\d{{3}}(?:(?P=sep)\d{{3}})*)"
+    r"(?:\.(?P<decimals>\d+))?$"
+)
 _INDIAN = re.compile(rf"^{_SIGN}(?P<digits>\d{{1,2}}(?:,\d{{2}})*,\d{{2}},\d{{3}})(?:\.(?P<decimals>\d+))?$")
 _SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$")
 # Digits with separators that are no thousands grouping: "3 1", "12 34", "1.000", "1,23", "1,2345", "1.234.567".
@@ -49,10 +51,34 @@ EXCEL_EPOCH = date(1899, 12, 30)  # serial 1 = 1900-01-01, counting Excel's phan
 _SERIAL_RANGE = (36526, 73051)
 
 _MONTHS = {
-    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "sept": 9,
-    "oct": 10, "nov": 11, "dec": 12, "जनवरी": 1, "फरवरी": 2, "मार्च": 3, "अप्रैल": 4, "मई": 5, "जून": 6,
-    "जुलाई": 7, "अगस्त": 8, "सितम्बर": 9, "सितंबर": 9, "अक्टूबर": 10, "नवम्बर": 11, "नवंबर": 11,
-    "दिसम्बर": 12, "दिसंबर": 12,
+    "jan": 1,
+    "feb": 2,
+    "mar": 3,
+    "apr": 4,
+    "may": 5,
+    "jun": 6,
+    "jul": 7,
+    "aug": 8,
+    "sep": 9,
+    "sept": 9,
+    "oct": 10,
+    "nov": 11,
+    "dec": 12,
+    "जनवरी": 1,
+    "फरवरी": 2,
+    "मार्च": 3,
+    "अप्रैल": 4,
+    "मई": 5,
+    "जून": 6,
+    "जुलाई": 7,
+    "अगस्त": 8,
+    "सितम्बर": 9,
+    "सितंबर": 9,
+    "अक्टूबर": 10,
+    "नवम्बर": 11,
+    "नवंबर": 11,
+    "दिसम्बर": 12,
+    "दिसंबर": 12,
 }
 _NUMERIC_DATE = re.compile(r"(?<!\d)(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*(\d{4}|\d{2})(?!\d)")
 _ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)")

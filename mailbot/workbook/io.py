@@ -221,8 +221,11 @@ def _read_xlsx(content: bytes) -> tuple[Sheet, ...]:
             book = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
             try:
                 return tuple(
-                    _grid(ws.title, ws.sheet_state == "visible", ws.iter_rows(
-                        min_row=1, max_row=MAX_ROWS + 1, max_col=MAX_COLS, values_only=True))
+                    _grid(
+                        ws.title,
+                        ws.sheet_state == "visible",
+                        ws.iter_rows(min_row=1, max_row=MAX_ROWS + 1, max_col=MAX_COLS, values_only=True),
+                    )
                     for ws in book.worksheets[:MAX_SHEETS]
                 )
             finally:
@@ -271,8 +274,7 @@ def _read_xls(content: bytes) -> tuple[Sheet, ...]:
             # xlrd prints warnings to stdout unless given a logfile. ragged_rows: rows are not padded to the widest
             # row (one cell at row 65,536, column 256 would otherwise cost 16 million empty cells per sheet);
             # on_demand: one sheet in memory at a time.
-            book = xlrd.open_workbook(file_contents=content, logfile=io.StringIO(), on_demand=True,
-                                      ragged_rows=True)
+            book = xlrd.open_workbook(file_contents=content, logfile=io.StringIO(), on_demand=True, ragged_rows=True)
             try:
                 sheets = []
                 for i in range(min(book.nsheets, MAX_SHEETS)):
@@ -302,7 +304,7 @@ def _check_xls_dimensions(book: Any, index: int) -> None:
         if pos + 4 > len(mem):
             return
         kind, length = struct.unpack_from("<HH", mem, pos)
-        body = mem[pos + 4:pos + 4 + length]
+        body = mem[pos + 4 : pos + 4 + length]
         pos += 4 + length
         if kind == _EOF:
             return

@@ -11,8 +11,16 @@ from mailbot.workbook.headers import FIGURE_KEYS
 
 Severity = Literal["error", "warning"]
 
-FIGURES = ("rural_target", "rural_opened", "urban_target", "urban_opened",
-           "opened_this_week", "functional", "transacting", "b2c_enabled")
+FIGURES = (
+    "rural_target",
+    "rural_opened",
+    "urban_target",
+    "urban_opened",
+    "opened_this_week",
+    "functional",
+    "transacting",
+    "b2c_enabled",
+)
 if FIGURES != FIGURE_KEYS:  # pragma: no cover - the contract's names and the column table must agree
     raise ImportError("mailbot.workbook.headers columns disagree with workbook FIGURES")
 
@@ -79,5 +87,6 @@ class Header:
 
 
 class AddProblem(Protocol):
-    def __call__(self, severity: Severity, code: str, message: str, message_hi: str, cell: str = "",
-                 lgd_code: int | None = None) -> None: ...
+    def __call__(
+        self, severity: Severity, code: str, message: str, message_hi: str, cell: str = "", lgd_code: int | None = None
+    ) -> None: ...

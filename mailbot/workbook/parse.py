@@ -89,8 +89,10 @@ def _stacked(groups: Sequence[str], below: Sequence[Any]) -> list[str]:
     empty cell is the label itself."""
     bottom = _texts(below)
     bottom += [""] * (len(groups) - len(bottom))
-    return [label if label and match_header(label) else _under(group, label)
-            for group, label in zip(groups, bottom, strict=True)]
+    return [
+        label if label and match_header(label) else _under(group, label)
+        for group, label in zip(groups, bottom, strict=True)
+    ]
 
 
 def _groups(above: Sequence[Any], below: Sequence[Any]) -> list[str]:
@@ -131,8 +133,11 @@ def _header(row: int, labels: Sequence[str], groups: Sequence[str] | None = None
         totals = [c for c in columns if groups and is_total(groups[c - 1])]
         if len(columns) > 1 and len(totals) == 1:
             found[key] = totals
-    return Header(row, {key: columns[0] for key, columns in found.items()},
-                  {key: tuple(columns) for key, columns in found.items() if len(columns) > 1})
+    return Header(
+        row,
+        {key: columns[0] for key, columns in found.items()},
+        {key: tuple(columns) for key, columns in found.items() if len(columns) > 1},
+    )
 
 
 @dataclass
@@ -144,27 +149,38 @@ class _Parser:
     problems: list[Problem] = field(default_factory=list)
     dropped: int = 0
 
-    def add(self, severity: Severity, code: str, message: str, message_hi: str, cell: str = "",
-            lgd_code: int | None = None) -> None:
+    def add(
+        self, severity: Severity, code: str, message: str, message_hi: str, cell: str = "", lgd_code: int | None = None
+    ) -> None:
         if len(self.problems) >= MAX_PROBLEMS:
             self.dropped += 1
             return
-        self.problems.append(Problem(severity, code, message, message_hi, self.filename, self.sheet_name, cell,
-                                         lgd_code))
+        self.problems.append(
+            Problem(severity, code, message, message_hi, self.filename, self.sheet_name, cell, lgd_code)
+        )
 
     def result(self, rows: tuple[ReportRow, ...] = (), dsp: str = "", week: date | None = None) -> ParsedWorkbook:
         if self.dropped:
-            self.problems.append(Problem(
-                "warning", "too_many_problems",
-                f"{self.dropped} more problems were found but are not listed; please correct the ones above first.",
-                f"{self.dropped} और समस्याएं मिलीं जो यहां नहीं दिखाई गईं; पहले ऊपर दी गई समस्याएं ठीक करें।",
-                self.filename, self.sheet_name,
-            ))
+            self.problems.append(
+                Problem(
+                    "warning",
+                    "too_many_problems",
+                    f"{self.dropped} more problems were found but are not listed; please correct the ones above first.",
+                    f"{self.dropped} और समस्याएं मिलीं जो यहां नहीं दिखाई गईं; पहले ऊपर दी गई समस्याएं ठीक करें।",
+                    self.filename,
+                    self.sheet_name,
+                )
+            )
         return ParsedWorkbook(self.filename, self.sheet_name, dsp, week, rows, tuple(self.problems))
 
     def parse(self) -> ParsedWorkbook:
-        found = [(sheet, header) for sheet in self.book.sheets if sheet.visible
-                 for header in [find_header(sheet)] if header is not None]
+        found = [
+            (sheet, header)
+            for sheet in self.book.sheets
+            if sheet.visible
+            for header in [find_header(sheet)]
+            if header is not None
+        ]
         if not found:
             hidden = [s.name for s in self.book.sheets if not s.visible and find_header(s) is not None]
             self._no_table(hidden)
@@ -173,36 +189,47 @@ class _Parser:
         self.sheet_name = sheet.name
         others = [s.name for s, h in found if s is not sheet and _looks_complete(h)]
         if others:
-            self.add("warning", "several_report_sheets",
-                     f"Several sheets look like reports; sheet '{sheet.name}' was read and "
-                     f"{_quoted(others)} ignored. Please send one report sheet per file.",
-                     f"कई शीट रिपोर्ट जैसी हैं; शीट '{sheet.name}' पढ़ी गई और {_quoted(others)} छोड़ दी गई। "
-                     "कृपया एक फ़ाइल में एक ही रिपोर्ट शीट भेजें।")
+            self.add(
+                "warning",
+                "several_report_sheets",
+                f"Several sheets look like reports; sheet '{sheet.name}' was read and "
+                f"{_quoted(others)} ignored. Please send one report sheet per file.",
+                f"कई शीट रिपोर्ट जैसी हैं; शीट '{sheet.name}' पढ़ी गई और {_quoted(others)} छोड़ दी गई। "
+                "कृपया एक फ़ाइल में एक ही रिपोर्ट शीट भेजें।",
+            )
         header = self._without_split_figures(header)
         dsp = self._dsp_name(sheet, header)
         week = self._week_ending(sheet, header)
         if sheet.truncated:
-            self.add("error", "too_many_rows",
-                     f"Sheet '{sheet.name}' has more than {MAX_ROWS:,} rows; only the first {MAX_ROWS:,} were read. "
-                     "A report has one row per district: please delete the extra rows.",
-                     f"शीट '{sheet.name}' में {MAX_ROWS} से अधिक पंक्तियां हैं; केवल पहली {MAX_ROWS} पढ़ी गईं। "
-                     "रिपोर्ट में प्रत्येक जनपद की एक पंक्ति होती है: कृपया अतिरिक्त पंक्तियां हटाएं।")
+            self.add(
+                "error",
+                "too_many_rows",
+                f"Sheet '{sheet.name}' has more than {MAX_ROWS:,} rows; only the first {MAX_ROWS:,} were read. "
+                "A report has one row per district: please delete the extra rows.",
+                f"शीट '{sheet.name}' में {MAX_ROWS} से अधिक पंक्तियां हैं; केवल पहली {MAX_ROWS} पढ़ी गईं। "
+                "रिपोर्ट में प्रत्येक जनपद की एक पंक्ति होती है: कृपया अतिरिक्त पंक्तियां हटाएं।",
+            )
         missing = [key for key in REQUIRED if key not in header.columns]
         for key in missing:
             column = COLUMN_BY_KEY[key]
-            self.add("error", "missing_column",
-                     f"Required column '{column.en}' ('{column.hi}') not found in the header row {header.row}; "
-                     "no rows were read.",
-                     f"शीर्ष पंक्ति {header.row} में अनिवार्य कॉलम '{column.hi}' ('{column.en}') नहीं मिला; "
-                     "कोई पंक्ति नहीं पढ़ी गई।",
-                     address(header.row, min(header.columns.values())))
+            self.add(
+                "error",
+                "missing_column",
+                f"Required column '{column.en}' ('{column.hi}') not found in the header row {header.row}; "
+                "no rows were read.",
+                f"शीर्ष पंक्ति {header.row} में अनिवार्य कॉलम '{column.hi}' ('{column.en}') नहीं मिला; कोई पंक्ति नहीं पढ़ी गई।",
+                address(header.row, min(header.columns.values())),
+            )
         if missing or self._repeated_required(sheet, header):
             return self.result(dsp=dsp, week=week)
         rows = read_rows(self.content, self.book.kind, sheet, header, self.add)
         if not rows and not any(p.severity == "error" for p in self.problems):
-            self.add("error", "no_rows",
-                     f"The report table (header in row {header.row}) has no district rows.",
-                     f"रिपोर्ट तालिका (शीर्ष पंक्ति {header.row}) में किसी जनपद की पंक्ति नहीं है।")
+            self.add(
+                "error",
+                "no_rows",
+                f"The report table (header in row {header.row}) has no district rows.",
+                f"रिपोर्ट तालिका (शीर्ष पंक्ति {header.row}) में किसी जनपद की पंक्ति नहीं है।",
+            )
         return self.result(rows, dsp, week)
 
     def _repeated_required(self, sheet: Sheet, header: Header) -> bool:
@@ -214,17 +241,25 @@ class _Parser:
         for key in (k for k in REQUIRED if k != "district" and k in header.repeated):
             column = COLUMN_BY_KEY[key]
             values = sheet.rows[header.row - 1]
-            cells = [(address(header.row, c), " ".join(values[c - 1].split())
-                      if c <= len(values) and isinstance(values[c - 1], str) else "") for c in header.repeated[key]]
+            cells = [
+                (
+                    address(header.row, c),
+                    " ".join(values[c - 1].split()) if c <= len(values) and isinstance(values[c - 1], str) else "",
+                )
+                for c in header.repeated[key]
+            ]
             listed = ", ".join(f"{cell} ('{text}')" if text else cell for cell, text in cells)
-            self.add("error", "duplicate_column",
-                     f"Required column '{column.en}' appears more than once in header row {header.row}: {listed}; "
-                     "one may be hidden. mailbot cannot tell which holds this week's figures, so no rows were read: "
-                     "delete the copies that are not this week's and send the file again.",
-                     f"अनिवार्य कॉलम '{column.hi}' शीर्ष पंक्ति {header.row} में एक से अधिक बार है: {listed}; "
-                     "इनमें से कोई छिपा (hidden) हो सकता है। यह तय नहीं हो सकता कि इस सप्ताह के आंकड़े किसमें हैं, इसलिए "
-                     "कोई पंक्ति नहीं पढ़ी गई: जो कॉलम इस सप्ताह का नहीं है उसे हटाकर फ़ाइल फिर से भेजें।",
-                     cells[0][0])
+            self.add(
+                "error",
+                "duplicate_column",
+                f"Required column '{column.en}' appears more than once in header row {header.row}: {listed}; "
+                "one may be hidden. mailbot cannot tell which holds this week's figures, so no rows were read: "
+                "delete the copies that are not this week's and send the file again.",
+                f"अनिवार्य कॉलम '{column.hi}' शीर्ष पंक्ति {header.row} में एक से अधिक बार है: {listed}; "
+                "इनमें से कोई छिपा (hidden) हो सकता है। यह तय नहीं हो सकता कि इस सप्ताह के आंकड़े किसमें हैं, इसलिए "
+                "कोई पंक्ति नहीं पढ़ी गई: जो कॉलम इस सप्ताह का नहीं है उसे हटाकर फ़ाइल फिर से भेजें।",
+                cells[0][0],
+            )
             found = True
         return found
 
@@ -237,18 +272,23 @@ class _Parser:
         for key in split:
             column = COLUMN_BY_KEY[key]
             cells = ", ".join(address(header.row, c) for c in header.repeated[key])
-            self.add("warning", "figure_in_parts",
-                     f"'{column.en}' is given in several columns ({cells}), e.g. for rural and urban centres "
-                     "separately. Only the total is recorded, so it was not read: add one column with the total.",
-                     f"'{column.hi}' कई कॉलम ({cells}) में दिया गया है, जैसे ग्रामीण एवं शहरी केन्द्रों के लिए अलग-अलग। "
-                     "केवल कुल संख्या दर्ज होती है, इसलिए इसे नहीं पढ़ा गया: कुल संख्या का एक कॉलम जोड़ें।",
-                     address(header.row, header.repeated[key][0]))
+            self.add(
+                "warning",
+                "figure_in_parts",
+                f"'{column.en}' is given in several columns ({cells}), e.g. for rural and urban centres "
+                "separately. Only the total is recorded, so it was not read: add one column with the total.",
+                f"'{column.hi}' कई कॉलम ({cells}) में दिया गया है, जैसे ग्रामीण एवं शहरी केन्द्रों के लिए अलग-अलग। "
+                "केवल कुल संख्या दर्ज होती है, इसलिए इसे नहीं पढ़ा गया: कुल संख्या का एक कॉलम जोड़ें।",
+                address(header.row, header.repeated[key][0]),
+            )
         columns = {key: column for key, column in header.columns.items() if key not in split}
         return Header(header.row, columns, header.repeated) if split else header
 
     def _no_table(self, hidden: list[str]) -> None:
-        en = ("No sheet has the report's header row (District, Rural JSK target, Rural JSKs opened, "
-              "Urban JSK target, Urban JSKs opened).")
+        en = (
+            "No sheet has the report's header row (District, Rural JSK target, Rural JSKs opened, "
+            "Urban JSK target, Urban JSKs opened)."
+        )
         hi = "किसी भी शीट में रिपोर्ट की शीर्ष पंक्ति (जनपद, ग्रामीण लक्ष्य, स्थापित ग्रामीण, शहरी लक्ष्य, स्थापित शहरी) नहीं मिली।"
         if hidden:
             en += f" The hidden sheet {_quoted(hidden)} has one: please unhide it or copy it to a visible sheet."
@@ -285,22 +325,33 @@ class _Parser:
     def _week_ending(self, sheet: Sheet, header: Header) -> date | None:
         found = self._labelled(sheet, header, WEEK_ENDING_LABELS)
         if found is None:
-            self.add("warning", "week_ending_missing",
-                     "No 'Week ending' date found above the table.",
-                     "तालिका के ऊपर 'सप्ताह समाप्ति तिथि' नहीं मिली।")
+            self.add(
+                "warning",
+                "week_ending_missing",
+                "No 'Week ending' date found above the table.",
+                "तालिका के ऊपर 'सप्ताह समाप्ति तिथि' नहीं मिली।",
+            )
             return None
         value, cell = found
         day = parse_date(value)
         if day is None and is_empty(value):
-            self.add("warning", "week_ending_empty",
-                     "The 'Week ending' date is empty: fill in the Sunday the week ends, e.g. 22/11/2026.",
-                     "'सप्ताह समाप्ति तिथि' खाली है: सप्ताह का अन्तिम रविवार भरें, जैसे 22/11/2026।", cell)
+            self.add(
+                "warning",
+                "week_ending_empty",
+                "The 'Week ending' date is empty: fill in the Sunday the week ends, e.g. 22/11/2026.",
+                "'सप्ताह समाप्ति तिथि' खाली है: सप्ताह का अन्तिम रविवार भरें, जैसे 22/11/2026।",
+                cell,
+            )
         elif day is None:
-            self.add("warning", "week_ending_unreadable",
-                     f"The 'Week ending' date '{value}' could not be read: write the Sunday the week ends as "
-                     "DD/MM/YYYY, e.g. 22/11/2026.",
-                     f"'सप्ताह समाप्ति तिथि' '{value}' पढ़ी नहीं जा सकी: सप्ताह का अन्तिम रविवार DD/MM/YYYY रूप में "
-                     "लिखें, जैसे 22/11/2026।", cell)
+            self.add(
+                "warning",
+                "week_ending_unreadable",
+                f"The 'Week ending' date '{value}' could not be read: write the Sunday the week ends as "
+                "DD/MM/YYYY, e.g. 22/11/2026.",
+                f"'सप्ताह समाप्ति तिथि' '{value}' पढ़ी नहीं जा सकी: सप्ताह का अन्तिम रविवार DD/MM/YYYY रूप में "
+                "लिखें, जैसे 22/11/2026।",
+                cell,
+            )
         return day
 
 
@@ -310,5 +361,3 @@ def _looks_complete(header: Header) -> bool:
 
 def _quoted(names: list[str]) -> str:
     return ", ".join(f"'{name}'" for name in names)
-
-

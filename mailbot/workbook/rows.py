@@ -43,18 +43,41 @@ _CELL_ERRORS = {
 
 # (figure, ceiling, code, English, Hindi): a warning when the figure exceeds the ceiling.
 _CONSISTENCY = (
-    ("rural_opened", ("rural_target",), "opened_exceeds_target",
-     "rural JSKs opened ({a}) exceed the rural target ({b})", "स्थापित ग्रामीण केन्द्र ({a}) ग्रामीण लक्ष्य ({b}) से अधिक हैं"),
-    ("urban_opened", ("urban_target",), "opened_exceeds_target",
-     "urban JSKs opened ({a}) exceed the urban target ({b})", "स्थापित शहरी केन्द्र ({a}) शहरी लक्ष्य ({b}) से अधिक हैं"),
-    ("functional", ("rural_opened", "urban_opened"), "functional_exceeds_opened",
-     "functional JSKs ({a}) exceed the JSKs opened ({b})", "क्रियाशील केन्द्र ({a}) स्थापित केन्द्रों ({b}) से अधिक हैं"),
-    ("transacting", ("functional",), "transacting_exceeds_functional",
-     "JSKs transacting ({a}) exceed the functional JSKs ({b})",
-     "लेन-देन करने वाले केन्द्र ({a}) क्रियाशील केन्द्रों ({b}) से अधिक हैं"),
-    ("b2c_enabled", ("functional",), "b2c_exceeds_functional",
-     "JSKs offering B2C ({a}) exceed the functional JSKs ({b})",
-     "बी2सी सेवायें देने वाले केन्द्र ({a}) क्रियाशील केन्द्रों ({b}) से अधिक हैं"),
+    (
+        "rural_opened",
+        ("rural_target",),
+        "opened_exceeds_target",
+        "rural JSKs opened ({a}) exceed the rural target ({b})",
+        "स्थापित ग्रामीण केन्द्र ({a}) ग्रामीण लक्ष्य ({b}) से अधिक हैं",
+    ),
+    (
+        "urban_opened",
+        ("urban_target",),
+        "opened_exceeds_target",
+        "urban JSKs opened ({a}) exceed the urban target ({b})",
+        "स्थापित शहरी केन्द्र ({a}) शहरी लक्ष्य ({b}) से अधिक हैं",
+    ),
+    (
+        "functional",
+        ("rural_opened", "urban_opened"),
+        "functional_exceeds_opened",
+        "functional JSKs ({a}) exceed the JSKs opened ({b})",
+        "क्रियाशील केन्द्र ({a}) स्थापित केन्द्रों ({b}) से अधिक हैं",
+    ),
+    (
+        "transacting",
+        ("functional",),
+        "transacting_exceeds_functional",
+        "JSKs transacting ({a}) exceed the functional JSKs ({b})",
+        "लेन-देन करने वाले केन्द्र ({a}) क्रियाशील केन्द्रों ({b}) से अधिक हैं",
+    ),
+    (
+        "b2c_enabled",
+        ("functional",),
+        "b2c_exceeds_functional",
+        "JSKs offering B2C ({a}) exceed the functional JSKs ({b})",
+        "बी2सी सेवायें देने वाले केन्द्र ({a}) क्रियाशील केन्द्रों ({b}) से अधिक हैं",
+    ),
 )
 
 
@@ -101,8 +124,9 @@ class _Rows:
 
     def row(self, row: int) -> ReportRow | None:
         self.current = None
-        formula_keys = {k for k, c in self.header.columns.items() if (row, c) in self.formulas
-                        and self.value(row, k) is None}
+        formula_keys = {
+            k for k, c in self.header.columns.items() if (row, c) in self.formulas and self.value(row, k) is None
+        }
         name, code = self.value(row, "district"), self.value(row, "lgd_code")
         figures_given = any(not is_empty(self.value(row, k)) or k in formula_keys for k in FIGURES)
         if is_empty(name) and is_empty(code) and not figures_given and not formula_keys:
@@ -113,8 +137,11 @@ class _Rows:
             return None  # a note under the table
         district = self.district(row, name, code, formula_keys)
         self.current = district.lgd_code if district else None
-        label = (f"Row {row} ({district.name_en})", f"पंक्ति {row} ({district.name_hi})") if district else (
-            f"Row {row}", f"पंक्ति {row}")
+        label = (
+            (f"Row {row} ({district.name_en})", f"पंक्ति {row} ({district.name_hi})")
+            if district
+            else (f"Row {row}", f"पंक्ति {row}")
+        )
         ok = district is not None
         figures: dict[str, int | None] = {}
         for key in FIGURES:
@@ -132,12 +159,23 @@ class _Rows:
                 ok = False
             else:
                 figures[key] = parsed
-        empty_required = [k for k in REQUIRED if k != "district" and figures[k] is None
-                          and k not in formula_keys and parse_count(self.value(row, k)) is None]
+        empty_required = [
+            k
+            for k in REQUIRED
+            if k != "district"
+            and figures[k] is None
+            and k not in formula_keys
+            and parse_count(self.value(row, k)) is None
+        ]
         blank = [k for k in empty_required if is_empty(self.value(row, k))]
         if ok and len(blank) == len(REQUIRED) - 1:
-            self.add("error", "row_not_filled", f"{label[0]}: no figures filled in.",
-                     f"{label[1]}: कोई आंकड़ा नहीं भरा गया।", self.cell(row, blank[0]))
+            self.add(
+                "error",
+                "row_not_filled",
+                f"{label[0]}: no figures filled in.",
+                f"{label[1]}: कोई आंकड़ा नहीं भरा गया।",
+                self.cell(row, blank[0]),
+            )
             return None
         self.not_given(row, empty_required, label)
         if empty_required or not ok or district is None:
@@ -145,11 +183,17 @@ class _Rows:
         self.consistency(row, figures, label)
         remarks = self.value(row, "remarks")
         return ReportRow(
-            lgd_code=district.lgd_code, sheet=self.sheet.name, row=row,
-            rural_target=_int(figures["rural_target"]), rural_opened=_int(figures["rural_opened"]),
-            urban_target=_int(figures["urban_target"]), urban_opened=_int(figures["urban_opened"]),
-            opened_this_week=figures["opened_this_week"], functional=figures["functional"],
-            transacting=figures["transacting"], b2c_enabled=figures["b2c_enabled"],
+            lgd_code=district.lgd_code,
+            sheet=self.sheet.name,
+            row=row,
+            rural_target=_int(figures["rural_target"]),
+            rural_opened=_int(figures["rural_opened"]),
+            urban_target=_int(figures["urban_target"]),
+            urban_opened=_int(figures["urban_opened"]),
+            opened_this_week=figures["opened_this_week"],
+            functional=figures["functional"],
+            transacting=figures["transacting"],
+            b2c_enabled=figures["b2c_enabled"],
             remarks="" if is_empty(remarks) else " ".join(str(remarks).split()),
             district_cell=self.cell(row, "district"),
             cells=tuple((k, self.cell(row, k)) for k in figures if k in self.header.columns),
@@ -176,8 +220,13 @@ class _Rows:
         shown = "" if raw is None else _shown(raw)
         a, b = readings(shown) if code == "ambiguous_number" else ("", "")
         en, hi = _CELL_ERRORS[code]
-        self.add("error", code, f"{label[0]}, {column.en}: {en.format(v=shown, a=a, b=b)}.",
-                 f"{label[1]}, {column.hi}: {hi.format(v=shown, a=a, b=b)}।", self.cell(row, key))
+        self.add(
+            "error",
+            code,
+            f"{label[0]}, {column.en}: {en.format(v=shown, a=a, b=b)}.",
+            f"{label[1]}, {column.hi}: {hi.format(v=shown, a=a, b=b)}।",
+            self.cell(row, key),
+        )
 
     def district(self, row: int, name: Any, code: Any, formula_keys: set[str]) -> District | None:
         """The row's district, or None after reporting why there is none."""
@@ -194,11 +243,15 @@ class _Rows:
                 failure = exc
         by_lgd = self._by_lgd(code)
         if by_name and by_lgd and by_name != by_lgd:
-            self.add("error", "district_mismatch",
-                     f"Row {row}: district '{name}' ({by_name.name_en}) does not match LGD code {code} "
-                     f"({by_lgd.name_en}); please correct one of them.",
-                     f"पंक्ति {row}: जनपद '{name}' ({by_name.name_hi}) एलजीडी कोड {code} ({by_lgd.name_hi}) से मेल नहीं "
-                     "खाता; कृपया इनमें से एक को ठीक करें।", self.cell(row, "district"))
+            self.add(
+                "error",
+                "district_mismatch",
+                f"Row {row}: district '{name}' ({by_name.name_en}) does not match LGD code {code} "
+                f"({by_lgd.name_en}); please correct one of them.",
+                f"पंक्ति {row}: जनपद '{name}' ({by_name.name_hi}) एलजीडी कोड {code} ({by_lgd.name_hi}) से मेल नहीं "
+                "खाता; कृपया इनमें से एक को ठीक करें।",
+                self.cell(row, "district"),
+            )
             return None
         district = by_name or by_lgd
         if district is None:
@@ -212,10 +265,13 @@ class _Rows:
             else:  # the first row had errors of its own: nothing was recorded for the district
                 en = f"row {first} had errors, so nothing was recorded for {district.name_en}. Keep one correct row"
                 hi = f"पंक्ति {first} में त्रुटियाँ थीं, इसलिए {district.name_hi} का कुछ भी दर्ज नहीं हुआ। केवल एक सही पंक्ति रखें"
-            self.add("error", "duplicate_district",
-                     f"Row {row}: {district.name_en} appears again (first in row {first}); {en}.",
-                     f"पंक्ति {row}: {district.name_hi} दोबारा आया है (पहली बार पंक्ति {first} में); {hi}।",
-                     self.cell(row, "district"))
+            self.add(
+                "error",
+                "duplicate_district",
+                f"Row {row}: {district.name_en} appears again (first in row {first}); {en}.",
+                f"पंक्ति {row}: {district.name_hi} दोबारा आया है (पहली बार पंक्ति {first} में); {hi}।",
+                self.cell(row, "district"),
+            )
             return None
         return district
 
@@ -230,25 +286,43 @@ class _Rows:
 
     def district_error(self, row: int, name: Any, code: Any, failure: DistrictMatchError | None) -> None:
         if is_empty(name) and is_empty(code):
-            self.add("error", "missing_district", f"Row {row}: figures are given but the district is empty.",
-                     f"पंक्ति {row}: आंकड़े दिए गए हैं, परंतु जनपद खाली है।", self.cell(row, "district"))
+            self.add(
+                "error",
+                "missing_district",
+                f"Row {row}: figures are given but the district is empty.",
+                f"पंक्ति {row}: आंकड़े दिए गए हैं, परंतु जनपद खाली है।",
+                self.cell(row, "district"),
+            )
         elif is_empty(name):
-            self.add("error", "unknown_district", f"Row {row}: LGD code '{code}' is not a district of Uttar Pradesh.",
-                     f"पंक्ति {row}: एलजीडी कोड '{code}' उत्तर प्रदेश का कोई जनपद नहीं है।", self.cell(row, "lgd_code"))
+            self.add(
+                "error",
+                "unknown_district",
+                f"Row {row}: LGD code '{code}' is not a district of Uttar Pradesh.",
+                f"पंक्ति {row}: एलजीडी कोड '{code}' उत्तर प्रदेश का कोई जनपद नहीं है।",
+                self.cell(row, "lgd_code"),
+            )
         elif isinstance(failure, AmbiguousDistrict):
             names = " or ".join(d.name_en for d in failure.candidates)
             names_hi = " या ".join(d.name_hi for d in failure.candidates)
-            self.add("error", "ambiguous_district",
-                     f"Row {row}: '{name}' could be {names}; write the district's full name or LGD code.",
-                     f"पंक्ति {row}: '{name}' से {names_hi} दोनों समझे जा सकते हैं; जनपद का पूरा नाम या एलजीडी कोड लिखें।",
-                     self.cell(row, "district"))
+            self.add(
+                "error",
+                "ambiguous_district",
+                f"Row {row}: '{name}' could be {names}; write the district's full name or LGD code.",
+                f"पंक्ति {row}: '{name}' से {names_hi} दोनों समझे जा सकते हैं; जनपद का पूरा नाम या एलजीडी कोड लिखें।",
+                self.cell(row, "district"),
+            )
         else:
             hint = hint_hi = ""
             if failure is not None and failure.candidates:
                 hint = f" (did you mean {' or '.join(d.name_en for d in failure.candidates[:3])}?)"
                 hint_hi = f" (क्या आपका आशय {' या '.join(d.name_hi for d in failure.candidates[:3])} से है?)"
-            self.add("error", "unknown_district", f"Row {row}: district '{name}' was not recognised{hint}.",
-                     f"पंक्ति {row}: जनपद '{name}' पहचाना नहीं गया{hint_hi}।", self.cell(row, "district"))
+            self.add(
+                "error",
+                "unknown_district",
+                f"Row {row}: district '{name}' was not recognised{hint}.",
+                f"पंक्ति {row}: जनपद '{name}' पहचाना नहीं गया{hint_hi}।",
+                self.cell(row, "district"),
+            )
 
     def consistency(self, row: int, figures: dict[str, int | None], label: tuple[str, str]) -> None:
         for key, ceilings, code, en, hi in _CONSISTENCY:
@@ -258,8 +332,13 @@ class _Rows:
                 continue
             ceiling = sum(limit for limit in limits if limit is not None)
             if value > ceiling:
-                self.add("warning", code, f"{label[0]}: {en.format(a=value, b=ceiling)}.",
-                         f"{label[1]}: {hi.format(a=value, b=ceiling)}।", self.cell(row, key))
+                self.add(
+                    "warning",
+                    code,
+                    f"{label[0]}: {en.format(a=value, b=ceiling)}.",
+                    f"{label[1]}: {hi.format(a=value, b=ceiling)}।",
+                    self.cell(row, key),
+                )
 
 
 def _names_no_district(name: Any) -> bool:
@@ -280,7 +359,7 @@ def _shown(raw: Any) -> str:
     if isinstance(raw, float) and math.isfinite(raw) and (abs(raw) >= 1e15 or raw.is_integer()):
         return f"{raw:G}" if abs(raw) >= 1e15 else str(int(raw))
     text = " ".join(str(raw).split())
-    return text if len(text) <= _SHOWN else f"{text[:_SHOWN - 1]}…"
+    return text if len(text) <= _SHOWN else f"{text[: _SHOWN - 1]}…"
 
 
 def _int(value: int | None) -> int:

@@ -93,7 +93,11 @@ def report_workbook(
     last_row = HEADER_ROW + max(len(lgd_codes), 1)
     first_figure, last_figure = keys.index(FIGURE_KEYS[0]) + 1, keys.index(FIGURE_KEYS[-1]) + 1
     validation = DataValidation(
-        type="whole", operator="greaterThanOrEqual", formula1="0", allow_blank=True, showErrorMessage=True,
+        type="whole",
+        operator="greaterThanOrEqual",
+        formula1="0",
+        allow_blank=True,
+        showErrorMessage=True,
         errorTitle="Whole number / पूर्ण संख्या",
         error="Enter a whole number, 0 or more / 0 या अधिक की पूर्ण संख्या लिखें",
     )
