@@ -1,5 +1,5 @@
 # make test   set up (.venv, Dovecot) and run the whole suite, then the linters -- what CI runs
-# make lint   ruff + mypy only
+# make lint   ruff (check and format), mypy (strict, package and tests), import-linter
 # make demo   set up and run `mailbot demo`
 # make bench  speed and memory targets (benchmarks/bench.py), check/summary (history.py), ingest/send (throughput.py)
 SHELL := /bin/bash
@@ -37,6 +37,7 @@ test: setup servers
 
 lint: setup
 	$(BIN)/ruff check --quiet .
+	$(BIN)/ruff format --check --quiet .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy --strict tests/
