@@ -117,16 +117,19 @@ def divisions() -> tuple[str, ...]:
     return tuple(sorted({d.division for d in all_districts()}))
 
 
-def normalise(text: str) -> str:
-    """NFC, case-folded, no nukta, chandrabindu as anusvara, no zero-width joiners, spaces folded."""
-    # NFD splits every nukta letter (NFC composes न + nukta into ऩ U+0929, ऱ, ऴ), so one removal covers all.
-    text = unicodedata.normalize("NFD", text).casefold()
-    text = text.replace("\u093c", "").replace("\u0901", "\u0902").replace("\u200c", "").replace("\u200d", "")
-    return " ".join(unicodedata.normalize("NFC", text).split())
-
-
 # A nasal consonant + virama before another consonant is written either way: गोण्डा = गोंडा, सम्भल = संभल.
 _NASAL_CONJUNCT = re.compile("[ङञणनम]\u094d(?=[क-ह])")
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\ufeff"))
+
+
+def normalise(text: str) -> str:
+    """The one form Hindi and English text is compared in (district names here, report headers in
+    ``workbook.headers.plain``, roster headers): NFC, case-folded, no nukta, chandrabindu as anusvara, a nasal
+    conjunct as anusvara (गोण्डा = गोंडा, केन्द्र = केंद्र), no zero-width characters, spaces folded."""
+    # NFD splits every nukta letter (NFC composes न + nukta into ऩ U+0929, ऱ, ऴ), so one removal covers all.
+    text = unicodedata.normalize("NFD", text).translate(_ZERO_WIDTH).casefold()
+    text = unicodedata.normalize("NFC", text.replace("\u093c", "").replace("\u0901", "\u0902"))
+    return " ".join(_NASAL_CONJUNCT.sub("\u0902", text).split())
 
 
 def _key(text: str) -> str:
@@ -136,7 +139,7 @@ def _key(text: str) -> str:
 
 def _words(text: str) -> list[str]:
     """The normalised words of a name, noise words ("District", "जनपद") dropped."""
-    text = _NASAL_CONJUNCT.sub("\u0902", normalise(text))
+    text = normalise(text)
     # Punctuation and symbols become spaces so "G.B. Nagar", "GB Nagar" and "Lakhimpur-Kheri" line up.
     text = "".join(" " if unicodedata.category(c)[0] in "PS" else c for c in text)
     return [w for w in text.split() if w not in _NOISE_WORDS]

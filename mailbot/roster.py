@@ -27,7 +27,7 @@ import openpyxl
 from openpyxl.styles import Font
 
 from mailbot.address import plain_address
-from mailbot.districts import DistrictMatchError, all_districts, match_district
+from mailbot.districts import DistrictMatchError, all_districts, match_district, normalise
 from mailbot.errors import FixNeeded
 from mailbot.weeks import Week
 from mailbot.workbook.cells import parse_date
@@ -159,7 +159,7 @@ def _name_key(name: str) -> str:
 
 def _header_key(text: str) -> str:
     """ "Sender  Addresses" -> "senderaddresses"; Hindi vowel signs (marks, not letters) are kept."""
-    return "".join(c for c in text.casefold() if c.isalnum() or unicodedata.category(c).startswith("M"))
+    return "".join(c for c in normalise(text) if c.isalnum() or unicodedata.category(c).startswith("M"))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from mailbot.districts import (
     match_district,
     normalise,
 )
+from mailbot.roster import _header_key  # the roster's private comparison form
+from mailbot.workbook.headers import plain
 
 SHARED_CSV = Path("/work/shared/data/up_districts.csv")
 DISTRICTS = all_districts()
@@ -311,3 +313,21 @@ def test_normalise() -> None:
     assert normalise("Kanpur\t  NAGAR") == "kanpur nagar"
     # The header parser uses normalise too: it must not strip words like "जनपद" the way matching does.
     assert normalise("District / जनपद") == "district / जनपद"
+
+
+@pytest.mark.parametrize(
+    ("written", "same_as"),
+    [
+        ("गोण्डा", "गोंडा"),  # nasal conjunct or anusvara
+        ("सम्भल", "संभल"),
+        ("केन्द्र", "केंद्र"),
+        ("बाँदा", "बांदा"),  # chandrabindu or anusvara
+        ("ग़ाज़ियाबाद", "गाजियाबाद"),  # nukta
+        ("\ufeffजन\u200bपद", "जनपद"),  # a CSV's byte-order mark, a zero-width space
+    ],
+)
+def test_district_names_report_headers_and_roster_headers_fold_hindi_alike(written: str, same_as: str) -> None:
+    # One normalisation serves all three comparisons: a spelling one accepts, the others accept too.
+    assert normalise(written) == normalise(same_as)
+    assert plain(written) == plain(same_as)
+    assert _header_key(written) == _header_key(same_as)

@@ -15,6 +15,8 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
+from mailbot.districts import normalise
+
 
 @dataclass(frozen=True)
 class Column:
@@ -273,9 +275,6 @@ DSP_LABELS = frozenset(
 )
 TOTAL_WORDS = frozenset({"योग", "कुल", "कुल योग", "महायोग", "सकल योग", "total", "grand total", "sum", "totals"})
 
-_NUKTA = "\u093c"
-_CHANDRABINDU, _ANUSVARA = "\u0901", "\u0902"
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\ufeff"))
 _DEVANAGARI_DIGITS = str.maketrans("०१२३४५६७८९", "0123456789")
 
 # Wordings of "Jan Seva Kendra" and of other filler: they distinguish no column, so they are dropped.
@@ -358,14 +357,10 @@ _FUZZY_MIN_LEN = 5
 
 
 def plain(text: str) -> str:
-    """NFC, case-folded, nukta dropped, chandrabindu as anusvara, Devanagari digits as ASCII, punctuation as
-    spaces, spaces collapsed. Devanagari vowel signs are combining marks, so punctuation is found by Unicode
-    category rather than with ``\\w`` (which would drop them)."""
-    # NFD first: NFC would compose न + nukta into ऩ (U+0929), which the nukta removal below would miss.
-    text = unicodedata.normalize("NFD", text).translate(_ZERO_WIDTH).translate(_DEVANAGARI_DIGITS)
-    text = unicodedata.normalize("NFC", text.replace(_NUKTA, "").replace(_CHANDRABINDU, _ANUSVARA)).casefold()
-    # Half-na before da is the same letter as the anusvara in केन्द्र / केंद्र.
-    text = text.replace("न्द्र", "ंद्र")
+    """``districts.normalise`` (case, nukta, chandrabindu, nasal conjuncts, zero-width characters), Devanagari
+    digits as ASCII, punctuation as spaces, spaces collapsed. Devanagari vowel signs are combining marks, so
+    punctuation is found by Unicode category rather than with ``\\w`` (which would drop them)."""
+    text = normalise(text.translate(_DEVANAGARI_DIGITS))
     kept = "".join(ch if unicodedata.category(ch)[0] in "LMN" else " " for ch in text)
     return " ".join(kept.split())
 
