@@ -24,6 +24,7 @@ from sqlmodel import col, select
 
 from mailbot.address import plain_address
 from mailbot.archive import Archive, sha256_hex
+from mailbot.backoff import doubling
 from mailbot.compose import Composer
 from mailbot.config import Config
 from mailbot.mailbox import FetchedMessage, MailboxError, MailboxUnavailable
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 IMPORT_ACCOUNT = "import"
 RETRY_BASE = timedelta(minutes=5)
+RETRY_CAP = timedelta(hours=6)  # reached only when max_attempts is raised past 7
 
 
 class MailboxLike(Protocol):
@@ -223,7 +225,7 @@ class Intake:
             row.attempts += 1
             # Should this attempt never finish, the message waits its backoff while later mail is read.
             row.outcome = Outcome.FAILED
-            row.next_attempt_at = now + RETRY_BASE * (2 ** (row.attempts - 1))
+            row.next_attempt_at = now + doubling(row.attempts, RETRY_BASE, RETRY_CAP)
             session.add(row)
         return None
 
@@ -245,7 +247,7 @@ class Intake:
                 log.error("UID %s quarantined after %d attempts: %s", key.uid, row.attempts, row.last_error)
             else:
                 row.outcome = Outcome.FAILED
-                row.next_attempt_at = now + RETRY_BASE * (2 ** (row.attempts - 1))
+                row.next_attempt_at = now + doubling(row.attempts, RETRY_BASE, RETRY_CAP)
             session.add(row)
             session.flush()
             assert row.id is not None  # noqa: S101 - flushed rows have ids

@@ -25,6 +25,7 @@ from typing import Protocol
 from sqlmodel import Session, select
 
 from mailbot.address import plain_address
+from mailbot.backoff import doubling
 from mailbot.smtp import SendResult, SmtpAuthError, SmtpError, SmtpTransient
 from mailbot.store import KeyValue, Outbox, OutboxRecipient, Store
 
@@ -316,7 +317,7 @@ def _retry_later(row: Outbox, now: datetime, max_attempts: int, error: str) -> N
         row.next_attempt_at = None
         log.error("outbox %s (%s): gave up after %d attempts: %s", row.key, row.message_id, row.attempts, error)
         return
-    delay = min(RETRY_BASE * (2 ** (row.attempts - 1)), RETRY_CAP)
+    delay = doubling(row.attempts, RETRY_BASE, RETRY_CAP)
     row.next_attempt_at = now + delay
     log.warning(
         "outbox %s: attempt %d failed (%s); next try at %s",

@@ -31,6 +31,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from mailbot.backoff import doubling
 from mailbot.config import Config, ConfigError, ImapSettings, ScheduleSettings
 from mailbot.lock import AlreadyRunning, DatabaseLock
 from mailbot.mailbox import IDLE_RENEW_SECONDS, Mailbox, MailboxAuthError, MailboxError, MailboxUnavailable
@@ -78,7 +79,7 @@ def backoff_delay(failures: int, *, base: float, cap: float, rng: random.Random 
     """
     if failures < 1:
         return 0.0
-    ceiling = min(cap, base * 2.0 ** min(failures - 1, 62))  # the exponent cap keeps the float finite
+    ceiling = doubling(failures, base, cap)
     jitter = (rng or random).uniform(0.0, ceiling / 2.0)
     return ceiling / 2.0 + jitter
 
