@@ -6,8 +6,11 @@ Pure and dependency-free, so the config loader can use it without importing the 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from email.message import EmailMessage
+from email.utils import getaddresses
 
-__all__ = ["MAX_ADDRESS_LENGTH", "plain_address"]
+__all__ = ["MAX_ADDRESS_LENGTH", "envelope", "envelope_of", "plain_address"]
 
 _EMAIL = re.compile(
     r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
@@ -24,3 +27,15 @@ def plain_address(text: str) -> str | None:
     if len(address) > MAX_ADDRESS_LENGTH or not _EMAIL.fullmatch(address):
         return None
     return address
+
+
+def envelope(addresses: Iterable[str]) -> list[str]:
+    """An SMTP envelope: each address lower-cased, once, in the order given (the one rule for the outbox and the
+    SMTP adapter, so an email is never sent twice to one person written two ways)."""
+    return list(dict.fromkeys(a.strip().lower() for a in addresses if a.strip()))
+
+
+def envelope_of(message: EmailMessage) -> list[str]:
+    """The envelope a message's own To, Cc and Bcc name (the fields smtplib's send_message reads)."""
+    found = getaddresses([str(v) for name in ("To", "Cc", "Bcc") for v in message.get_all(name, [])])
+    return envelope(address for _, address in found)

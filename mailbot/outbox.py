@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
-from email.utils import getaddresses
 from typing import Protocol
 
 from sqlmodel import Session, select
 
-from mailbot.address import plain_address
+from mailbot.address import envelope as envelope_from
+from mailbot.address import envelope_of, plain_address
 from mailbot.backoff import doubling
 from mailbot.smtp import SendResult, SmtpAuthError, SmtpError, SmtpTransient
 from mailbot.store import KeyValue, Outbox, OutboxRecipient, Store
@@ -73,15 +73,6 @@ class SendReport:
         return text
 
 
-def envelope_recipients(message: EmailMessage) -> list[str]:
-    found = getaddresses([str(v) for h in ("To", "Cc", "Bcc") for v in message.get_all(h, [])])
-    seen: dict[str, None] = {}
-    for _, address in found:
-        if address:
-            seen.setdefault(address.lower(), None)
-    return list(seen)
-
-
 def queue(
     session: Session,
     *,
@@ -99,7 +90,7 @@ def queue(
     envelope (default: To, Cc and Bcc): a ladder copy goes to its one recipient while its headers name all."""
     if session.exec(select(Outbox.id).where(Outbox.key == key)).first() is not None:
         return False
-    envelope = [a.lower() for a in recipients] if recipients else envelope_recipients(message)
+    envelope = envelope_from(recipients) if recipients else envelope_of(message)
     # One address per entry, each plain: a quoted "a;b@x"@y could otherwise turn into several at delivery.
     bad = [a for a in envelope if plain_address(a) != a]
     if bad or not envelope:
@@ -349,7 +340,6 @@ __all__ = [
     "Transport",
     "check_generated_headers",
     "deliver",
-    "envelope_recipients",
     "is_queued",
     "queue",
     "recipients_of",

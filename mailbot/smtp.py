@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from types import TracebackType
 
+from mailbot.address import envelope as _envelope
+from mailbot.address import envelope_of
 from mailbot.config import SmtpSettings
 from mailbot.errors import LoginRefused, Unavailable
 from mailbot.tls import (
@@ -224,7 +226,7 @@ class SmtpTransport:
         The bytes sent are the message's own, generated without refolding headers: a message parsed from stored
         bytes goes out as stored (same Message-ID, same signature-safe headers). Bcc is not transmitted.
         """
-        envelope = list(recipients) if recipients is not None else _recipients(message)
+        envelope = _envelope(recipients) if recipients is not None else envelope_of(message)
         if not envelope:
             raise SmtpPermanent(f"{self.where}: message {message['Message-ID']} has no recipients")
         international = not "".join([self.settings.from_address, *envelope]).isascii()
@@ -242,7 +244,7 @@ class SmtpTransport:
         outbox waits there for the previous email's commit. Should it raise, the connection is dropped without
         the ".", so the server discards this email, and its exception propagates.
         """
-        envelope = list(recipients)
+        envelope = _envelope(recipients)
         if not envelope:
             raise SmtpPermanent(f"{self.where}: a message with no recipients")
         wire = _without_bcc(_crlf(raw))
@@ -411,13 +413,6 @@ def _without_bcc(raw: bytes) -> bytes:
     if not _BCC.search(head):
         return raw
     return _BCC.sub(b"", head) + raw[len(head) :]
-
-
-def _recipients(message: EmailMessage) -> list[str]:
-    # The same fields send_message() reads when no explicit recipients are given.
-    values = [str(v) for name in ("To", "Cc", "Bcc") for v in message.get_all(name, [])]
-    addresses = email.utils.getaddresses(values)
-    return [addr for _, addr in addresses if addr]
 
 
 def _text(value: bytes | str) -> str:

@@ -14,6 +14,7 @@ from fakes import RecordingTransport
 from sqlmodel import select
 
 from mailbot import outbox
+from mailbot.address import envelope, envelope_of
 from mailbot.smtp import SmtpAuthError, SmtpTransient
 from mailbot.store import Outbox, Store
 
@@ -157,3 +158,12 @@ def test_a_bcc_recipient_is_in_the_envelope_and_never_in_the_stored_bytes(
     assert msg["Bcc"] == "audit@ceg.example"  # the caller's message is untouched
     assert outbox.deliver(store, transport, NOW, max_attempts=8).sent == 1
     assert [s.recipients for s in transport.sent] == [(DSP, "audit@ceg.example")]
+
+
+def test_one_person_written_two_ways_is_one_envelope_recipient() -> None:
+    # The outbox and the SMTP adapter build envelopes by one rule: lower-cased, each address once, in order.
+    msg = EmailMessage()
+    msg["To"] = "DEGS Agra <DM.Agra@up.nic.in>, dm.agra@up.nic.in"
+    msg["Cc"] = "jsk@ceg.example"
+    assert envelope_of(msg) == ["dm.agra@up.nic.in", "jsk@ceg.example"]
+    assert envelope(["A@X.example", "a@x.example", " b@x.example "]) == ["a@x.example", "b@x.example"]
