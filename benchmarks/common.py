@@ -38,3 +38,15 @@ def write_config(
 def dovecot_imap(port: int, ca_file: Path, user: str, password_env: str) -> dict[str, Any]:
     """The [imap] keys for an account on the suite's private Dovecot (implicit TLS, its own CA)."""
     return {"port": port, "security": "ssl", "username": user, "password_env": password_env, "ca_file": str(ca_file)}
+
+
+def verdict(label: str, took: float, floor: float, target: float, floor_label: str, unit: str = "s") -> bool:
+    """Print one measure beside its floor and the ratio's target ("ok" or "FAIL"); True when the target is met."""
+    ratio = took / floor if floor else float("inf")
+    ok = ratio <= target
+    print(
+        f"{'ok  ' if ok else 'FAIL'} {label:<36} {took:8.2f} {unit:<5} vs {floor_label:<40} {floor:7.2f} {unit:<5} "
+        f"= {ratio:5.2f}x (target <= {target}x)",
+        flush=True,
+    )
+    return ok

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from common import write_config
+from common import verdict, write_config
 from openpyxl import Workbook
 from openpyxl.drawing.image import Image as SheetImage
 from sqlalchemy import insert
@@ -402,23 +402,16 @@ def plain_summary(database: Path, roster: Roster) -> bytes:
 # --- the run -------------------------------------------------------------------------------------------------
 
 
+def cpu_verdict(label: str, took: float, floor: float, target: float, floor_label: str) -> bool:
+    return verdict(label, took, floor, target, floor_label, unit="s CPU")
+
+
 def best_of(fn: Callable[[], Any]) -> tuple[float, Any]:
     """CPU seconds of this process: both sides run in it and wait on nothing, and other programs' load on the
     shared cores then moves the figures far less than wall time does."""
     started = time.process_time()
     result = fn()
     return time.process_time() - started, result
-
-
-def line(label: str, took: float, floor: float, target: float, floor_label: str) -> bool:
-    ratio = took / floor if floor else float("inf")
-    ok = ratio <= target
-    print(
-        f"{'ok  ' if ok else 'FAIL'} {label:<30} {took:6.2f} s CPU  vs {floor_label:<38} {floor:5.2f} s CPU  "
-        f"= {ratio:5.2f}x (target <= {target}x)",
-        flush=True,
-    )
-    return ok
 
 
 def interleaved(mine: Callable[[], Any], floor: Callable[[], Any]) -> tuple[float, float]:
@@ -455,9 +448,9 @@ def main() -> int:
                 print(f"--- {label}")
                 pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
         took, floor = interleaved(lambda: bot.check(NOW), lambda: plain_evaluation(database, roster))
-        results.append(line("check, nothing new due", took, floor, 3, "plain evaluation of the same rows"))
+        results.append(cpu_verdict("check, nothing new due", took, floor, 3, "plain evaluation of the same rows"))
         took, floor = interleaved(lambda: bot.summary_workbook(LAST, NOW), lambda: plain_summary(database, roster))
-        results.append(line("summary workbook", took, floor, 3, "plain evaluation + write-only cells"))
+        results.append(cpu_verdict("summary workbook", took, floor, 3, "plain evaluation + write-only cells"))
         bot.close()
     return 0 if all(results) else 1
 

@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from common import dovecot_imap, write_config  # noqa: E402
+from common import dovecot_imap, verdict, write_config  # noqa: E402
 from servers import DovecotServer, SmtpSink, make_certificate  # noqa: E402
 
 from mailbot.config import Config, load_config  # noqa: E402
@@ -95,16 +95,6 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     started = time.perf_counter()
     result = fn()
     return time.perf_counter() - started, result
-
-
-def line(label: str, took: float, floor: float, target: float, floor_label: str) -> bool:
-    ratio = took / floor if floor else float("inf")
-    ok = ratio <= target
-    print(
-        f"{'ok  ' if ok else 'FAIL'} {label:<36} {took:8.2f} s  vs {floor_label:<40} {floor:7.2f} s  "
-        f"= {ratio:5.2f}x (target <= {target}x)"
-    )
-    return ok
 
 
 def floor_ingest(dovecot: DovecotServer, user: str, workdir: Path) -> float:
@@ -205,7 +195,7 @@ def main() -> int:  # noqa: PLR0915 - one run, in the order it prints
                 took, report = timed(bot.poll)
             if report.accepted + report.duplicate != count:
                 raise RuntimeError(f"not every report was accepted: {report}")
-            results.append(line(f"first poll of {count} reports", took, floor, 3, "raw fetch + parse + fsync each"))
+            results.append(verdict(f"first poll of {count} reports", took, floor, 3, "raw fetch + parse + fsync each"))
 
             # --- 20 new reports on 10 earlier vs on the backlog
             small_user, small_env = account(dovecot)
@@ -220,7 +210,7 @@ def main() -> int:  # noqa: PLR0915 - one run, in the order it prints
             few = timed(small_bot.poll)[0]
             dovecot.seed_many(user, fresh)
             many = timed(bot.poll)[0]
-            results.append(line(f"20 new reports after {count}", many, few, 1.2, "the same after 10"))
+            results.append(verdict(f"20 new reports after {count}", many, few, 1.2, "the same after 10"))
 
             # --- send the queued replies vs smtplib over one connection
             with bot.store.session() as session:
@@ -232,12 +222,12 @@ def main() -> int:  # noqa: PLR0915 - one run, in the order it prints
                 pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
             else:
                 took, sent = timed(bot.send)
-            results.append(line(f"send {sent.sent} replies", took, floor, 2, "smtplib loop, one connection"))
+            results.append(verdict(f"send {sent.sent} replies", took, floor, 2, "smtplib loop, one connection"))
 
             # --- a poll that finds nothing vs interpreter + imports + login
             took, floor = empty_poll_against_floor(config, dovecot, user, env, root / "pycache")
             results.append(
-                line(f"poll that finds nothing, {count} in history", took, floor, 2, "python + imapclient + login")
+                verdict(f"poll that finds nothing, {count} in history", took, floor, 2, "python + imapclient + login")
             )
         finally:
             sink.stop()
