@@ -214,7 +214,7 @@ def build_history(bot: Mailbot) -> int:
         session.execute(insert(Submission), submissions)
         session.execute(insert(ReportRow), [{"superseded_by": None, **r} for r in rows])
         session.execute(insert(Problem), problems)
-    bot.store.set_value(MAILBOX_READ, (NOW - timedelta(minutes=2)).isoformat())  # read just now: nothing held
+    bot.values.set(MAILBOX_READ, (NOW - timedelta(minutes=2)).isoformat())  # read just now: nothing held
     return len(rows)
 
 

@@ -325,20 +325,6 @@ class Store:
                 session.rollback()
                 raise
 
-    def get_value(self, key: str) -> str | None:
-        with self.session() as session:
-            row = session.get(KeyValue, key)
-            return None if row is None else row.value
-
-    def set_value(self, key: str, value: str) -> None:
-        with self.session() as session:
-            row = session.get(KeyValue, key)
-            if row is None:
-                session.add(KeyValue(key=key, value=value))
-            else:
-                row.value = value
-                session.add(row)
-
     def close(self) -> None:
         self.engine.dispose()
 

@@ -121,7 +121,7 @@ def blobs(config: Config, sql: str, *params: object) -> list[bytes]:
 
 def read(bot: Mailbot, moment: datetime) -> None:
     """As if a pass over the (empty) mailbox had just completed: steps saying "missing" may go out."""
-    bot.store.set_value(MAILBOX_READ, moment.isoformat())
+    bot.values.set(MAILBOX_READ, moment.isoformat())
 
 
 def mixed_mailbox(dovecot: DovecotServer, account: ImapAccount) -> dict[str, bytes]:
@@ -597,9 +597,9 @@ def test_a_new_install_chases_nobody_for_weeks_before_its_first_check(
     bot = Mailbot(make_config(ROSTER))
     try:
         preview = bot.check(now=wednesday, dry_run=tmp_path / "preview")
-        assert bot.store.get_value("first_week") is None  # a preview changes nothing
+        assert bot.values.get("first_week") is None  # a preview changes nothing
         assert bot.check(now=wednesday).queued == preview.queued == 0  # nothing about W47 or the 11 weeks before
-        assert bot.store.get_value("first_week") == "2026-W48"
+        assert bot.values.get("first_week") == "2026-W48"
         # A week later, W48 is held to account as usual: nobody reported, so its escalations go out.
         read(bot, wednesday + timedelta(days=7))
         bot.check(now=wednesday + timedelta(days=7))
@@ -613,7 +613,7 @@ def test_a_new_install_chases_nobody_for_weeks_before_its_first_check(
     bot = Mailbot(make_config(ROSTER, mailbot={"database": str(tmp_path / "monday.db")}))
     try:
         bot.check(now=monday)
-        assert bot.store.get_value("first_week") == "2026-W47"
+        assert bot.values.get("first_week") == "2026-W47"
         read(bot, wednesday)
         bot.check(now=wednesday)
         weeks = {week for (week,) in query(bot.config, "select distinct week from outbox where kind = 'escalation'")}
@@ -639,7 +639,7 @@ def test_a_new_install_chases_nobody_for_weeks_before_its_first_check(
             )
         read(bot, wednesday)
         bot.check(now=wednesday)
-        assert bot.store.get_value("first_week") == "2026-W46"
+        assert bot.values.get("first_week") == "2026-W46"
         # W46's own escalation window has closed; W47's escalations count W46 among the weeks missing.
         bodies = [
             body_text(email.message_from_bytes(raw, policy=email.policy.default))

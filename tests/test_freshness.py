@@ -235,12 +235,12 @@ def test_a_check_just_after_the_deadline_waits_for_the_next_poll_without_alarmin
     clock = [DEADLINE + timedelta(minutes=1)]
     bot = Mailbot(config, clock=lambda: clock[0])
     try:
-        bot.store.set_value(MAILBOX_READ, (DEADLINE - timedelta(minutes=2)).isoformat())
+        bot.values.set(MAILBOX_READ, (DEADLINE - timedelta(minutes=2)).isoformat())
         held = bot.check()
         assert {h.kind for h in held.held} == {"overdue"} and held.queued == 0
         assert bot.holding() and bot.held_steps() is None  # the daemon re-checks after its next poll; health green
         assert query(config, "select count(*) from outbox where kind = 'operator_alert'") == [(0,)]
-        bot.store.set_value(MAILBOX_READ, (DEADLINE + timedelta(minutes=3)).isoformat())  # the next poll
+        bot.values.set(MAILBOX_READ, (DEADLINE + timedelta(minutes=3)).isoformat())  # the next poll
         clock[0] = DEADLINE + timedelta(minutes=4)
         assert bot.check().kinds == {"overdue": 3}
         assert not bot.holding()

@@ -36,7 +36,7 @@ def test_ceg_gets_one_email_per_check_for_every_district_without_a_degs_address(
     config = make_config(folder, ceg={"addresses": list(CEG)}, calendar={"first_week": "2026-W46"})
     bot = Mailbot(config, clock=lambda: ist(WED, 12))
     for moment in (ist(WED, 12), ist(WED, 12), ist(WED, 18), ist(WED + timedelta(days=1), 9)):
-        bot.store.set_value(MAILBOX_READ, moment.isoformat())  # as if the mailbox was just read
+        bot.values.set(MAILBOX_READ, moment.isoformat())  # as if the mailbox was just read
         bot.check(moment)
         bot.send()
     bot.close()

@@ -125,7 +125,7 @@ def test_a_quarter_sends_exactly_the_right_emails_once(
             path.write_bytes(raw)
             assert bot.import_file(path).outcome in ("accepted", "rejected")
         clock[0] = moment
-        bot.store.set_value(MAILBOX_READ, moment.isoformat())  # imported by hand: as if the mailbox was just read
+        bot.values.set(MAILBOX_READ, moment.isoformat())  # imported by hand: as if the mailbox was just read
         bot.check(moment)
         bot.check(moment)  # a second check at the same moment queues nothing more
         bot.send()

@@ -18,6 +18,7 @@ from test_end_to_end import NOW, ROSTER, districts, report_email
 
 from mailbot.config import Config, load_config
 from mailbot.service import Mailbot
+from mailbot.store import KeyValue
 from mailbot.values import schema_stamp
 
 # What costs several times the IMAP login to import, and a poll that finds no mail has no use for.
@@ -148,5 +149,7 @@ def test_a_current_database_is_opened_without_the_database_layer(tmp_path: Path)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.split() == ["yes", "[]"]
     bot = Mailbot(config)
-    assert bot.store.get_value("probe") == "yes"  # the same table the store reads
+    with bot.store.session() as session:
+        probe = session.get(KeyValue, "probe")
+    assert probe is not None and probe.value == "yes"  # the same table the store reads
     bot.close()

@@ -12,7 +12,7 @@ from sqlmodel import col
 from mailbot import store
 from mailbot.outcomes import Outcome, ReasonCode
 from mailbot.queries import quarantined_in
-from mailbot.store import Dsp, Ledger, Store, select
+from mailbot.store import Dsp, KeyValue, Ledger, Store, select
 from mailbot.summary import quarantine_reason
 from mailbot.weeks import Week
 
@@ -20,12 +20,16 @@ from mailbot.weeks import Week
 def test_a_column_added_later_is_added_to_an_existing_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "mailbot.db"
     old = Store(path)
-    old.set_value("heartbeat", "2026-11-30T10:00:00+00:00")
+    with old.session() as session:
+        session.add(KeyValue(key="heartbeat", value="2026-11-30T10:00:00+00:00"))
+        session.commit()
     old.close()
 
     monkeypatch.setattr(store, "ADDED_COLUMNS", (("kv", "note", "TEXT NOT NULL DEFAULT ''"),))
     upgraded = Store(path)
-    assert upgraded.get_value("heartbeat") == "2026-11-30T10:00:00+00:00"  # old rows kept
+    with upgraded.session() as session:
+        kept = session.get(KeyValue, "heartbeat")
+    assert kept is not None and kept.value == "2026-11-30T10:00:00+00:00"  # old rows kept
     upgraded.close()
     Store(path).close()  # a second start finds the column there and changes nothing
 
